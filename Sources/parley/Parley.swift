@@ -1,0 +1,10 @@
+import ArgumentParser
+
+@main
+struct Parley: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "parley",
+        abstract: "Meeting audio to speaker turns, transcripts and action items.",
+        subcommands: [Diarize.self]
+    )
+}
