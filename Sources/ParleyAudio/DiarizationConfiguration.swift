@@ -1,0 +1,61 @@
+/// Settings of the speaker diarizer. The defaults were tuned on synthesized
+/// meetings and are explained in Docs/audio-front.md.
+public struct DiarizationConfiguration: Sendable, Hashable, Codable {
+    /// The exact number of speakers, if known.
+    public var speakers: Int?
+    /// Bounds for the automatic speaker count.
+    public var minSpeakers = 1
+    public var maxSpeakers = 8
+    public var voiceActivity = VoiceActivityConfiguration()
+    /// A pause at least this long inside speech starts a new clustering unit (seconds).
+    public var unitPause: Double = 0.1
+    /// Units longer than this are cut into equal pieces before clustering (seconds).
+    public var maxUnit: Double = 2.0
+    /// Units shorter than this are labelled afterwards instead of clustered (seconds).
+    public var minClusteredUnit: Double = 0.4
+    /// Relative weight of the pitch dimensions against the timbre (MFCC) dimensions.
+    public var pitchWeight: Double = 2.0
+    public var timbreWeight: Double = 1.5
+    /// If no count of two or more speakers separates the units at least this well
+    /// (simplified silhouette, 0...1), the recording has one speaker.
+    public var minSilhouette: Double = 0.25
+    /// A cluster with less speech than this (seconds) is an outlier, not a speaker; it is folded
+    /// into the nearest speaker. Capped at half an even share of the recording's speech.
+    public var minSpeakerTime: Double = 4
+    /// Re-label speech at frame level with a Viterbi pass over sliding windows.
+    public var resegment = true
+    /// The window of that pass (seconds) and its step.
+    public var resegmentWindow: Double = 0.6
+    public var resegmentStep: Double = 0.1
+    /// Cost of a speaker change in that pass, relative to the median window cost.
+    public var switchPenalty: Double = 6
+    /// Same-speaker turns separated by less than this are joined (seconds).
+    public var mergeGap: Double = 0.6
+
+    public init(speakers: Int? = nil, minSpeakers: Int = 1, maxSpeakers: Int = 8) {
+        self.speakers = speakers
+        self.minSpeakers = minSpeakers
+        self.maxSpeakers = maxSpeakers
+    }
+
+    func validate() throws(AudioError) {
+        if let speakers, speakers < 1 { throw .invalidArgument("--speakers must be at least 1") }
+        if minSpeakers < 1 { throw .invalidArgument("--min-speakers must be at least 1") }
+        if maxSpeakers < minSpeakers {
+            throw .invalidArgument("--max-speakers (\(maxSpeakers)) is below --min-speakers (\(minSpeakers))")
+        }
+        if let speakers, speakers < minSpeakers || speakers > maxSpeakers, minSpeakers != 1 || maxSpeakers != 8 {
+            throw .invalidArgument("--speakers \(speakers) is outside --min-speakers/--max-speakers")
+        }
+    }
+}
+
+/// Who spoke when.
+public struct Diarization: Sendable, Codable {
+    public var turns: [SpeakerTurn]
+    /// Speaker labels in order of first appearance.
+    public var speakers: [String]
+    /// What the voice activity detector found.
+    public var speech: [SpeechSegment]
+    public var duration: Double
+}

@@ -1,0 +1,111 @@
+/// A stretch of speech found by the voice activity detector.
+public struct SpeechSegment: Sendable, Hashable, Codable {
+    /// Frames [startFrame, endFrame) of the recording's feature frames.
+    public var startFrame: Int
+    public var endFrame: Int
+    /// Seconds.
+    public var start: Double
+    public var end: Double
+    public var duration: Double { end - start }
+}
+
+/// Settings of the energy-based voice activity detector.
+public struct VoiceActivityConfiguration: Sendable, Hashable, Codable {
+    /// Speech starts when the energy rises this far above the noise floor (dB).
+    public var onsetAboveFloor: Float = 12
+    /// Speech continues while the energy stays this far above the floor (dB): the hysteresis.
+    public var offsetAboveFloor: Float = 7
+    /// The floor never goes below this (dB); digital silence would otherwise make any whisper speech.
+    public var minimumFloor: Float = -62
+    /// How fast the floor may rise, dB per second, so that it follows a noise that grows louder
+    /// but not the speech itself.
+    public var floorRise: Float = 2
+    /// Runs of speech shorter than this are dropped (seconds).
+    public var minSpeech: Double = 0.12
+    /// Pauses shorter than this do not end a segment (seconds).
+    public var minSilence: Double = 0.3
+    /// Widen each segment by this much on both sides (seconds): energy onsets lag the voice.
+    public var padding: Double = 0.02
+
+    public init() {}
+}
+
+/// Energy-based voice activity detection with an adaptive noise floor,
+/// hysteresis, and minimum speech and silence durations.
+///
+/// It runs incrementally: ``push(_:)`` takes the energy of frames as they are
+/// computed and returns the segments that have closed; ``finish()`` closes the last.
+public struct VoiceActivityDetector: Sendable {
+    public let configuration: VoiceActivityConfiguration
+    public let features: FeatureConfiguration
+    /// Frame-level decision before bridging pauses and dropping blips: `true` where the
+    /// energy is above the hysteresis thresholds.
+    public private(set) var rawSpeech: [Bool] = []
+    /// The noise floor estimate per frame (dB).
+    public private(set) var floor: [Float] = []
+
+    private var currentFloor: Float?
+    private var inSpeech = false
+    private var openStart: Int?
+    private var lastSpeechFrame = -1
+    private var frame = 0
+    private var previous: Float?
+
+    public init(configuration: VoiceActivityConfiguration = .init(), features: FeatureConfiguration = .init()) {
+        self.configuration = configuration
+        self.features = features
+    }
+
+    /// Processes the energy (dB) of the next frames; returns segments that closed.
+    public mutating func push(_ energy: some Collection<Float>) -> [SpeechSegment] {
+        let c = configuration
+        let hop = Float(features.hopDuration)
+        let minSilenceFrames = Int((c.minSilence / features.hopDuration).rounded())
+        var closed: [SpeechSegment] = []
+        rawSpeech.reserveCapacity(rawSpeech.count + energy.count)
+        for e in energy {
+            // A light smoothing over two frames keeps single-frame dips from flipping the state.
+            let smoothed = previous.map { 0.5 * ($0 + e) } ?? e
+            previous = e
+            var f = max(c.minimumFloor, currentFloor ?? smoothed)
+            f = smoothed < f ? max(c.minimumFloor, smoothed) : f + c.floorRise * hop
+            currentFloor = f
+            floor.append(f)
+            inSpeech = inSpeech ? smoothed > f + c.offsetAboveFloor : smoothed > f + c.onsetAboveFloor
+            rawSpeech.append(inSpeech)
+            if inSpeech {
+                if openStart == nil { openStart = frame }
+                lastSpeechFrame = frame
+            } else if let start = openStart, frame - lastSpeechFrame >= minSilenceFrames {
+                if let segment = makeSegment(start, lastSpeechFrame + 1) { closed.append(segment) }
+                openStart = nil
+            }
+            frame += 1
+        }
+        return closed
+    }
+
+    /// Closes the segment still open at the end of the audio.
+    public mutating func finish() -> [SpeechSegment] {
+        defer { openStart = nil }
+        guard let start = openStart, let segment = makeSegment(start, lastSpeechFrame + 1) else { return [] }
+        return [segment]
+    }
+
+    /// Runs the detector over a whole recording's energy.
+    public static func detect(
+        energy: [Float], configuration: VoiceActivityConfiguration = .init(), features: FeatureConfiguration = .init()
+    ) -> (segments: [SpeechSegment], detector: VoiceActivityDetector) {
+        var detector = VoiceActivityDetector(configuration: configuration, features: features)
+        let segments = detector.push(energy) + detector.finish()
+        return (segments, detector)
+    }
+
+    private func makeSegment(_ start: Int, _ end: Int) -> SpeechSegment? {
+        let hop = features.hopDuration
+        guard Double(end - start) * hop >= configuration.minSpeech else { return nil }
+        let startTime = max(0, features.time(ofFrame: start) - hop / 2 - configuration.padding)
+        let endTime = features.time(ofFrame: end - 1) + hop / 2 + configuration.padding
+        return SpeechSegment(startFrame: start, endFrame: end, start: startTime, end: endTime)
+    }
+}
