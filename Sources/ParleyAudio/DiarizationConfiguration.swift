@@ -18,7 +18,7 @@ public struct DiarizationConfiguration: Sendable, Hashable, Codable {
     public var timbreWeight: Double = 1.5
     /// If no count of two or more speakers separates the units at least this well
     /// (simplified silhouette, 0...1), the recording has one speaker.
-    public var minSilhouette: Double = 0.25
+    public var minSilhouette: Double = 0.55
     /// A cluster with less speech than this (seconds) is an outlier, not a speaker; it is folded
     /// into the nearest speaker. Capped at half an even share of the recording's speech.
     public var minSpeakerTime: Double = 4

@@ -9,11 +9,13 @@ import Foundation
 struct SegmentEmbedding {
     var pitch: [Double]?
     var timbre: [Double]
+    /// Variance of the frames around ``timbre``: how much the sounds spoken move the spectrum.
+    var timbreVariance: [Double]
     var duration: Double
 
     static let pitchDimensions = 2
-    /// MFCC 1...12: c0 is loudness, not voice.
-    static let timbreRange = 1..<(Int(ProcessInfo.processInfo.environment["TD"] ?? "13") ?? 13)
+    /// MFCC 1...19: c0 is loudness, not voice; the high coefficients separate similar voices.
+    static let timbreRange = 1..<20
 }
 
 /// Builds embeddings from feature frames.
@@ -23,12 +25,15 @@ struct EmbeddingBuilder {
     /// Voicing strength a frame needs for its pitch to count.
     var minVoicing: Float = 0.55
     var minVoicedFrames = 5
-    var voicedTimbre = ProcessInfo.processInfo.environment["VT"] != nil
+    /// Average the timbre over voiced frames only: vowels carry the vocal tract, bursts and
+    /// fricatives mostly the sound being made.
+    var voicedTimbre = true
 
     func embedding(_ range: Range<Int>) -> SegmentEmbedding? {
         let n = frames.configuration.mfccCount
         let dims = SegmentEmbedding.timbreRange.clamped(to: 0..<n)
         var sum = [Double](repeating: 0, count: dims.count)
+        var squares = [Double](repeating: 0, count: dims.count)
         var count = 0
         var semitones: [Double] = []
         frames.mfcc.withUnsafeBufferPointer { mfcc in
@@ -38,14 +43,20 @@ struct EmbeddingBuilder {
                 if voicedTimbre && !voiced { continue }
                 count += 1
                 let base = f * n
-                for (j, d) in dims.enumerated() { sum[j] += Double(mfcc[base + d]) }
+                for (j, d) in dims.enumerated() {
+                    let v = Double(mfcc[base + d])
+                    sum[j] += v
+                    squares[j] += v * v
+                }
             }
         }
         guard count > 0 else { return nil }
         let timbre = sum.map { $0 / Double(count) }
+        let variance = zip(squares, timbre).map { max(0, $0 / Double(count) - $1 * $1) }
         let duration = Double(range.count) * frames.configuration.hopDuration
-        return SegmentEmbedding(pitch: Self.pitchSummary(semitones, minCount: minVoicedFrames), timbre: timbre,
-                                duration: duration)
+        return SegmentEmbedding(
+            pitch: Self.pitchSummary(semitones, minCount: minVoicedFrames), timbre: timbre, timbreVariance: variance,
+            duration: duration)
     }
 
     /// Median and interquartile spread, after folding octave errors toward the median.
@@ -94,7 +105,23 @@ struct EmbeddingSpace {
         pitchScale = zip(p.sd, pitchWeights).map { $1 / $0 }
         timbreMean = t.mean
         let perDimension = timbreWeight / Double(max(1, timbreDims)).squareRoot()
-        timbreScale = t.sd.map { perDimension / $0 }
+        do {
+            // Scale each timbre dimension by the spread that the spoken sounds cause within
+            // segments, so the phonetic noise is the same in every direction and what is left
+            // over between segments is the voice.
+            var within = [Double](repeating: 0, count: timbreDims)
+            var total = 0.0
+            for e in embeddings {
+                total += e.duration
+                for d in 0..<timbreDims { within[d] += e.duration * e.timbreVariance[d] }
+            }
+            let wsd = within.map { max(1e-6, ($0 / max(total, 1e-9)).squareRoot()) }
+            let raw = wsd.map { 1 / $0 }
+            // Keep the part's overall weight comparable: the mean of the between-unit spread in these units is 1.
+            let between = zip(t.sd, raw).map { $0 * $1 }
+            let norm = (between.map { $0 * $0 }.reduce(0, +) / Double(max(1, timbreDims))).squareRoot()
+            timbreScale = raw.map { perDimension * $0 / max(norm, 1e-9) }
+        }
     }
 
     /// A point in the space: pitch part (or nil) and timbre part.

@@ -45,9 +45,6 @@ public struct SpeakerDiarizer: Sendable {
             }
         }
         let embedded = units.compactMap { range in builder.embedding(range).map { (range, $0) } }
-        if debugEnabled {
-            for (r, e) in embedded { print("unit", frames.configuration.time(ofFrame: r.lowerBound), e.duration, e.pitch ?? [], e.timbre.prefix(4).map { Int($0) }) }
-        }
         guard !embedded.isEmpty else {
             return Diarization(turns: [], speakers: [], speech: speech, duration: duration)
         }
@@ -80,54 +77,90 @@ public struct SpeakerDiarizer: Sendable {
     // MARK: - speaker count and centroids
 
     /// Clusters the points and returns one centroid per speaker found.
+    ///
+    /// With a known count, the units are partitioned into that many speakers. Otherwise the
+    /// count comes from divisive splitting: a group is split in two while the split separates
+    /// it well (simplified silhouette at least ``DiarizationConfiguration/minSilhouette``) and
+    /// both halves hold enough speech. Judging each split inside its own group, rather than
+    /// all clusters at once, keeps a large gap (say, between low and high voices) from hiding
+    /// the smaller gaps between the voices on each side of it.
     func chooseSpeakers(points: [EmbeddingSpace.Point], weights: [Double]) -> [EmbeddingSpace.Point] {
         let n = points.count
         let c = configuration
+        let all = Array(0..<n)
         let upper = min(n, c.speakers ?? c.maxSpeakers)
         let lower = min(upper, c.speakers ?? c.minSpeakers)
-        if upper <= 1 { return [Self.centroid(of: points, weights: weights, members: Array(0..<n))] }
-        var matrix = [Float](repeating: 0, count: n * n)
-        for i in 0..<n {
-            for j in (i + 1)..<n {
-                let v = Float(EmbeddingSpace.distanceSquared(points[i], points[j]).squareRoot())
-                matrix[i * n + j] = v
-                matrix[j * n + i] = v
-            }
-        }
-        let tree = AgglomerativeClustering(distances: matrix, weights: weights)
-        // A cluster holding only a few seconds is an outlier (a cough, an octave jump), not a
-        // speaker: cut deeper until k clusters are large enough, then fold the small ones in.
+        let whole = [Self.centroid(of: points, weights: weights, members: all)]
+        if upper <= 1 { return whole }
         let total = weights.reduce(0, +)
         let minimumSize = min(c.minSpeakerTime, total * 0.5 / Double(upper))
-        var best: (score: Double, centroids: [EmbeddingSpace.Point])?
-        var cut = max(2, lower)
-        for k in max(2, lower)...upper {
-            var labels = tree.labels(clusters: cut)
-            while cut < n {
-                var sizes = [Double](repeating: 0, count: cut)
-                for (i, l) in labels.enumerated() { sizes[l] += weights[i] }
-                if sizes.filter({ $0 >= minimumSize }).count >= k { break }
-                cut += 1
-                labels = tree.labels(clusters: cut)
+        var groups: [[Int]] = []
+        if c.speakers == nil {
+            var pending = [all]
+            while let group = pending.popLast() {
+                guard groups.count + pending.count + 1 < upper,
+                    let halves = partition(group, into: 2, points: points, weights: weights, minimumSize: minimumSize)
+                else {
+                    groups.append(group)
+                    continue
+                }
+                let centroids = halves.map { Self.centroid(of: points, weights: weights, members: $0) }
+                let score = Self.silhouette(
+                    points: group.map { points[$0] }, weights: group.map { weights[$0] }, centroids: centroids)
+                if score >= c.minSilhouette { pending += halves } else { groups.append(group) }
             }
-            var sizes = [Double](repeating: 0, count: cut)
-            for (i, l) in labels.enumerated() { sizes[l] += weights[i] }
-            let large = Set(sizes.indices.filter { sizes[$0] >= minimumSize })
-            guard large.count >= k else { break }
-            let seeds = sizes.indices.filter { large.contains($0) }.sorted { sizes[$0] > sizes[$1] }.prefix(k).map { l in
-                Self.centroid(of: points, weights: weights, members: labels.indices.filter { labels[$0] == l })
+        }
+        if groups.count < lower || c.speakers != nil {
+            guard
+                let forced = partition(all, into: lower, points: points, weights: weights, minimumSize: minimumSize)
+                    ?? partition(all, into: lower, points: points, weights: weights, minimumSize: 0)
+            else { return whole }
+            groups = forced
+        }
+        if groups.count == 1 { return whole }
+        return groups.map { Self.centroid(of: points, weights: weights, members: $0) }
+    }
+
+    /// Splits `members` into k groups: an average-linkage tree, cut deep enough that k groups
+    /// hold at least `minimumSize` seconds each (smaller ones are outliers and are folded into
+    /// the nearest), then refined by k-means. Nil when no such k groups exist.
+    func partition(
+        _ members: [Int], into k: Int, points: [EmbeddingSpace.Point], weights: [Double], minimumSize: Double
+    ) -> [[Int]]? {
+        let m = members.count
+        guard m >= k else { return nil }
+        var matrix = [Float](repeating: 0, count: m * m)
+        for i in 0..<m {
+            for j in (i + 1)..<m {
+                let v = Float(EmbeddingSpace.distanceSquared(points[members[i]], points[members[j]]).squareRoot())
+                matrix[i * m + j] = v
+                matrix[j * m + i] = v
             }
-            let centroids = Self.refine(
-                points: points, weights: weights, labels: points.map { Self.nearest($0, Array(seeds)) })
-            let score = Self.silhouette(points: points, weights: weights, centroids: centroids)
-            if debugEnabled { print("k=\(k) cut=\(cut) clusters=\(centroids.count) silhouette=\(score)") }
-            if centroids.count == k, best == nil || score > best!.score { best = (score, centroids) }
         }
-        guard let best else { return [Self.centroid(of: points, weights: weights, members: Array(0..<n))] }
-        if lower <= 1 && best.score < c.minSilhouette {
-            return [Self.centroid(of: points, weights: weights, members: Array(0..<n))]
+        let localWeights = members.map { weights[$0] }
+        let tree = AgglomerativeClustering(distances: matrix, weights: localWeights)
+        var cut = k
+        var labels = tree.labels(clusters: cut)
+        var sizes: [Double] = []
+        while true {
+            sizes = [Double](repeating: 0, count: cut)
+            for (i, l) in labels.enumerated() { sizes[l] += localWeights[i] }
+            if sizes.filter({ $0 >= minimumSize }).count >= k || cut >= m { break }
+            cut += 1
+            labels = tree.labels(clusters: cut)
         }
-        return best.centroids
+        let large = sizes.indices.filter { sizes[$0] >= minimumSize }.sorted { sizes[$0] > sizes[$1] }
+        guard large.count >= k else { return nil }
+        let localPoints = members.map { points[$0] }
+        let seeds = large.prefix(k).map { l in
+            Self.centroid(of: localPoints, weights: localWeights, members: labels.indices.filter { labels[$0] == l })
+        }
+        let centroids = Self.refine(
+            points: localPoints, weights: localWeights, labels: localPoints.map { Self.nearest($0, seeds) })
+        guard centroids.count == k else { return nil }
+        var groups = [[Int]](repeating: [], count: k)
+        for (i, p) in localPoints.enumerated() { groups[Self.nearest(p, centroids)].append(members[i]) }
+        return groups.contains(where: \.isEmpty) ? nil : groups
     }
 
     static func centroid(of points: [EmbeddingSpace.Point], weights: [Double], members: [Int])
@@ -338,5 +371,3 @@ public struct SpeakerDiarizer: Sendable {
     }
 }
 
-import Foundation
-let debugEnabled = ProcessInfo.processInfo.environment["PARLEY_DEBUG"] != nil

@@ -45,12 +45,6 @@ struct Diarize: AsyncParsableCommand {
         var configuration = DiarizationConfiguration(
             speakers: speakers, minSpeakers: minSpeakers, maxSpeakers: max(maxSpeakers, speakers ?? 0))
         configuration.resegment = !noResegment
-        let env = ProcessInfo.processInfo.environment
-        if let v = env["PW"].flatMap(Double.init) { configuration.pitchWeight = v }
-        if let v = env["TW"].flatMap(Double.init) { configuration.timbreWeight = v }
-        if let v = env["SP"].flatMap(Double.init) { configuration.switchPenalty = v }
-        if let v = env["MS"].flatMap(Double.init) { configuration.minSilhouette = v }
-        if let v = env["MU"].flatMap(Double.init) { configuration.maxUnit = v }
         let analyzer = AudioAnalyzer(allowTruncated: allowTruncated)
         let analyzed = try analyzer.analyze(path: file)
         let result = try SpeakerDiarizer(configuration: configuration).diarize(
