@@ -273,7 +273,7 @@ static float estimate_pitch(pa_extractor *x, const float *raw, float *voicing) {
     if (best < 0) return 0;
     /* Octave guard: a period's multiples correlate almost as well as the
      * period itself; prefer the shortest lag that is nearly as good. */
-    for (int k = 4; k >= 2; k--) {
+    for (int k = best / x->lag_min; k >= 2; k--) {
         const int centre = (int)lround((double)best / k);
         if (centre - 2 < x->lag_min) continue;
         int local = centre;

@@ -1,5 +1,5 @@
 import Foundation
-public import ParleyAudio
+import ParleyAudio
 
 /// One turn of a generated meeting, with its exact place in the audio.
 public struct ReferenceTurn: Codable, Sendable, Hashable {

@@ -1,0 +1,86 @@
+import Foundation
+import ParleyAudio
+import Testing
+
+@Suite struct DiarizationTests {
+    static func frames(of signal: [Float]) throws -> FeatureFrames {
+        let extractor = try FeatureExtractor()
+        try extractor.push(signal)
+        return extractor.pull()
+    }
+
+    @Test func voiceActivityFindsTheBurstsAndBridgesShortPauses() throws {
+        let signal = Signals.silence(seconds: 1) + Signals.harmonic(f0: 150, seconds: 1)
+            + Signals.silence(seconds: 0.15) + Signals.harmonic(f0: 150, seconds: 0.5)
+            + Signals.silence(seconds: 1) + Signals.harmonic(f0: 200, seconds: 0.8) + Signals.silence(seconds: 1)
+        let (segments, _) = VoiceActivityDetector.detect(energy: try Self.frames(of: signal).energy)
+        #expect(segments.count == 2, "\(segments)")
+        guard segments.count == 2 else { return }
+        #expect(abs(segments[0].start - 1.0) < 0.05 && abs(segments[0].end - 2.65) < 0.05, "\(segments[0])")
+        #expect(abs(segments[1].start - 3.65) < 0.05 && abs(segments[1].end - 4.45) < 0.05, "\(segments[1])")
+    }
+
+    @Test func voiceActivityFollowsARisingNoiseFloor() throws {
+        var random = SystemRandomNumberGenerator()
+        let noise = (0..<Int(4 * 16_000)).map { i in Float(i) / 64_000 * 0.02 * Float.random(in: -1...1, using: &random) }
+        var signal = noise
+        let tone = Signals.harmonic(f0: 180, seconds: 0.6)
+        for (i, v) in tone.enumerated() { signal[3 * 16_000 + i] += v }
+        let (segments, _) = VoiceActivityDetector.detect(energy: try Self.frames(of: signal).energy)
+        #expect(segments.count == 1)
+        #expect(abs((segments.first?.start ?? 0) - 3.0) < 0.1)
+    }
+
+    @Test func silenceHasNoSpeakers() throws {
+        let result = try SpeakerDiarizer().diarize(try Self.frames(of: Signals.silence(seconds: 5)), duration: 5)
+        #expect(result.speakers.isEmpty)
+        #expect(result.turns.isEmpty)
+    }
+
+    @Test func twoVoicesAtDifferentPitchesAreTwoSpeakers() throws {
+        var signal = Signals.silence(seconds: 0.5)
+        for turn in 0..<8 {
+            signal += Signals.harmonic(f0: turn % 2 == 0 ? 110 : 230, seconds: 1.5) + Signals.silence(seconds: 0.5)
+        }
+        let result = try SpeakerDiarizer().diarize(try Self.frames(of: signal), duration: Double(signal.count) / 16_000)
+        #expect(result.speakers.count == 2)
+        #expect(result.turns.count == 8)
+        #expect(result.turns.enumerated().allSatisfy { $0.element.speaker == result.turns[$0.offset % 2].speaker })
+    }
+
+    @Test func anExactCountIsRespected() throws {
+        var signal: [Float] = []
+        for f0 in [100.0, 160.0, 250.0, 100.0, 160.0, 250.0] {
+            signal += Signals.harmonic(f0: f0, seconds: 2) + Signals.silence(seconds: 0.5)
+        }
+        let frames = try Self.frames(of: signal)
+        let duration = Double(signal.count) / 16_000
+        let three = try SpeakerDiarizer(configuration: .init(speakers: 3)).diarize(frames, duration: duration)
+        #expect(three.speakers.count == 3)
+        let one = try SpeakerDiarizer(configuration: .init(speakers: 1)).diarize(frames, duration: duration)
+        #expect(one.speakers.count == 1)
+    }
+
+    @Test func invalidCountsAreRejected() throws {
+        let frames = try Self.frames(of: Signals.silence(seconds: 1))
+        #expect(throws: AudioError.self) {
+            try SpeakerDiarizer(configuration: .init(minSpeakers: 4, maxSpeakers: 2)).diarize(frames, duration: 1)
+        }
+        #expect(throws: AudioError.self) {
+            try SpeakerDiarizer(configuration: .init(speakers: 0)).diarize(frames, duration: 1)
+        }
+    }
+
+    @Test func rttmRoundTrip() throws {
+        let turns = [
+            SpeakerTurn(speaker: "SPEAKER_00", start: 0.5, end: 2.25),
+            SpeakerTurn(speaker: "SPEAKER_01", start: 2.8, end: 4.001),
+        ]
+        let text = RTTM.format(turns, recording: "team sync")
+        #expect(text.hasPrefix("SPEAKER team_sync 1 0.500 1.750 <NA> <NA> SPEAKER_00 <NA> <NA>\n"))
+        let back = try RTTM.parse(text)
+        #expect(back.count == 2)
+        #expect(back[1].speaker == "SPEAKER_01" && abs(back[1].end - 4.001) < 1e-9)
+        #expect(throws: AudioError.self) { try RTTM.parse("SPEAKER x 1 abc\n") }
+    }
+}

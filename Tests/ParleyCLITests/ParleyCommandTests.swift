@@ -1,0 +1,140 @@
+import Foundation
+import ParleyAudio
+import Testing
+
+/// Runs the real `parley` executable as a user would: the generator, the diarizer, bad inputs.
+@Suite(.serialized) struct ParleyCommandTests {
+    static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent()
+
+    static var executable: URL {
+        if let path = ProcessInfo.processInfo.environment["PARLEY_BIN"] { return URL(fileURLWithPath: path) }
+        return packageRoot.appendingPathComponent(".build/debug/parley")
+    }
+
+    struct Run {
+        var status: Int32
+        var output: String
+        var errors: String
+    }
+
+    static func parley(_ arguments: String...) throws -> Run {
+        let process = Process()
+        process.executableURL = executable
+        process.arguments = arguments
+        let out = Pipe(), err = Pipe()
+        process.standardOutput = out
+        process.standardError = err
+        try process.run()
+        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let errors = err.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return Run(
+            status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
+            errors: String(decoding: errors, as: UTF8.self))
+    }
+
+    static func scratch() throws -> String {
+        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("parley-cli-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
+        return dir.path
+    }
+
+    /// The fraction of reference speech whose speaker the hypothesis names, under the best
+    /// one-to-one mapping of labels, on 10 ms frames. (The reported DER comes from
+    /// pyannote.metrics in the benchmark; this is only the test's own sanity bound.)
+    static func attributedFraction(reference: [SpeakerTurn], hypothesis: [SpeakerTurn]) -> Double {
+        func labels(_ turns: [SpeakerTurn]) -> [Int: String] {
+            var frames: [Int: String] = [:]
+            for t in turns { for f in Int(t.start * 100)..<Int(t.end * 100) { frames[f] = t.speaker } }
+            return frames
+        }
+        let ref = labels(reference), hyp = labels(hypothesis)
+        var counts: [String: [String: Int]] = [:]
+        for (f, r) in ref { if let h = hyp[f] { counts[r, default: [:]][h, default: 0] += 1 } }
+        var used = Set<String>()
+        var matched = 0
+        let pairs = counts.flatMap { r, hs in hs.map { (r, $0.key, $0.value) } }.sorted { $0.2 > $1.2 }
+        var mappedRef = Set<String>()
+        for (r, h, n) in pairs where !mappedRef.contains(r) && !used.contains(h) {
+            mappedRef.insert(r)
+            used.insert(h)
+            matched += n
+        }
+        return Double(matched) / Double(max(1, ref.count))
+    }
+
+    @Test func generateAndDiarizeAMeeting() throws {
+        let dir = try Self.scratch()
+        let made = try Self.parley("make-meeting", dir, "--format", "flac", "--seed", "7")
+        #expect(made.status == 0, "\(made.errors)")
+        for file in ["meeting.flac", "reference.rttm", "reference.json", "reference.txt"] {
+            #expect(FileManager.default.fileExists(atPath: dir + "/" + file), "\(file) written")
+        }
+        let reference = try RTTM.parse(String(contentsOfFile: dir + "/reference.rttm", encoding: .utf8))
+        #expect(reference.count == 12)
+        #expect(Set(reference.map(\.speaker)).count == 3)
+
+        let run = try Self.parley(
+            "diarize", dir + "/meeting.flac", "--speakers", "3", "--rttm", dir + "/hyp.rttm", "--json")
+        #expect(run.status == 0, "\(run.errors)")
+        let json = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any]
+        #expect((json?["speakers"] as? [String])?.count == 3)
+        let hypothesis = try RTTM.parse(String(contentsOfFile: dir + "/hyp.rttm", encoding: .utf8))
+        let fraction = Self.attributedFraction(reference: reference, hypothesis: hypothesis)
+        #expect(fraction > 0.9, "attributed \(fraction) of the speech to the right speaker")
+    }
+
+    @Test func diarizeTableAndRTTMOnStandardOutput() throws {
+        let dir = try Self.scratch()
+        #expect(try Self.parley("make-meeting", dir, "--seed", "3").status == 0)
+        let table = try Self.parley("diarize", dir + "/meeting.wav")
+        #expect(table.status == 0)
+        let lines = table.output.split(separator: "\n")
+        #expect(lines.first?.contains("speakers") == true)
+        #expect(lines.dropFirst().allSatisfy { $0.split(separator: "\t").count == 3 })
+        let rttm = try Self.parley("diarize", dir + "/meeting.wav", "--rttm", "-")
+        #expect(try RTTM.parse(rttm.output).count == lines.count - 1)
+    }
+
+    @Test func silenceHasZeroSpeakers() throws {
+        let path = try Self.scratch() + "/quiet.wav"
+        try AudioFileWriter.write([Float](repeating: 0, count: 48_000), sampleRate: 16_000, to: path)
+        let run = try Self.parley("diarize", path, "--json")
+        #expect(run.status == 0)
+        #expect(run.output.contains("\"speakers\" : [\n\n  ]") || run.output.contains("\"speakers\" : []"))
+    }
+
+    static func badInputs() throws -> [(String, String)] {
+        let dir = try scratch()
+        let text = dir + "/notes.wav"
+        try "not audio".write(toFile: text, atomically: true, encoding: .utf8)
+        let empty = dir + "/empty.wav"
+        FileManager.default.createFile(atPath: empty, contents: Data())
+        let tone = dir + "/tone.wav"
+        try AudioFileWriter.write([Float](repeating: 0.1, count: 32_000), sampleRate: 16_000, to: tone)
+        let data = try Data(contentsOf: URL(fileURLWithPath: tone))
+        let cut = dir + "/cut.wav"
+        try data.prefix(20_000).write(to: URL(fileURLWithPath: cut))
+        return [
+            (text, "not audio"), (empty, "empty"), (cut, "truncated"), (dir, "directory"),
+            (dir + "/missing.wav", "No such file"),
+        ]
+    }
+
+    @Test func badInputsExitNonZeroWithOneLine() throws {
+        for (path, words) in try Self.badInputs() {
+            let run = try Self.parley("diarize", path)
+            #expect(run.status != 0, "\(path)")
+            let lines = run.errors.split(separator: "\n")
+            #expect(lines.count == 1, "one line for \(path): \(run.errors)")
+            #expect(run.errors.contains(words), "\(run.errors)")
+        }
+    }
+
+    @Test func badOptionsAreRejected() throws {
+        let run = try Self.parley("diarize", "x.wav", "--min-speakers", "5", "--max-speakers", "2")
+        #expect(run.status != 0)
+        #expect(run.errors.contains("--max-speakers"))
+    }
+}
