@@ -21,9 +21,10 @@ public final class ByteSpool: @unchecked Sendable {
 
     public func append(_ bytes: some Collection<UInt8>) throws(AudioError) {
         var error = pa_error()
-        let status = bytes.withContiguousStorageIfAvailable { buffer in
-            pa_spool_append(handle, buffer.baseAddress, buffer.count, &error)
-        } ?? Array(bytes).withUnsafeBytes { pa_spool_append(handle, $0.baseAddress, $0.count, &error) }
+        let status =
+            bytes.withContiguousStorageIfAvailable { buffer in
+                pa_spool_append(handle, buffer.baseAddress, buffer.count, &error)
+            } ?? Array(bytes).withUnsafeBytes { pa_spool_append(handle, $0.baseAddress, $0.count, &error) }
         if status != 0 { throw AudioError(error) }
     }
 

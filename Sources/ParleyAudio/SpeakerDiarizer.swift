@@ -34,8 +34,10 @@ public struct SpeakerDiarizer: Sendable {
         let maxUnitFrames = max(1, Int((c.maxUnit / hop).rounded()))
         var units: [Range<Int>] = []
         for segment in speech {
-            for piece in Self.splitAtPauses(segment.startFrame..<segment.endFrame, mask: vad.rawSpeech,
-                                             minPause: pauseFrames) {
+            for piece in Self.splitAtPauses(
+                segment.startFrame..<segment.endFrame, mask: vad.rawSpeech,
+                minPause: pauseFrames)
+            {
                 let parts = max(1, Int((Double(piece.count) / Double(maxUnitFrames)).rounded(.up)))
                 for p in 0..<parts {
                     let lo = piece.lowerBound + piece.count * p / parts
@@ -53,7 +55,9 @@ public struct SpeakerDiarizer: Sendable {
         let space = EmbeddingSpace(
             fitting: embedded.map(\.1), pitchWeight: c.pitchWeight, timbreWeight: c.timbreWeight)
         let points = embedded.map { space.project($0.1) }
-        let trusted = embedded.indices.filter { embedded[$0].1.duration >= c.minClusteredUnit && points[$0].pitch != nil }
+        let trusted = embedded.indices.filter {
+            embedded[$0].1.duration >= c.minClusteredUnit && points[$0].pitch != nil
+        }
         let clusterIndices = trusted.isEmpty ? Array(embedded.indices) : trusted
         let centroids = chooseSpeakers(
             points: clusterIndices.map { points[$0] }, weights: clusterIndices.map { embedded[$0].1.duration })
@@ -370,4 +374,3 @@ public struct SpeakerDiarizer: Sendable {
         return Diarization(turns: turns, speakers: speakers, speech: speech, duration: duration)
     }
 }
-

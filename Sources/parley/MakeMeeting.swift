@@ -49,8 +49,9 @@ struct MakeMeeting: AsyncParsableCommand {
             }
         } else {
             guard let preset = MeetingScript.presets[preset] else {
-                throw ValidationError("no preset '\(preset)'; choose one of "
-                    + MeetingScript.presets.keys.sorted().joined(separator: ", "))
+                throw ValidationError(
+                    "no preset '\(preset)'; choose one of "
+                        + MeetingScript.presets.keys.sorted().joined(separator: ", "))
             }
             chosen = preset
         }

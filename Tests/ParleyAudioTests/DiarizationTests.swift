@@ -10,7 +10,8 @@ import Testing
     }
 
     @Test func voiceActivityFindsTheBurstsAndBridgesShortPauses() throws {
-        let signal = Signals.silence(seconds: 1) + Signals.harmonic(f0: 150, seconds: 1)
+        let signal =
+            Signals.silence(seconds: 1) + Signals.harmonic(f0: 150, seconds: 1)
             + Signals.silence(seconds: 0.15) + Signals.harmonic(f0: 150, seconds: 0.5)
             + Signals.silence(seconds: 1) + Signals.harmonic(f0: 200, seconds: 0.8) + Signals.silence(seconds: 1)
         let (segments, _) = VoiceActivityDetector.detect(energy: try Self.frames(of: signal).energy)
@@ -22,7 +23,8 @@ import Testing
 
     @Test func voiceActivityFollowsARisingNoiseFloor() throws {
         var random = SystemRandomNumberGenerator()
-        let noise = (0..<Int(4 * 16_000)).map { i in Float(i) / 64_000 * 0.02 * Float.random(in: -1...1, using: &random) }
+        let noise = (0..<Int(4 * 16_000)).map { i in Float(i) / 64_000 * 0.02 * Float.random(in: -1...1, using: &random)
+        }
         var signal = noise
         let tone = Signals.harmonic(f0: 180, seconds: 0.6)
         for (i, v) in tone.enumerated() { signal[3 * 16_000 + i] += v }

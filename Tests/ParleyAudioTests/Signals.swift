@@ -4,7 +4,9 @@ import ParleyAudio
 /// Test signals made here, not fixture files.
 enum Signals {
     static func sine(frequency: Double, seconds: Double, rate: Int = 16_000, amplitude: Float = 0.5) -> [Float] {
-        (0..<Int(seconds * Double(rate))).map { amplitude * Float(sin(2 * .pi * frequency * Double($0) / Double(rate))) }
+        (0..<Int(seconds * Double(rate))).map {
+            amplitude * Float(sin(2 * .pi * frequency * Double($0) / Double(rate)))
+        }
     }
 
     /// A voiced-like tone: a fundamental and decaying harmonics.

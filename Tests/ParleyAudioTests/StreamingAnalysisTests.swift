@@ -30,7 +30,8 @@ import Testing
     }
 
     static func meetingLikeFile(format: String) throws -> String {
-        let signal = Signals.harmonic(f0: 130, seconds: 1.2) + Signals.silence(seconds: 0.4)
+        let signal =
+            Signals.harmonic(f0: 130, seconds: 1.2) + Signals.silence(seconds: 0.4)
             + Signals.harmonic(f0: 220, seconds: 1.0)
         let path = Signals.temporaryPath("speech.\(format)")
         try AudioFileWriter.write(signal, sampleRate: 22_050, to: path)
