@@ -9,6 +9,7 @@
 #include <string.h>
 
 /* FFTW's planner is not thread-safe; fftwf_execute is. */
+#define PITCH_BAND_HZ 1500.0
 static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct {
@@ -248,19 +249,20 @@ static float estimate_pitch(pa_extractor *x, const float *raw, float *voicing) {
     *voicing = 0;
     if (x->energy_prefix[n] < 1e-7 * n) return 0; /* digital silence */
     fftwf_execute(x->pitch_forward);
+    /* The autocorrelation of the signal below PITCH_BAND_HZ only: the harmonics that carry
+     * the period live there, while broadband noise spreads over every bin. Zeroing the
+     * upper bins of the power spectrum is that low-pass filter, for free. */
     const int bins = x->pitch_fft / 2 + 1;
+    const int band = (int)(PITCH_BAND_HZ * x->pitch_fft / x->config.sample_rate);
     for (int k = 0; k < bins; k++) {
         const float re = x->pitch_spectrum[k][0], im = x->pitch_spectrum[k][1];
-        x->pitch_spectrum[k][0] = re * re + im * im;
+        x->pitch_spectrum[k][0] = k <= band ? re * re + im * im : 0;
         x->pitch_spectrum[k][1] = 0;
     }
     fftwf_execute(x->pitch_inverse);
-    const double total = x->energy_prefix[n];
-    const double scale = 1.0 / x->pitch_fft;
-    /* nccf(lag) = r(lag) / sqrt(energy of x[0, n-lag) * energy of x[lag, n)) */
-#define NCCF(lag)                                                                                           \
-    (x->pitch_out[lag] * scale /                                                                            \
-     sqrt(fmax(1e-12, x->energy_prefix[n - (lag)] * (total - x->energy_prefix[lag]))))
+    const double r0 = fmax(1e-12, x->pitch_out[0]);
+    /* nccf(lag) = r(lag) / r(0), corrected for the shrinking overlap n - lag. */
+#define NCCF(lag) (x->pitch_out[lag] / r0 * n / (double)(n - (lag)))
     int best = -1;
     double best_value = 0;
     for (int lag = x->lag_min; lag <= x->lag_max; lag++) {

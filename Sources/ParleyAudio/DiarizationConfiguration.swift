@@ -13,12 +13,9 @@ public struct DiarizationConfiguration: Sendable, Hashable, Codable {
     public var maxUnit: Double = 2.0
     /// Units shorter than this are labelled afterwards instead of clustered (seconds).
     public var minClusteredUnit: Double = 0.4
-    /// Relative weight of the pitch dimensions against the timbre (MFCC) dimensions.
-    public var pitchWeight: Double = 2.0
-    public var timbreWeight: Double = 1.5
-    /// If no count of two or more speakers separates the units at least this well
-    /// (simplified silhouette, 0...1), the recording has one speaker.
-    public var minSilhouette: Double = 0.55
+    /// Two groups of speech are two speakers when their mean embeddings lie at least this far
+    /// apart, in units of one voice's own spread (the embedding space is whitened by it).
+    public var minSeparation: Double = 3.0
     /// A cluster with less speech than this (seconds) is an outlier, not a speaker; it is folded
     /// into the nearest speaker. Capped at half an even share of the recording's speech.
     public var minSpeakerTime: Double = 4

@@ -13,7 +13,8 @@ struct SegmentEmbedding {
     var timbreVariance: [Double]
     var duration: Double
 
-    static let pitchDimensions = 2
+    /// The median pitch: the spread (intonation) varies more within a voice than between voices.
+    static let pitchDimensions = 1
     /// MFCC 1...19: c0 is loudness, not voice; the high coefficients separate similar voices.
     static let timbreRange = 1..<20
 }
@@ -59,7 +60,7 @@ struct EmbeddingBuilder {
             duration: duration)
     }
 
-    /// Median and interquartile spread, after folding octave errors toward the median.
+    /// The median in semitones, after folding octave errors toward the first median.
     static func pitchSummary(_ values: [Double], minCount: Int) -> [Double]? {
         guard values.count >= minCount else { return nil }
         var v = values.sorted()
@@ -71,85 +72,129 @@ struct EmbeddingBuilder {
             return x
         }.sorted()
         let m = v[v.count / 2]
-        let spread = v[(v.count * 3) / 4] - v[v.count / 4]
-        return [m, spread]
+        return [m]
     }
 }
 
-/// Standardises embeddings (duration-weighted mean and deviation per dimension)
-/// and weighs the pitch and timbre parts, so that plain Euclidean distance
-/// between the results compares speakers.
+/// The space speakers are compared in: embeddings whitened by their within-speaker
+/// covariance, so that squared Euclidean distance is a Mahalanobis distance in which the
+/// spread one voice shows from moment to moment has unit variance in every direction.
+///
+/// The within-speaker covariance is learned from the recording itself: the two halves of a
+/// unit are almost always the same speaker, so the differences between their embeddings
+/// measure how much one voice varies with what it says (a classic unsupervised stand-in for
+/// within-class covariance normalisation). Nothing is weighted by hand, and the scale is the
+/// same for every recording, which is what lets one separation threshold count speakers in
+/// a one-minute and a one-hour meeting alike.
 struct EmbeddingSpace {
-    private var pitchMean: [Double]
-    private var pitchScale: [Double]
-    private var timbreMean: [Double]
-    private var timbreScale: [Double]
-
-    init(fitting embeddings: [SegmentEmbedding], pitchWeight: Double, timbreWeight: Double) {
-        func stats(_ rows: [([Double], Double)], dims: Int) -> (mean: [Double], sd: [Double]) {
-            var mean = [Double](repeating: 0, count: dims)
-            var sq = [Double](repeating: 0, count: dims)
-            let total = max(1e-9, rows.reduce(0) { $0 + $1.1 })
-            for (row, w) in rows { for d in 0..<dims { mean[d] += w * row[d] } }
-            mean = mean.map { $0 / total }
-            for (row, w) in rows { for d in 0..<dims { sq[d] += w * (row[d] - mean[d]) * (row[d] - mean[d]) } }
-            return (mean, sq.map { max(1e-6, ($0 / total).squareRoot()) })
-        }
-        let pitched = embeddings.compactMap { e in e.pitch.map { ($0, e.duration) } }
-        let p = stats(pitched, dims: SegmentEmbedding.pitchDimensions)
-        let timbreDims = embeddings.first?.timbre.count ?? 0
-        let t = stats(embeddings.map { ($0.timbre, $0.duration) }, dims: timbreDims)
-        pitchMean = p.mean
-        // The median carries the voice; the spread (intonation) gets half its weight.
-        let pitchWeights = [pitchWeight, pitchWeight / 2]
-        pitchScale = zip(p.sd, pitchWeights).map { $1 / $0 }
-        timbreMean = t.mean
-        let perDimension = timbreWeight / Double(max(1, timbreDims)).squareRoot()
-        do {
-            // Scale each timbre dimension by the spread that the spoken sounds cause within
-            // segments, so the phonetic noise is the same in every direction and what is left
-            // over between segments is the voice.
-            var within = [Double](repeating: 0, count: timbreDims)
-            var total = 0.0
-            for e in embeddings {
-                total += e.duration
-                for d in 0..<timbreDims { within[d] += e.duration * e.timbreVariance[d] }
-            }
-            let wsd = within.map { max(1e-6, ($0 / max(total, 1e-9)).squareRoot()) }
-            let raw = wsd.map { 1 / $0 }
-            // Keep the part's overall weight comparable: the mean of the between-unit spread in these units is 1.
-            let between = zip(t.sd, raw).map { $0 * $1 }
-            let norm = (between.map { $0 * $0 }.reduce(0, +) / Double(max(1, timbreDims))).squareRoot()
-            timbreScale = raw.map { perDimension * $0 / max(norm, 1e-9) }
-        }
+    /// A point: the whitened pitch-and-timbre vector where the segment was voiced enough to
+    /// have a pitch, and the whitened timbre vector always.
+    struct Point {
+        var full: [Double]?
+        var timbre: [Double]
     }
 
-    /// A point in the space: pitch part (or nil) and timbre part.
-    struct Point {
-        var pitch: [Double]?
-        var timbre: [Double]
+    private let fullWhitening: Whitening?
+    private let timbreWhitening: Whitening
+    let fullDimensions: Int
+    let timbreDimensions: Int
+
+    init(fitting embeddings: [SegmentEmbedding], halves: [(SegmentEmbedding, SegmentEmbedding)]) {
+        let timbreDims = embeddings.first?.timbre.count ?? 0
+        timbreDimensions = timbreDims
+        fullDimensions = timbreDims + SegmentEmbedding.pitchDimensions
+        let pitched = embeddings.compactMap { e in e.pitch.map { ($0 + e.timbre, e.duration) } }
+        let pitchedPairs = halves.compactMap { a, b in
+            a.pitch.flatMap { pa in b.pitch.map { pb in zip(pa + a.timbre, pb + b.timbre).map { $0 - $1 } } }
+        }
+        fullWhitening =
+            pitched.isEmpty
+            ? nil
+            : Whitening(
+                points: pitched, differences: pitchedPairs, dimensions: fullDimensions)
+        timbreWhitening = Whitening(
+            points: embeddings.map { ($0.timbre, $0.duration) },
+            differences: halves.map { a, b in zip(a.timbre, b.timbre).map { $0 - $1 } }, dimensions: timbreDims)
     }
 
     func project(_ e: SegmentEmbedding) -> Point {
         Point(
-            pitch: e.pitch.map { p in (0..<p.count).map { (p[$0] - pitchMean[$0]) * pitchScale[$0] } },
-            timbre: (0..<e.timbre.count).map { (e.timbre[$0] - timbreMean[$0]) * timbreScale[$0] })
+            full: e.pitch.flatMap { p in fullWhitening?.apply(p + e.timbre) },
+            timbre: timbreWhitening.apply(e.timbre))
     }
 
-    /// Squared distance; the pitch part counts only where both points have it,
-    /// and is then replaced by the timbre part's share so scales stay comparable.
-    static func distanceSquared(_ a: Point, _ b: Point) -> Double {
-        var t = 0.0
-        for i in 0..<a.timbre.count {
-            let d = a.timbre[i] - b.timbre[i]
-            t += d * d
+    /// Squared distance. Where either point lacks a pitch, the timbre part alone is used,
+    /// scaled up so that its expected size for one speaker matches the full distance's.
+    func distanceSquared(_ a: Point, _ b: Point) -> Double {
+        if let fa = a.full, let fb = b.full {
+            var d = 0.0
+            for i in 0..<fa.count { d += (fa[i] - fb[i]) * (fa[i] - fb[i]) }
+            return d
         }
-        guard let pa = a.pitch, let pb = b.pitch else { return t * 2 }
-        var p = 0.0
-        for i in 0..<pa.count {
-            let d = pa[i] - pb[i]
-            p += d * d
+        var d = 0.0
+        for i in 0..<a.timbre.count { d += (a.timbre[i] - b.timbre[i]) * (a.timbre[i] - b.timbre[i]) }
+        return d * Double(fullDimensions) / Double(max(1, timbreDimensions))
+    }
+}
+
+/// Centring and whitening by a covariance estimated from differences of paired
+/// observations, shrunk toward its diagonal when the pairs are few.
+struct Whitening {
+    private let mean: [Double]
+    /// Lower-triangular Cholesky factor of the within covariance.
+    private let factor: [[Double]]
+
+    init(points: [([Double], Double)], differences: [[Double]], dimensions n: Int) {
+        var mean = [Double](repeating: 0, count: n)
+        let total = max(1e-9, points.reduce(0) { $0 + $1.1 })
+        for (v, w) in points { for d in 0..<n { mean[d] += w * v[d] } }
+        mean = mean.map { $0 / total }
+        self.mean = mean
+        var cov = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+        let rows: [[Double]]
+        let divisor: Double
+        if differences.count >= 2 {
+            rows = differences
+            divisor = 2 * Double(differences.count)  // a difference of two draws has twice the variance
+        } else {
+            // No pairs to learn from: fall back to the spread of the points themselves.
+            rows = points.map { v, _ in zip(v, mean).map { $0 - $1 } }
+            divisor = Double(max(1, points.count))
         }
-        return t + p
+        for r in rows { for i in 0..<n { for j in 0...i { cov[i][j] += r[i] * r[j] } } }
+        for i in 0..<n { for j in 0...i { cov[i][j] /= divisor; cov[j][i] = cov[i][j] } }
+        // Shrink toward the diagonal in proportion to how few pairs there are, and keep every
+        // variance above a floor so that a silent dimension cannot dominate.
+        let shrink = min(1, Double(n) / Double(max(1, rows.count)))
+        let meanVariance = max(1e-9, (0..<n).reduce(0) { $0 + cov[$1][$1] } / Double(max(1, n)))
+        for i in 0..<n {
+            for j in 0..<n where i != j { cov[i][j] *= 1 - shrink }
+            cov[i][i] = max(cov[i][i], 1e-3 * meanVariance) + 1e-6 * meanVariance
+        }
+        factor = Whitening.cholesky(cov)
+    }
+
+    func apply(_ v: [Double]) -> [Double] {
+        // Solve L y = v - mean by forward substitution.
+        var y = [Double](repeating: 0, count: v.count)
+        for i in 0..<v.count {
+            var s = v[i] - mean[i]
+            for j in 0..<i { s -= factor[i][j] * y[j] }
+            y[i] = s / factor[i][i]
+        }
+        return y
+    }
+
+    static func cholesky(_ a: [[Double]]) -> [[Double]] {
+        let n = a.count
+        var l = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+        for i in 0..<n {
+            for j in 0...i {
+                var s = a[i][j]
+                for k in 0..<j { s -= l[i][k] * l[j][k] }
+                l[i][j] = i == j ? max(s, 1e-12).squareRoot() : s / l[j][j]
+            }
+        }
+        return l
     }
 }

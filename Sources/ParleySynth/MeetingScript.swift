@@ -74,13 +74,14 @@ extension MeetingScript {
             .init(owner: "maria", text: "tell the two customers", due: "this afternoon"),
         ])
 
-    /// Four people, two of them men with similar voices: the hard case for speaker counting.
+    /// Four people: two women (about 230 and 250 Hz) and two men (about 80 and 100 Hz), so each
+    /// voice has a same-gender neighbour close in pitch: the hard case for speaker counting.
     public static let fourVoices = MeetingScript(
         speakers: [
             "anna": Voice(voice: "en-us+f2", pitch: 65, speed: 165),
             "ben": Voice(voice: "en-us+m1", pitch: 30, speed: 150),
             "chris": Voice(voice: "en-gb+m4", pitch: 50, speed: 170),
-            "dora": Voice(voice: "en-gb+f3", pitch: 45, speed: 155),
+            "dora": Voice(voice: "en-us+f4", pitch: 80, speed: 155),
         ],
         turns: [
             ["anna", "Welcome everyone. Today we review the support backlog and the hiring plan."],

@@ -36,7 +36,7 @@ import Testing
 
     @Test func anEmptyFile() throws {
         let path = Signals.temporaryPath("empty.wav")
-        FileManager.default.createFile(atPath: path, contents: Data())
+        _ = FileManager.default.createFile(atPath: path, contents: Data())
         #expect(throws: AudioError.self) { try AudioDecoder(path: path) }
         #expect((try? AudioDecoder(path: path)) == nil)
         do { _ = try AudioDecoder(path: path) } catch { #expect(error.code == .empty) }

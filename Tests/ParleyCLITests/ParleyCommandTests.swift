@@ -110,7 +110,7 @@ import Testing
         let text = dir + "/notes.wav"
         try "not audio".write(toFile: text, atomically: true, encoding: .utf8)
         let empty = dir + "/empty.wav"
-        FileManager.default.createFile(atPath: empty, contents: Data())
+        _ = FileManager.default.createFile(atPath: empty, contents: Data())
         let tone = dir + "/tone.wav"
         try AudioFileWriter.write([Float](repeating: 0.1, count: 32_000), sampleRate: 16_000, to: tone)
         let data = try Data(contentsOf: URL(fileURLWithPath: tone))
