@@ -10,6 +10,7 @@
 
 /* FFTW's planner is not thread-safe; fftwf_execute is. */
 #define PITCH_BAND_HZ 1500.0
+#define NOISE_RISE_DB_PER_S 1.0f
 static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
 
 typedef struct {
@@ -25,7 +26,10 @@ struct pa_extractor {
     fftwf_complex *spectrum;
     fftwf_plan plan;
     float *power;      /* n_bins */
-    float *mel;        /* n_mels */
+    float *mel;        /* n_mels, dB */
+    float *mel_power;  /* n_mels, before the log */
+    float *noise;      /* n_mels: tracked noise power per band, for noise compensation */
+    int noise_ready;
     mel_filter *filters;
     float *dct;        /* n_mfcc x n_mels */
     /* pitch */
@@ -56,6 +60,7 @@ void pa_feature_config_default(pa_feature_config *c) {
     c->pitch = 1;
     c->f0_min = 60;
     c->f0_max = 400;
+    c->noise_compensation = 1;
 }
 
 /* Slaney's mel scale, as librosa uses by default (htk=False). */
@@ -147,10 +152,14 @@ pa_extractor *pa_extractor_new(const pa_feature_config *config, pa_error *err) {
     x->spectrum = fftwf_alloc_complex((size_t)x->n_bins);
     x->power = malloc(sizeof(float) * (size_t)x->n_bins);
     x->mel = malloc(sizeof(float) * (size_t)c->n_mels);
+    x->mel_power = malloc(sizeof(float) * (size_t)c->n_mels);
+    x->noise = calloc((size_t)c->n_mels, sizeof(float));
     x->dct = malloc(sizeof(float) * (size_t)(c->n_mfcc * c->n_mels + 1));
     x->capacity = (size_t)c->n_fft * 64;
     x->samples = malloc(sizeof(float) * x->capacity);
-    if (!x->window || !x->frame || !x->spectrum || !x->power || !x->mel || !x->dct || !x->samples) goto oom;
+    if (!x->window || !x->frame || !x->spectrum || !x->power || !x->mel || !x->mel_power || !x->noise || !x->dct ||
+        !x->samples)
+        goto oom;
     if (build_filters(x) != 0) goto oom;
 
     /* Periodic Hann of win_length, centred in n_fft (librosa's pad_center). */
@@ -305,6 +314,27 @@ static float estimate_pitch(pa_extractor *x, const float *raw, float *voicing) {
     return (float)(x->config.sample_rate / lag);
 }
 
+/* Spectral subtraction in the mel domain, for the MFCC only (log-mel stays as it is):
+ * a per-band noise floor follows the band's minima (fast down, slowly up), and twice it
+ * is subtracted, keeping at least 5% of the band's power. Broadband noise otherwise fills
+ * the spectral valleys that tell one voice from another. */
+static void compensate_noise(pa_extractor *x) {
+    const int n_mels = x->config.n_mels;
+    const float rise = powf(10.0f, NOISE_RISE_DB_PER_S / 10.0f * x->config.hop_length / x->config.sample_rate);
+    for (int m = 0; m < n_mels; m++) {
+        const float p = x->mel_power[m];
+        float n = x->noise[m];
+        if (!x->noise_ready) n = p;
+        else if (p < n) n = 0.8f * n + 0.2f * p;
+        else n *= rise;
+        x->noise[m] = n;
+        float clean = p - 2.0f * n;
+        if (clean < 0.05f * p) clean = 0.05f * p;
+        x->mel[m] = 10.0f * log10f(clean > 1e-10f ? clean : 1e-10f);
+    }
+    x->noise_ready = 1;
+}
+
 size_t pa_extractor_pull(pa_extractor *x, size_t max, float *energy, float *log_mel, float *mfcc, float *f0,
                          float *voicing) {
     const pa_feature_config *c = &x->config;
@@ -332,9 +362,11 @@ size_t pa_extractor_pull(pa_extractor *x, size_t max, float *energy, float *log_
                 float acc = 0;
                 for (int k = filter->first_bin; k <= filter->last_bin; k++)
                     acc += filter->weights[k - filter->first_bin] * x->power[k];
+                x->mel_power[m] = acc;
                 x->mel[m] = 10.0f * log10f(acc > 1e-10f ? acc : 1e-10f);
             }
             if (log_mel) memcpy(log_mel + f * (size_t)n_mels, x->mel, sizeof(float) * (size_t)n_mels);
+            if (c->noise_compensation) compensate_noise(x);
             if (mfcc) {
                 float *out = mfcc + f * (size_t)n_mfcc;
                 for (int k = 0; k < n_mfcc; k++) {
@@ -372,6 +404,8 @@ void pa_extractor_free(pa_extractor *x) {
     fftwf_free(x->spectrum);
     free(x->power);
     free(x->mel);
+    free(x->mel_power);
+    free(x->noise);
     free(x->dct);
     fftwf_free(x->pitch_in);
     fftwf_free(x->pitch_out);

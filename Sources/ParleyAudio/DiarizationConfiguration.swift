@@ -15,7 +15,7 @@ public struct DiarizationConfiguration: Sendable, Hashable, Codable {
     public var minClusteredUnit: Double = 0.4
     /// Two groups of speech are two speakers when their mean embeddings lie at least this far
     /// apart, in units of one voice's own spread (the embedding space is whitened by it).
-    public var minSeparation: Double = 3.0
+    public var minSeparation: Double = 4.0
     /// A cluster with less speech than this (seconds) is an outlier, not a speaker; it is folded
     /// into the nearest speaker. Capped at half an even share of the recording's speech.
     public var minSpeakerTime: Double = 4

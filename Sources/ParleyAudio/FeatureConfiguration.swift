@@ -18,6 +18,10 @@ public struct FeatureConfiguration: Sendable, Hashable, Codable {
     public var pitch = true
     public var minPitch: Float = 60
     public var maxPitch: Float = 400
+    /// Compute MFCC from mel power less a tracked noise floor (spectral subtraction), so that
+    /// broadband noise does not wash out the differences between voices. Log-mel is unaffected.
+    /// Off, the MFCC are exactly librosa's.
+    public var noiseCompensation = true
 
     public init() {}
 
@@ -39,6 +43,6 @@ public struct FeatureConfiguration: Sendable, Hashable, Codable {
             sample_rate: Int32(clamping: sampleRate), win_length: Int32(clamping: windowLength),
             hop_length: Int32(clamping: hopLength), n_fft: Int32(clamping: fftSize), n_mels: Int32(clamping: melBands),
             n_mfcc: Int32(clamping: mfccCount), fmin: minFrequency, fmax: maxFrequency, pitch: pitch ? 1 : 0,
-            f0_min: minPitch, f0_max: maxPitch)
+            f0_min: minPitch, f0_max: maxPitch, noise_compensation: noiseCompensation ? 1 : 0)
     }
 }

@@ -1,4 +1,3 @@
-import Foundation
 /// Finds who spoke when, from feature frames:
 ///
 /// 1. voice activity (energy, adaptive floor, hysteresis) gives speech segments;
@@ -67,15 +66,6 @@ public struct SpeakerDiarizer: Sendable {
             embedded[$0].1.duration >= c.minClusteredUnit && points[$0].full != nil
         }
         let clusterIndices = trusted.isEmpty ? Array(embedded.indices) : trusted
-        if let dump = ProcessInfo.processInfo.environment["PARLEY_DUMP"] {
-            var lines = ""
-            for i in embedded.indices {
-                let (r, e) = embedded[i]
-                let p = points[i]
-                lines += "\(frames.configuration.time(ofFrame: r.lowerBound)) \(frames.configuration.time(ofFrame: r.upperBound)) \(e.duration) \((p.full ?? [Double](repeating: .nan, count: space.fullDimensions)).map { "\($0)" }.joined(separator: " "))\n"
-            }
-            try? lines.write(toFile: dump, atomically: true, encoding: .utf8)
-        }
         let clustering = SpeakerClustering(space: space, configuration: c)
         let centroids = clustering.speakers(
             points: clusterIndices.map { points[$0] }, weights: clusterIndices.map { embedded[$0].1.duration })
@@ -84,7 +74,8 @@ public struct SpeakerDiarizer: Sendable {
         var labels = [Int](repeating: -1, count: frames.count)
         if c.resegment && centroids.count > 1 {
             for segment in speech {
-                resegment(segment, builder: builder, clustering: clustering, centroids: centroids, hop: hop, into: &labels)
+                resegment(
+                    segment, builder: builder, clustering: clustering, centroids: centroids, hop: hop, into: &labels)
             }
         } else {
             for (i, (range, _)) in embedded.enumerated() {

@@ -45,12 +45,6 @@ struct Diarize: AsyncParsableCommand {
         var configuration = DiarizationConfiguration(
             speakers: speakers, minSpeakers: minSpeakers, maxSpeakers: max(maxSpeakers, speakers ?? 0))
         configuration.resegment = !noResegment
-        let env = ProcessInfo.processInfo.environment
-        if let v = env["SP"].flatMap(Double.init) { configuration.switchPenalty = v }
-        if let v = env["MS"].flatMap(Double.init) { configuration.minSeparation = v }
-        if let v = env["MU"].flatMap(Double.init) { configuration.maxUnit = v }
-        if let v = env["MC"].flatMap(Double.init) { configuration.minClusteredUnit = v }
-        if let v = env["UP"].flatMap(Double.init) { configuration.unitPause = v }
         let analyzer = AudioAnalyzer(allowTruncated: allowTruncated)
         let analyzed = try analyzer.analyze(path: file)
         let result = try SpeakerDiarizer(configuration: configuration).diarize(

@@ -83,6 +83,13 @@ import Testing
         let hypothesis = try RTTM.parse(String(contentsOfFile: dir + "/hyp.rttm", encoding: .utf8))
         let fraction = Self.attributedFraction(reference: reference, hypothesis: hypothesis)
         #expect(fraction > 0.9, "attributed \(fraction) of the speech to the right speaker")
+
+        // The automatic count finds the three voices too (two of them 1.6 semitones apart).
+        let auto = try Self.parley("diarize", dir + "/meeting.flac", "--rttm", dir + "/auto.rttm")
+        #expect(auto.status == 0)
+        let counted = try RTTM.parse(String(contentsOfFile: dir + "/auto.rttm", encoding: .utf8))
+        #expect(Set(counted.map(\.speaker)).count == 3)
+        #expect(Self.attributedFraction(reference: reference, hypothesis: counted) > 0.9)
     }
 
     @Test func diarizeTableAndRTTMOnStandardOutput() throws {

@@ -124,6 +124,7 @@ typedef struct {
     int pitch;        /* 1: also estimate F0 and voicing per frame; default 1 */
     float f0_min;     /* Hz, default 60 */
     float f0_max;     /* Hz, default 400 */
+    int noise_compensation; /* 1: MFCC from noise-subtracted mel power (log-mel stays raw); default 1 */
 } pa_feature_config;
 
 void pa_feature_config_default(pa_feature_config *config);
@@ -134,7 +135,8 @@ void pa_feature_config_default(pa_feature_config *config);
  *   log-mel: 10*log10(max(1e-10, mel power)), Slaney mel scale and area
  *            normalisation (librosa's defaults), power spectrum of a periodic
  *            Hann window
- *   MFCC:    orthonormal DCT-II of the log-mel, first n_mfcc
+ *   MFCC:    orthonormal DCT-II of the log-mel, first n_mfcc (with noise_compensation,
+ *            of the log of the mel power less twice a tracked per-band noise floor)
  *   f0:      Hz from the normalised autocorrelation of the frame, with an
  *            octave-error guard; 0 where the frame is unvoiced
  *   voicing: the normalised autocorrelation peak, 0..1 */
