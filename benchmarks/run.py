@@ -1,0 +1,364 @@
+#!/usr/bin/env python3
+"""Parley's benchmarks: speed and memory of the audio front and the diarizer,
+side by side with librosa, and accuracy scored with pyannote.metrics against
+the generator's exact ground truth (and webrtcvad for voice activity).
+
+Run it with `make bench` (which sets up .venv and builds the release binary);
+it rewrites Docs/benchmarks.md and leaves its data under bench-output/.
+
+  benchmarks/run.py [--quick] [--seeds N] [--out DIR]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PARLEY = os.path.join(ROOT, ".build", "release", "parley")
+PY = sys.executable
+SHARED_GENERATOR = os.path.join(ROOT, "..", "shared", "tools", "make_meeting.py")
+ONE_CORE = ["taskset", "-c", "0"] if shutil.which("taskset") else []
+SINGLE_THREAD_ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
+                         NUMBA_NUM_THREADS="1")
+
+
+def run(cmd, **kw):
+    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
+
+
+def make_meeting(out, *args):
+    if not os.path.exists(os.path.join(out, "reference.rttm")):
+        run([PARLEY, "make-meeting", out, *args])
+    return out
+
+
+def timed(cmd, env=None):
+    """Wall seconds and peak resident memory (MiB) of a command, via GNU time."""
+    t = ["/usr/bin/time", "-f", "%e %M"] if os.path.exists("/usr/bin/time") else []
+    p = subprocess.run(t + cmd, capture_output=True, text=True, env=env)
+    if p.returncode != 0:
+        raise RuntimeError(f"{cmd} failed: {p.stderr.strip()[-500:]}")
+    if t:
+        wall, rss = p.stderr.strip().splitlines()[-1].split()
+        return float(wall), int(rss) / 1024.0, p.stdout
+    return None, None, p.stdout
+
+
+def score(ref_dir, hyp_rttm, hyp_json=None, webrtc=False):
+    cmd = [PY, os.path.join(ROOT, "benchmarks", "score.py"), os.path.join(ref_dir, "reference.rttm"), hyp_rttm]
+    if hyp_json:
+        cmd += ["--json", hyp_json]
+    if webrtc:
+        cmd += ["--audio", os.path.join(ref_dir, json.load(open(os.path.join(ref_dir, "reference.json")))["audio"]),
+                "--webrtcvad"]
+    return json.loads(run(cmd).stdout)
+
+
+def diarize(audio, out_prefix, *args):
+    rttm, js = out_prefix + ".rttm", out_prefix + ".json"
+    p = run([PARLEY, "diarize", audio, "--rttm", rttm, "--json", *args])
+    with open(js, "w") as f:
+        f.write(p.stdout)
+    return rttm, js
+
+
+def machine():
+    cpu = "unknown"
+    try:
+        for line in open("/proc/cpuinfo"):
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    swift = run(["swift", "--version"]).stdout.splitlines()[0] if shutil.which("swift") else "?"
+    libs = {}
+    for pkg in ["libsndfile1", "libfftw3-single3", "libsamplerate0", "espeak-ng"]:
+        try:
+            libs[pkg] = run(["dpkg-query", "-W", "-f=${Version}", pkg]).stdout
+        except Exception:
+            libs[pkg] = "?"
+    import librosa
+    import pyannote.metrics
+    return {"cpu": cpu, "cores": os.cpu_count(), "memory_gib": round(mem, 1), "os": platform.platform(),
+            "swift": swift, "libs": libs, "librosa": librosa.__version__,
+            "pyannote.metrics": pyannote.metrics.__version__, "python": platform.python_version()}
+
+
+LIBROSA_SCRIPT = r"""
+import sys, time, json
+import numpy as np, soundfile, librosa
+path, runs = sys.argv[1], int(sys.argv[2])
+best = 1e9
+for _ in range(runs):
+    t = time.perf_counter()
+    y, sr = soundfile.read(path, dtype="float32", always_2d=True)
+    y = y.mean(axis=1)
+    if sr != 16000:
+        y = librosa.resample(y, orig_sr=sr, target_sr=16000, res_type="soxr_hq")
+    S = librosa.feature.melspectrogram(y=y, sr=16000, n_fft=512, win_length=400, hop_length=160, n_mels=40,
+                                       center=False, power=2.0)
+    L = librosa.power_to_db(S, ref=1.0, amin=1e-10, top_db=None)
+    M = librosa.feature.mfcc(S=L, n_mfcc=20)
+    best = min(best, time.perf_counter() - t)
+    if len(sys.argv) > 3:
+        np.save(sys.argv[3], L.T.astype(np.float32))
+print(json.dumps({"seconds": best, "audio_seconds": len(y) / 16000, "frames": L.shape[1]}))
+"""
+
+
+def front_speed(audio, runs, out):
+    ours = json.loads(run(ONE_CORE + [PARLEY, "bench", "front", audio, "--runs", str(runs)]).stdout)
+    pitch = json.loads(run(ONE_CORE + [PARLEY, "bench", "front", audio, "--runs", str(runs), "--pitch"]).stdout)
+    script = os.path.join(out, "librosa_front.py")
+    with open(script, "w") as f:
+        f.write(LIBROSA_SCRIPT)
+    theirs = json.loads(run(ONE_CORE + [PY, script, audio, str(runs)], env=SINGLE_THREAD_ENV).stdout)
+    return ours, pitch, theirs
+
+
+def agreement(audio, out):
+    """Max and mean absolute difference of Parley's log-mel from librosa's, in dB."""
+    import numpy as np
+    ours_path, theirs_path = os.path.join(out, "parley_logmel.f32"), os.path.join(out, "librosa_logmel.npy")
+    run([PARLEY, "bench", "front", audio, "--runs", "1", "--dump-log-mel", ours_path])
+    run([PY, os.path.join(out, "librosa_front.py"), audio, "1", theirs_path], env=SINGLE_THREAD_ENV)
+    theirs = np.load(theirs_path)
+    ours = np.fromfile(ours_path, dtype=np.float32).reshape(-1, 40)
+    n = min(len(ours), len(theirs))
+    ours, theirs = ours[:n], theirs[:n]
+    audible = theirs.max(axis=1) > -60  # ignore digital silence, where both sit at the -100 dB floor
+    d = np.abs(ours[audible] - theirs[audible])
+    return {"frames": int(n), "frames_compared": int(audible.sum()), "max_db": float(d.max()),
+            "mean_db": float(d.mean()), "frames_match": len(ours) == len(theirs)}
+
+
+def accuracy(out, seeds):
+    conditions = [
+        ("clean", "standup", []),
+        ("snr 15, overlap 0.1", "standup", ["--snr", "15", "--overlap", "0.1"]),
+        ("four voices", "four-voices", []),
+        ("four voices, snr 15, overlap 0.1", "four-voices", ["--snr", "15", "--overlap", "0.1"]),
+    ]
+    rows = []
+    for name, preset, extra in conditions:
+        per = {"auto": [], "exact": [], "count_right": 0, "vad": [], "webrtc": []}
+        for seed in range(1, seeds + 1):
+            d = make_meeting(os.path.join(out, "acc", f"{preset}-{'-'.join(extra) or 'clean'}-{seed}".replace(" ", "")),
+                             "--preset", preset, "--seed", str(seed), *extra)
+            ref = json.load(open(os.path.join(d, "reference.json")))
+            audio = os.path.join(d, ref["audio"])
+            rttm, js = diarize(audio, os.path.join(d, "auto"))
+            s = score(d, rttm, js, webrtc=True)
+            per["auto"].append(s["der"])
+            per["count_right"] += s["hypothesis_speakers"] == s["reference_speakers"]
+            per["vad"].append(s["vad_accuracy"])
+            per["webrtc"].append(max(s["webrtcvad_accuracy"].values()))
+            rttm, _ = diarize(audio, os.path.join(d, "exact"), "--speakers", str(len(ref["speakers"])))
+            per["exact"].append(score(d, rttm)["der"])
+        rows.append({"condition": name, "speakers": 3 if preset == "standup" else 4, "meetings": seeds,
+                     "der_auto_mean": statistics.mean(per["auto"]), "der_auto_max": max(per["auto"]),
+                     "der_exact_mean": statistics.mean(per["exact"]), "count_right": per["count_right"],
+                     "vad_mean": statistics.mean(per["vad"]), "webrtcvad_best_mode_mean": statistics.mean(per["webrtc"])})
+    return rows
+
+
+def cross_check(out):
+    """Renders the shared reference generator's built-in meeting and scores Parley on it."""
+    if not os.path.exists(SHARED_GENERATOR):
+        return None
+    rows = []
+    for name, extra in [("clean", []), ("snr 15, overlap 0.1", ["--snr", "15", "--overlap", "0.1"])]:
+        d = os.path.join(out, "shared", name.replace(" ", "").replace(",", "_"))
+        if not os.path.exists(os.path.join(d, "reference.rttm")):
+            run([sys.executable, SHARED_GENERATOR, d, *extra])
+        ref = json.load(open(os.path.join(d, "reference.json")))
+        rttm, js = diarize(os.path.join(d, ref["audio"]), os.path.join(d, "auto"))
+        s = score(d, rttm, js, webrtc=True)
+        rttm, _ = diarize(os.path.join(d, ref["audio"]), os.path.join(d, "exact"), "--speakers", "3")
+        ours = json.load(open(os.path.join(out, "acc", "standup-clean-1", "reference.json")))
+        rows.append({"condition": name, "der_auto": s["der"], "speakers_found": s["hypothesis_speakers"],
+                     "der_exact": score(d, rttm)["der"], "vad": s["vad_accuracy"],
+                     "webrtcvad_best": max(s["webrtcvad_accuracy"].values()),
+                     "same_reference_keys": sorted(ref) == sorted(ours)})
+    return rows
+
+
+def long_meetings(out, quick):
+    """One hour (and three, unless quick): diarize wall time and peak memory on one core."""
+    rows = []
+    for hours, repeat in ([(1, 63)] if quick else [(1, 63), (3, 189)]):
+        d = make_meeting(os.path.join(out, f"long-{hours}h"), "--repeat", str(repeat), "--seed", "5")
+        ref = json.load(open(os.path.join(d, "reference.json")))
+        audio = os.path.join(d, ref["audio"])
+        rttm = os.path.join(d, "auto.rttm")
+        wall, rss, _ = timed(ONE_CORE + [PARLEY, "diarize", audio, "--rttm", rttm])
+        s = score(d, rttm)
+        rows.append({"hours": hours, "audio_seconds": ref["duration"], "wall_seconds": wall, "peak_mib": rss,
+                     "der": s["der"], "speakers_found": s["hypothesis_speakers"]})
+    return rows
+
+
+def plot(acc, speed, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, (a, b) = plt.subplots(1, 2, figsize=(11, 3.8))
+    names = [r["condition"] for r in acc]
+    x = range(len(names))
+    a.bar([i - 0.2 for i in x], [100 * r["der_auto_mean"] for r in acc], 0.4, label="automatic count")
+    a.bar([i + 0.2 for i in x], [100 * r["der_exact_mean"] for r in acc], 0.4, label="exact count given")
+    a.set_xticks(list(x), [n.replace(", ", ",\n") for n in names], fontsize=8)
+    a.set_ylabel("DER %, collar 0.25 s")
+    a.set_title("Diarization error (pyannote.metrics)")
+    a.legend(fontsize=8)
+    labels = ["Parley front", "Parley front\n+ pitch", "librosa"]
+    values = [speed["parley"]["realtime_factor"], speed["parley_pitch"]["realtime_factor"],
+              speed["librosa"]["audio_seconds"] / speed["librosa"]["seconds"]]
+    b.bar(labels, values, color=["#2a7", "#5b9", "#999"])
+    b.set_yscale("log")
+    b.set_ylabel("times real time, one core (log)")
+    b.set_title("Decode + STFT + log-mel + MFCC")
+    for i, v in enumerate(values):
+        b.text(i, v, f"{v:,.0f}x", ha="center", va="bottom", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def pct(v):
+    return f"{100 * v:.1f}%"
+
+
+def write_report(path, info, speed, agree, acc, cross, long_rows, commands, elapsed):
+    p, pp, lr = speed["parley"], speed["parley_pitch"], speed["librosa"]
+    lr_rtf = lr["audio_seconds"] / lr["seconds"]
+    lines = [
+        "# Benchmarks",
+        "",
+        f"Written by `make bench` (benchmarks/run.py) on {datetime.date.today()}; the run took {elapsed / 60:.0f} min.",
+        "Every figure below comes from that one run. Accuracy is scored with pyannote.metrics "
+        f"{info['pyannote.metrics']} (DER, collar 0.25 s, overlapped speech scored); the meetings are synthesized "
+        "by `parley make-meeting` with espeak-ng, so the ground truth is exact.",
+        "",
+        "## Machine",
+        "",
+        f"- CPU: {info['cpu']} ({info['cores']} cores; timings pinned to one with `taskset -c 0`), "
+        f"{info['memory_gib']} GiB",
+        f"- {info['os']}; {info['swift']}",
+        "- " + ", ".join(f"{k} {v}" for k, v in info["libs"].items()),
+        f"- Python {info['python']}, librosa {info['librosa']}",
+        "",
+        "![DER and front speed](benchmarks.png)",
+        "",
+        "## Audio front: Parley against librosa, same features, one core",
+        "",
+        f"One file of {p['audio_seconds'] / 60:.0f} minutes of 16 kHz speech (the 1-hour meeting below), "
+        "decoded, downmixed, cut into 25 ms Hann frames every 10 ms in a 512-point FFT, 40 Slaney mel bands, "
+        "log (dB), 20 MFCC. Best of the runs.",
+        "",
+        "| | seconds | times real time |",
+        "|---|---:|---:|",
+        f"| Parley (libsndfile + FFTW, C) | {p['seconds']:.2f} | {p['realtime_factor']:,.0f}x |",
+        f"| Parley, with pitch (F0 + voicing) as well | {pp['seconds']:.2f} | {pp['realtime_factor']:,.0f}x |",
+        f"| librosa {info['librosa']} (soundfile + numpy/scipy, 1 thread) | {lr['seconds']:.2f} | {lr_rtf:,.0f}x |",
+        "",
+        f"Parley is **{p['realtime_factor'] / lr_rtf:.1f}x** librosa's speed on the same work. The two compute the "
+        f"same numbers: over {agree['frames_compared']:,} audible frames of the clean meeting, Parley's log-mel "
+        f"differs from librosa's by {agree['mean_db']:.4f} dB on average and {agree['max_db']:.3f} dB at most "
+        f"(frame counts {'equal' if agree['frames_match'] else 'DIFFER'}).",
+        "",
+        "## Diarization accuracy",
+        "",
+        "Mean DER over the meetings of each condition (seeds 1 to N); `count right` is how many of them got "
+        "the automatic speaker count exactly right. VAD is frame-level speech/non-speech accuracy (10 ms) against "
+        "the union of the reference turns; webrtcvad's figure is its best of the four aggressiveness modes.",
+        "",
+        "| condition | speakers | meetings | DER, automatic count | worst | count right | DER, exact count | "
+        "VAD Parley | VAD webrtcvad |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in acc:
+        lines.append(f"| {r['condition']} | {r['speakers']} | {r['meetings']} | {pct(r['der_auto_mean'])} | "
+                     f"{pct(r['der_auto_max'])} | {r['count_right']}/{r['meetings']} | {pct(r['der_exact_mean'])} | "
+                     f"{pct(r['vad_mean'])} | {pct(r['webrtcvad_best_mode_mean'])} |")
+    if cross:
+        lines += [
+            "",
+            "### Cross-check: the shared reference generator's built-in meeting",
+            "",
+            "`../shared/tools/make_meeting.py` (not part of the project) renders its own three-person script; "
+            "Parley diarizes it unchanged.",
+            "",
+            "| condition | DER, automatic | speakers found | DER, exact count | VAD Parley | VAD webrtcvad | "
+            "same reference.json keys |",
+            "|---|---:|---:|---:|---:|---:|---|",
+        ]
+        for r in cross:
+            lines.append(f"| {r['condition']} | {pct(r['der_auto'])} | {r['speakers_found']} | {pct(r['der_exact'])} | "
+                         f"{pct(r['vad'])} | {pct(r['webrtcvad_best'])} | {r['same_reference_keys']} |")
+    lines += [
+        "",
+        "## Long meetings: the whole `parley diarize`, one core",
+        "",
+        "The built-in meeting spoken over and over (same voices, new pauses), decoded from a WAV file.",
+        "",
+        "| hours | wall seconds | peak memory | DER | speakers found |",
+        "|---:|---:|---:|---:|---:|",
+    ]
+    for r in long_rows:
+        lines.append(f"| {r['hours']} | {r['wall_seconds']:.2f} | {r['peak_mib']:.0f} MiB | {pct(r['der'])} | "
+                     f"{r['speakers_found']} |")
+    lines += ["", "## Commands", "", "```sh"] + commands + ["```", ""]
+    with open(path, "w") as f:
+        f.write("\n".join(lines))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--quick", action="store_true", help="2 seeds, no 3-hour meeting")
+    ap.add_argument("--seeds", type=int, default=5)
+    ap.add_argument("--out", default=os.path.join(ROOT, "bench-output"))
+    a = ap.parse_args()
+    seeds = 2 if a.quick else a.seeds
+    os.makedirs(a.out, exist_ok=True)
+    start = time.time()
+    info = machine()
+    print("accuracy ...", flush=True)
+    acc = accuracy(a.out, seeds)
+    print("cross-check ...", flush=True)
+    cross = cross_check(a.out)
+    print("long meetings ...", flush=True)
+    long_rows = long_meetings(a.out, a.quick)
+    print("front speed ...", flush=True)
+    hour = os.path.join(a.out, "long-1h", "meeting.wav")
+    ours, pitch, theirs = front_speed(hour, 3, a.out)
+    agree = agreement(os.path.join(a.out, "acc", "standup-clean-1", "meeting.wav"), a.out)
+    speed = {"parley": ours, "parley_pitch": pitch, "librosa": theirs}
+    plot(acc, speed, os.path.join(ROOT, "Docs", "benchmarks.png"))
+    commands = [
+        "make bench                      # all of this: setup, release build, benchmarks/run.py",
+        "parley make-meeting DIR [--preset four-voices] [--seed N] [--snr 15 --overlap 0.1] [--repeat 63]",
+        "parley diarize DIR/meeting.wav --rttm hyp.rttm --json > hyp.json [--speakers N]",
+        ".venv/bin/python benchmarks/score.py DIR/reference.rttm hyp.rttm --json hyp.json "
+        "--audio DIR/meeting.wav --webrtcvad",
+        "taskset -c 0 parley bench front FILE --runs 3 [--pitch]",
+        "taskset -c 0 /usr/bin/time -f '%e s %M KiB' parley diarize LONG.wav --rttm out.rttm",
+    ]
+    write_report(os.path.join(ROOT, "Docs", "benchmarks.md"), info, speed, agree, acc, cross, long_rows, commands,
+                 time.time() - start)
+    with open(os.path.join(a.out, "results.json"), "w") as f:
+        json.dump({"machine": info, "speed": speed, "agreement": agree, "accuracy": acc, "cross_check": cross,
+                   "long": long_rows}, f, indent=1)
+    print(open(os.path.join(ROOT, "Docs", "benchmarks.md")).read())
+
+
+if __name__ == "__main__":
+    main()
