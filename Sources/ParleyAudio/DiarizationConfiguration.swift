@@ -16,6 +16,9 @@ public struct DiarizationConfiguration: Sendable, Hashable, Codable {
     /// Two groups of speech are two speakers when their mean embeddings lie at least this far
     /// apart, in units of one voice's own spread (the embedding space is whitened by it).
     public var minSeparation: Double = 4.0
+    /// At most this many units are clustered (an even sample over time); the matrix of their
+    /// distances is what bounds the diarizer's memory on long meetings.
+    public var maxClusteredUnits = 1_500
     /// A cluster with less speech than this (seconds) is an outlier, not a speaker; it is folded
     /// into the nearest speaker. Capped at half an even share of the recording's speech.
     public var minSpeakerTime: Double = 4
@@ -29,10 +32,11 @@ public struct DiarizationConfiguration: Sendable, Hashable, Codable {
     /// Same-speaker turns separated by less than this are joined (seconds).
     public var mergeGap: Double = 0.6
 
-    public init(speakers: Int? = nil, minSpeakers: Int = 1, maxSpeakers: Int = 8) {
+    /// `maxSpeakers` defaults to 8, or to `speakers` when more are given.
+    public init(speakers: Int? = nil, minSpeakers: Int = 1, maxSpeakers: Int? = nil) {
         self.speakers = speakers
         self.minSpeakers = minSpeakers
-        self.maxSpeakers = maxSpeakers
+        self.maxSpeakers = maxSpeakers ?? max(8, speakers ?? 0)
     }
 
     func validate() throws(AudioError) {
@@ -41,7 +45,7 @@ public struct DiarizationConfiguration: Sendable, Hashable, Codable {
         if maxSpeakers < minSpeakers {
             throw .invalidArgument("--max-speakers (\(maxSpeakers)) is below --min-speakers (\(minSpeakers))")
         }
-        if let speakers, speakers < minSpeakers || speakers > maxSpeakers, minSpeakers != 1 || maxSpeakers != 8 {
+        if let speakers, speakers < minSpeakers || speakers > maxSpeakers {
             throw .invalidArgument("--speakers \(speakers) is outside --min-speakers/--max-speakers")
         }
     }

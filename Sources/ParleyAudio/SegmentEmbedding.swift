@@ -9,8 +9,6 @@ import Foundation
 struct SegmentEmbedding {
     var pitch: [Double]?
     var timbre: [Double]
-    /// Variance of the frames around ``timbre``: how much the sounds spoken move the spectrum.
-    var timbreVariance: [Double]
     var duration: Double
 
     /// The median pitch: the spread (intonation) varies more within a voice than between voices.
@@ -34,7 +32,6 @@ struct EmbeddingBuilder {
         let n = frames.configuration.mfccCount
         let dims = SegmentEmbedding.timbreRange.clamped(to: 0..<n)
         var sum = [Double](repeating: 0, count: dims.count)
-        var squares = [Double](repeating: 0, count: dims.count)
         var count = 0
         var semitones: [Double] = []
         frames.mfcc.withUnsafeBufferPointer { mfcc in
@@ -44,19 +41,14 @@ struct EmbeddingBuilder {
                 if voicedTimbre && !voiced { continue }
                 count += 1
                 let base = f * n
-                for (j, d) in dims.enumerated() {
-                    let v = Double(mfcc[base + d])
-                    sum[j] += v
-                    squares[j] += v * v
-                }
+                for (j, d) in dims.enumerated() { sum[j] += Double(mfcc[base + d]) }
             }
         }
         guard count > 0 else { return nil }
         let timbre = sum.map { $0 / Double(count) }
-        let variance = zip(squares, timbre).map { max(0, $0 / Double(count) - $1 * $1) }
         let duration = Double(range.count) * frames.configuration.hopDuration
         return SegmentEmbedding(
-            pitch: Self.pitchSummary(semitones, minCount: minVoicedFrames), timbre: timbre, timbreVariance: variance,
+            pitch: Self.pitchSummary(semitones, minCount: minVoicedFrames), timbre: timbre,
             duration: duration)
     }
 

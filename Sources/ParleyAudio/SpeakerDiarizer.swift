@@ -52,7 +52,6 @@ public struct SpeakerDiarizer: Sendable {
             return Diarization(turns: [], speakers: [], speech: speech, duration: duration)
         }
 
-        // Cluster the units that are long and voiced enough to be trusted.
         let halves = embedded.compactMap { range, _ -> (SegmentEmbedding, SegmentEmbedding)? in
             let middle = (range.lowerBound + range.upperBound) / 2
             guard range.count >= 20, let a = builder.embedding(range.lowerBound..<middle),
@@ -62,10 +61,18 @@ public struct SpeakerDiarizer: Sendable {
         }
         let space = EmbeddingSpace(fitting: embedded.map(\.1), halves: halves)
         let points = embedded.map { space.project($0.1) }
+        // Cluster the units that are long and voiced enough to be trusted.
         let trusted = embedded.indices.filter {
             embedded[$0].1.duration >= c.minClusteredUnit && points[$0].full != nil
         }
-        let clusterIndices = trusted.isEmpty ? Array(embedded.indices) : trusted
+        var clusterIndices = trusted.isEmpty ? Array(embedded.indices) : trusted
+        // Clustering needs an n x n distance matrix; beyond a few thousand units (a long
+        // meeting) an even sample over time finds the same voices in bounded memory, and the
+        // re-segmentation then labels every unit against the centroids.
+        if clusterIndices.count > c.maxClusteredUnits {
+            let step = Double(clusterIndices.count) / Double(c.maxClusteredUnits)
+            clusterIndices = (0..<c.maxClusteredUnits).map { clusterIndices[Int(Double($0) * step)] }
+        }
         let clustering = SpeakerClustering(space: space, configuration: c)
         let centroids = clustering.speakers(
             points: clusterIndices.map { points[$0] }, weights: clusterIndices.map { embedded[$0].1.duration })

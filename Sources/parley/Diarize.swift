@@ -17,8 +17,8 @@ struct Diarize: AsyncParsableCommand {
     @Option(help: "The fewest speakers the automatic count may choose.")
     var minSpeakers: Int = 1
 
-    @Option(help: "The most speakers the automatic count may choose.")
-    var maxSpeakers: Int = 8
+    @Option(help: "The most speakers the automatic count may choose (default 8).")
+    var maxSpeakers: Int?
 
     @Option(help: "Also write the turns as NIST RTTM to this path ('-' for standard output).")
     var rttm: String?
@@ -35,15 +35,18 @@ struct Diarize: AsyncParsableCommand {
     func validate() throws {
         if let speakers, speakers < 1 { throw ValidationError("--speakers must be at least 1") }
         if minSpeakers < 1 { throw ValidationError("--min-speakers must be at least 1") }
-        if maxSpeakers < minSpeakers { throw ValidationError("--max-speakers must not be below --min-speakers") }
-        if let speakers, speakers < minSpeakers || speakers > maxSpeakers {
+        if let maxSpeakers, maxSpeakers < minSpeakers {
+            throw ValidationError("--max-speakers must not be below --min-speakers")
+        }
+        if let speakers, speakers < minSpeakers || speakers > (maxSpeakers ?? .max) {
             throw ValidationError("--speakers must lie between --min-speakers and --max-speakers")
         }
     }
 
     func run() async throws {
         var configuration = DiarizationConfiguration(
-            speakers: speakers, minSpeakers: minSpeakers, maxSpeakers: max(maxSpeakers, speakers ?? 0))
+            speakers: speakers, minSpeakers: minSpeakers, maxSpeakers: maxSpeakers ?? max(8, minSpeakers, speakers ?? 0)
+        )
         configuration.resegment = !noResegment
         let analyzer = AudioAnalyzer(allowTruncated: allowTruncated)
         let analyzed = try analyzer.analyze(path: file)
