@@ -224,8 +224,7 @@ def plot(acc, speed, path):
     values = [speed["parley"]["realtime_factor"], speed["parley_pitch"]["realtime_factor"],
               speed["librosa"]["audio_seconds"] / speed["librosa"]["seconds"]]
     b.bar(labels, values, color=["#2a7", "#5b9", "#999"])
-    b.set_yscale("log")
-    b.set_ylabel("times real time, one core (log)")
+    b.set_ylabel("times real time, one core")
     b.set_title("Decode + STFT + log-mel + MFCC")
     for i, v in enumerate(values):
         b.text(i, v, f"{v:,.0f}x", ha="center", va="bottom", fontsize=8)
