@@ -76,6 +76,12 @@ static double mel_to_hz(double mel) {
     return mel < min_log_mel ? mel * f_sp : min_log_hz * exp(logstep * (mel - min_log_mel));
 }
 
+/* The triangle of mel band m (edges left, centre, right in Hz) at FFT bin k. */
+static double triangle(const pa_feature_config *c, int k, double left, double centre, double right) {
+    const double f = (double)k * c->sample_rate / c->n_fft;
+    return fmax(0.0, fmin((f - left) / (centre - left), (right - f) / (right - centre)));
+}
+
 static int build_filters(pa_extractor *x) {
     const pa_feature_config *c = &x->config;
     const int n = c->n_mels;
@@ -93,9 +99,7 @@ static int build_filters(pa_extractor *x) {
         const double norm = 2.0 / (right - left); /* Slaney area normalisation */
         int first = -1, last = -1;
         for (int k = 0; k < x->n_bins; k++) {
-            const double f = (double)k * c->sample_rate / c->n_fft;
-            const double w = fmax(0.0, fmin((f - left) / (centre - left), (right - f) / (right - centre)));
-            if (w > 0) {
+            if (triangle(c, k, left, centre, right) > 0) {
                 if (first < 0) first = k;
                 last = k;
             }
@@ -109,11 +113,8 @@ static int build_filters(pa_extractor *x) {
             free(edges);
             return -1;
         }
-        for (int k = first; k <= last; k++) {
-            const double f = (double)k * c->sample_rate / c->n_fft;
-            const double w = fmax(0.0, fmin((f - left) / (centre - left), (right - f) / (right - centre)));
-            filter->weights[k - first] = (float)(w * norm);
-        }
+        for (int k = first; k <= last; k++)
+            filter->weights[k - first] = (float)(triangle(c, k, left, centre, right) * norm);
     }
     free(edges);
     return 0;
