@@ -8,14 +8,21 @@ public struct DiarizationConfiguration: Sendable, Hashable, Codable {
     public var maxSpeakers = 8
     public var voiceActivity = VoiceActivityConfiguration()
     /// A pause at least this long inside speech starts a new clustering unit (seconds).
-    public var unitPause: Double = 0.1
+    public var unitPause: Double = 0.2
     /// Units longer than this are cut into equal pieces before clustering (seconds).
-    public var maxUnit: Double = 2.0
+    public var maxUnit: Double = 3.0
     /// Units shorter than this are labelled afterwards instead of clustered (seconds).
     public var minClusteredUnit: Double = 0.4
     /// Two groups of speech are two speakers when their mean embeddings lie at least this far
     /// apart, in units of one voice's own spread (the embedding space is whitened by it).
-    public var minSeparation: Double = 4.0
+    public var minSeparation: Double = 2.0
+    /// And the separation must be this many standard errors: the distance times
+    /// sqrt(n1 n2 / (n1 + n2)) for halves of n1 and n2 units (a Hotelling-style statistic), so a
+    /// gap between a handful of units counts for less than the same gap between many.
+    public var minSignificance: Double = 4.0
+    /// The speaker count is decided in the directions of the whitened space in which the units
+    /// vary at least this many times as much as one voice does (0: in all of them).
+    public var speakerDirectionVariance: Double = 2.0
     /// At most this many units are clustered (an even sample over time); the matrix of their
     /// distances is what bounds the diarizer's memory on long meetings.
     public var maxClusteredUnits = 1_500
@@ -28,7 +35,7 @@ public struct DiarizationConfiguration: Sendable, Hashable, Codable {
     public var resegmentWindow: Double = 0.6
     public var resegmentStep: Double = 0.1
     /// Cost of a speaker change in that pass, relative to the median window cost.
-    public var switchPenalty: Double = 6
+    public var switchPenalty: Double = 10
     /// Same-speaker turns separated by less than this are joined (seconds).
     public var mergeGap: Double = 0.6
 

@@ -3,9 +3,10 @@
 /// With a known count, the units are partitioned into that many speakers. Otherwise the
 /// count comes from divisive splitting: a group is split in two while the halves' centroids
 /// lie at least ``DiarizationConfiguration/minSeparation`` apart (in units of one voice's own
-/// spread, since the space is whitened) and both halves hold enough speech. Judging each split
-/// inside its own group keeps a large gap (say, between low and high voices) from hiding the
-/// smaller gaps between the voices on each side of it.
+/// spread, since the space is whitened), that gap is at least
+/// ``DiarizationConfiguration/minSignificance`` standard errors, and both halves hold enough
+/// speech. Judging each split inside its own group keeps a large gap (say, between low and
+/// high voices) from hiding the smaller gaps between the voices on each side of it.
 struct SpeakerClustering {
     let space: EmbeddingSpace
     let configuration: DiarizationConfiguration
@@ -35,7 +36,10 @@ struct SpeakerClustering {
                 }
                 let a = centroid(of: points, weights: weights, members: halves[0])
                 let b = centroid(of: points, weights: weights, members: halves[1])
-                if space.distanceSquared(a, b).squareRoot() >= c.minSeparation {
+                let distance = space.distanceSquared(a, b).squareRoot()
+                let n1 = Double(halves[0].count), n2 = Double(halves[1].count)
+                let significance = distance * (n1 * n2 / (n1 + n2)).squareRoot()
+                if distance >= c.minSeparation && significance >= c.minSignificance {
                     pending += halves
                 } else {
                     groups.append(group)
@@ -97,8 +101,9 @@ struct SpeakerClustering {
 
     /// The duration-weighted mean; whitening is linear, so this is the whitened mean embedding.
     func centroid(of points: [Point], weights: [Double], members: [Int]) -> Point {
-        var timbre = [Double](repeating: 0, count: space.timbreDimensions)
-        var full = [Double](repeating: 0, count: space.fullDimensions)
+        let sample = points[members[0]]
+        var timbre = [Double](repeating: 0, count: sample.timbre.count)
+        var full = [Double](repeating: 0, count: members.lazy.compactMap { points[$0].full?.count }.first ?? 0)
         var total = 0.0
         var fullTotal = 0.0
         for i in members {

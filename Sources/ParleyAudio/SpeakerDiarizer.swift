@@ -4,8 +4,9 @@
 /// 2. speech is cut into units at short pauses and at most ``DiarizationConfiguration/maxUnit`` long;
 /// 3. each unit gets an embedding: median pitch and the mean MFCC of its voiced frames;
 /// 4. the embeddings are whitened by the within-speaker covariance learned from the two halves of
-///    each unit, then clustered (average linkage and k-means); the speaker count comes from
-///    divisive splitting with a separation threshold in that whitened space, or is given;
+///    each unit and reduced to the directions in which units differ more than a voice does;
+///    there they are clustered (average linkage and k-means), and the speaker count comes from
+///    divisive splitting that asks for a gap both wide and significant, or is given;
 /// 5. frame-level re-segmentation: sliding windows scored against the speaker centroids, decoded
 ///    with a Viterbi pass whose switch cost finds the speaker changes inside speech;
 /// 6. runs of one speaker become turns; same-speaker turns a short pause apart are joined.
@@ -74,8 +75,23 @@ public struct SpeakerDiarizer: Sendable {
             clusterIndices = (0..<c.maxClusteredUnits).map { clusterIndices[Int(Double($0) * step)] }
         }
         let clustering = SpeakerClustering(space: space, configuration: c)
-        let centroids = clustering.speakers(
-            points: clusterIndices.map { points[$0] }, weights: clusterIndices.map { embedded[$0].1.duration })
+        var clusterPoints = clusterIndices.map { points[$0] }
+        let clusterWeights = clusterIndices.map { embedded[$0].1.duration }
+        let reduced = c.speakerDirectionVariance > 0
+        if reduced {
+            clusterPoints = Self.principal(
+                clusterPoints, weights: clusterWeights, minVariance: c.speakerDirectionVariance)
+        }
+        var centroids = clustering.speakers(points: clusterPoints, weights: clusterWeights)
+        if reduced {
+            // Back to the full space: each speaker's centroid from its units there.
+            let labels = clusterPoints.map { clustering.nearest($0, centroids) }
+            centroids = Set(labels).sorted().map { l in
+                clustering.centroid(
+                    of: clusterIndices.map { points[$0] }, weights: clusterWeights,
+                    members: labels.indices.filter { labels[$0] == l })
+            }
+        }
 
         // Label every frame of speech.
         var labels = [Int](repeating: -1, count: frames.count)
@@ -92,6 +108,32 @@ public struct SpeakerDiarizer: Sendable {
             for segment in speech { Self.fillGaps(segment.startFrame..<segment.endFrame, labels: &labels) }
         }
         return Self.turns(from: labels, speech: speech, frames: frames, mergeGap: c.mergeGap, duration: duration)
+    }
+
+    /// Projects whitened points onto the directions in which they vary at least `minVariance`
+    /// times as much as one voice varies from itself (2 to 6 of them): that is where speakers
+    /// differ. Counting in those few directions keeps a handful of units in twenty dimensions
+    /// from always offering some direction in which they seem to fall in two groups.
+    static func principal(_ points: [EmbeddingSpace.Point], weights: [Double], minVariance: Double)
+        -> [EmbeddingSpace.Point]
+    {
+        guard let n = points.first?.full?.count, points.allSatisfy({ $0.full != nil }) else { return points }
+        let total = weights.reduce(0, +)
+        var mean = [Double](repeating: 0, count: n)
+        for (p, w) in zip(points, weights) { for d in 0..<n { mean[d] += w * p.full![d] / total } }
+        var cov = [[Double]](repeating: [Double](repeating: 0, count: n), count: n)
+        for (p, w) in zip(points, weights) {
+            let x = p.full!
+            for i in 0..<n { for j in 0..<n { cov[i][j] += w * (x[i] - mean[i]) * (x[j] - mean[j]) / total } }
+        }
+        let (values, vectors) = symmetricEigen(cov)
+        let keep = min(n, max(2, min(6, values.filter { $0 >= minVariance }.count)))
+        let axes = vectors.prefix(keep)
+        return points.map { p in
+            let x = p.full!
+            let y = axes.map { v in (0..<n).reduce(0.0) { $0 + v[$1] * (x[$1] - mean[$1]) } }
+            return EmbeddingSpace.Point(full: y, timbre: y)
+        }
     }
 
     // MARK: - re-segmentation
