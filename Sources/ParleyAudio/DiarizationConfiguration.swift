@@ -15,7 +15,7 @@ public struct DiarizationConfiguration: Sendable, Hashable, Codable {
     public var minClusteredUnit: Double = 0.4
     /// Two groups of speech are two speakers when their mean embeddings lie at least this far
     /// apart, in units of one voice's own spread (the embedding space is whitened by it).
-    public var minSeparation: Double = 2.0
+    public var minSeparation: Double = 2.25
     /// And the separation must be this many standard errors: the distance times
     /// sqrt(n1 n2 / (n1 + n2)) for halves of n1 and n2 units (a Hotelling-style statistic), so a
     /// gap between a handful of units counts for less than the same gap between many.

@@ -77,15 +77,31 @@ public struct MeetingGenerator: Sendable {
         var turns: [ReferenceTurn] = []
         var cursor = Int(0.5 * rate)
         var spoken: [String: [Float]] = [:]
-        for _ in 0..<repeats {
+        // A long meeting is not one recording looped: from the second repetition on, each turn's
+        // words come in a new order and are spoken a little higher or lower, faster or slower.
+        // (Identical repeats make every sentence a tight cluster of its own, which no real
+        // meeting has.) A separate generator keeps the pauses as they are without repeats.
+        var delivery = SplitMix64(seed: seed ^ 0x5EED_DE11_7E5F_0001)
+        for repetition in 0..<repeats {
             for turn in script.turns {
-                let (who, text) = (turn[0], turn[1])
-                let key = who + "\u{1F}" + text
+                let who = turn[0]
+                var text = turn[1]
+                var voice = script.speakers[who]!
+                if repetition > 0 {
+                    var words = text.split(separator: " ").map {
+                        $0.filter { $0.isLetter || $0.isNumber || $0 == "'" }.lowercased()
+                    }
+                    words.shuffle(using: &delivery)
+                    text = words.joined(separator: " ") + "."
+                    voice.pitch = (voice.pitch ?? 50) + [-2, 0, 2][Int(delivery.next() % 3)]
+                    voice.speed = (voice.speed ?? 160) + [-8, 0, 8][Int(delivery.next() % 3)]
+                }
+                let key = "\(who)\u{1F}\(text)\u{1F}\(voice.pitch ?? 50)\u{1F}\(voice.speed ?? 160)"
                 let utterance: [Float]
                 if let cached = spoken[key] {
                     utterance = cached
                 } else {
-                    utterance = try speak(text, voice: script.speakers[who]!, scratch: scratch)
+                    utterance = try speak(text, voice: voice, scratch: scratch)
                     spoken[key] = utterance
                 }
                 let start: Int

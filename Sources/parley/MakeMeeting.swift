@@ -33,7 +33,7 @@ struct MakeMeeting: AsyncParsableCommand {
     @Option(help: "wav, flac, ogg or aiff.")
     var format = "wav"
 
-    @Option(help: "Speak the script this many times, for longer meetings.")
+    @Option(help: "Speak the script this many times, for longer meetings (each time with slightly varied delivery).")
     var `repeat` = 1
 
     func run() async throws {
