@@ -7,6 +7,8 @@ public struct DiarizationConfiguration: Sendable, Hashable, Codable {
     public var minSpeakers = 1
     public var maxSpeakers = 8
     public var voiceActivity = VoiceActivityConfiguration()
+    /// Speakers are labelled within islands of speech split at pauses this long (seconds).
+    public var islandPause: Double = 0.3
     /// A pause at least this long inside speech starts a new clustering unit (seconds).
     public var unitPause: Double = 0.2
     /// Units longer than this are cut into equal pieces before clustering (seconds).

@@ -30,6 +30,21 @@ public struct SpeakerDiarizer: Sendable {
             energy: frames.energy, configuration: c.voiceActivity, features: frames.configuration)
         let builder = EmbeddingBuilder(frames: frames, speechMask: vad.rawSpeech)
         let hop = frames.configuration.hopDuration
+        // Speech segments bridge pauses of up to minSilence, as a user of voice activity wants;
+        // speakers are labelled within islands split at shorter pauses, because a pause that
+        // long may just as well be one person handing over to another.
+        let islandPause = max(1, Int((c.islandPause / hop).rounded()))
+        let islands = speech.flatMap { segment in
+            Self.splitAtPauses(segment.startFrame..<segment.endFrame, mask: vad.rawSpeech, minPause: islandPause)
+                .map { piece in
+                    SpeechSegment(
+                        startFrame: piece.lowerBound, endFrame: piece.upperBound,
+                        start: piece.lowerBound == segment.startFrame
+                            ? segment.start : frames.configuration.time(ofFrame: piece.lowerBound) - hop / 2,
+                        end: piece.upperBound == segment.endFrame
+                            ? segment.end : frames.configuration.time(ofFrame: piece.upperBound - 1) + hop / 2)
+                }
+        }
 
         // Units: speech between pauses, cut to at most maxUnit.
         let pauseFrames = max(1, Int((c.unitPause / hop).rounded()))
@@ -96,7 +111,7 @@ public struct SpeakerDiarizer: Sendable {
         // Label every frame of speech.
         var labels = [Int](repeating: -1, count: frames.count)
         if c.resegment && centroids.count > 1 {
-            for segment in speech {
+            for segment in islands {
                 resegment(
                     segment, builder: builder, clustering: clustering, centroids: centroids, hop: hop, into: &labels)
             }
@@ -105,9 +120,12 @@ public struct SpeakerDiarizer: Sendable {
                 let s = clustering.nearest(points[i], centroids)
                 for f in range { labels[f] = s }
             }
-            for segment in speech { Self.fillGaps(segment.startFrame..<segment.endFrame, labels: &labels) }
+            for segment in islands { Self.fillGaps(segment.startFrame..<segment.endFrame, labels: &labels) }
         }
-        return Self.turns(from: labels, speech: speech, frames: frames, mergeGap: c.mergeGap, duration: duration)
+        var result = Self.turns(
+            from: labels, speech: islands, frames: frames, mergeGap: c.mergeGap, duration: duration)
+        result.speech = speech
+        return result
     }
 
     /// Projects whitened points onto the directions in which they vary at least `minVariance`

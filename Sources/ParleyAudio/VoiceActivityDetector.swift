@@ -23,7 +23,10 @@ public struct VoiceActivityConfiguration: Sendable, Hashable, Codable {
     /// Runs of speech shorter than this are dropped (seconds).
     public var minSpeech: Double = 0.12
     /// Pauses shorter than this do not end a segment (seconds).
-    public var minSilence: Double = 0.3
+    public var minSilence: Double = 0.4
+    /// How far back a segment's start may move while the energy stays above the offset
+    /// threshold (seconds).
+    public var maxOnsetExtension: Double = 0.3
     /// Widen each segment by this much on both sides (seconds): energy onsets lag the voice.
     public var padding: Double = 0.02
 
@@ -50,6 +53,8 @@ public struct VoiceActivityDetector: Sendable {
     private var lastSpeechFrame = -1
     private var frame = 0
     private var previous: Float?
+    /// Recent smoothed energies and floors, to extend a segment's start backwards.
+    private var recent: [(energy: Float, floor: Float)] = []
 
     public init(configuration: VoiceActivityConfiguration = .init(), features: FeatureConfiguration = .init()) {
         self.configuration = configuration
@@ -61,6 +66,7 @@ public struct VoiceActivityDetector: Sendable {
         let c = configuration
         let hop = Float(features.hopDuration)
         let minSilenceFrames = Int((c.minSilence / features.hopDuration).rounded())
+        let lookBack = max(2, Int((c.maxOnsetExtension / features.hopDuration).rounded()))
         var closed: [SpeechSegment] = []
         rawSpeech.reserveCapacity(rawSpeech.count + energy.count)
         for e in energy {
@@ -71,8 +77,30 @@ public struct VoiceActivityDetector: Sendable {
             f = smoothed < f ? max(c.minimumFloor, smoothed) : f + c.floorRise * hop
             currentFloor = f
             floor.append(f)
+            let wasSpeech = inSpeech
             inSpeech = inSpeech ? smoothed > f + c.offsetAboveFloor : smoothed > f + c.onsetAboveFloor
             rawSpeech.append(inSpeech)
+            recent.append((smoothed, f))
+            if recent.count > lookBack { recent.removeFirst(recent.count - lookBack) }
+            if inSpeech && !wasSpeech {
+                // The hysteresis, backwards: speech began before the energy crossed the onset
+                // threshold, on the rising edge where it first rose above the offset threshold.
+                // Going back, follow only an energy that keeps falling (by 0.5 dB a frame or
+                // more), so a steady noise that the floor has not caught up with yet does not
+                // pull the start into itself.
+                var back = 0
+                var later = smoothed
+                while back + 1 < recent.count, frame - back - 1 > lastSpeechFrame {
+                    let earlier = recent[recent.count - 2 - back]
+                    guard earlier.energy > earlier.floor + c.offsetAboveFloor, earlier.energy <= later - 0.5 else {
+                        break
+                    }
+                    later = earlier.energy
+                    back += 1
+                    rawSpeech[frame - back] = true
+                }
+                if openStart == nil { openStart = frame - back }
+            }
             if inSpeech {
                 if openStart == nil { openStart = frame }
                 lastSpeechFrame = frame

@@ -33,6 +33,23 @@ import Testing
         #expect(abs((segments.first?.start ?? 0) - 3.0) < 0.1)
     }
 
+    @Test func aSoftOnsetBelongsToTheSpeechThatFollowsIt() throws {
+        // The voice's frames are at about -17 dB and the floor here sits at its minimum, -62 dB,
+        // so speech starts at -50 dB (12 dB above it) and goes on above -55 dB (7 dB). A 150 ms
+        // onset rising from 40 to 28 dB below the voice (-57 to -45 dB) crosses -55 dB about
+        // 25 ms in and -50 dB about 90 ms in: speech starts at the first, not the second.
+        let onset = Signals.harmonic(f0: 150, seconds: 0.15).enumerated().map { i, v in
+            v * Float(pow(10, (-40 + 12 * Double(i) / 2_400) / 20))
+        }
+        var random = SystemRandomNumberGenerator()
+        let noise = { (n: Int) in (0..<n).map { _ in 0.0005 * Float.random(in: -1...1, using: &random) } }
+        var signal = noise(16_000) + onset + Signals.harmonic(f0: 150, seconds: 0.8) + noise(16_000)
+        for i in signal.indices { signal[i] += 0.0005 * Float.random(in: -1...1, using: &random) }
+        let (segments, _) = VoiceActivityDetector.detect(energy: try Self.frames(of: signal).energy)
+        #expect(segments.count == 1)
+        #expect(abs((segments.first?.start ?? 0) - 1.0) < 0.035, "\(segments)")
+    }
+
     @Test func silenceHasNoSpeakers() throws {
         let result = try SpeakerDiarizer().diarize(try Self.frames(of: Signals.silence(seconds: 5)), duration: 5)
         #expect(result.speakers.isEmpty)
