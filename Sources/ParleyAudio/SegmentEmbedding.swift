@@ -1,7 +1,7 @@
 import Foundation
 
 /// Describes a stretch of speech by the speaker cues that survive on short
-/// segments: pitch (median and spread, in semitones) and timbre (MFCC means).
+/// segments: pitch (the median, in semitones) and timbre (MFCC means of voiced frames).
 ///
 /// Pitch is the stronger cue between speakers, so a segment without enough
 /// voiced frames has no pitch part (``pitch`` is nil) and distances then use

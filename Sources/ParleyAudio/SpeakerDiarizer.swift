@@ -90,22 +90,20 @@ public struct SpeakerDiarizer: Sendable {
             clusterIndices = (0..<c.maxClusteredUnits).map { clusterIndices[Int(Double($0) * step)] }
         }
         let clustering = SpeakerClustering(space: space, configuration: c)
-        var clusterPoints = clusterIndices.map { points[$0] }
+        let fullPoints = clusterIndices.map { points[$0] }
         let clusterWeights = clusterIndices.map { embedded[$0].1.duration }
-        let reduced = c.speakerDirectionVariance > 0
-        if reduced {
-            clusterPoints = Self.principal(
-                clusterPoints, weights: clusterWeights, minVariance: c.speakerDirectionVariance)
-        }
-        var centroids = clustering.speakers(points: clusterPoints, weights: clusterWeights)
-        if reduced {
+        let centroids: [EmbeddingSpace.Point]
+        if c.speakerDirectionVariance > 0 {
+            let reduced = Self.principal(fullPoints, weights: clusterWeights, minVariance: c.speakerDirectionVariance)
+            let found = clustering.speakers(points: reduced, weights: clusterWeights)
             // Back to the full space: each speaker's centroid from its units there.
-            let labels = clusterPoints.map { clustering.nearest($0, centroids) }
+            let labels = reduced.map { clustering.nearest($0, found) }
             centroids = Set(labels).sorted().map { l in
                 clustering.centroid(
-                    of: clusterIndices.map { points[$0] }, weights: clusterWeights,
-                    members: labels.indices.filter { labels[$0] == l })
+                    of: fullPoints, weights: clusterWeights, members: labels.indices.filter { labels[$0] == l })
             }
+        } else {
+            centroids = clustering.speakers(points: fullPoints, weights: clusterWeights)
         }
 
         // Label every frame of speech.
