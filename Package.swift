@@ -13,10 +13,13 @@ let package = Package(
     products: [
         .executable(name: "parley", targets: ["parley"]),
         .library(name: "ParleyAudio", targets: ["ParleyAudio"]),
+        .library(name: "ParleyPluginAPI", targets: ["ParleyPluginAPI"]),
+        .library(name: "ParleyPipeline", targets: ["ParleyPipeline"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
     ],
     targets: [
         // C libraries from Debian, found with pkg-config; each has a local shim header.
@@ -44,6 +47,45 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        .systemLibrary(
+            name: "CPocketSphinx", path: "CModules/CPocketSphinx", pkgConfig: "pocketsphinx",
+            providers: [.apt(["libpocketsphinx-dev", "libsphinxbase-dev"])]),
+        // What a plugin implements; plugins depend on this and nothing else of Parley's.
+        .target(
+            name: "ParleyPluginAPI",
+            dependencies: [.product(name: "Logging", package: "swift-log")],
+            swiftSettings: swiftSettings
+        ),
+        .target(
+            name: "ParleyWhisper", dependencies: ["ParleyPluginAPI"], path: "Plugins/Whisper",
+            resources: [.copy("worker.py")], swiftSettings: swiftSettings),
+        .target(
+            name: "ParleyCommand", dependencies: ["ParleyPluginAPI"], path: "Plugins/Command",
+            swiftSettings: swiftSettings),
+        .target(
+            name: "ParleyPocketSphinx", dependencies: ["ParleyPluginAPI", "CPocketSphinx"],
+            path: "Plugins/PocketSphinx", swiftSettings: swiftSettings),
+        .target(
+            name: "ParleyExtractive", dependencies: ["ParleyPluginAPI"], path: "Plugins/Extractive",
+            swiftSettings: swiftSettings),
+        // Stages, events, registry, alignment, exports: no HTTP.
+        .target(
+            name: "ParleyPipeline",
+            dependencies: [
+                "ParleyAudio", "ParleyPluginAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Yams", package: "Yams"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The registry with every plugin that ships with Parley.
+        .target(
+            name: "ParleyPlugins",
+            dependencies: [
+                "ParleyPipeline", "ParleyWhisper", "ParleyCommand", "ParleyPocketSphinx", "ParleyExtractive",
+            ],
+            swiftSettings: swiftSettings
+        ),
         .target(
             name: "ParleySynth",
             dependencies: ["ParleyAudio"],
@@ -54,6 +96,8 @@ let package = Package(
             dependencies: [
                 "ParleyAudio",
                 "ParleySynth",
+                "ParleyPipeline",
+                "ParleyPlugins",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,4 +1,5 @@
 import Foundation
+import Synchronization
 
 /// A recording decoded and turned into features.
 public struct AnalyzedAudio: Sendable {
@@ -14,6 +15,9 @@ public struct AnalyzedAudio: Sendable {
 public enum AnalysisEvent: Sendable {
     case opened(AudioSourceInfo)
     case frames(FeatureFrames, samplesSoFar: Int)
+    /// Decoded samples at the analysis rate, before the frames computed from them; sent only
+    /// when ``AudioAnalyzer/emitSamples`` is set. `first` is the index of the first sample.
+    case samples([Float], first: Int)
 }
 
 /// Decode -> downmix -> resample -> features, streamed in blocks so that
@@ -26,6 +30,8 @@ public struct AudioAnalyzer: Sendable {
     public var keepLogMel: Bool
     /// Samples decoded per step.
     public var blockSize: Int
+    /// Whether the streaming analysis also reports the decoded samples (for transcription).
+    public var emitSamples = false
 
     public init(
         features: FeatureConfiguration = .init(), quality: ResamplerQuality = .fastest, allowTruncated: Bool = false,
@@ -98,6 +104,7 @@ public struct AudioAnalyzer: Sendable {
                         case .frames(let block, let total):
                             frames.append(block)
                             samples = total
+                        case .samples: break
                         }
                         try await onEvent(event)
                     }
@@ -113,6 +120,56 @@ public struct AudioAnalyzer: Sendable {
             }
         } onCancel: {
             spool.abort()
+        }
+    }
+
+    /// Analyses a file on a thread of its own, calling `onEvent` with the header and then each
+    /// block of frames (and samples, with ``emitSamples``) as they are computed. Cancelling
+    /// the task stops the decoding at the next block.
+    public func analyze(
+        file path: String, onEvent: (AnalysisEvent) async throws -> Void = { _ in }
+    ) async throws -> AnalyzedAudio {
+        let stop = Mutex(false)
+        let (events, continuation) = AsyncThrowingStream<AnalysisEvent, any Error>.makeStream()
+        let decoding = Thread { [self] in
+            do {
+                let decoder = try AudioDecoder(
+                    path: path, targetRate: features.sampleRate, quality: quality, allowTruncated: allowTruncated)
+                _ = try run(decoder, accumulate: false) { event in
+                    if stop.withLock({ $0 }) { throw CancellationError() }
+                    continuation.yield(event)
+                }
+                continuation.finish()
+            } catch {
+                continuation.finish(throwing: error)
+            }
+        }
+        decoding.name = "parley-decode"
+        decoding.start()
+        return try await withTaskCancellationHandler {
+            var info: AudioSourceInfo?
+            var frames = FeatureFrames(configuration: features)
+            var samples = 0
+            do {
+                for try await event in events {
+                    switch event {
+                    case .opened(let opened): info = opened
+                    case .frames(let block, let total):
+                        frames.append(block)
+                        samples = total
+                    case .samples: break
+                    }
+                    try await onEvent(event)
+                }
+            } catch {
+                stop.withLock { $0 = true }
+                do { for try await _ in events {} } catch {}
+                throw error
+            }
+            guard let info else { throw AudioError(.empty, "\(path): no audio") }
+            return AnalyzedAudio(info: info, frames: frames, sampleCount: samples)
+        } onCancel: {
+            stop.withLock { $0 = true }
         }
     }
 
@@ -132,6 +189,7 @@ public struct AudioAnalyzer: Sendable {
                 return n
             }
             if n == 0 { break }
+            if emitSamples { try emit(.samples(Array(buffer[0..<n]), first: samples)) }
             samples += n
             let block = extractor.pull()
             if block.count > 0 {

@@ -113,6 +113,14 @@ public struct VoiceActivityDetector: Sendable {
         return closed
     }
 
+    /// Seconds before which no segment is still to come: the start of the segment now open,
+    /// or, in silence, the current time less the furthest a start can be moved back.
+    public var settledUntil: Double {
+        let hop = features.hopDuration
+        let frameStart = openStart ?? max(0, frame - Int((configuration.maxOnsetExtension / hop).rounded()) - 2)
+        return max(0, features.time(ofFrame: frameStart) - hop / 2 - configuration.padding)
+    }
+
     /// Closes the segment still open at the end of the audio.
     public mutating func finish() -> [SpeechSegment] {
         defer { openStart = nil }

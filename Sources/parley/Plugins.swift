@@ -1,0 +1,80 @@
+import ArgumentParser
+import Foundation
+import ParleyPipeline
+import ParleyPlugins
+import ParleyPluginAPI
+
+struct Plugins: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        abstract: "List every transcription and summarization backend, and whether it is ready.",
+        discussion: "Each backend is checked as configured (file, environment, --set): model present, "
+            + "executable found, server reachable. A backend that is not ready says why.")
+
+    @OptionGroup var flags: PipelineFlags
+
+    @Flag(help: "Print JSON.")
+    var json = false
+
+    struct Row: Encodable {
+        var kind: String
+        var name: String
+        var ready: Bool
+        var detail: String
+        var summary: String
+        var selected: Bool
+    }
+
+    func run() async throws {
+        let configuration = try flags.configuration()
+        let registry = PluginRegistry.builtIn
+        var rows: [Row] = []
+        for name in registry.transcribers.keys.sorted() {
+            let readiness: Readiness
+            do {
+                readiness = try await registry.transcriber(name, settings: configuration.settings("transcriber.\(name)"))
+                    .readiness()
+            } catch {
+                readiness = .notReady("\(error)")
+            }
+            rows.append(row("transcriber", name, readiness, registry.transcribers[name]!.summary,
+                configuration.transcriberName == name))
+        }
+        for name in registry.summarizers.keys.sorted() {
+            let readiness: Readiness
+            do {
+                readiness = try await registry.summarizer(name, settings: configuration.settings("summarizer.\(name)"))
+                    .readiness()
+            } catch {
+                readiness = .notReady("\(error)")
+            }
+            rows.append(row("summarizer", name, readiness, registry.summarizers[name]!.summary,
+                configuration.summarizerName == name))
+        }
+        if json {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+            print(String(decoding: try encoder.encode(rows), as: UTF8.self))
+            return
+        }
+        if let file = configuration.file { print("configuration: \(file)") }
+        for kind in ["transcriber", "summarizer"] {
+            print("\(kind)s:")
+            for row in rows where row.kind == kind {
+                let mark = row.selected ? "*" : " "
+                print("  \(mark) \(row.name.padding(toLength: 14, withPad: " ", startingAt: 0))"
+                    + "\(row.ready ? "ready    " : "NOT READY") \(row.summary)")
+                print("      \(row.detail)")
+            }
+        }
+        print("(* = selected by the configuration)")
+    }
+
+    private func row(_ kind: String, _ name: String, _ readiness: Readiness, _ summary: String, _ selected: Bool) -> Row {
+        switch readiness {
+        case .ready(let detail):
+            Row(kind: kind, name: name, ready: true, detail: detail, summary: summary, selected: selected)
+        case .notReady(let reason):
+            Row(kind: kind, name: name, ready: false, detail: reason, summary: summary, selected: selected)
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import ArgumentParser
+import Foundation
+import Logging
+import ParleyPipeline
+
+struct ProcessMeeting: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "process",
+        abstract: "Transcribe, attribute and summarize one recording.",
+        discussion: "Runs the whole pipeline (diarization, transcription, alignment, summarization), shows the "
+            + "stages live, and writes the results as OUT/NAME.FORMAT. The exit status is 0 only if every stage "
+            + "completed.")
+
+    @Argument(help: "An audio file (WAV, FLAC, Ogg Vorbis, AIFF, MP3, ...).")
+    var file: String
+
+    @OptionGroup var flags: PipelineFlags
+
+    @Option(help: "Formats to write, comma-separated: json, srt, vtt, txt, md, rttm.")
+    var format = "json,md,srt"
+
+    @Option(help: "The directory to write into (created if missing).")
+    var out = "."
+
+    @Option(help: "The meeting's title in the minutes (default: the file name).")
+    var title: String?
+
+    @Flag(help: "Print every event as a line of JSON on standard output, as the WebSocket hub sends them.")
+    var events = false
+
+    @Flag(name: .shortAndLong, help: "Show transcript segments as they are produced.")
+    var verbose = false
+
+    func validate() throws {
+        _ = try ExportFormat.list(format)
+    }
+
+    func run() async throws {
+        let formats = try ExportFormat.list(format)
+        guard FileManager.default.isReadableFile(atPath: file) else {
+            throw ValidationError("\(file): no such readable file")
+        }
+        let pipeline = try await PipelineFlags.pipeline(try flags.configuration())
+        let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+        let log = MeetingEventLog(meetingID: "m_\(stem)", title: title ?? stem, keepHistory: false)
+        var meetingLogger = makeLogger()
+        meetingLogger[metadataKey: "meeting.id"] = "\(log.meetingID)"
+        let logger = meetingLogger
+        let file = self.file
+        let stream = log.events()
+        let showEvents = events
+        let showTranscript = verbose
+        let report = await withTaskGroup(of: MeetingReport?.self) { group in
+            group.addTask {
+                var display = ProgressDisplay(label: stem, showTranscript: showTranscript)
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+                for await event in stream {
+                    display.show(event)
+                    if showEvents, let line = try? encoder.encode(event) {
+                        FileHandle.standardOutput.write(line + Data("\n".utf8))
+                    }
+                }
+                display.finish()
+                return nil
+            }
+            group.addTask { await pipeline.run(.file(file), sink: log, logger: logger) }
+            var report: MeetingReport?
+            for await result in group { if let result { report = result } }
+            return report!
+        }
+        if let failure = report.failure {
+            throw CLIFailure(failure.description)
+        }
+        let written = try writeExports(log.state, formats: formats, directory: out, stem: stem)
+        let line = String(
+            format: "%@: %.1f s of audio in %.1f s (%.0fx real time), %d speakers, %d words; wrote %@", stem,
+            report.duration, report.elapsed, report.duration / max(report.elapsed, 0.001), report.speakers,
+            report.words, written.joined(separator: ", "))
+        if showEvents { printError(line) } else { print(line) }
+    }
+}
+
+/// A failure the CLI reports as one line on standard error, exiting 1.
+struct CLIFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}

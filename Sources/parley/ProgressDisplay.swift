@@ -1,0 +1,71 @@
+import Foundation
+import ParleyPipeline
+
+/// Shows a meeting's stages as its events arrive: a redrawn bar on a terminal, plain lines
+/// otherwise (one per stage start, completion or failure). Writes to standard error.
+struct ProgressDisplay {
+    let label: String
+    let terminal: Bool
+    let showTranscript: Bool
+    private var stage = "upload"
+    private var transcriptionProgress = 0.0
+    private var segments = 0
+    private let started = Date()
+
+    init(label: String, terminal: Bool = stderrIsTerminal, showTranscript: Bool = false) {
+        self.label = label
+        self.terminal = terminal
+        self.showTranscript = showTranscript
+    }
+
+    mutating func show(_ event: MeetingEvent, state: MeetingState? = nil) {
+        switch event.data {
+        case .status(let status):
+            if status.stage == .transcription, let p = status.progress { transcriptionProgress = p }
+            if status.state != .progress { stage = status.stage.rawValue }
+            if !terminal, status.state != .progress {
+                var line = "\(label): \(status.stage.rawValue) \(status.state.rawValue)"
+                if let detail = status.detail { line += " (\(detail))" }
+                if let elapsed = status.elapsed { line += String(format: " in %.2f s", elapsed) }
+                printError(line)
+            }
+        case .transcript(let segment):
+            segments += 1
+            if showTranscript {
+                clear()
+                printError("  [\(Exporter.shortClock(segment.start))] \(segment.speaker): \(segment.text)")
+            }
+        case .error(let failure):
+            clear()
+            printError("\(label): \(failure.stage.rawValue) failed: \(failure.message)")
+        default:
+            break
+        }
+        if terminal { draw() }
+    }
+
+    /// Upload and analysis count for a tenth, transcription for most, the rest for the end.
+    private var fraction: Double {
+        switch stage {
+        case "upload", "diarization": 0.05 + 0.8 * transcriptionProgress
+        case "transcription": 0.05 + 0.8 * transcriptionProgress
+        case "alignment": 0.87
+        case "summarization": 0.92
+        default: 1
+        }
+    }
+
+    private func clear() { if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
+
+    func draw() {
+        let width = 24
+        let filled = Int((fraction * Double(width)).rounded())
+        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
+        let line = String(
+            format: "\r\u{1B}[K%@ [%@] %3d%% %@, %d segments, %.0f s", label, bar, Int(fraction * 100), stage,
+            segments, Date().timeIntervalSince(started))
+        FileHandle.standardError.write(Data(line.utf8))
+    }
+
+    func finish() { if terminal { FileHandle.standardError.write(Data("\n".utf8)) } }
+}
