@@ -20,6 +20,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/jpsim/Yams", from: "6.2.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", from: "1.37.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
     ],
     targets: [
         // C libraries from Debian, found with pkg-config; each has a local shim header.
@@ -68,6 +70,17 @@ let package = Package(
         .target(
             name: "ParleyExtractive", dependencies: ["ParleyPluginAPI"], path: "Plugins/Extractive",
             swiftSettings: swiftSettings),
+        .target(
+            name: "ParleyOpenAI",
+            dependencies: [
+                "ParleyPluginAPI",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+            ],
+            path: "Plugins/OpenAI", swiftSettings: swiftSettings),
         // Stages, events, registry, alignment, exports: no HTTP.
         .target(
             name: "ParleyPipeline",
@@ -83,6 +96,7 @@ let package = Package(
             name: "ParleyPlugins",
             dependencies: [
                 "ParleyPipeline", "ParleyWhisper", "ParleyCommand", "ParleyPocketSphinx", "ParleyExtractive",
+                "ParleyOpenAI",
             ],
             swiftSettings: swiftSettings
         ),
@@ -106,6 +120,15 @@ let package = Package(
         .testTarget(
             name: "ParleyAudioTests",
             dependencies: ["ParleyAudio"],
+            swiftSettings: swiftSettings
+        ),
+        .testTarget(
+            name: "ParleyPipelineTests",
+            dependencies: [
+                "ParleyPipeline", "ParleyPlugins", "ParleySynth", "ParleyExtractive", "ParleyOpenAI",
+                "ParleyCommand", "ParleyWhisper", "ParleyPocketSphinx",
+            ],
+            exclude: ["StandIns"],
             swiftSettings: swiftSettings
         ),
         .testTarget(

@@ -60,7 +60,9 @@ public struct ExtractiveSummarizer: Summarizer {
     static func learnNames(_ sentences: [Sentence]) -> [String: String] {
         var votes: [String: [String: Int]] = [:]
         for (index, sentence) in sentences.enumerated() {
-            guard let name = Rules.vocative(sentence.text) else { continue }
+            // Only a name that opens a question or a request counts: "Agreed, ..." misheard as
+            // "Read, ..." must not name anyone.
+            guard let name = Rules.vocative(sentence.text), Rules.isRequest(sentence.text) else { continue }
             guard
                 let reply = sentences[(index + 1)...].first(where: { $0.speaker != sentence.speaker }),
                 reply.time - sentence.time < 15

@@ -55,6 +55,12 @@ enum Rules {
         return isName(word) ? String(word) : nil
     }
 
+    nonisolated(unsafe) static let request = try! Regex(#"\b(?:could|can|would|will) you\b|\bplease\b"#).ignoresCase()
+
+    static func isRequest(_ sentence: String) -> Bool {
+        sentence.trimmingCharacters(in: .whitespaces).hasSuffix("?") || sentence.contains(request)
+    }
+
     nonisolated(unsafe) static let leading = try! Regex(
         #"^(?:(?:yes|yeah|ok|okay|sure|so|and|then|well|right|agreed|good|fine|alright|great)[,.!]?\s+)+"#
     ).ignoresCase()

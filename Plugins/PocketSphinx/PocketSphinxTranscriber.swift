@@ -52,6 +52,10 @@ final class PocketSphinxSession: TranscriptionSession {
     private struct Handles: @unchecked Sendable {
         let decoder: OpaquePointer
         let config: OpaquePointer
+        /// This decoder numbers frames from its first utterance on, not per utterance; this is
+        /// where the next utterance's frames start. Utterances are padded to whole frames so
+        /// the count stays exact.
+        var framesBefore = 0
     }
     private let handles: Mutex<Handles?>
     private let queue = DispatchQueue(label: "parley.pocketsphinx")
@@ -83,7 +87,9 @@ final class PocketSphinxSession: TranscriptionSession {
             throw PluginError(.engine, "pocketsphinx: audio must be 16 kHz, got \(audio.sampleRate) Hz")
         }
         let cancelled = Atomic<Bool>(false)
-        let pcm = audio.samples.map { Int16(max(-32_768, min(32_767, ($0 * 32_768).rounded()))) }
+        var samples = audio.samples.map { Int16(max(-32_768, min(32_767, ($0 * 32_768).rounded()))) }
+        samples.append(contentsOf: repeatElement(0, count: (160 - samples.count % 160) % 160))
+        let pcm = samples
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in
                 queue.async { [self] in
@@ -98,8 +104,10 @@ final class PocketSphinxSession: TranscriptionSession {
     /// Feeds the audio in 0.25 s pieces so a cancellation is seen promptly.
     private func decode(_ pcm: [Int16], offset: Double, cancelled: borrowing Atomic<Bool>) throws -> Transcription {
         try handles.withLock { handles in
-            guard let handles else { throw PluginError(.unavailable, "pocketsphinx: the session is closed") }
-            let ps = handles.decoder
+            guard let current = handles else { throw PluginError(.unavailable, "pocketsphinx: the session is closed") }
+            let ps = current.decoder
+            let base = current.framesBefore
+            handles?.framesBefore += pcm.count / 160
             guard ps_start_utt(ps) == 0 else { throw PluginError(.engine, "pocketsphinx: cannot start an utterance") }
             var position = 0
             while position < pcm.count {
@@ -128,7 +136,8 @@ final class PocketSphinxSession: TranscriptionSession {
                 if let word = Self.spoken(raw) {
                     words.append(
                         Word(
-                            word: word, start: offset + Double(sf) / 100, end: offset + Double(ef + 1) / 100,
+                            word: word, start: offset + Double(Int(sf) - base) / 100,
+                            end: offset + Double(Int(ef) + 1 - base) / 100,
                             confidence: min(1, max(0, probability))))
                 }
                 seg = ps_seg_next(current)

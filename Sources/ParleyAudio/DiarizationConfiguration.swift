@@ -68,4 +68,11 @@ public struct Diarization: Sendable, Codable {
     /// What the voice activity detector found.
     public var speech: [SpeechSegment]
     public var duration: Double
+
+    public init(turns: [SpeakerTurn], speakers: [String], speech: [SpeechSegment], duration: Double) {
+        self.turns = turns
+        self.speakers = speakers
+        self.speech = speech
+        self.duration = duration
+    }
 }

@@ -7,6 +7,13 @@ public struct SpeechSegment: Sendable, Hashable, Codable {
     public var start: Double
     public var end: Double
     public var duration: Double { end - start }
+
+    public init(startFrame: Int, endFrame: Int, start: Double, end: Double) {
+        self.startFrame = startFrame
+        self.endFrame = endFrame
+        self.start = start
+        self.end = end
+    }
 }
 
 /// Settings of the energy-based voice activity detector.

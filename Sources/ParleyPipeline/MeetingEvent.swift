@@ -14,7 +14,8 @@ public struct MeetingEvent: Sendable, Hashable, Codable {
     public init(meetingID: String, offset: Int, timestamp: Date, data: EventData) {
         self.meetingID = meetingID
         self.offset = offset
-        self.timestamp = timestamp
+        // Kept to the millisecond the wire format carries, so an event decodes to itself.
+        self.timestamp = Date(timeIntervalSince1970: (timestamp.timeIntervalSince1970 * 1000).rounded() / 1000)
         self.data = data
     }
 
@@ -47,7 +48,7 @@ public struct MeetingEvent: Sendable, Hashable, Codable {
         guard let date = Self.parseTimestamp(stamp) else {
             throw DecodingError.dataCorruptedError(forKey: .timestamp, in: c, debugDescription: "not ISO 8601: \(stamp)")
         }
-        timestamp = date
+        timestamp = Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
         let type = try c.decode(String.self, forKey: .type)
         switch type {
         case "status": data = .status(try c.decode(StatusUpdate.self, forKey: .data))
@@ -64,7 +65,11 @@ public struct MeetingEvent: Sendable, Hashable, Codable {
 
     /// `2026-11-29T10:15:02.123Z`
     public static func formatTimestamp(_ date: Date) -> String {
-        Date.ISO8601FormatStyle(includingFractionalSeconds: true).format(date)
+        let milliseconds = Int64((date.timeIntervalSince1970 * 1000).rounded())
+        let seconds = Date(timeIntervalSince1970: Double(milliseconds.quotientAndRemainder(dividingBy: 1000).quotient))
+        let whole = Date.ISO8601FormatStyle().format(seconds)  // 2026-11-29T10:15:02Z
+        let fraction = (milliseconds % 1000 + 1000) % 1000
+        return whole.dropLast() + "." + String(format: "%03d", fraction) + "Z"
     }
 
     public static func parseTimestamp(_ text: String) -> Date? {

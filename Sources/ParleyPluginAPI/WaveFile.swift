@@ -16,6 +16,13 @@ public enum WaveFile {
 
     /// Writes a mono 16-bit WAV file.
     public static func write(_ samples: [Float], sampleRate: Int, to path: String) throws {
+        guard FileManager.default.createFile(atPath: path, contents: encode(samples, sampleRate: sampleRate)) else {
+            throw PluginError(.engine, "cannot write \(path)")
+        }
+    }
+
+    /// A mono 16-bit WAV file's bytes.
+    public static func encode(_ samples: [Float], sampleRate: Int) -> Data {
         let pcm = pcm16(samples)
         var header = Data()
         func put(_ text: String) { header.append(contentsOf: Array(text.utf8)) }
@@ -34,8 +41,6 @@ public enum WaveFile {
         put16(16)
         put("data")
         put32(UInt32(pcm.count))
-        guard FileManager.default.createFile(atPath: path, contents: header + pcm) else {
-            throw PluginError(.engine, "cannot write \(path)")
-        }
+        return header + pcm
     }
 }

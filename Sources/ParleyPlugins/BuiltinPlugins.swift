@@ -1,6 +1,7 @@
 public import ParleyPipeline
 import ParleyCommand
 import ParleyExtractive
+import ParleyOpenAI
 import ParleyPocketSphinx
 import ParleyWhisper
 
@@ -11,7 +12,9 @@ extension PluginRegistry {
         registry.register(WhisperTranscriber.self)
         registry.register(PocketSphinxTranscriber.self)
         registry.register(CommandTranscriber.self)
+        registry.register(OpenAITranscriber.self)
         registry.register(ExtractiveSummarizer.self)
+        registry.register(OpenAIChatSummarizer.self)
         return registry
     }
 }
