@@ -32,6 +32,7 @@ public struct MeetingPipeline: Sendable {
             failure: nil, duration: 0, elapsed: 0, transcriptionTime: 0, firstSegmentLatency: nil,
             wordTiming: .engine, speakers: 0, words: 0)
         var session: (any TranscriptionSession)?
+        let stage = StageBox()
         do {
             try await sink.publish(.status(.init(stage: .upload, state: .started)))
             // Both backends are checked before any audio is read, so a misconfigured one fails now.
@@ -44,13 +45,13 @@ public struct MeetingPipeline: Sendable {
                 throw PipelineFailure(stage: .transcription, code: "not_ready", message: Self.words(error))
             }
             let run = Run(
-                pipeline: self, sink: sink, session: session!, context: context, started: started)
+                pipeline: self, sink: sink, session: session!, context: context, started: started, stage: stage)
             try await run.execute(source, report: &report)
         } catch {
             let failure =
                 (error as? PipelineFailure)
                 ?? PipelineFailure(
-                    stage: .upload, code: error is CancellationError ? "cancelled" : "internal",
+                    stage: stage.value, code: error is CancellationError ? "cancelled" : "internal",
                     message: Self.words(error))
             report.failure = failure
             logger.info("meeting failed", metadata: ["stage": "\(failure.stage.rawValue)", "error": "\(failure.message)"])
@@ -90,6 +91,13 @@ private final class SharedAnalysis: Sendable {
     init(features: FeatureConfiguration) { state = Mutex(State(frames: FeatureFrames(configuration: features))) }
 }
 
+/// The stage a meeting is in, as far as its status events say.
+final class StageBox: Sendable {
+    private let stage = Mutex(Stage.upload)
+    func set(_ value: Stage) { stage.withLock { $0 = value } }
+    var value: Stage { stage.withLock { $0 } }
+}
+
 private final class ByteCounter: Sendable {
     private let count = Mutex<Int64>(0)
     func add(_ n: Int) { count.withLock { $0 += Int64(n) } }
@@ -111,7 +119,16 @@ private struct Run<Sink: EventSink>: Sendable {
     let session: any TranscriptionSession
     let context: PluginContext
     let started: ContinuousClock.Instant
+    let stage: StageBox
     var options: PipelineOptions { pipeline.options }
+
+    /// Publishes an event, remembering the stage a status event starts, so a cancellation can
+    /// name the stage it interrupted.
+    @discardableResult
+    func publish(_ data: EventData) async throws -> MeetingEvent {
+        if case .status(let status) = data, status.state == .started { stage.set(status.stage) }
+        return try await sink.publish(data)
+    }
 
     struct Transcribed: Sendable {
         var segments: [TranscriptSegment] = []
@@ -154,7 +171,7 @@ private struct Run<Sink: EventSink>: Sendable {
         // Alignment: final labels for every word; segments relabelled or split.
         try Task.checkCancellation()
         let alignStart = ContinuousClock.now
-        try await sink.publish(.status(.init(stage: .alignment, state: .started)))
+        try await publish(.status(.init(stage: .alignment, state: .started)))
         var tracker = transcribed.tracker
         let turns = tracker.adopt(diarization, covering: audio.duration)
         let aligner = Aligner(turns: turns)
@@ -184,9 +201,9 @@ private struct Run<Sink: EventSink>: Sendable {
             }
         }
         var speakers = Self.speakerList(turns: turns)
-        try await sink.publish(.speakers(.init(reason: .clustering, speakers: speakers, changes: changes, turns: turns)))
-        for piece in replacements { try await sink.publish(.transcript(piece)) }
-        try await sink.publish(
+        try await publish(.speakers(.init(reason: .clustering, speakers: speakers, changes: changes, turns: turns)))
+        for piece in replacements { try await publish(.transcript(piece)) }
+        try await publish(
             .status(
                 .init(
                     stage: .alignment, state: .completed,
@@ -198,7 +215,7 @@ private struct Run<Sink: EventSink>: Sendable {
         // Summarization.
         try Task.checkCancellation()
         let summaryStart = ContinuousClock.now
-        try await sink.publish(.status(.init(stage: .summarization, state: .started)))
+        try await publish(.status(.init(stage: .summarization, state: .started)))
         let attributed = final.sorted { $0.start < $1.start }.map {
             AttributedSegment(id: $0.id, speaker: $0.speaker, start: $0.start, end: $0.end, text: $0.text)
         }
@@ -216,25 +233,25 @@ private struct Run<Sink: EventSink>: Sendable {
         }
         if !summary.speakerNames.isEmpty {
             speakers = speakers.map { SpeakerInfo(id: $0.id, name: summary.speakerNames[$0.id] ?? $0.name) }
-            try await sink.publish(.speakers(.init(reason: .names, speakers: speakers)))
+            try await publish(.speakers(.init(reason: .names, speakers: speakers)))
         }
-        try await sink.publish(
+        try await publish(
             .summary(
                 .init(points: summary.points, decisions: summary.decisions, summarizer: type(of: summarizer).name)))
-        try await sink.publish(
+        try await publish(
             .actionItems(
                 .init(
                     items: summary.actionItems.enumerated().map { index, item in
                         ActionItemRecord(
                             id: index + 1, owner: item.owner, task: item.task, due: item.due, time: item.time)
                     })))
-        try await sink.publish(
+        try await publish(
             .status(
                 .init(
                     stage: .summarization, state: .completed,
                     detail: "\(summary.points.count) points, \(summary.actionItems.count) action items",
                     elapsed: (ContinuousClock.now - summaryStart).seconds)))
-        try await sink.publish(
+        try await publish(
             .status(
                 .init(
                     stage: .completed, state: .completed,
@@ -304,7 +321,7 @@ private struct Run<Sink: EventSink>: Sendable {
             case .frames(let block, let total):
                 if !diarizationStarted {
                     diarizationStarted = true
-                    try await sink.publish(.status(.init(stage: .diarization, state: .started)))
+                    try await publish(.status(.init(stage: .diarization, state: .started)))
                 }
                 let seconds = Double(total) / rate
                 shared.state.withLock {
@@ -322,7 +339,7 @@ private struct Run<Sink: EventSink>: Sendable {
                     lastProgress = now
                     lastFraction = fraction ?? 0
                     let received = bytes.value
-                    try await sink.publish(
+                    try await publish(
                         .uploadProgress(
                             .init(
                                 bytes: received > 0 ? received : Int64((fraction ?? 0) * Double(expected ?? 0)),
@@ -351,21 +368,21 @@ private struct Run<Sink: EventSink>: Sendable {
             }
             try emit(state.grouping.finish())
         } catch {
-            if error is CancellationError { throw error }
+            if error is CancellationError || Task.isCancelled { throw CancellationError() }
             throw PipelineFailure(stage: .upload, code: Self.code(error), message: MeetingPipeline.words(error))
         }
         windows.finish()
         let total = bytes.value
-        try await sink.publish(
+        try await publish(
             .uploadProgress(.init(bytes: total > 0 ? total : expected ?? 0, total: expected, seconds: audio.duration)))
-        try await sink.publish(
+        try await publish(
             .status(
                 .init(
                     stage: .upload, state: .completed, progress: 1,
                     detail: String(format: "%.1f s of audio, %.1f s of speech", audio.duration, speech),
                     elapsed: (ContinuousClock.now - started).seconds)))
         shared.state.withLock { $0.totalSpeech = speech }
-        if !diarizationStarted { try await sink.publish(.status(.init(stage: .diarization, state: .started))) }
+        if !diarizationStarted { try await publish(.status(.init(stage: .diarization, state: .started))) }
 
         // The final clustering over the whole meeting.
         let clusteringStart = ContinuousClock.now
@@ -377,7 +394,7 @@ private struct Run<Sink: EventSink>: Sendable {
             throw PipelineFailure(stage: .diarization, code: Self.code(error), message: MeetingPipeline.words(error))
         }
         shared.state.withLock { $0.final = diarization }
-        try await sink.publish(
+        try await publish(
             .status(
                 .init(
                     stage: .diarization, state: .completed, progress: 1,
@@ -401,7 +418,7 @@ private struct Run<Sink: EventSink>: Sendable {
             try Task.checkCancellation()
             if !started {
                 started = true
-                try await sink.publish(.status(.init(stage: .transcription, state: .started)))
+                try await publish(.status(.init(stage: .transcription, state: .started)))
             }
             let samples = try Self.read(pending)
             context.logger.debug(
@@ -421,7 +438,8 @@ private struct Run<Sink: EventSink>: Sendable {
                     try await session.transcribe(audio, options: transcriptionOptions)
                 }
             } catch {
-                if error is CancellationError { throw error }
+                // A worker stopped because we were cancelled reports that, not its own end.
+                if error is CancellationError || Task.isCancelled { throw CancellationError() }
                 throw PipelineFailure(
                     stage: .transcription, code: Self.code(error), message: MeetingPipeline.words(error))
             }
@@ -448,7 +466,7 @@ private struct Run<Sink: EventSink>: Sendable {
                 {
                     lastProvisional = seconds
                     let turns = result.tracker.adopt(provisional, covering: seconds)
-                    try await sink.publish(
+                    try await publish(
                         .speakers(.init(reason: .provisional, speakers: Self.speakerList(turns: turns), turns: turns)))
                 }
             }
@@ -458,21 +476,21 @@ private struct Run<Sink: EventSink>: Sendable {
                     let piece = Self.segment(id: result.nextID, speaker: run.speaker, words: run.words)
                     result.nextID += 1
                     result.segments.append(piece)
-                    try await sink.publish(.transcript(piece))
+                    try await publish(.transcript(piece))
                     if result.firstLatency == nil { result.firstLatency = (ContinuousClock.now - self.started).seconds }
                 }
             }
             done += pending.window.end - pending.window.start
             let total = shared.state.withLock { $0.totalSpeech }
-            try await sink.publish(
+            try await publish(
                 .status(
                     .init(
                         stage: .transcription, state: .progress, progress: total.map { min(1, done / max($0, 0.001)) },
                         detail: String(format: "%.1f s of speech transcribed", done))))
         }
         try Task.checkCancellation()
-        if !started { try await sink.publish(.status(.init(stage: .transcription, state: .started))) }
-        try await sink.publish(
+        if !started { try await publish(.status(.init(stage: .transcription, state: .started))) }
+        try await publish(
             .status(
                 .init(
                     stage: .transcription, state: .completed, progress: 1,

