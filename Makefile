@@ -11,23 +11,26 @@ setup:
 build: setup
 	$(SWIFT) build -c release --product parley
 
-# The main job for now: synthesize a three-person meeting and print who spoke when.
+# The main job: synthesize a three-person meeting, then transcribe, attribute and summarize it
+# with the default plugins (whisper, extractive), writing minutes, subtitles and JSON.
 demo: build
 	.build/release/parley make-meeting data/demo
-	.build/release/parley diarize data/demo/meeting.wav --rttm data/demo/diarization.rttm
-	@echo "RTTM written to data/demo/diarization.rttm; ground truth in data/demo/reference.rttm"
+	.build/release/parley process data/demo/meeting.wav --out data/demo/out --format json,md,srt,vtt,txt,rttm \
+	  --title "Release sync (demo)" --verbose
+	@echo "Minutes: data/demo/out/meeting.md; ground truth in data/demo/reference.txt"
 
 lint:
-	$(SWIFT) format lint --strict -r Sources Tests Package.swift
+	$(SWIFT) format lint --strict -r Sources Tests Plugins Package.swift
 
 # Every test, under AddressSanitizer and LeakSanitizer.
-test: setup lint
+test: lint
+	@scripts/setup.sh --test
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path $(ASAN_BUILD)
 	PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley \
 	  $(SWIFT) test --skip-build --sanitize=address --scratch-path $(ASAN_BUILD)
 
 # Accuracy and speed against the peers; rewrites Docs/benchmarks.md.
-bench: setup
+bench:
 	@scripts/setup.sh --bench
 	$(SWIFT) build -c release --product parley
 	.venv/bin/python benchmarks/run.py

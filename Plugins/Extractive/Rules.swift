@@ -88,11 +88,20 @@ enum Rules {
         .ignoresCase()
 
     static let weekday = "monday|tuesday|wednesday|thursday|friday|saturday|sunday"
+    static let month =
+        "january|february|march|april|may|june|july|august|september|october|november|december|jan|feb|mar|apr|jun|jul|aug|sep|sept|oct|nov|dec"
+    static let ordinal =
+        "first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|thirteenth|fourteenth|"
+        + "fifteenth|sixteenth|seventeenth|eighteenth|nineteenth|twentieth|thirtieth|"
+        + "(?:twenty|thirty)[- ]?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth)"
+    /// "by Thursday", "before the end of the month", "on the 12th", "for next week", "by March 3".
     nonisolated(unsafe) static let dueWithPreposition = try! Regex(
-        #"\s*,?\s*\b(?:by|before|until|on|no later than|due)\s+(?<due>(?:the\s+)?(?:end of (?:the )?(?:day|week|month|sprint|quarter)|next (?:week|month|sprint|"#
+        #"\s*,?\s*\b(?:by|before|until|on|no later than|due|for)\s+(?<due>(?:the\s+)?(?:end of (?:the )?(?:day|week|month|sprint|quarter)|next (?:week|month|sprint|"#
             + weekday + #")|this (?:week|month|afternoon|evening|morning)|tomorrow|tonight|today|"# + weekday
-            + #"|\d{1,2}(?:st|nd|rd|th)?(?: of [A-Za-z]+)?|[A-Za-z]+ \d{1,2}(?:st|nd|rd|th)?|[a-z]+(?:st|nd|rd|th)))\b"#
+            + #"|\d{1,2}(?:st|nd|rd|th)?(?: of (?:"# + month + #"))?|(?:"# + month + #") \d{1,2}(?:st|nd|rd|th)?|(?:"#
+            + ordinal + #")(?: of (?:"# + month + #"))?))\b"#
     ).ignoresCase()
+    /// "tomorrow", "this afternoon", "next week", "at the end of the day".
     nonisolated(unsafe) static let dueBare = try! Regex(
         #"\s*,?\s*\b(?<due>today|tomorrow|tonight|this (?:morning|afternoon|evening|week)|next (?:week|month|sprint|"#
             + weekday + #")|(?:at )?the end of (?:the )?(?:day|week|month))\b"#
@@ -123,7 +132,8 @@ enum Rules {
             return nil
         }
         var words = String(task)
-        for prefix in ["also ", "then ", "just ", "go ahead and ", "take care of "] where words.lowercased().hasPrefix(prefix) {
+        for prefix in ["also ", "then ", "just ", "go ahead and ", "take care of "]
+        where words.lowercased().hasPrefix(prefix) {
             words.removeFirst(prefix.count)
         }
         let lower = words.lowercased()

@@ -51,27 +51,27 @@ public struct OpenAIChatSummarizer: Summarizer {
 
     static var schema: [String: Any] {
         [
-        "type": "object", "additionalProperties": false, "required": ["summary", "decisions", "action_items"],
-        "properties": [
-            "summary": ["type": "array", "items": ["type": "string"]],
-            "decisions": [
-                "type": "array",
-                "items": [
-                    "type": "object", "additionalProperties": false, "required": ["text", "time"],
-                    "properties": ["text": ["type": "string"], "time": ["type": "number"]],
+            "type": "object", "additionalProperties": false, "required": ["summary", "decisions", "action_items"],
+            "properties": [
+                "summary": ["type": "array", "items": ["type": "string"]],
+                "decisions": [
+                    "type": "array",
+                    "items": [
+                        "type": "object", "additionalProperties": false, "required": ["text", "time"],
+                        "properties": ["text": ["type": "string"], "time": ["type": "number"]],
+                    ],
                 ],
-            ],
-            "action_items": [
-                "type": "array",
-                "items": [
-                    "type": "object", "additionalProperties": false, "required": ["owner", "task", "due", "time"],
-                    "properties": [
-                        "owner": ["type": ["string", "null"]], "task": ["type": "string"],
-                        "due": ["type": ["string", "null"]], "time": ["type": "number"],
+                "action_items": [
+                    "type": "array",
+                    "items": [
+                        "type": "object", "additionalProperties": false, "required": ["owner", "task", "due", "time"],
+                        "properties": [
+                            "owner": ["type": ["string", "null"]], "task": ["type": "string"],
+                            "due": ["type": ["string", "null"]], "time": ["type": "number"],
+                        ],
                     ],
                 ],
             ],
-        ],
         ]
     }
 
@@ -106,14 +106,17 @@ public struct OpenAIChatSummarizer: Summarizer {
                         ActionItem(owner: $0.owner, task: $0.task, due: $0.due, time: $0.time)
                     })
             case .failure(let problem):
-                context.logger.info("invalid summary answer", metadata: ["attempt": "\(attempt)", "problem": "\(problem)"])
+                context.logger.info(
+                    "invalid summary answer", metadata: ["attempt": "\(attempt)", "problem": "\(problem)"])
                 guard attempt == 0 else {
-                    throw PluginError(.protocolViolation, "openai-chat: the model's answer was invalid twice: \(problem)")
+                    throw PluginError(
+                        .protocolViolation, "openai-chat: the model's answer was invalid twice: \(problem)")
                 }
                 messages.append(["role": "assistant", "content": content])
                 messages.append([
                     "role": "user",
-                    "content": "That answer was invalid: \(problem). Answer again with JSON only, following the schema.",
+                    "content":
+                        "That answer was invalid: \(problem). Answer again with JSON only, following the schema.",
                 ])
             }
         }
@@ -164,7 +167,8 @@ public struct OpenAIChatSummarizer: Summarizer {
                 return .failure(Failure("an action item without a task"))
             }
             if item.time < 0 || item.time > duration + slack {
-                return .failure(Failure("action item time \(item.time) s is outside the meeting (0 to \(Int(duration)) s)"))
+                return .failure(
+                    Failure("action item time \(item.time) s is outside the meeting (0 to \(Int(duration)) s)"))
             }
         }
         for decision in answer.decisions where decision.time < 0 || decision.time > duration + slack {

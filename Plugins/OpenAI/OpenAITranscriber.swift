@@ -88,10 +88,12 @@ public struct OpenAITranscriber: Transcriber {
                 guard !text.isEmpty else { return nil }
                 let start = offset + segment.start
                 let end = offset + max(segment.start, segment.end)
-                var words = segment.words ?? loose.filter { w in
-                    let middle = (w.start + w.end) / 2
-                    return middle >= segment.start && middle < segment.end
-                }
+                var words =
+                    segment.words
+                    ?? loose.filter { w in
+                        let middle = (w.start + w.end) / 2
+                        return middle >= segment.start && middle < segment.end
+                    }
                 words = words.map {
                     Word(
                         word: $0.word.trimmingCharacters(in: .whitespaces), start: offset + $0.start,

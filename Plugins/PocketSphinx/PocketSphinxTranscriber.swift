@@ -144,7 +144,9 @@ final class PocketSphinxSession: TranscriptionSession {
             }
             guard let first = words.first, let last = words.last else { return Transcription(segments: []) }
             let text = words.map(\.word).joined(separator: " ")
-            return Transcription(segments: [TranscribedSegment(start: first.start, end: last.end, text: text, words: words)])
+            return Transcription(segments: [
+                TranscribedSegment(start: first.start, end: last.end, text: text, words: words)
+            ])
         }
     }
 

@@ -44,7 +44,9 @@ public struct WhisperTranscriber: Transcriber {
     /// upwards), else `python3` from PATH.
     static func defaultPython() -> String {
         var starts = [FileManager.default.currentDirectoryPath]
-        if let executable = Bundle.main.executablePath { starts.append((executable as NSString).deletingLastPathComponent) }
+        if let executable = Bundle.main.executablePath {
+            starts.append((executable as NSString).deletingLastPathComponent)
+        }
         for start in starts {
             var directory = start
             for _ in 0..<6 {
@@ -128,7 +130,9 @@ func runQuietly(_ executable: String, _ arguments: [String], environment: [Strin
     process.standardOutput = output
     process.standardError = errors
     process.standardInput = FileHandle.nullDevice
-    do { try process.run() } catch { return .failure(Failure("cannot run \(executable): \(error.localizedDescription)")) }
+    do { try process.run() } catch {
+        return .failure(Failure("cannot run \(executable): \(error.localizedDescription)"))
+    }
     let out = output.fileHandleForReading.readDataToEndOfFile()
     let err = errors.fileHandleForReading.readDataToEndOfFile()
     process.waitUntilExit()

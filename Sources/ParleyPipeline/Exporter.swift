@@ -16,7 +16,8 @@ public enum ExportFormat: String, Sendable, CaseIterable, Codable {
             guard let format = ExportFormat(rawValue: name == "markdown" ? "md" : name) else {
                 throw PipelineError(
                     .export,
-                    "unknown format '\(name)' (known: \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")))")
+                    "unknown format '\(name)' (known: \(ExportFormat.allCases.map(\.rawValue).joined(separator: ", ")))"
+                )
             }
             return format
         }
@@ -50,7 +51,8 @@ public enum Exporter {
     /// `01:02:03,456` (SRT) or `01:02:03.456` (VTT).
     static func clock(_ seconds: Double, separator: Character) -> String {
         let ms = Int((max(0, seconds) * 1000).rounded())
-        return String(format: "%02d:%02d:%02d%@%03d", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60,
+        return String(
+            format: "%02d:%02d:%02d%@%03d", ms / 3_600_000, ms / 60_000 % 60, ms / 1000 % 60,
             String(separator), ms % 1000)
     }
 
@@ -58,7 +60,8 @@ public enum Exporter {
     public static func shortClock(_ seconds: Double) -> String {
         let s = Int(max(0, seconds))
         return s >= 3600
-            ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60) : String(format: "%02d:%02d", s / 60, s % 60)
+            ? String(format: "%d:%02d:%02d", s / 3600, s / 60 % 60, s % 60)
+            : String(format: "%02d:%02d", s / 60, s % 60)
     }
 
     static func subtitles(_ state: MeetingState, vtt: Bool) -> String {
@@ -88,7 +91,8 @@ public enum Exporter {
         out += "- **Date:** \(date)\n"
         out += "- **Duration:** \(shortClock(state.duration ?? state.segments.last?.end ?? 0))\n"
         let participants = state.speakers.map(\.name)
-        out += "- **Participants:** \(participants.isEmpty ? "none detected" : participants.joined(separator: ", "))\n\n"
+        out +=
+            "- **Participants:** \(participants.isEmpty ? "none detected" : participants.joined(separator: ", "))\n\n"
         out += "## Summary\n\n"
         if let points = state.summary?.points, !points.isEmpty {
             out += points.map { "- \($0)" }.joined(separator: "\n") + "\n\n"
@@ -107,7 +111,8 @@ public enum Exporter {
         } else {
             out += "| Done | Owner | Task | Due | Time |\n|---|---|---|---|---|\n"
             for item in state.actionItems {
-                out += "| \(item.done ? "yes" : "") | \(cell(item.owner)) | \(cell(item.task)) | \(cell(item.due)) | "
+                out +=
+                    "| \(item.done ? "yes" : "") | \(cell(item.owner)) | \(cell(item.task)) | \(cell(item.due)) | "
                     + "\(shortClock(item.time)) |\n"
             }
             out += "\n"

@@ -46,7 +46,8 @@ public struct MeetingEvent: Sendable, Hashable, Codable {
         offset = try c.decode(Int.self, forKey: .offset)
         let stamp = try c.decode(String.self, forKey: .timestamp)
         guard let date = Self.parseTimestamp(stamp) else {
-            throw DecodingError.dataCorruptedError(forKey: .timestamp, in: c, debugDescription: "not ISO 8601: \(stamp)")
+            throw DecodingError.dataCorruptedError(
+                forKey: .timestamp, in: c, debugDescription: "not ISO 8601: \(stamp)")
         }
         timestamp = Date(timeIntervalSince1970: (date.timeIntervalSince1970 * 1000).rounded() / 1000)
         let type = try c.decode(String.self, forKey: .type)

@@ -23,7 +23,8 @@ public struct MeetingPipeline: Sendable {
     /// published (`error`, then `status` failed) and returned in the report.
     public func run(_ source: AudioSource, sink: some EventSink, logger: Logger) async -> MeetingReport {
         let started = ContinuousClock.now
-        let scratch = (options.scratchDirectory ?? NSTemporaryDirectory())
+        let scratch =
+            (options.scratchDirectory ?? NSTemporaryDirectory())
             + "/parley-\(UUID().uuidString.prefix(8).lowercased())"
         try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: scratch) }
@@ -54,7 +55,8 @@ public struct MeetingPipeline: Sendable {
                     stage: stage.value, code: error is CancellationError ? "cancelled" : "internal",
                     message: Self.words(error))
             report.failure = failure
-            logger.info("meeting failed", metadata: ["stage": "\(failure.stage.rawValue)", "error": "\(failure.message)"])
+            logger.info(
+                "meeting failed", metadata: ["stage": "\(failure.stage.rawValue)", "error": "\(failure.message)"])
             _ = try? await sink.publish(.error(failure))
             _ = try? await sink.publish(.status(.init(stage: .failed, state: .failed, detail: failure.description)))
         }
@@ -297,9 +299,11 @@ private struct Run<Sink: EventSink>: Sendable {
         let features = analyzer.features
         let rate = Double(features.sampleRate)
         var vad = VoiceActivityDetector(configuration: options.diarization.voiceActivity, features: features)
-        let grouping = TranscriptionWindows(preferred: pipeline.transcriber.capabilities.preferredWindow,
+        let grouping = TranscriptionWindows(
+            preferred: pipeline.transcriber.capabilities.preferredWindow,
             maxPause: options.windowPause)
-        var state = WindowState(grouping: grouping, padding: options.padding, rate: rate, scratch: context.scratchDirectory)
+        var state = WindowState(
+            grouping: grouping, padding: options.padding, rate: rate, scratch: context.scratchDirectory)
         let bytes = ByteCounter()
         var expected: Int64?
         var declared: Double?

@@ -1,6 +1,6 @@
 public import Foundation
-public import ParleyPluginAPI
 import ParleyAudio
+public import ParleyPluginAPI
 import Yams
 
 /// Parley's settings, from three layers, later ones winning: a YAML file, environment

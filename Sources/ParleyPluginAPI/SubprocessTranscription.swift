@@ -90,7 +90,8 @@ public struct SubprocessTranscriptionSession: TranscriptionSession {
                     })
             }
             timing = .estimated
-            return TranscribedSegment(start: start, end: end, text: text, words: Word.spread(text, from: start, to: end))
+            return TranscribedSegment(
+                start: start, end: end, text: text, words: Word.spread(text, from: start, to: end))
         }
         return Transcription(segments: segments, wordTiming: timing)
     }

@@ -82,7 +82,8 @@ public final class SubprocessWorker: Sendable {
         do {
             try process.run()
         } catch {
-            throw PluginError(.notReady, "\(displayName): cannot start \(launch.executable): \(error.localizedDescription)")
+            throw PluginError(
+                .notReady, "\(displayName): cannot start \(launch.executable): \(error.localizedDescription)")
         }
         state.withLock { state in
             state.process = process

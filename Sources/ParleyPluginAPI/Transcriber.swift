@@ -91,8 +91,9 @@ public struct TranscriberCapabilities: Sendable, Hashable, Codable {
     /// Whether ``TranscriptionOptions/prompt`` is used.
     public var acceptsPrompt: Bool
 
-    public init(wordTimestamps: Bool, languages: [String] = [], preferredWindow: Double = 0, acceptsPrompt: Bool = false)
-    {
+    public init(
+        wordTimestamps: Bool, languages: [String] = [], preferredWindow: Double = 0, acceptsPrompt: Bool = false
+    ) {
         self.wordTimestamps = wordTimestamps
         self.languages = languages
         self.preferredWindow = preferredWindow

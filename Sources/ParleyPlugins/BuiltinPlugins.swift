@@ -1,7 +1,7 @@
-public import ParleyPipeline
 import ParleyCommand
 import ParleyExtractive
 import ParleyOpenAI
+public import ParleyPipeline
 import ParleyPocketSphinx
 import ParleyWhisper
 

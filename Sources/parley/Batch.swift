@@ -219,8 +219,9 @@ struct Batch: AsyncParsableCommand {
         }
         let widths = header.indices.map { column in ([header] + body).map { $0[column].count }.max() ?? 0 }
         for line in [header] + body {
-            print(line.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
-                .joined(separator: "  "))
+            print(
+                line.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+                    .joined(separator: "  "))
         }
     }
 }

@@ -5,6 +5,8 @@ struct Parley: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "parley",
         abstract: "Meeting audio to speaker turns, transcripts and action items.",
-        subcommands: [ProcessMeeting.self, Batch.self, Plugins.self, Diarize.self, MakeMeeting.self, Features.self, Bench.self]
+        subcommands: [
+            ProcessMeeting.self, Batch.self, Plugins.self, Diarize.self, MakeMeeting.self, Features.self, Bench.self,
+        ]
     )
 }

@@ -2,8 +2,8 @@ import ArgumentParser
 import Foundation
 import Logging
 import ParleyPipeline
-import ParleyPlugins
 import ParleyPluginAPI
+import ParleyPlugins
 
 /// The settings every command that runs the pipeline takes: a configuration file, then the
 /// environment, then these flags.
@@ -23,7 +23,8 @@ struct PipelineFlags: ParsableArguments {
     @Option(help: "The number of speakers, if known.")
     var speakers: Int?
 
-    @Option(name: .customLong("set"), help: "Any setting, as key=value (repeatable), e.g. transcriber.whisper.beam_size=1.")
+    @Option(
+        name: .customLong("set"), help: "Any setting, as key=value (repeatable), e.g. transcriber.whisper.beam_size=1.")
     var assignments: [String] = []
 
     func configuration() throws -> ParleyConfiguration {

@@ -1,8 +1,8 @@
 import ArgumentParser
 import Foundation
 import ParleyPipeline
-import ParleyPlugins
 import ParleyPluginAPI
+import ParleyPlugins
 
 struct Plugins: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -31,13 +31,17 @@ struct Plugins: AsyncParsableCommand {
         for name in registry.transcribers.keys.sorted() {
             let readiness: Readiness
             do {
-                readiness = try await registry.transcriber(name, settings: configuration.settings("transcriber.\(name)"))
-                    .readiness()
+                readiness = try await registry.transcriber(
+                    name, settings: configuration.settings("transcriber.\(name)")
+                )
+                .readiness()
             } catch {
                 readiness = .notReady("\(error)")
             }
-            rows.append(row("transcriber", name, readiness, registry.transcribers[name]!.summary,
-                configuration.transcriberName == name))
+            rows.append(
+                row(
+                    "transcriber", name, readiness, registry.transcribers[name]!.summary,
+                    configuration.transcriberName == name))
         }
         for name in registry.summarizers.keys.sorted() {
             let readiness: Readiness
@@ -47,8 +51,10 @@ struct Plugins: AsyncParsableCommand {
             } catch {
                 readiness = .notReady("\(error)")
             }
-            rows.append(row("summarizer", name, readiness, registry.summarizers[name]!.summary,
-                configuration.summarizerName == name))
+            rows.append(
+                row(
+                    "summarizer", name, readiness, registry.summarizers[name]!.summary,
+                    configuration.summarizerName == name))
         }
         if json {
             let encoder = JSONEncoder()
@@ -61,15 +67,17 @@ struct Plugins: AsyncParsableCommand {
             print("\(kind)s:")
             for row in rows where row.kind == kind {
                 let mark = row.selected ? "*" : " "
-                print("  \(mark) \(row.name.padding(toLength: 14, withPad: " ", startingAt: 0))"
-                    + "\(row.ready ? "ready    " : "NOT READY") \(row.summary)")
+                print(
+                    "  \(mark) \(row.name.padding(toLength: 14, withPad: " ", startingAt: 0))"
+                        + "\(row.ready ? "ready    " : "NOT READY") \(row.summary)")
                 print("      \(row.detail)")
             }
         }
         print("(* = selected by the configuration)")
     }
 
-    private func row(_ kind: String, _ name: String, _ readiness: Readiness, _ summary: String, _ selected: Bool) -> Row {
+    private func row(_ kind: String, _ name: String, _ readiness: Readiness, _ summary: String, _ selected: Bool) -> Row
+    {
         switch readiness {
         case .ready(let detail):
             Row(kind: kind, name: name, ready: true, detail: detail, summary: summary, selected: selected)

@@ -41,13 +41,17 @@ import Testing
         #expect(aligner.speaker(from: 5.5, to: 5.8) == "S1")  // nearer the next turn
         #expect(aligner.speaker(from: 9, to: 9.5) == "S1")
         let words = [
-            Word(word: "one", start: 1, end: 1.5, confidence: 1), Word(word: "two", start: 2.2, end: 2.6, confidence: 1),
+            Word(word: "one", start: 1, end: 1.5, confidence: 1),
+            Word(word: "two", start: 2.2, end: 2.6, confidence: 1),
             Word(word: "three", start: 3, end: 3.5, confidence: 1),
         ]
-        let runs = aligner.split(TranscribedSegment(start: 1, end: 3.5, text: "one two three", words: words), unknown: "?")
+        let runs = aligner.split(
+            TranscribedSegment(start: 1, end: 3.5, text: "one two three", words: words), unknown: "?")
         #expect(runs.map(\.speaker) == ["S1", "S2"])
         #expect(runs.map { $0.words.map(\.word) } == [["one"], ["two", "three"]])
-        #expect(Aligner(turns: []).split(TranscribedSegment(start: 0, end: 1, text: "a b", words: []), unknown: "S9").map(\.speaker) == ["S9"])
+        #expect(
+            Aligner(turns: []).split(TranscribedSegment(start: 0, end: 1, text: "a b", words: []), unknown: "S9").map(
+                \.speaker) == ["S9"])
     }
 
     @Test func labelsStayStableWhenAClusteringRenamesItsSpeakers() {
@@ -70,16 +74,16 @@ import Testing
         let dir = try Fixtures.scratch("config")
         let file = "\(dir)/parley.yaml"
         try """
-            pipeline:
-              transcriber: pocketsphinx
-              language: en
-            transcriber:
-              whisper:
-                model: tiny.en
-                beam_size: 2
-            timeouts:
-              summarization: 30
-            """.write(toFile: file, atomically: true, encoding: .utf8)
+        pipeline:
+          transcriber: pocketsphinx
+          language: en
+        transcriber:
+          whisper:
+            model: tiny.en
+            beam_size: 2
+        timeouts:
+          summarization: 30
+        """.write(toFile: file, atomically: true, encoding: .utf8)
         var configuration = try ParleyConfiguration.load(
             path: file,
             environment: [
@@ -94,7 +98,9 @@ import Testing
         #expect(whisper.string("compute_type") == "float32")
         #expect(try whisper.int("beam_size", default: 5) == 4)
         #expect(try configuration.pipelineOptions().timeouts.summarization == 30)
-        #expect(ParleyConfiguration.environmentName(of: "summarizer.openai-chat.api_key") == "PARLEY_SUMMARIZER_OPENAI_CHAT_API_KEY")
+        #expect(
+            ParleyConfiguration.environmentName(of: "summarizer.openai-chat.api_key")
+                == "PARLEY_SUMMARIZER_OPENAI_CHAT_API_KEY")
     }
 
     @Test func aBrokenConfigurationSaysWhereAndWhat() throws {
@@ -115,23 +121,30 @@ import Testing
     }
 
     static func finishedState() -> MeetingState {
-        var state = MeetingState(meetingID: "m_x", title: "Release | sync", createdAt: Date(timeIntervalSince1970: 1_795_948_502))
+        var state = MeetingState(
+            meetingID: "m_x", title: "Release | sync", createdAt: Date(timeIntervalSince1970: 1_795_948_502))
         state.duration = 3725
         state.speakers = [SpeakerInfo(id: "S1", name: "Maria"), SpeakerInfo(id: "S2", name: "Speaker 2")]
         state.turns = [SpeakerTurn(speaker: "S1", start: 0, end: 2), SpeakerTurn(speaker: "S2", start: 2, end: 3725)]
         state.segments = [
             TranscriptSegment(id: 1, speaker: "S1", start: 0.5, end: 1.75, text: "Good morning.", words: []),
-            TranscriptSegment(id: 2, speaker: "S2", start: 3661.2, end: 3662, text: "I will write the notes.", words: []),
+            TranscriptSegment(
+                id: 2, speaker: "S2", start: 3661.2, end: 3662, text: "I will write the notes.", words: []),
         ]
-        state.summary = SummaryUpdate(points: ["Notes are due."], decisions: [Decision(text: "Drop it.", time: 70)], summarizer: "extractive")
-        state.actionItems = [ActionItemRecord(id: 1, owner: "Tom", task: "write the notes", due: "Monday", time: 3661.2)]
+        state.summary = SummaryUpdate(
+            points: ["Notes are due."], decisions: [Decision(text: "Drop it.", time: 70)], summarizer: "extractive")
+        state.actionItems = [
+            ActionItemRecord(id: 1, owner: "Tom", task: "write the notes", due: "Monday", time: 3661.2)
+        ]
         return state
     }
 
     @Test func subtitlesAndMinutesCarryTimesSpeakersAndItems() throws {
         let state = Self.finishedState()
         let srt = try Exporter.render(state, as: .srt)
-        #expect(srt.hasPrefix("1\n00:00:00,500 --> 00:00:01,750\nMaria: Good morning.\n\n2\n01:01:01,200 --> 01:01:02,000\n"))
+        #expect(
+            srt.hasPrefix(
+                "1\n00:00:00,500 --> 00:00:01,750\nMaria: Good morning.\n\n2\n01:01:01,200 --> 01:01:02,000\n"))
         let vtt = try Exporter.render(state, as: .vtt)
         #expect(vtt.hasPrefix("WEBVTT\n\n00:00:00.500 --> 00:00:01.750\n<v Maria>Good morning.\n"))
         let md = try Exporter.render(state, as: .md)
@@ -144,7 +157,8 @@ import Testing
         #expect(md.contains("**Speaker 2** _1:01:01_: I will write the notes."))
         #expect(try Exporter.render(state, as: .rttm).hasPrefix("SPEAKER m_x 1 0.000 2.000 <NA> <NA> S1 <NA> <NA>\n"))
         #expect(try Exporter.render(state, as: .txt).contains("[1:01:01] Speaker 2: I will write the notes."))
-        let json = try #require(try JSONSerialization.jsonObject(with: Data(Exporter.render(state, as: .json).utf8)) as? [String: Any])
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(Exporter.render(state, as: .json).utf8)) as? [String: Any])
         #expect((json["action_items"] as? [[String: Any]])?.first?["task"] as? String == "write the notes")
         #expect(throws: PipelineError.self) { try ExportFormat.list("json,docx") }
     }

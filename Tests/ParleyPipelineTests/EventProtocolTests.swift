@@ -27,9 +27,13 @@ import Testing
     @Test(arguments: [
         EventData.status(.init(stage: .transcription, state: .progress, progress: 0.5)),
         .uploadProgress(.init(bytes: 10, total: 20, seconds: 1)),
-        .speakers(.init(reason: .clustering, speakers: [.init(id: "S1", name: "Speaker 1")], changes: [.init(segmentID: 3, speaker: "S1")])),
+        .speakers(
+            .init(
+                reason: .clustering, speakers: [.init(id: "S1", name: "Speaker 1")],
+                changes: [.init(segmentID: 3, speaker: "S1")])),
         .summary(.init(points: ["a"], decisions: [Decision(text: "b", time: 2)], summarizer: "extractive")),
-        .actionItems(.init(items: [ActionItemRecord(id: 1, owner: "Tom", task: "write notes", due: "Monday", time: 3)])),
+        .actionItems(
+            .init(items: [ActionItemRecord(id: 1, owner: "Tom", task: "write notes", due: "Monday", time: 3)])),
         .error(PipelineFailure(stage: .upload, code: "format", message: "not audio")),
     ])
     func everyTypeRoundTrips(_ data: EventData) throws {
@@ -53,7 +57,12 @@ import Testing
         let words = [Word(word: "a", start: 0, end: 1, confidence: 1)]
         apply(1, .transcript(.init(id: 1, speaker: "S1", start: 0, end: 1, text: "a", words: words)))
         apply(2, .transcript(.init(id: 2, speaker: "S1", start: 2, end: 3, text: "b c", words: words)))
-        apply(3, .speakers(.init(reason: .clustering, speakers: [.init(id: "S2", name: "Speaker 2")], changes: [.init(segmentID: 1, speaker: "S2")])))
+        apply(
+            3,
+            .speakers(
+                .init(
+                    reason: .clustering, speakers: [.init(id: "S2", name: "Speaker 2")],
+                    changes: [.init(segmentID: 1, speaker: "S2")])))
         apply(4, .transcript(.init(id: 3, speaker: "S1", start: 2, end: 2.5, text: "b", words: words, replaces: [2])))
         apply(5, .transcript(.init(id: 4, speaker: "S2", start: 2.5, end: 3, text: "c", words: words)))
         apply(6, .status(.init(stage: .completed, state: .completed)))

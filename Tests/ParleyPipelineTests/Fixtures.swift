@@ -25,8 +25,10 @@ enum Fixtures {
     }
 
     static func scratch(_ name: String = "t") throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent("parley-test-\(name)-\(UUID().uuidString)")
-            .path
+        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "parley-test-\(name)-\(UUID().uuidString)"
+        )
+        .path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
     }

@@ -1,12 +1,14 @@
 import Foundation
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-@testable import ParleyOpenAI
 import ParleyPipeline
 import ParleyPluginAPI
 import ParleySynth
 import Testing
+
+@testable import ParleyOpenAI
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
 
 /// The OpenAI-compatible plugins against servers started by the test: the real
 /// faster-whisper-server (PyPI, the same local model) for transcription, and a STAND-IN
@@ -17,7 +19,8 @@ import Testing
         let modelPath = try Fixtures.whisperModelPath()
         let port = ServerProcess.freePort()
         let server = try ServerProcess(
-            "\(Fixtures.packageRoot)/.venv/bin/faster-whisper-server", [modelPath, "--host", "127.0.0.1", "--port", "\(port)"],
+            "\(Fixtures.packageRoot)/.venv/bin/faster-whisper-server",
+            [modelPath, "--host", "127.0.0.1", "--port", "\(port)"],
             port: port, environment: ["HF_HUB_OFFLINE": "1", "ORT_DISABLE_TELEMETRY": "1"])
         defer { server.stop() }
         try await server.waitUntilListening()
@@ -28,7 +31,8 @@ import Testing
         #expect(report.failure == nil, "\(String(describing: report.failure))")
         PipelineTests.checkProtocol(events)
         let wer = Fixtures.wordErrorRate(
-            reference: PipelineTests.referenceWords(meeting.reference), hypothesis: PipelineTests.hypothesisWords(state))
+            reference: PipelineTests.referenceWords(meeting.reference), hypothesis: PipelineTests.hypothesisWords(state)
+        )
         #expect(wer < 0.25, "WER \(wer)")
         // This server gives segments without words: they are spread, and the report says so.
         #expect(report.wordTiming == .estimated)
@@ -46,13 +50,16 @@ import Testing
     }
 
     static func standIn() throws -> ServerProcess {
-        try ServerProcess(Fixtures.python, ["\(Fixtures.packageRoot)/Tests/ParleyPipelineTests/StandIns/chat_standin.py"])
+        try ServerProcess(
+            Fixtures.python, ["\(Fixtures.packageRoot)/Tests/ParleyPipelineTests/StandIns/chat_standin.py"])
     }
 
     static let transcript = [
-        AttributedSegment(id: 1, speaker: "S1", start: 0, end: 4, text: "Good morning, let's go through the release checklist."),
+        AttributedSegment(
+            id: 1, speaker: "S1", start: 0, end: 4, text: "Good morning, let's go through the release checklist."),
         AttributedSegment(id: 2, speaker: "S2", start: 5, end: 9, text: "I will write the upgrade notes by Monday."),
-        AttributedSegment(id: 3, speaker: "S3", start: 10, end: 14, text: "The migration script is still slow and needs work."),
+        AttributedSegment(
+            id: 3, speaker: "S3", start: 10, end: 14, text: "The migration script is still slow and needs work."),
     ]
 
     static func summarize(model: String, port: Int) async throws -> MeetingSummary {
@@ -74,13 +81,16 @@ import Testing
         defer { server.stop() }
         try await server.waitUntilListening()
         let good = try await Self.summarize(model: "standin", port: server.port)
-        #expect(good.actionItems.first == ActionItem(owner: "Tom", task: "write the upgrade notes", due: "Monday", time: 5))
+        #expect(
+            good.actionItems.first == ActionItem(owner: "Tom", task: "write the upgrade notes", due: "Monday", time: 5))
         #expect(good.points.count == 3)
         // Invalid once: sent back with what was wrong, then accepted.
         let retried = try await Self.summarize(model: "standin-invalid-once", port: server.port)
         #expect(retried.actionItems.count == 1)
         // Invalid twice: the stage fails with the reason.
-        await #expect(throws: PluginError.self) { try await Self.summarize(model: "standin-invalid", port: server.port) }
+        await #expect(throws: PluginError.self) {
+            try await Self.summarize(model: "standin-invalid", port: server.port)
+        }
         // 429 first: retried after the server's Retry-After.
         let limited = try await Self.summarize(model: "standin-429-once", port: server.port)
         #expect(limited.actionItems.count == 1)
@@ -90,8 +100,12 @@ import Testing
 
     @Test func answersOutsideTheMeetingAreRejected() {
         let late = #"{"summary":["a"],"decisions":[],"action_items":[{"owner":null,"task":"x","due":null,"time":999}]}"#
-        if case .success = OpenAIChatSummarizer.validate(late, duration: 60) { Issue.record("accepted a time past the end") }
+        if case .success = OpenAIChatSummarizer.validate(late, duration: 60) {
+            Issue.record("accepted a time past the end")
+        }
         let fenced = "```json\n{\"summary\":[\"a\"],\"decisions\":[],\"action_items\":[]}\n```"
-        if case .failure(let problem) = OpenAIChatSummarizer.validate(fenced, duration: 60) { Issue.record("\(problem)") }
+        if case .failure(let problem) = OpenAIChatSummarizer.validate(fenced, duration: 60) {
+            Issue.record("\(problem)")
+        }
     }
 }

@@ -3,8 +3,8 @@ import ParleyAudio
 import ParleyCommand
 import ParleyExtractive
 import ParleyPipeline
-import ParleyPlugins
 import ParleyPluginAPI
+import ParleyPlugins
 import ParleyPocketSphinx
 import ParleySynth
 import ParleyWhisper
@@ -18,7 +18,8 @@ import Testing
     ) throws -> MeetingPipeline {
         let registry = PluginRegistry.builtIn
         return MeetingPipeline(
-            transcriber: try registry.transcriber(transcriber, settings: PluginSettings(settings, section: transcriber)),
+            transcriber: try registry.transcriber(
+                transcriber, settings: PluginSettings(settings, section: transcriber)),
             summarizer: try registry.summarizer(summarizer, settings: PluginSettings(summarizerSettings)),
             options: options)
     }
@@ -125,7 +126,9 @@ import Testing
     }
 
     static func isRunning(pidFile: String) -> Bool {
-        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text) else { return false }
+        guard let text = try? String(contentsOfFile: pidFile, encoding: .utf8), let pid = Int32(text) else {
+            return false
+        }
         return kill(pid, 0) == 0
     }
 
@@ -165,7 +168,8 @@ import Testing
         let log = MeetingEventLog(meetingID: "m", title: "t")
         let task = Task { await pipeline.run(.file(meeting.audioPath), sink: log, logger: Fixtures.logger) }
         // Wait until the worker is busy with a request.
-        for _ in 0..<200 where !log.history.contains(where: { $0.type == "status" && "\($0.data)".contains("transcription") }) {
+        for _ in 0..<200
+        where !log.history.contains(where: { $0.type == "status" && "\($0.data)".contains("transcription") }) {
             try await Task.sleep(for: .milliseconds(50))
         }
         let cancelled = ContinuousClock.now
@@ -184,7 +188,8 @@ import Testing
         #expect(report.failure?.code == "not_ready")
         #expect(report.failure?.message.contains("/nonexistent/python") == true)
         #expect(!events.contains { $0.type == "transcript" || $0.type == "upload_progress" })
-        let readiness = try await PocketSphinxTranscriber(settings: PluginSettings(["model_dir": "/nonexistent"])).readiness()
+        let readiness = try await PocketSphinxTranscriber(settings: PluginSettings(["model_dir": "/nonexistent"]))
+            .readiness()
         #expect(!readiness.isReady)
         #expect("\(readiness)".contains("pocketsphinx-en-us"))
     }
