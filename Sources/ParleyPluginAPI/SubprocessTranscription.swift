@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 
 /// What a worker says about itself in the `hello` handshake.
 public struct WorkerHandshake: Sendable, Hashable, Codable {
@@ -17,12 +18,19 @@ public struct SubprocessTranscriptionSession: TranscriptionSession {
     public let handshake: WorkerHandshake
     let scratchDirectory: String
     let usePath: Bool
+    let pool: WorkerPool?
 
-    /// Starts the worker and performs the handshake.
+    /// Takes an idle worker from `pool`, or starts one and performs the handshake.
     public static func start(
         launch: SubprocessWorker.Launch, displayName: String, context: PluginContext,
-        startTimeout: Duration = .seconds(120)
+        startTimeout: Duration = .seconds(120), pool: WorkerPool? = nil
     ) async throws -> Self {
+        if let (worker, handshake) = pool?.take(launch) {
+            context.logger.debug("worker reused", metadata: ["worker": "\(displayName)"])
+            return Self(
+                worker: worker, handshake: handshake, scratchDirectory: context.scratchDirectory,
+                usePath: (handshake.audio ?? ["path"]).contains("path"), pool: pool)
+        }
         let worker = SubprocessWorker(launch: launch, displayName: displayName, logger: context.logger)
         let handshake = try await worker.start(handshake: WorkerHandshake.self, timeout: startTimeout)
         let modes = handshake.audio ?? ["path"]
@@ -33,7 +41,7 @@ public struct SubprocessTranscriptionSession: TranscriptionSession {
         }
         return Self(
             worker: worker, handshake: handshake, scratchDirectory: context.scratchDirectory,
-            usePath: modes.contains("path"))
+            usePath: modes.contains("path"), pool: pool)
     }
 
     private struct Request: Encodable, Sendable {
@@ -96,7 +104,10 @@ public struct SubprocessTranscriptionSession: TranscriptionSession {
         return Transcription(segments: segments, wordTiming: timing)
     }
 
-    public func close() async { await worker.stop() }
+    /// Gives the worker back to the pool (when it is healthy), or stops it.
+    public func close() async {
+        if let pool { await pool.give(worker, handshake: handshake) } else { await worker.stop() }
+    }
 }
 
 extension Word {

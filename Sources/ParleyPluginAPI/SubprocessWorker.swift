@@ -191,6 +191,13 @@ public final class SubprocessWorker: Sendable {
         for continuation in waiting.values { continuation.resume(throwing: reason) }
     }
 
+    /// Whether the worker is running and has not failed: safe to hand to another meeting.
+    public var isHealthy: Bool {
+        state.withLock { state in
+            state.ended == nil && state.pending.isEmpty && state.process?.isRunning == true
+        }
+    }
+
     /// The last lines the worker wrote to stderr, for error messages.
     public var stderrTail: String { state.withLock { $0.stderrTail.joined(separator: "\n") } }
 

@@ -153,7 +153,7 @@ struct Batch: AsyncParsableCommand {
         let elapsed = Date().timeIntervalSince(started)
         print(
             String(
-                format: "%d files: %d ok, %d skipped, %d failed in %.1f s", rows.count,
+                format: "%d %@: %d ok, %d skipped, %d failed in %.1f s", rows.count, rows.count == 1 ? "file" : "files",
                 rows.count - failed - skipped, skipped, failed, elapsed))
         struct Report: Encodable {
             var elapsed: Double

@@ -31,8 +31,15 @@ struct ProcessMeeting: AsyncParsableCommand {
     @Flag(name: .shortAndLong, help: "Show transcript segments as they are produced.")
     var verbose = false
 
+    @Option(
+        help: ArgumentHelp(
+            "Read the file as an upload arriving at this many MB/s, as the server receives one (for trying streaming).",
+            valueName: "MB/s"))
+    var pace: Double?
+
     func validate() throws {
         _ = try ExportFormat.list(format)
+        if let pace, !(pace > 0) { throw ValidationError("--pace must be a positive number of MB/s") }
     }
 
     func run() async throws {
@@ -64,7 +71,15 @@ struct ProcessMeeting: AsyncParsableCommand {
                 display.finish()
                 return nil
             }
-            group.addTask { await pipeline.run(.file(file), sink: log, logger: logger) }
+            let source: AudioSource
+            if let pace {
+                let length = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
+                source = .upload(
+                    pacedChunks(of: file, megabytesPerSecond: pace), expectedLength: length, spoolPath: nil)
+            } else {
+                source = .file(file)
+            }
+            group.addTask { await pipeline.run(source, sink: log, logger: logger) }
             var report: MeetingReport?
             for await result in group { if let result { report = result } }
             return report!
@@ -78,6 +93,22 @@ struct ProcessMeeting: AsyncParsableCommand {
             report.duration, report.elapsed, report.duration / max(report.elapsed, 0.001), report.speakers,
             report.words, written.joined(separator: ", "))
         if showEvents { printError(line) } else { print(line) }
+    }
+}
+
+/// A file's bytes in 64 KiB chunks, no faster than `megabytesPerSecond`: an upload, simulated.
+func pacedChunks(of path: String, megabytesPerSecond: Double) -> AsyncThrowingStream<[UInt8], any Error> {
+    let handle = FileHandle(forReadingAtPath: path)
+    let chunk = 65_536
+    let interval = Double(chunk) / (megabytesPerSecond * 1_000_000)
+    return AsyncThrowingStream {
+        guard let handle else { throw CLIFailure("\(path): cannot be read") }
+        guard let data = try handle.read(upToCount: chunk), !data.isEmpty else {
+            try? handle.close()
+            return nil
+        }
+        try await Task.sleep(for: .seconds(interval))
+        return [UInt8](data)
     }
 }
 

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAudio
+import Synchronization
 import Testing
 
 /// Runs the real `parley` executable as a user would: the generator, the diarizer, bad inputs.
@@ -26,12 +27,16 @@ import Testing
         process.standardOutput = out
         process.standardError = err
         try process.run()
+        // Both pipes drain at once: a child that fills one while we wait on the other would hang.
+        let errors = Mutex(Data())
+        let drain = Thread { errors.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
+        drain.start()
         let output = out.fileHandleForReading.readDataToEndOfFile()
-        let errors = err.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
+        while drain.isExecuting || !drain.isFinished { usleep(1_000) }
         return Run(
             status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-            errors: String(decoding: errors, as: UTF8.self))
+            errors: String(decoding: errors.withLock { $0 }, as: UTF8.self))
     }
 
     static func scratch() throws -> String {

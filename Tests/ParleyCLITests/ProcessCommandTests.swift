@@ -57,8 +57,8 @@ import Testing
     @Test func failuresAreOneLineAndExitOne() throws {
         let dir = try CLI.scratch()
         try "not audio".write(toFile: "\(dir)/notes.wav", atomically: true, encoding: .utf8)
-        let bad = try CLI.parley("process", "\(dir)/notes.wav", "--out", dir, "--jobs", "2")
-        #expect(bad.status == 1)
+        let bad = try CLI.parley("process", "\(dir)/notes.wav", "--out", dir, "--transcriber", "pocketsphinx")
+        #expect(bad.status == 1, "\(bad.errors)")
         #expect(bad.errors.split(separator: "\n").last?.contains("upload") == true, "\(bad.errors)")
         #expect(!FileManager.default.fileExists(atPath: "\(dir)/notes.json"))
         let unknown = try CLI.parley("process", "\(dir)/notes.wav", "--transcriber", "nope")
@@ -115,6 +115,6 @@ import Testing
         try FileManager.default.removeItem(atPath: "\(input)/broken.wav")
         let forced = try CLI.parley("batch", input, "--out", "\(dir)/out", "--force", "--jobs", "2")
         #expect(forced.status == 0)
-        #expect(forced.output.contains("1 files: 1 ok, 0 skipped, 0 failed"), "\(forced.output)")
+        #expect(forced.output.contains("1 file: 1 ok, 0 skipped, 0 failed"), "\(forced.output)")
     }
 }

@@ -1,14 +1,13 @@
+import AsyncHTTPClient
 import Foundation
+import NIOCore
+import NIOFoundationCompat
 import ParleyPipeline
 import ParleyPluginAPI
 import ParleySynth
 import Testing
 
 @testable import ParleyOpenAI
-
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
 
 /// The OpenAI-compatible plugins against servers started by the test: the real
 /// faster-whisper-server (PyPI, the same local model) for transcription, and a STAND-IN
@@ -72,8 +71,10 @@ import Testing
     }
 
     static func stats(port: Int) async throws -> [String: Int] {
-        let (data, _) = try await URLSession.shared.data(from: URL(string: "http://127.0.0.1:\(port)/stats")!)
-        return try JSONDecoder().decode([String: Int].self, from: data)
+        let response = try await HTTPClient.shared.execute(
+            HTTPClientRequest(url: "http://127.0.0.1:\(port)/stats"), timeout: .seconds(10))
+        let body = try await response.body.collect(upTo: 1 << 16)
+        return try JSONDecoder().decode([String: Int].self, from: Data(buffer: body))
     }
 
     @Test func chatSummariesAreValidatedAndRetriedOnce() async throws {

@@ -69,13 +69,13 @@ import Testing
 
     @Test func theFirstSegmentIsOutWhileTheUploadIsStillArriving() async throws {
         let meeting = try Fixtures.standup()
-        // About 1.8 MB at 32 KB every 60 ms: the upload takes over three seconds. Its length is
+        // About 1.8 MB at 32 KB every 120 ms: the upload takes about seven seconds. Its length is
         // declared, as an HTTP upload's Content-Length would be.
         let length = try FileManager.default.attributesOfItem(atPath: meeting.audioPath)[.size] as? Int
         let (report, events, _) = await Fixtures.run(
             try Self.pipeline("pocketsphinx"),
             .upload(
-                slowUpload(meeting.audioPath, delay: .milliseconds(60)), expectedLength: length.map(Int64.init),
+                slowUpload(meeting.audioPath, delay: .milliseconds(120)), expectedLength: length.map(Int64.init),
                 spoolPath: nil))
         #expect(report.failure == nil)
         let firstTranscript = try #require(events.first { $0.type == "transcript" })

@@ -1,0 +1,49 @@
+import Synchronization
+
+/// Idle workers kept between meetings, so a batch of short meetings does not pay a model load
+/// per meeting. A session takes a worker (or starts one) and gives it back when it closes
+/// cleanly; a worker that failed, was cancelled or is beyond ``capacity`` is stopped instead.
+/// Workers left idle when Parley exits see their stdin close and exit.
+public final class WorkerPool: Sendable {
+    private struct Idle {
+        var worker: SubprocessWorker
+        var handshake: WorkerHandshake
+    }
+
+    public let capacity: Int
+    private let idle = Mutex<[Idle]>([])
+
+    public init(capacity: Int = 4) { self.capacity = capacity }
+
+    /// An idle worker started with `launch`, if there is one.
+    func take(_ launch: SubprocessWorker.Launch) -> (SubprocessWorker, WorkerHandshake)? {
+        while let found = idle.withLock({ list -> Idle? in
+            guard let index = list.firstIndex(where: { $0.worker.launch == launch }) else { return nil }
+            return list.remove(at: index)
+        }) {
+            if found.worker.isHealthy { return (found.worker, found.handshake) }
+        }
+        return nil
+    }
+
+    /// Keeps a healthy worker for the next meeting, or stops it.
+    func give(_ worker: SubprocessWorker, handshake: WorkerHandshake) async {
+        let kept =
+            worker.isHealthy
+            && idle.withLock { list in
+                guard list.count < capacity else { return false }
+                list.append(Idle(worker: worker, handshake: handshake))
+                return true
+            }
+        if !kept { await worker.stop() }
+    }
+
+    /// Stops every idle worker.
+    public func drain() async {
+        let all = idle.withLock { list in
+            defer { list = [] }
+            return list
+        }
+        for entry in all { await entry.worker.stop() }
+    }
+}
