@@ -94,18 +94,10 @@ public struct AudioAnalyzer: Sendable {
                         throw error
                     }
                 }
-                var info: AudioSourceInfo?
-                var frames = FeatureFrames(configuration: features)
-                var samples = 0
+                var collected = Collected(features: features)
                 do {
                     for try await event in events {
-                        switch event {
-                        case .opened(let opened): info = opened
-                        case .frames(let block, let total):
-                            frames.append(block)
-                            samples = total
-                        case .samples: break
-                        }
+                        collected.add(event)
                         try await onEvent(event)
                     }
                     try await group.waitForAll()
@@ -115,8 +107,10 @@ public struct AudioAnalyzer: Sendable {
                     do { for try await _ in events {} } catch {}
                     throw error
                 }
-                guard let info else { throw AudioError(.empty, "upload: the stream ended before any audio arrived") }
-                return AnalyzedAudio(info: info, frames: frames, sampleCount: samples)
+                guard let info = collected.info else {
+                    throw AudioError(.empty, "upload: the stream ended before any audio arrived")
+                }
+                return AnalyzedAudio(info: info, frames: collected.frames, sampleCount: collected.samples)
             }
         } onCancel: {
             spool.abort()
@@ -147,18 +141,10 @@ public struct AudioAnalyzer: Sendable {
         decoding.name = "parley-decode"
         decoding.start()
         return try await withTaskCancellationHandler {
-            var info: AudioSourceInfo?
-            var frames = FeatureFrames(configuration: features)
-            var samples = 0
+            var collected = Collected(features: features)
             do {
                 for try await event in events {
-                    switch event {
-                    case .opened(let opened): info = opened
-                    case .frames(let block, let total):
-                        frames.append(block)
-                        samples = total
-                    case .samples: break
-                    }
+                    collected.add(event)
                     try await onEvent(event)
                 }
             } catch {
@@ -166,8 +152,8 @@ public struct AudioAnalyzer: Sendable {
                 do { for try await _ in events {} } catch {}
                 throw error
             }
-            guard let info else { throw AudioError(.empty, "\(path): no audio") }
-            return AnalyzedAudio(info: info, frames: frames, sampleCount: samples)
+            guard let info = collected.info else { throw AudioError(.empty, "\(path): no audio") }
+            return AnalyzedAudio(info: info, frames: collected.frames, sampleCount: collected.samples)
         } onCancel: {
             stop.withLock { $0 = true }
         }
@@ -198,5 +184,24 @@ public struct AudioAnalyzer: Sendable {
             }
         }
         return AnalyzedAudio(info: decoder.info, frames: frames, sampleCount: samples)
+    }
+}
+
+/// What the streaming analyses gather from the events as they pass.
+private struct Collected {
+    var info: AudioSourceInfo?
+    var frames: FeatureFrames
+    var samples = 0
+
+    init(features: FeatureConfiguration) { frames = FeatureFrames(configuration: features) }
+
+    mutating func add(_ event: AnalysisEvent) {
+        switch event {
+        case .opened(let opened): info = opened
+        case .frames(let block, let total):
+            frames.append(block)
+            samples = total
+        case .samples: break
+        }
     }
 }
