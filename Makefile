@@ -29,11 +29,13 @@ test: lint
 	PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley \
 	  $(SWIFT) test --skip-build --no-parallel --sanitize=address --scratch-path $(ASAN_BUILD)
 
-# Accuracy and speed against the peers; rewrites Docs/benchmarks.md.
+# Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 20 minutes):
+# the audio front and diarizer (run.py), then the whole pipeline (pipeline.py).
 bench:
 	@scripts/setup.sh --bench
 	$(SWIFT) build -c release --product parley
 	.venv/bin/python benchmarks/run.py
+	.venv/bin/python benchmarks/pipeline.py
 
 clean:
 	rm -rf .build $(ASAN_BUILD) data bench-output

@@ -323,8 +323,15 @@ def write_report(path, info, speed, agree, acc, cross, long_rows, commands, elap
         lines.append(f"| {r['preset']} | {r['audio_seconds'] / 60:.0f} min | {r['wall_seconds']:.2f} | "
                      f"{r['peak_mib']:.0f} MiB | {pct(r['der'])} | {r['speakers_found']} / {r['speakers']} |")
     lines += ["", "## Commands", "", "```sh"] + commands + ["```", ""]
+    # The whole-pipeline section is benchmarks/pipeline.py's: keep it as it is.
+    kept = ""
+    if os.path.exists(path):
+        old = open(path).read()
+        begin, end = "<!-- pipeline:begin -->", "<!-- pipeline:end -->"
+        if begin in old and end in old:
+            kept = "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
     with open(path, "w") as f:
-        f.write("\n".join(lines))
+        f.write("\n".join(lines) + kept)
 
 
 def main():

@@ -177,6 +177,15 @@ public final class SubprocessWorker: Sendable {
         }
     }
 
+    /// Closes the worker's stdin without waiting: a worker that follows the protocol exits.
+    public func closeInput() {
+        state.withLock { state in
+            if state.ended == nil { state.ended = PluginError(.unavailable, "\(displayName) was stopped") }
+            try? state.stdin?.close()
+            state.stdin = nil
+        }
+    }
+
     /// Kills the worker now and fails whatever is waiting.
     public func terminate(reason: PluginError) {
         let waiting = state.withLock { state in

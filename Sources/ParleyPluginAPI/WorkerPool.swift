@@ -15,6 +15,11 @@ public final class WorkerPool: Sendable {
 
     public init(capacity: Int = 4) { self.capacity = capacity }
 
+    /// Idle workers are told to exit (their stdin closes) when the pool goes.
+    deinit {
+        for entry in idle.withLock({ $0 }) { entry.worker.closeInput() }
+    }
+
     /// An idle worker started with `launch`, if there is one.
     func take(_ launch: SubprocessWorker.Launch) -> (SubprocessWorker, WorkerHandshake)? {
         while let found = idle.withLock({ list -> Idle? in

@@ -8,6 +8,8 @@ struct ProgressDisplay {
     let terminal: Bool
     let showTranscript: Bool
     private var stage = "upload"
+    /// Stages started and not yet completed: upload, diarization and transcription overlap.
+    private var active: [String] = []
     private var transcriptionProgress = 0.0
     private var segments = 0
     private let started = Date()
@@ -23,6 +25,12 @@ struct ProgressDisplay {
         case .status(let status):
             if status.stage == .transcription, let p = status.progress { transcriptionProgress = p }
             if status.state != .progress { stage = status.stage.rawValue }
+            let name = status.stage.rawValue
+            switch status.state {
+            case .started: if !active.contains(name) { active.append(name) }
+            case .completed, .failed: active.removeAll { $0 == name }
+            case .progress: break
+            }
             if !terminal, status.state != .progress {
                 var line = "\(label): \(status.stage.rawValue) \(status.state.rawValue)"
                 if let detail = status.detail { line += " (\(detail))" }
@@ -47,8 +55,7 @@ struct ProgressDisplay {
     /// Upload and analysis count for a tenth, transcription for most, the rest for the end.
     private var fraction: Double {
         switch stage {
-        case "upload", "diarization": 0.05 + 0.8 * transcriptionProgress
-        case "transcription": 0.05 + 0.8 * transcriptionProgress
+        case "upload", "diarization", "transcription": 0.05 + 0.8 * transcriptionProgress
         case "alignment": 0.87
         case "summarization": 0.92
         default: 1
@@ -62,7 +69,8 @@ struct ProgressDisplay {
         let filled = Int((fraction * Double(width)).rounded())
         let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         let line = String(
-            format: "\r\u{1B}[K%@ [%@] %3d%% %@, %d segments, %.0f s", label, bar, Int(fraction * 100), stage,
+            format: "\r\u{1B}[K%@ [%@] %3d%% %@, %d segments, %.0f s", label, bar, Int(fraction * 100),
+            active.isEmpty ? stage : active.joined(separator: "+"),
             segments, Date().timeIntervalSince(started))
         FileHandle.standardError.write(Data(line.utf8))
     }
