@@ -155,9 +155,13 @@ public struct TranscriptSegment: Sendable, Hashable, Codable {
     public var text: String
     public var words: [Word]
     public var replaces: [Int]?
+    /// `estimated` when the backend timed only the segment and its words were spread over it;
+    /// absent when the engine timed each word.
+    public var wordTiming: WordTiming?
 
     public init(
-        id: Int, speaker: String, start: Double, end: Double, text: String, words: [Word], replaces: [Int]? = nil
+        id: Int, speaker: String, start: Double, end: Double, text: String, words: [Word], replaces: [Int]? = nil,
+        wordTiming: WordTiming? = nil
     ) {
         self.id = id
         self.speaker = speaker
@@ -166,6 +170,12 @@ public struct TranscriptSegment: Sendable, Hashable, Codable {
         self.text = text
         self.words = words
         self.replaces = replaces
+        self.wordTiming = wordTiming
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case id, speaker, start, end, text, words, replaces
+        case wordTiming = "word_timing"
     }
 }
 

@@ -197,7 +197,8 @@ private struct Run<Sink: EventSink>: Sendable {
             } else {
                 for (index, run) in runs.enumerated() {
                     let piece = Self.segment(
-                        id: nextID, speaker: run.speaker, words: run.words, replaces: index == 0 ? [segment.id] : nil)
+                        id: nextID, speaker: run.speaker, words: run.words, replaces: index == 0 ? [segment.id] : nil,
+                        wordTiming: segment.wordTiming)
                     nextID += 1
                     replacements.append(piece)
                     final.append(piece)
@@ -274,10 +275,13 @@ private struct Run<Sink: EventSink>: Sendable {
         }
     }
 
-    static func segment(id: Int, speaker: String, words: [Word], replaces: [Int]? = nil) -> TranscriptSegment {
+    static func segment(
+        id: Int, speaker: String, words: [Word], replaces: [Int]? = nil, wordTiming: WordTiming? = nil
+    ) -> TranscriptSegment {
         TranscriptSegment(
             id: id, speaker: speaker, start: words.first?.start ?? 0, end: words.last?.end ?? 0,
-            text: words.map(\.word).joined(separator: " "), words: words, replaces: replaces)
+            text: words.map(\.word).joined(separator: " "), words: words, replaces: replaces,
+            wordTiming: wordTiming == .estimated ? .estimated : nil)
     }
 
     static func code(_ error: any Error) -> String {
@@ -480,7 +484,9 @@ private struct Run<Sink: EventSink>: Sendable {
             let aligner = Aligner(turns: result.tracker.turns)
             for segment in transcription.segments {
                 for run in aligner.split(segment, unknown: "S1") {
-                    let piece = Self.segment(id: result.nextID, speaker: run.speaker, words: run.words)
+                    let piece = Self.segment(
+                        id: result.nextID, speaker: run.speaker, words: run.words,
+                        wordTiming: transcription.wordTiming)
                     result.nextID += 1
                     result.segments.append(piece)
                     try await publish(.transcript(piece))

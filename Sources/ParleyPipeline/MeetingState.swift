@@ -19,7 +19,8 @@ public struct MeetingState: Sendable, Hashable, Codable {
     public var actionItems: [ActionItemRecord] = []
     public var error: PipelineFailure?
     public var createdAt: Date
-    /// Word timing of the transcription backend ("engine" or "estimated").
+    /// Facts about how the results were made: `word_timing` is `estimated` when some segment's
+    /// word times were spread over it rather than given by the recognizer.
     public var metadata: [String: String] = [:]
 
     public init(meetingID: String, title: String, createdAt: Date = Date()) {
@@ -38,6 +39,7 @@ public struct MeetingState: Sendable, Hashable, Codable {
         case .uploadProgress(let progress):
             duration = progress.seconds
         case .transcript(let segment):
+            if segment.wordTiming == .estimated { metadata["word_timing"] = WordTiming.estimated.rawValue }
             if let replaced = segment.replaces { segments.removeAll { replaced.contains($0.id) } }
             let index = segments.firstIndex { ($0.start, $0.id) > (segment.start, segment.id) } ?? segments.endIndex
             segments.insert(segment, at: index)

@@ -35,6 +35,8 @@ import Testing
         #expect(wer < 0.25, "WER \(wer)")
         // This server gives segments without words: they are spread, and the report says so.
         #expect(report.wordTiming == .estimated)
+        #expect(state.metadata["word_timing"] == "estimated")
+        #expect(state.segments.allSatisfy { $0.wordTiming == .estimated })
         #expect(state.segments.allSatisfy { !$0.words.isEmpty })
     }
 

@@ -180,6 +180,28 @@ import Testing
         #expect(!Self.isRunning(pidFile: pidFile))
     }
 
+    @Test func cancellingDuringAnUploadStopsTheDecodingPromptly() async throws {
+        let meeting = try Fixtures.standup()
+        let length = try FileManager.default.attributesOfItem(atPath: meeting.audioPath)[.size] as? Int
+        let pipeline = try Self.pipeline("pocketsphinx")
+        let log = MeetingEventLog(meetingID: "m", title: "t")
+        // Half a second per chunk: the upload would take half a minute.
+        let upload = slowUpload(meeting.audioPath, delay: .milliseconds(500))
+        let task = Task {
+            await pipeline.run(
+                .upload(upload, expectedLength: length.map(Int64.init), spoolPath: nil), sink: log,
+                logger: Fixtures.logger)
+        }
+        try await Task.sleep(for: .seconds(2))
+        let cancelled = ContinuousClock.now
+        task.cancel()
+        let report = await task.value
+        #expect(ContinuousClock.now - cancelled < .seconds(3))
+        #expect(report.failure?.code == "cancelled")
+        #expect(log.state.status?.stage == .failed)
+        #expect(!log.history.contains { $0.type == "summary" })
+    }
+
     @Test func aMisconfiguredBackendFailsBeforeAnyAudioIsRead() async throws {
         let meeting = try Fixtures.standup()
         let (report, events, _) = await Fixtures.run(
