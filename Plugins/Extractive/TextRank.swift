@@ -31,6 +31,13 @@ enum TextRank {
         }
         // Very short sentences ("Good.", "Thank you both.") say little on their own.
         let score = (0..<n).map { tokens[$0].count >= 3 ? rank[$0] : rank[$0] * 0.1 }
-        return (0..<n).sorted { score[$0] > score[$1] }.prefix(count).sorted()
+        // Highest first, but a sentence that repeats one already chosen (a request and its
+        // acceptance, say) gives way to the next.
+        var chosen: [Int] = []
+        for index in (0..<n).sorted(by: { score[$0] > score[$1] }) where chosen.count < count {
+            if chosen.contains(where: { Rules.similar(sentences[$0], sentences[index]) }) { continue }
+            chosen.append(index)
+        }
+        return chosen.sorted()
     }
 }

@@ -32,7 +32,9 @@ struct ProgressDisplay {
             case .progress: break
             }
             if !terminal, status.state != .progress {
-                var line = "\(label): \(status.stage.rawValue) \(status.state.rawValue)"
+                // The last status names the outcome once: "completed", not "completed completed".
+                let final = status.stage == .completed || status.stage == .failed
+                var line = "\(label): \(status.stage.rawValue)" + (final ? "" : " \(status.state.rawValue)")
                 if let detail = status.detail { line += " (\(detail))" }
                 if let elapsed = status.elapsed { line += String(format: " in %.2f s", elapsed) }
                 printError(line)
