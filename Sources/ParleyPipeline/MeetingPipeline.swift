@@ -284,6 +284,17 @@ private struct Run<Sink: EventSink>: Sendable {
             wordTiming: wordTiming == .estimated ? .estimated : nil)
     }
 
+    /// The speaker holding most of the words' time.
+    static func majority(_ words: [Word], _ aligner: Aligner) -> String? {
+        var time: [String: Double] = [:]
+        for word in words {
+            if let speaker = aligner.speaker(from: word.start, to: max(word.end, word.start + 0.01)) {
+                time[speaker, default: 0] += max(0.01, word.end - word.start)
+            }
+        }
+        return time.max { $0.value < $1.value }?.key
+    }
+
     static func code(_ error: any Error) -> String {
         switch error {
         case let e as PluginError: e.code.description
@@ -477,8 +488,22 @@ private struct Run<Sink: EventSink>: Sendable {
                 {
                     lastProvisional = seconds
                     let turns = result.tracker.adopt(provisional, covering: seconds)
+                    // Segments already out follow the new estimate (by most of their words'
+                    // time); splitting them waits for the final clustering.
+                    let aligner = Aligner(turns: turns)
+                    var changes: [SpeakersUpdate.Change] = []
+                    for index in result.segments.indices {
+                        let segment = result.segments[index]
+                        guard let speaker = Self.majority(segment.words, aligner), speaker != segment.speaker
+                        else { continue }
+                        result.segments[index].speaker = speaker
+                        changes.append(.init(segmentID: segment.id, speaker: speaker))
+                    }
                     try await publish(
-                        .speakers(.init(reason: .provisional, speakers: Self.speakerList(turns: turns), turns: turns)))
+                        .speakers(
+                            .init(
+                                reason: .provisional, speakers: Self.speakerList(turns: turns), changes: changes,
+                                turns: turns)))
                 }
             }
             let aligner = Aligner(turns: result.tracker.turns)

@@ -72,7 +72,7 @@ import Testing
         // About 1.8 MB at 32 KB every 120 ms: the upload takes about seven seconds. Its length is
         // declared, as an HTTP upload's Content-Length would be.
         let length = try FileManager.default.attributesOfItem(atPath: meeting.audioPath)[.size] as? Int
-        let (report, events, _) = await Fixtures.run(
+        let (report, events, state) = await Fixtures.run(
             try Self.pipeline("pocketsphinx"),
             .upload(
                 slowUpload(meeting.audioPath, delay: .milliseconds(120)), expectedLength: length.map(Int64.init),
@@ -93,6 +93,14 @@ import Testing
         }
         #expect(reasons.first == .provisional)
         #expect(reasons.contains(.clustering))
+        // Whatever the provisional labels were, after every relabel each segment's speaker is the
+        // one whose final turns hold it.
+        let aligner = Aligner(turns: state.turns)
+        for segment in state.segments {
+            let middle = (segment.start + segment.end) / 2
+            let words = segment.words.filter { aligner.speaker(from: $0.start, to: $0.end) == segment.speaker }
+            #expect(Double(words.count) >= Double(segment.words.count) / 2, "segment at \(middle)")
+        }
         Self.checkProtocol(events)
     }
 
