@@ -29,7 +29,10 @@ public struct DiarizationConfiguration: Sendable, Hashable, Codable {
     /// distances is what bounds the diarizer's memory on long meetings.
     public var maxClusteredUnits = 1_500
     /// A cluster with less speech than this (seconds) is an outlier, not a speaker; it is folded
-    /// into the nearest speaker. Capped at half an even share of the recording's speech.
+    /// into the nearest speaker. Capped at half of the speech shared between the fewest speakers
+    /// allowed (at least two), so a short recording can still hold its speakers; an even share
+    /// among `maxSpeakers` was too small a cap for a 40-second meeting and let 2-second
+    /// fragments of one voice count as speakers.
     public var minSpeakerTime: Double = 4
     /// Re-label speech at frame level with a Viterbi pass over sliding windows.
     public var resegment = true

@@ -23,7 +23,7 @@ struct SpeakerClustering {
         let whole = [centroid(of: points, weights: weights, members: all)]
         if upper <= 1 { return whole }
         let total = weights.reduce(0, +)
-        let minimumSize = min(c.minSpeakerTime, total * 0.5 / Double(upper))
+        let minimumSize = min(c.minSpeakerTime, total * 0.5 / Double(max(2, lower)))
         var groups: [[Int]] = []
         if c.speakers == nil {
             var pending = [all]
