@@ -105,6 +105,14 @@ public struct AudioAnalyzer: Sendable {
                     spool.abort()
                     // Let the decoding thread see the abort and end before the spool goes.
                     do { for try await _ in events {} } catch {}
+                    // When the bytes stopped because their source failed (a stalled or broken
+                    // upload), that is the reason to report, not the decoder's "aborted".
+                    group.cancelAll()
+                    do {
+                        try await group.waitForAll()
+                    } catch let source where !(source is CancellationError) {
+                        throw source
+                    } catch {}
                     throw error
                 }
                 guard let info = collected.info else {

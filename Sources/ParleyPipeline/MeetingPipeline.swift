@@ -103,9 +103,15 @@ final class StageBox: Sendable {
 }
 
 private final class ByteCounter: Sendable {
-    private let count = Mutex<Int64>(0)
-    func add(_ n: Int) { count.withLock { $0 += Int64(n) } }
-    var value: Int64 { count.withLock { $0 } }
+    private let count = Mutex<(bytes: Int64, chunks: Int)>((0, 0))
+    func add(_ n: Int) {
+        count.withLock {
+            $0.bytes += Int64(n); $0.chunks += 1
+        }
+    }
+    var value: Int64 { count.withLock { $0.bytes } }
+    /// How many chunks have arrived: the watchdog's sign of life.
+    var arrivals: Int { count.withLock { $0.chunks } }
 }
 
 /// A window of speech written to the scratch directory, waiting for the recognizer.
@@ -376,12 +382,42 @@ private struct Run<Sink: EventSink>: Sendable {
                 audio = try await analyzer.analyze(file: path, onEvent: onEvent)
             case .upload(let stream, let length, let spoolPath):
                 expected = length
-                let counted = stream.map { chunk in
-                    bytes.add(chunk.count)
-                    return chunk
+                // The bytes pass through a relay so that a watchdog can end a stalled upload.
+                let (relay, relayInput) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+                let idle = options.timeouts.uploadIdle
+                audio = try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        do {
+                            for try await chunk in stream {
+                                bytes.add(chunk.count)
+                                relayInput.yield(chunk)
+                            }
+                            relayInput.finish()
+                        } catch {
+                            relayInput.finish(throwing: error)
+                        }
+                    }
+                    group.addTask {
+                        var seen = bytes.arrivals
+                        var quiet = ContinuousClock.now
+                        while true {
+                            try await Task.sleep(for: .seconds(min(1, idle / 4)))
+                            if bytes.arrivals != seen {
+                                seen = bytes.arrivals
+                                quiet = ContinuousClock.now
+                            } else if ContinuousClock.now - quiet > .seconds(idle) {
+                                relayInput.finish(
+                                    throwing: PipelineFailure(
+                                        stage: .upload, code: "timeout",
+                                        message: "no bytes arrived for \(Int(idle)) s; the upload was given up"))
+                                return
+                            }
+                        }
+                    }
+                    defer { group.cancelAll() }
+                    return try await analyzer.analyze(
+                        chunks: relay, expectedLength: length, spoolPath: spoolPath, onEvent: onEvent)
                 }
-                audio = try await analyzer.analyze(
-                    chunks: counted, expectedLength: length, spoolPath: spoolPath, onEvent: onEvent)
             }
             for segment in vad.finish() {
                 speech += segment.duration
@@ -391,6 +427,7 @@ private struct Run<Sink: EventSink>: Sendable {
         } catch {
             shared.state.withLock { $0.failed = true }
             if error is CancellationError || Task.isCancelled { throw CancellationError() }
+            if let failure = error as? PipelineFailure { throw failure }
             throw PipelineFailure(stage: .upload, code: Self.code(error), message: MeetingPipeline.words(error))
         }
         windows.finish()

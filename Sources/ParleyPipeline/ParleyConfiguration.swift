@@ -153,6 +153,7 @@ public struct ParleyConfiguration: Sendable, Hashable {
         options.timeouts.transcriptionRequest = try double(
             "timeouts.transcription_request", default: options.timeouts.transcriptionRequest)
         options.timeouts.summarization = try double("timeouts.summarization", default: options.timeouts.summarization)
+        options.timeouts.uploadIdle = try double("timeouts.upload_idle", default: options.timeouts.uploadIdle)
         options.padding = try double("pipeline.padding", default: options.padding)
         options.windowPause = try double("pipeline.window_pause", default: options.windowPause)
         if let speakers = self["pipeline.speakers"] {
@@ -168,7 +169,7 @@ public struct ParleyConfiguration: Sendable, Hashable {
     static let wellKnownKeys = [
         "pipeline.transcriber", "pipeline.summarizer", "pipeline.language", "pipeline.prompt", "pipeline.padding",
         "pipeline.window_pause", "pipeline.speakers", "pipeline.scratch_dir", "timeouts.transcription_request",
-        "timeouts.summarization",
+        "timeouts.summarization", "timeouts.upload_idle",
     ]
 
     static let pluginSections = [

@@ -15,6 +15,8 @@ public struct StageTimeouts: Sendable, Hashable, Codable {
     /// One transcription request (a speech window of up to about 30 s).
     public var transcriptionRequest: Double = 600
     public var summarization: Double = 300
+    /// An upload that sends no bytes for this long is given up (the stage fails with `timeout`).
+    public var uploadIdle: Double = 120
 
     public init() {}
 }

@@ -8,6 +8,7 @@ import ParleyPlugins
 import ParleyPocketSphinx
 import ParleySynth
 import ParleyWhisper
+import Synchronization
 import Testing
 
 /// The whole pipeline on meetings from the project's generator, with the real engines.
@@ -208,6 +209,32 @@ import Testing
         #expect(report.failure?.code == "cancelled")
         #expect(log.state.status?.stage == .failed)
         #expect(!log.history.contains { $0.type == "summary" })
+    }
+
+    @Test func anUploadThatStallsIsGivenUp() async throws {
+        let meeting = try Fixtures.standup()
+        let data = try Data(contentsOf: URL(fileURLWithPath: meeting.audioPath))
+        let sent = Mutex(0)
+        // Three chunks, then silence: a client that went away without closing.
+        let stalled = AsyncThrowingStream<[UInt8], any Error> {
+            let n = sent.withLock { count -> Int in
+                count += 1
+                return count
+            }
+            if n > 3 { try await Task.sleep(for: .seconds(3600)) }
+            return [UInt8](data[((n - 1) * 32_768)..<(n * 32_768)])
+        }
+        var options = PipelineOptions()
+        options.timeouts.uploadIdle = 1
+        let started = ContinuousClock.now
+        let (report, events, _) = await Fixtures.run(
+            try Self.pipeline("pocketsphinx", options: options),
+            .upload(stalled, expectedLength: Int64(data.count), spoolPath: nil))
+        #expect(report.failure?.stage == .upload)
+        #expect(report.failure?.code == "timeout")
+        #expect(report.failure?.message.contains("no bytes arrived") == true)
+        #expect(ContinuousClock.now - started < .seconds(10))
+        #expect(events.contains { $0.type == "error" })
     }
 
     @Test func aMisconfiguredBackendFailsBeforeAnyAudioIsRead() async throws {
