@@ -87,7 +87,7 @@ final class PocketSphinxSession: TranscriptionSession {
             throw PluginError(.engine, "pocketsphinx: audio must be 16 kHz, got \(audio.sampleRate) Hz")
         }
         let cancelled = Atomic<Bool>(false)
-        var samples = audio.samples.map { Int16(max(-32_768, min(32_767, ($0 * 32_768).rounded()))) }
+        var samples = audio.samples.map(WaveFile.int16)
         samples.append(contentsOf: repeatElement(0, count: (160 - samples.count % 160) % 160))
         let pcm = samples
         return try await withTaskCancellationHandler {

@@ -30,7 +30,7 @@ public struct MeetingPipeline: Sendable {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let context = PluginContext(logger: logger, scratchDirectory: scratch)
         var report = MeetingReport(
-            failure: nil, duration: 0, elapsed: 0, transcriptionTime: 0, firstSegmentLatency: nil,
+            failure: nil, duration: 0, elapsed: 0, transcriptionTime: 0,
             wordTiming: .engine, speakers: 0, words: 0)
         var session: (any TranscriptionSession)?
         let stage = StageBox()
@@ -119,7 +119,6 @@ private struct PendingWindow: Sendable {
     var window: TranscriptionWindows.Window
     var offset: Double
     var file: String
-    var sampleCount: Int
 }
 
 /// One meeting's run; the parts that share state live here.
@@ -144,7 +143,6 @@ private struct Run<Sink: EventSink>: Sendable {
         var segments: [TranscriptSegment] = []
         var tracker = SpeakerTracker()
         var time: Double = 0
-        var firstLatency: Double?
         var wordTiming = WordTiming.engine
         var nextID = 1
     }
@@ -175,7 +173,6 @@ private struct Run<Sink: EventSink>: Sendable {
         guard let (audio, diarization) = analysis else { return }
         report.duration = audio.duration
         report.transcriptionTime = transcribed.time
-        report.firstSegmentLatency = transcribed.firstLatency
         report.wordTiming = transcribed.wordTiming
 
         // Alignment: final labels for every word; segments relabelled or split.
@@ -472,6 +469,8 @@ private struct Run<Sink: EventSink>: Sendable {
         var lastProvisional = 0.0
         var done = 0.0
         var adoptedFinal = false
+        // Rebuilt only when the tracker adopts new turns.
+        var aligner = Aligner(turns: [])
         let timeout = options.timeouts.transcriptionRequest
         for await pending in windows {
             try Task.checkCancellation()
@@ -516,18 +515,16 @@ private struct Run<Sink: EventSink>: Sendable {
             }
             if let final, !adoptedFinal {
                 adoptedFinal = true
-                result.tracker.adopt(final, covering: final.duration)
+                aligner = Aligner(turns: result.tracker.adopt(final, covering: final.duration))
             } else if let (frames, seconds) = snapshot {
-                var configuration = options.diarization
-                configuration.resegment = true
-                if let provisional = try? SpeakerDiarizer(configuration: configuration).diarize(
+                if let provisional = try? SpeakerDiarizer(configuration: options.diarization).diarize(
                     frames, duration: seconds)
                 {
                     lastProvisional = seconds
                     let turns = result.tracker.adopt(provisional, covering: seconds)
                     // Segments already out follow the new estimate (by most of their words'
                     // time); splitting them waits for the final clustering.
-                    let aligner = Aligner(turns: turns)
+                    aligner = Aligner(turns: turns)
                     var changes: [SpeakersUpdate.Change] = []
                     for index in result.segments.indices {
                         let segment = result.segments[index]
@@ -543,7 +540,6 @@ private struct Run<Sink: EventSink>: Sendable {
                                 turns: turns)))
                 }
             }
-            let aligner = Aligner(turns: result.tracker.turns)
             for segment in transcription.segments {
                 for run in aligner.split(segment, unknown: "S1") {
                     let piece = Self.segment(
@@ -552,7 +548,6 @@ private struct Run<Sink: EventSink>: Sendable {
                     result.nextID += 1
                     result.segments.append(piece)
                     try await publish(.transcript(piece))
-                    if result.firstLatency == nil { result.firstLatency = (ContinuousClock.now - self.started).seconds }
                 }
             }
             done += pending.window.end - pending.window.start
@@ -623,6 +618,6 @@ private struct WindowState {
         lastEnd = Double(b) / rate
         samples.removeFirst(b - base)
         base = b
-        return PendingWindow(window: window, offset: Double(a) / rate, file: file, sampleCount: b - a)
+        return PendingWindow(window: window, offset: Double(a) / rate, file: file)
     }
 }

@@ -49,8 +49,6 @@ public struct MeetingReport: Sendable, Hashable {
     public var elapsed: Double
     /// Wall-clock seconds spent waiting for the recognizer.
     public var transcriptionTime: Double
-    /// Seconds from the start until the first transcript segment was published.
-    public var firstSegmentLatency: Double?
     public var wordTiming: WordTiming
     public var speakers: Int
     public var words: Int

@@ -49,9 +49,4 @@ public struct SpeakerTracker: Sendable {
         coveredUntil = duration
         return turns
     }
-
-    /// Labels with turns now, in label order.
-    public var activeLabels: [String] {
-        Set(turns.map(\.speaker)).sorted { $0.count != $1.count ? $0.count < $1.count : $0 < $1 }
-    }
 }

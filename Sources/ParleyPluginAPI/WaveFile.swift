@@ -2,14 +2,17 @@ public import Foundation
 
 /// The one audio format the plugin protocol exchanges: 16-bit PCM mono WAV.
 public enum WaveFile {
+    /// One sample in [-1, 1] as a 16-bit integer, clipped.
+    public static func int16(_ sample: Float) -> Int16 {
+        Int16(max(-32_768, min(32_767, (sample * 32_768).rounded())))
+    }
+
     /// Samples clipped to [-1, 1] as little-endian 16-bit integers.
     public static func pcm16(_ samples: [Float]) -> Data {
         var data = Data(count: samples.count * 2)
         data.withUnsafeMutableBytes { raw in
             let out = raw.bindMemory(to: Int16.self)
-            for (i, s) in samples.enumerated() {
-                out[i] = Int16(max(-32_768, min(32_767, (s * 32_768).rounded()))).littleEndian
-            }
+            for (i, s) in samples.enumerated() { out[i] = int16(s).littleEndian }
         }
         return data
     }

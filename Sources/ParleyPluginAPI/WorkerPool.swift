@@ -42,13 +42,4 @@ public final class WorkerPool: Sendable {
             }
         if !kept { await worker.stop() }
     }
-
-    /// Stops every idle worker.
-    public func drain() async {
-        let all = idle.withLock { list in
-            defer { list = [] }
-            return list
-        }
-        for entry in all { await entry.worker.stop() }
-    }
 }

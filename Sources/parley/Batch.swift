@@ -83,11 +83,8 @@ struct Batch: AsyncParsableCommand {
             let elapsed = Date().timeIntervalSince(started)
             let fraction = total > 0 ? done / total : Double(finished) / Double(files.count)
             let eta = fraction > 0 ? elapsed / fraction * (1 - fraction) : 0
-            let width = 24
-            let filled = Int((fraction * Double(width)).rounded())
             let line = String(
-                format: "batch [%@] %d/%d files, %d failed, elapsed %@, ETA %@ (%@)",
-                String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled), finished,
+                format: "batch [%@] %d/%d files, %d failed, elapsed %@, ETA %@ (%@)", progressBar(fraction), finished,
                 files.count, failed, Exporter.shortClock(elapsed), Exporter.shortClock(eta), last)
             if terminal {
                 FileHandle.standardError.write(Data(("\r\u{1B}[K" + line).utf8))

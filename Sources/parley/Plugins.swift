@@ -29,32 +29,22 @@ struct Plugins: AsyncParsableCommand {
         let registry = PluginRegistry.builtIn
         var rows: [Row] = []
         for name in registry.transcribers.keys.sorted() {
-            let readiness: Readiness
-            do {
-                readiness = try await registry.transcriber(
-                    name, settings: configuration.settings("transcriber.\(name)")
-                )
-                .readiness()
-            } catch {
-                readiness = .notReady("\(error)")
-            }
             rows.append(
-                row(
-                    "transcriber", name, readiness, registry.transcribers[name]!.summary,
-                    configuration.transcriberName == name))
+                await row(
+                    "transcriber", name, registry.transcribers[name]!.summary, configuration.transcriberName == name
+                ) {
+                    try await registry.transcriber(name, settings: configuration.settings("transcriber.\(name)"))
+                        .readiness()
+                })
         }
         for name in registry.summarizers.keys.sorted() {
-            let readiness: Readiness
-            do {
-                readiness = try await registry.summarizer(name, settings: configuration.settings("summarizer.\(name)"))
-                    .readiness()
-            } catch {
-                readiness = .notReady("\(error)")
-            }
             rows.append(
-                row(
-                    "summarizer", name, readiness, registry.summarizers[name]!.summary,
-                    configuration.summarizerName == name))
+                await row(
+                    "summarizer", name, registry.summarizers[name]!.summary, configuration.summarizerName == name
+                ) {
+                    try await registry.summarizer(name, settings: configuration.settings("summarizer.\(name)"))
+                        .readiness()
+                })
         }
         if json {
             let encoder = JSONEncoder()
@@ -76,13 +66,18 @@ struct Plugins: AsyncParsableCommand {
         print("(* = selected by the configuration)")
     }
 
-    private func row(_ kind: String, _ name: String, _ readiness: Readiness, _ summary: String, _ selected: Bool) -> Row
-    {
+    /// A backend's row: its readiness as configured, or why it cannot even be configured.
+    private func row(
+        _ kind: String, _ name: String, _ summary: String, _ selected: Bool,
+        readiness check: () async throws -> Readiness
+    ) async -> Row {
+        let readiness: Readiness
+        do { readiness = try await check() } catch { readiness = .notReady("\(error)") }
         switch readiness {
         case .ready(let detail):
-            Row(kind: kind, name: name, ready: true, detail: detail, summary: summary, selected: selected)
+            return Row(kind: kind, name: name, ready: true, detail: detail, summary: summary, selected: selected)
         case .notReady(let reason):
-            Row(kind: kind, name: name, ready: false, detail: reason, summary: summary, selected: selected)
+            return Row(kind: kind, name: name, ready: false, detail: reason, summary: summary, selected: selected)
         }
     }
 }

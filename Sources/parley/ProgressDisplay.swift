@@ -67,15 +67,19 @@ struct ProgressDisplay {
     private func clear() { if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) } }
 
     func draw() {
-        let width = 24
-        let filled = Int((fraction * Double(width)).rounded())
-        let bar = String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
         let line = String(
-            format: "\r\u{1B}[K%@ [%@] %3d%% %@, %d segments, %.0f s", label, bar, Int(fraction * 100),
+            format: "\r\u{1B}[K%@ [%@] %3d%% %@, %d segments, %.0f s", label, progressBar(fraction),
+            Int(fraction * 100),
             active.isEmpty ? stage : active.joined(separator: "+"),
             segments, Date().timeIntervalSince(started))
         FileHandle.standardError.write(Data(line.utf8))
     }
 
     func finish() { if terminal { FileHandle.standardError.write(Data("\n".utf8)) } }
+}
+
+/// `[#######-----------------]`'s inside: `fraction` of 24 cells filled.
+func progressBar(_ fraction: Double, width: Int = 24) -> String {
+    let filled = max(0, min(width, Int((fraction * Double(width)).rounded())))
+    return String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled)
 }
