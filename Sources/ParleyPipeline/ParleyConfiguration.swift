@@ -174,6 +174,6 @@ public struct ParleyConfiguration: Sendable, Hashable {
 
     static let pluginSections = [
         "transcriber.whisper", "transcriber.pocketsphinx", "transcriber.command", "transcriber.openai",
-        "summarizer.extractive", "summarizer.openai-chat",
+        "summarizer.extractive", "summarizer.openai-chat", "server",
     ]
 }

@@ -1,0 +1,113 @@
+import Foundation
+import Logging
+public import HTTPTypes
+public import Hummingbird
+import NIOCore
+
+/// Every error the API returns: `{"error": {"code", "message"}}` with its status.
+public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConvertible {
+    public let status: HTTPResponse.Status
+    public let code: String
+    public let message: String
+    public var headers: HTTPFields = [:]
+
+    public init(_ status: HTTPResponse.Status, _ code: String, _ message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { "\(status.code) \(code): \(message)" }
+
+    public func response(from request: Request, context: some RequestContext) throws -> Response {
+        var headers = self.headers
+        headers[.contentType] = "application/json; charset=utf-8"
+        return Response(status: status, headers: headers, body: .init(byteBuffer: body))
+    }
+
+    var body: ByteBuffer {
+        struct Envelope: Encodable {
+            struct Detail: Encodable {
+                let code: String
+                let message: String
+            }
+            let error: Detail
+        }
+        let data = (try? JSONEncoder().encode(Envelope(error: .init(code: code, message: message)))) ?? Data()
+        return ByteBuffer(bytes: data)
+    }
+
+    static func badRequest(_ message: String, code: String = "bad_request") -> Self {
+        .init(.badRequest, code, message)
+    }
+    static func unauthorized(_ message: String, code: String = "unauthorized") -> Self {
+        var error = Self(.unauthorized, code, message)
+        error.headers[.wwwAuthenticate] = "Bearer"
+        return error
+    }
+    static func forbidden(_ message: String) -> Self { .init(.forbidden, "forbidden", message) }
+    static func notFound(_ message: String) -> Self { .init(.notFound, "not_found", message) }
+    static func conflict(_ message: String) -> Self { .init(.conflict, "conflict", message) }
+    static func tooLarge(_ message: String) -> Self { .init(.contentTooLarge, "too_large", message) }
+    static func tooManyRequests(_ message: String) -> Self { .init(.tooManyRequests, "rate_limited", message) }
+    static func unsupportedMediaType(_ message: String) -> Self {
+        .init(.unsupportedMediaType, "unsupported_media_type", message)
+    }
+    static func internalError() -> Self { .init(.internalServerError, "internal", "internal server error") }
+}
+
+/// Turns every error into the JSON envelope: Hummingbird's own (404 no route, 413 body too
+/// large, decoding errors) and unexpected ones (500, details only in the log).
+struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        do {
+            return try await next(request, context)
+        } catch let error as APIError {
+            throw error
+        } catch let error as HTTPError {
+            let code =
+                switch error.status {
+                case .notFound: "not_found"
+                case .contentTooLarge: "too_large"
+                case .methodNotAllowed: "method_not_allowed"
+                case .unsupportedMediaType: "unsupported_media_type"
+                default: error.status.code < 500 ? "bad_request" : "internal"
+                }
+            throw APIError(error.status, code, error.body ?? error.status.reasonPhrase)
+        } catch is DecodingError {
+            throw APIError.badRequest("the body is not the JSON this endpoint expects")
+        } catch {
+            context.logger.error("request failed", metadata: ["error": "\(error)"])
+            throw APIError.internalError()
+        }
+    }
+}
+
+/// Logs each request's method, path (never the query: tokens may be in it), status and time.
+struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
+        async throws -> Response
+    {
+        let start = ContinuousClock.now
+        do {
+            let response = try await next(request, context)
+            context.logger.info(
+                "request",
+                metadata: [
+                    "http.method": "\(request.method)", "http.path": "\(request.uri.path)",
+                    "http.status": "\(response.status.code)", "http.duration": "\(ContinuousClock.now - start)",
+                ])
+            return response
+        } catch let error as any HTTPResponseError {
+            context.logger.info(
+                "request",
+                metadata: [
+                    "http.method": "\(request.method)", "http.path": "\(request.uri.path)",
+                    "http.status": "\(error.status.code)", "http.duration": "\(ContinuousClock.now - start)",
+                ])
+            throw error
+        }
+    }
+}

@@ -1,0 +1,53 @@
+import Foundation
+import Hummingbird
+import ParleyHub
+import ParleyPipeline
+import ParleyStore
+
+/// `/api/dev`, only with `server.development: true` (`parley serve --development`): publishes
+/// synthetic events through the real path (numbered, persisted, broadcast), for the load
+/// benchmark and for trying a client without processing audio.
+struct DevelopmentRoutes {
+    let store: any Store
+    let hub: Hub
+    let tokens: TokenService
+
+    struct Burst: Decodable {
+        var count: Int
+        /// Characters of filler text per event (a transcript segment is typically 100-300).
+        var size: Int?
+    }
+
+    struct Published: ResponseEncodable {
+        var first: Int
+        var last: Int
+    }
+
+    func add(to group: RouterGroup<ParleyRequestContext>) {
+        // Each event is a transcript segment whose text starts with the wall-clock nanoseconds at
+        // which it was handed to the hub (`t<ns> word word ...`), for publish-to-receipt latency.
+        group.post("meetings/:id/events") { request, context -> Published in
+            let user = try context.requireUser()
+            let id = try context.parameters.require("id")
+            guard let meeting = try await store.meeting(id: id) else { throw APIError.notFound("no meeting '\(id)'") }
+            guard meeting.ownerID == user.id else { throw APIError.forbidden("only the owner may publish") }
+            let burst = try await request.decode(as: Burst.self, context: context)
+            guard (1...100_000).contains(burst.count) else { throw APIError.badRequest("count must be 1...100000") }
+            let filler = String(repeating: "word ", count: max(0, burst.size ?? 120) / 5)
+            return try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
+                var first = 0
+                var last = 0
+                for n in 0..<burst.count {
+                    let nanoseconds = Int64(Date().timeIntervalSince1970 * 1e9)
+                    let segment = TranscriptSegment(
+                        id: n, speaker: "S1", start: Double(n), end: Double(n) + 1,
+                        text: "t\(nanoseconds) " + filler, words: [])
+                    let event = try await channel.publish(.transcript(segment))
+                    if n == 0 { first = event.offset }
+                    last = event.offset
+                }
+                return Published(first: first, last: last)
+            }
+        }
+    }
+}

@@ -1,0 +1,329 @@
+import Foundation
+import Hummingbird
+import Logging
+import Metrics
+import NIOCore
+import ParleyHub
+import ParleyPipeline
+import ParleyStore
+import Synchronization
+
+/// Meetings: who may see them, their state (built from their event log), uploads that feed
+/// the pipeline while the bytes arrive, exports, and resuming after a restart.
+final class MeetingService: Sendable {
+    let store: any Store
+    let hub: Hub
+    let runner: JobRunner
+    let settings: ServerSettings
+    let metrics: ServerMetrics
+    let makePipeline: @Sendable () async throws -> MeetingPipeline
+    let logger: Logger
+
+    init(
+        store: any Store, hub: Hub, runner: JobRunner, settings: ServerSettings, metrics: ServerMetrics,
+        makePipeline: @escaping @Sendable () async throws -> MeetingPipeline, logger: Logger
+    ) {
+        self.store = store
+        self.hub = hub
+        self.runner = runner
+        self.settings = settings
+        self.metrics = metrics
+        self.makePipeline = makePipeline
+        self.logger = logger
+    }
+
+    // MARK: Access
+
+    enum Access { case owner, member }
+
+    /// The meeting if `user` owns it or is a member: 404 when it does not exist, 403 otherwise.
+    func meeting(_ id: String, for user: AuthenticatedUser, ownerOnly: Bool = false) async throws -> MeetingRecord {
+        guard let meeting = try await store.meeting(id: id) else { throw APIError.notFound("no meeting '\(id)'") }
+        if meeting.ownerID == user.id { return meeting }
+        if !ownerOnly, try await store.memberIDs(meetingID: id).contains(user.id) { return meeting }
+        throw APIError.forbidden(
+            ownerOnly ? "only the meeting's owner may do this" : "you are neither the owner nor a member of this meeting")
+    }
+
+    // MARK: State
+
+    /// The meeting's whole state, from its persisted events.
+    func state(of meeting: MeetingRecord) async throws -> MeetingState {
+        var state = MeetingState(meetingID: meeting.id, title: meeting.title, createdAt: meeting.createdAt)
+        let decoder = JSONDecoder()
+        for stored in try await store.events(meetingID: meeting.id, after: 0, through: nil) {
+            state.apply(try decoder.decode(MeetingEvent.self, from: Data(stored.json.utf8)))
+        }
+        return state
+    }
+
+    func view(of meeting: MeetingRecord) async throws -> MeetingView {
+        let state = try await state(of: meeting)
+        var members: [String] = []
+        for id in try await store.memberIDs(meetingID: meeting.id) {
+            if let user = try await store.user(id: id) { members.append(user.username) }
+        }
+        let owner = try await store.user(id: meeting.ownerID)?.username ?? meeting.ownerID
+        return MeetingView(meeting: meeting, owner: owner, members: members, state: state)
+    }
+
+    // MARK: Upload
+
+    /// Streams the request body to the meeting's audio file while the pipeline decodes it.
+    /// Returns once every byte arrived (202), or with the reason the upload or the audio failed.
+    func upload(_ meeting: MeetingRecord, request: Request, context: ParleyRequestContext) async throws -> Response {
+        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        let isMultipart = contentType.hasPrefix("multipart/form-data")
+        guard
+            isMultipart || contentType.hasPrefix("audio/") || contentType.hasPrefix("application/octet-stream")
+                || contentType.hasPrefix("video/")
+        else {
+            throw APIError.unsupportedMediaType(
+                "send the audio as the raw body (audio/*, application/octet-stream) or as multipart/form-data")
+        }
+        let declared = request.headers[.contentLength].flatMap { Int64($0) }
+        if let declared, declared > settings.maxUploadBytes {
+            throw APIError.tooLarge("the upload is \(declared) bytes; the limit is \(settings.maxUploadBytes)")
+        }
+        if meeting.status == .processing || runner.isRunning(meeting.id) {
+            throw APIError.conflict("this meeting is already being processed")
+        }
+        let pipeline: MeetingPipeline
+        do {
+            pipeline = try await makePipeline()
+        } catch let error as PipelineError {
+            throw APIError(.serviceUnavailable, "backend_not_ready", error.message)
+        }
+
+        var meeting = meeting
+        try FileManager.default.createDirectory(atPath: settings.audioDirectory, withIntermediateDirectories: true)
+        let path = (settings.audioDirectory as NSString).appendingPathComponent("\(meeting.id).audio")
+        try? FileManager.default.removeItem(atPath: path)
+        let resetLog = meeting.status != .created
+        if resetLog { meeting.epoch = Identifiers.epoch() }
+        meeting.status = .processing
+        meeting.audioPath = path
+        meeting.audioBytes = nil
+        try await store.updateMeeting(meeting)
+        if resetLog {
+            try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { try await $0.reset(epoch: meeting.epoch) }
+        }
+
+        let (bytes, input) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+        let finished = Completion<PipelineFailure?>()
+        let expected = isMultipart ? nil : declared
+        let record = meeting
+        let accepted = runner.submit(meetingID: meeting.id) {
+            finished.complete(
+                await self.process(
+                    record, source: .upload(bytes, expectedLength: expected, spoolPath: path), pipeline: pipeline))
+        }
+        guard accepted else {
+            input.finish(throwing: PipelineFailure(stage: .upload, code: "cancelled", message: "the server is stopping"))
+            throw APIError(.serviceUnavailable, "stopping", "the server is stopping; try again shortly")
+        }
+
+        var received: Int64 = 0
+        var overLimit = false
+        var stoppedEarly = false
+        do {
+            let extractor = isMultipart ? try MultipartAudioExtractor(contentType: contentType) : nil
+            loop: for try await buffer in request.body {
+                received += Int64(buffer.readableBytes)
+                metrics.uploadBytes.increment(by: buffer.readableBytes)
+                if received > settings.maxUploadBytes {
+                    overLimit = true
+                    input.finish(
+                        throwing: PipelineFailure(
+                            stage: .upload, code: "too_large",
+                            message: "the upload passed the limit of \(settings.maxUploadBytes) bytes"))
+                    break loop
+                }
+                let chunks = try extractor?.feed(buffer) ?? [Array(buffer.readableBytesView)]
+                for chunk in chunks where !chunk.isEmpty {
+                    if case .terminated = input.yield(chunk) {
+                        stoppedEarly = true
+                        break loop
+                    }
+                }
+            }
+            if !overLimit && !stoppedEarly {
+                if let extractor { try extractor.finish() }
+                meeting.audioBytes = received
+                try await store.updateMeeting(meeting)
+                input.finish()
+            }
+        } catch let error as APIError {
+            input.finish(throwing: PipelineFailure(stage: .upload, code: "bad_request", message: error.message))
+            _ = await finished.value
+            throw error
+        } catch {
+            // The client went away mid-upload: the pipeline fails the upload stage.
+            input.finish(
+                throwing: PipelineFailure(stage: .upload, code: "interrupted", message: "the upload was interrupted: \(error)"))
+            throw error
+        }
+        if overLimit {
+            _ = await finished.value
+            throw APIError.tooLarge("the upload passed the limit of \(settings.maxUploadBytes) bytes")
+        }
+        if stoppedEarly {
+            let failure = await finished.value
+            let message = failure?.message ?? "processing stopped before the upload finished"
+            throw APIError(.unprocessableContent, failure?.code ?? "bad_audio", message)
+        }
+        struct Accepted: ResponseEncodable {
+            let id: String
+            let status: String
+            let bytes: Int64
+            let epoch: String
+        }
+        var response = try Accepted(id: meeting.id, status: "processing", bytes: received, epoch: meeting.epoch)
+            .response(from: request, context: context)
+        response.status = .accepted
+        return response
+    }
+
+    /// Runs the pipeline on the meeting's channel and records how it ended.
+    @discardableResult
+    func process(_ meeting: MeetingRecord, source: AudioSource, pipeline ready: MeetingPipeline? = nil) async
+        -> PipelineFailure?
+    {
+        var logger = self.logger
+        logger[metadataKey: "meeting.id"] = "\(meeting.id)"
+        do {
+            let pipeline: MeetingPipeline
+            if let ready { pipeline = ready } else { pipeline = try await makePipeline() }
+            return try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
+                let sink = JobSink(channel: channel, runner: runner, metrics: metrics)
+                logger.info("processing started")
+                let report = await pipeline.run(source, sink: sink, logger: logger)
+                if runner.isStopping && Task.isCancelled {
+                    logger.info("processing interrupted by shutdown; it resumes on the next start")
+                    return report.failure
+                }
+                guard var finished = try await store.meeting(id: meeting.id), finished.epoch == meeting.epoch else {
+                    return report.failure  // deleted, or a new upload replaced it
+                }
+                finished.status = report.failure == nil ? .completed : .failed
+                try await store.updateMeeting(finished)
+                logger.info(
+                    "processing ended",
+                    metadata: ["status": "\(finished.status.rawValue)", "error": "\(report.failure?.message ?? "")"])
+                return report.failure
+            }
+        } catch {
+            logger.error("processing could not run", metadata: ["error": "\(error)"])
+            await fail(meeting, stage: .upload, code: "internal", message: "processing could not start: \(error)")
+            return PipelineFailure(stage: .upload, code: "internal", message: "\(error)")
+        }
+    }
+
+    /// Ends a meeting as failed with an `error` event and a `failed` status.
+    func fail(_ meeting: MeetingRecord, stage: Stage, code: String, message: String) async {
+        do {
+            try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
+                try await channel.publish(.error(PipelineFailure(stage: stage, code: code, message: message)))
+                try await channel.publish(
+                    .status(.init(stage: .failed, state: .failed, detail: "\(stage.rawValue): \(message)")))
+            }
+            var failed = meeting
+            failed.status = .failed
+            try await store.updateMeeting(failed)
+        } catch {
+            logger.error("cannot mark the meeting failed", metadata: ["meeting.id": "\(meeting.id)", "error": "\(error)"])
+        }
+    }
+
+    /// After a start: meetings left `processing` by a stop or a crash are processed again from
+    /// their stored audio when the upload had finished (a new epoch: clients refetch), and end
+    /// `failed` with an `error` event when it had not. Nothing stays stuck in `processing`.
+    func recover() async throws {
+        for meeting in try await store.meetings(withStatus: .processing) {
+            let complete =
+                meeting.audioPath.map { path in
+                    meeting.audioBytes != nil && FileManager.default.fileExists(atPath: path)
+                } ?? false
+            guard complete, let path = meeting.audioPath else {
+                logger.warning("interrupted upload: meeting failed", metadata: ["meeting.id": "\(meeting.id)"])
+                await fail(
+                    meeting, stage: .upload, code: "interrupted",
+                    message: "the server stopped before the upload finished; upload the audio again")
+                continue
+            }
+            var next = meeting
+            next.epoch = Identifiers.epoch()
+            let resumed = next
+            try await store.updateMeeting(resumed)
+            try await hub.withChannel(meetingID: meeting.id, epoch: resumed.epoch) {
+                try await $0.reset(epoch: resumed.epoch)
+            }
+            logger.info("resuming interrupted processing", metadata: ["meeting.id": "\(meeting.id)"])
+            _ = runner.submit(meetingID: meeting.id) {
+                await self.process(resumed, source: .file(path))
+            }
+        }
+    }
+
+    // MARK: Delete
+
+    func delete(_ meeting: MeetingRecord) async throws {
+        await runner.cancel(meetingID: meeting.id)
+        try await store.deleteMeeting(id: meeting.id)
+        hub.openChannel(meetingID: meeting.id)?.closeAll(.meetingDeleted)
+        if let path = meeting.audioPath { try? FileManager.default.removeItem(atPath: path) }
+    }
+}
+
+/// The pipeline's sink in the server: the meeting's channel, plus metrics; drops events once
+/// the server is stopping (the meeting is resumed on the next start instead).
+struct JobSink: EventSink {
+    let channel: MeetingChannel
+    let runner: JobRunner
+    let metrics: ServerMetrics
+
+    func publish(_ data: EventData) async throws -> MeetingEvent {
+        if runner.isStopping && Task.isCancelled { throw CancellationError() }
+        metrics.observe(data)
+        return try await channel.publish(data)
+    }
+}
+
+/// A value set once and awaited by any number of tasks.
+final class Completion<Value: Sendable>: Sendable {
+    private let state = Mutex<(value: Value?, waiters: [CheckedContinuation<Value, Never>])>((nil, []))
+
+    func complete(_ value: Value) {
+        let waiters = state.withLock { state in
+            state.value = value
+            let waiters = state.waiters
+            state.waiters = []
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: value) }
+    }
+
+    var value: Value {
+        get async {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Value? in
+                    if let value = state.value { return value }
+                    state.waiters.append(continuation)
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
+        }
+    }
+}
+
+enum Identifiers {
+    static func make(_ prefix: String) -> String {
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
+        var generator = SystemRandomNumberGenerator()
+        return prefix + String((0..<14).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
+    }
+    static func meeting() -> String { make("m_") }
+    static func user() -> String { make("u_") }
+    static func epoch() -> String { make("e_") }
+}

@@ -1,0 +1,61 @@
+import Foundation
+import Hummingbird
+import ParleyPipeline
+import ParleyStore
+
+/// `GET /api/meetings/{id}`: everything a client needs to draw the meeting, and the offset and
+/// epoch to follow it live from (`/ws/meeting/{id}?since=<offset>&epoch=<epoch>`).
+struct MeetingView: ResponseEncodable {
+    var id: String
+    var title: String
+    var owner: String
+    var members: [String]
+    var createdAt: String
+    var status: String
+    var stage: StatusUpdate?
+    var offset: Int
+    var epoch: String
+    var duration: Double?
+    var speakers: [SpeakerInfo]
+    var segments: [TranscriptSegment]
+    var summary: SummaryUpdate?
+    var actionItems: [ActionItemRecord]
+    var error: PipelineFailure?
+    var metadata: [String: String]
+
+    init(meeting: MeetingRecord, owner: String, members: [String], state: MeetingState) {
+        id = meeting.id
+        title = meeting.title
+        self.owner = owner
+        self.members = members
+        createdAt = MeetingEvent.formatTimestamp(meeting.createdAt)
+        status = meeting.status.rawValue
+        stage = state.status
+        offset = state.offset
+        epoch = meeting.epoch
+        duration = state.duration
+        speakers = state.speakers
+        segments = state.segments
+        summary = state.summary
+        actionItems = state.actionItems
+        error = state.error
+        metadata = state.metadata
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case id, title, owner, members, createdAt = "created_at", status, stage, offset, epoch, duration, speakers,
+            segments, summary, actionItems = "action_items", error, metadata
+    }
+}
+
+/// One row of `GET /api/meetings`.
+struct MeetingSummaryView: ResponseEncodable {
+    var id: String
+    var title: String
+    var owner: String
+    var createdAt: String
+    var status: String
+    var epoch: String
+
+    enum CodingKeys: String, CodingKey { case id, title, owner, createdAt = "created_at", status, epoch }
+}

@@ -1,0 +1,159 @@
+public import Foundation
+import HTTPTypes
+public import Hummingbird
+import HummingbirdWebSocket
+public import Logging
+import Metrics
+import NIOCore
+public import ParleyHub
+public import ParleyPipeline
+public import ParleyStore
+import Prometheus
+import ServiceLifecycle
+import UnixSignals
+
+/// The whole server: store, hub, job runner, routes and WebSocket endpoint, as one
+/// Hummingbird application plus the services around it.
+public struct ParleyServer: Sendable {
+    public let application: Application<RouterResponder<ParleyRequestContext>>
+    public let store: any Store
+    public let hub: Hub
+    public let settings: ServerSettings
+    let lifecycle: ServerLifecycle
+    let meetings: MeetingService
+    let tokens: TokenService
+    let logger: Logger
+
+    /// Opens the store in the data directory (creating it), builds the routes, and ends or
+    /// resumes meetings a previous run left `processing`.
+    public static func build(
+        settings: ServerSettings, logger: Logger,
+        makePipeline: @escaping @Sendable () async throws -> MeetingPipeline,
+        onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+    ) async throws -> ParleyServer {
+        let registry = Self.bootstrapMetrics()
+        try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
+        let store = try await SQLStore.sqlite(path: settings.databasePath, logger: logger)
+        let hub = Hub(
+            store: store, configuration: HubConfiguration(sendQueue: settings.sendQueue), logger: logger)
+        let tokens = await TokenService(secret: try TokenService.secret(settings: settings), store: store, settings: settings)
+        let runner = JobRunner(logger: logger)
+        let metrics = ServerMetrics()
+        let meetings = MeetingService(
+            store: store, hub: hub, runner: runner, settings: settings, metrics: metrics, makePipeline: makePipeline,
+            logger: logger)
+        let lifecycle = ServerLifecycle(hub: hub, logger: logger)
+        let limits = ConnectionLimits(settings: settings)
+
+        let router = Router(context: ParleyRequestContext.self)
+        router.add(middleware: RequestLogMiddleware())
+        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: ErrorEnvelopeMiddleware())
+        router.get("/health") { _, _ -> Health in
+            _ = try await store.latestOffset(meetingID: "")
+            return Health(status: "ok")
+        }
+        router.get("/metrics") { _, _ -> Response in
+            Response(
+                status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8"],
+                body: .init(byteBuffer: ByteBuffer(bytes: registry.emitToBuffer())))
+        }
+        router.get("/openapi.json") { _, _ -> Response in
+            guard let url = Bundle.module.url(forResource: "openapi", withExtension: "json"),
+                let data = try? Data(contentsOf: url)
+            else { throw APIError.internalError() }
+            return Response(
+                status: .ok, headers: [.contentType: "application/json"],
+                body: .init(byteBuffer: ByteBuffer(bytes: data)))
+        }
+        router.get("/ws/meeting/:id") { _, _ -> Response in
+            throw APIError(.upgradeRequired, "upgrade_required", "connect with a WebSocket client")
+        }
+        AuthRoutes(store: store, tokens: tokens).add(to: router.group("/api/auth"))
+        MeetingRoutes(store: store, meetings: meetings).add(
+            to: router.group("/api/meetings").add(middleware: BearerAuthMiddleware(tokens: tokens)))
+        if settings.development {
+            DevelopmentRoutes(store: store, hub: hub, tokens: tokens).add(
+                to: router.group("/api/dev").add(middleware: BearerAuthMiddleware(tokens: tokens)))
+        }
+
+        let webSocketRouter = Router(context: ParleyRequestContext.self)
+        WebSocketEndpoint(
+            store: store, hub: hub, tokens: tokens, meetings: meetings, limits: limits, settings: settings,
+            lifecycle: lifecycle
+        ).add(to: webSocketRouter)
+
+        var application = Application(
+            router: router,
+            server: .http1WebSocketUpgrade(
+                webSocketRouter: webSocketRouter,
+                configuration: .init(
+                    http1: .init(idleTimeout: nil),
+                    ws: .init(
+                        maxFrameSize: settings.maxMessageBytes,
+                        autoPing: .enabled(timePeriod: .milliseconds(Int64(settings.keepaliveInterval * 1000))),
+                        closeTimeout: .seconds(5)))),
+            configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Parley"),
+            onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
+            logger: logger)
+        application.addServices(runner, KeepaliveService(hub: hub, interval: settings.keepaliveInterval))
+
+        let server = ParleyServer(
+            application: application, store: store, hub: hub, settings: settings, lifecycle: lifecycle,
+            meetings: meetings, tokens: tokens, logger: logger)
+        return server
+    }
+
+    /// Ends or resumes what a previous run left `processing`. Call once the job runner runs
+    /// (`run()` does).
+    public func recover() async throws {
+        try await meetings.recover()
+    }
+
+    /// Serves until SIGTERM or SIGINT, then shuts down gracefully: WebSockets closed with
+    /// 1001, no new connections, running pipelines cancelled to resume on the next start.
+    public func run() async throws {
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [
+                    .init(service: application), .init(service: RecoveryService(server: self)),
+                    .init(service: lifecycle),
+                ],
+                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+        try await store.close()
+    }
+
+    /// An access token for a user, as login would give (for tests and the load benchmark).
+    public func accessToken(userID: String, username: String, lifetime: TimeInterval) async throws -> String {
+        try await tokens.accessToken(userID: userID, username: username, lifetime: lifetime)
+    }
+
+    /// swift-metrics is process-wide: bootstrapped once, with one Prometheus registry.
+    static func bootstrapMetrics() -> PrometheusCollectorRegistry { sharedRegistry }
+}
+
+private let sharedRegistry: PrometheusCollectorRegistry = {
+    let registry = PrometheusCollectorRegistry()
+    MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
+    return registry
+}()
+
+struct Health: ResponseEncodable {
+    var status: String
+}
+
+/// Resumes interrupted meetings once the server runs, then waits for shutdown.
+struct RecoveryService: Service {
+    let server: ParleyServer
+
+    func run() async throws {
+        // Jobs submitted before the runner starts wait in its queue.
+        do {
+            try await server.recover()
+        } catch {
+            server.logger.error("recovering interrupted meetings failed", metadata: ["error": "\(error)"])
+        }
+        try? await gracefulShutdown()
+    }
+}

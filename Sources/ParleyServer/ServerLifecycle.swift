@@ -1,0 +1,53 @@
+import Logging
+import ParleyHub
+import ServiceLifecycle
+import Synchronization
+
+/// Runs first at shutdown (it is the last service of the group): refuses new WebSockets,
+/// closes the open ones with 1001 and gives them a moment to go, before the HTTP server stops
+/// and the job runner cancels running pipelines.
+final class ServerLifecycle: Service {
+    let hub: Hub
+    let logger: Logger
+    private let stopping = Atomic<Bool>(false)
+
+    init(hub: Hub, logger: Logger) {
+        self.hub = hub
+        self.logger = logger
+    }
+
+    var isStopping: Bool { stopping.load(ordering: .relaxed) }
+
+    func run() async throws {
+        try? await gracefulShutdown()
+        stopping.store(true, ordering: .relaxed)
+        let channels = hub.openChannels
+        logger.info("closing websockets", metadata: ["meetings": "\(channels.count)"])
+        for channel in channels { channel.closeAll(.shutdown) }
+        // Give the close frames a moment to go out; clients reconnect with `since` later.
+        for _ in 0..<50 where hub.openChannels.contains(where: { $0.subscriberCount > 0 }) {
+            try? await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}
+
+/// Every `keepalive` seconds, a `{"type":"ping"}` to every watcher (the WebSocket ping frames
+/// and the silent-client check are the WebSocket handler's auto-ping at the same interval).
+struct KeepaliveService: Service {
+    let hub: Hub
+    let interval: Double
+
+    func run() async throws {
+        while !Task.isCancelled {
+            do {
+                try await cancelWhenGracefulShutdown {
+                    try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+                }
+            } catch {
+                return
+            }
+            let ping = Keepalive.ping()
+            for channel in hub.openChannels { channel.broadcastUnnumbered(ping) }
+        }
+    }
+}

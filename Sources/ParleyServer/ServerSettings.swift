@@ -1,0 +1,83 @@
+public import Foundation
+public import ParleyPipeline
+
+/// The server's settings: `server.*` keys of the configuration (file, `PARLEY_SERVER_*`
+/// environment, `--set`), with the named `parley serve` flags on top.
+public struct ServerSettings: Sendable {
+    public var host = "127.0.0.1"
+    public var port = 8080
+    /// The SQLite database, the uploaded audio and the generated JWT secret live here.
+    public var dataDirectory = "./data"
+    /// HS256 secret; generated and stored in `<data>/jwt-secret` on first start when not set.
+    public var jwtSecret: String?
+    public var accessTokenLifetime: TimeInterval = 15 * 60
+    public var refreshTokenLifetime: TimeInterval = 30 * 24 * 3600
+    public var bcryptCost = 12
+    public var maxUploadBytes: Int64 = 2 << 30
+    /// Origins allowed to open WebSockets besides the server's own (`http://host:port`).
+    /// `*` allows any. Clients that send no Origin (not browsers) are not affected.
+    public var allowedOrigins: [String] = []
+    public var maxConnectionsPerUser = 64
+    /// Connection attempts allowed per user and per address in `connectWindow` seconds.
+    public var connectAttemptsPerUser = 120
+    public var connectAttemptsPerAddress = 240
+    public var connectWindow: TimeInterval = 10
+    /// Seconds between keepalives; a client silent for two is closed.
+    public var keepaliveInterval: TimeInterval = 30
+    /// Messages queued per WebSocket before the client is closed as too slow (4008).
+    public var sendQueue = 4096
+    /// Largest message a client may send.
+    public var maxMessageBytes = 64 * 1024
+    /// Serves `/api/dev/*` (publishing test events) and nothing else extra. Never on by default.
+    public var development = false
+
+    public init() {}
+
+    public init(configuration: ParleyConfiguration) throws {
+        self.init()
+        host = configuration["server.host"] ?? host
+        port = try Self.integer(configuration, "server.port", default: port, range: 0...65535)
+        dataDirectory = configuration["server.data_dir"] ?? dataDirectory
+        jwtSecret = configuration["server.jwt_secret"]
+        accessTokenLifetime = try configuration.double("server.access_token_ttl", default: accessTokenLifetime)
+        refreshTokenLifetime = try configuration.double("server.refresh_token_ttl", default: refreshTokenLifetime)
+        bcryptCost = try Self.integer(configuration, "server.bcrypt_cost", default: bcryptCost, range: 4...31)
+        maxUploadBytes = Int64(
+            try Self.integer(configuration, "server.max_upload_bytes", default: Int(maxUploadBytes), range: 1...Int.max))
+        allowedOrigins = (configuration["server.allowed_origins"] ?? "")
+            .split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
+        maxConnectionsPerUser = try Self.integer(
+            configuration, "server.max_connections_per_user", default: maxConnectionsPerUser, range: 1...1_000_000)
+        connectAttemptsPerUser = try Self.integer(
+            configuration, "server.connect_attempts_per_user", default: connectAttemptsPerUser, range: 1...10_000_000)
+        connectAttemptsPerAddress = try Self.integer(
+            configuration, "server.connect_attempts_per_address", default: connectAttemptsPerAddress,
+            range: 1...10_000_000)
+        connectWindow = try configuration.double("server.connect_window", default: connectWindow)
+        keepaliveInterval = try configuration.double("server.keepalive_interval", default: keepaliveInterval)
+        sendQueue = try Self.integer(configuration, "server.send_queue", default: sendQueue, range: 1...1_000_000)
+        maxMessageBytes = try Self.integer(
+            configuration, "server.max_message_bytes", default: maxMessageBytes, range: 128...16 << 20)
+        if let flag = configuration["server.development"] {
+            guard let value = Bool(flag.lowercased()) else {
+                throw PipelineError(.badConfiguration, "setting 'server.development': '\(flag)' is not true or false")
+            }
+            development = value
+        }
+    }
+
+    var databasePath: String { (dataDirectory as NSString).appendingPathComponent("parley.sqlite") }
+    var audioDirectory: String { (dataDirectory as NSString).appendingPathComponent("audio") }
+
+    private static func integer(
+        _ configuration: ParleyConfiguration, _ key: String, default fallback: Int, range: ClosedRange<Int>
+    ) throws -> Int {
+        guard let text = configuration[key] else { return fallback }
+        guard let value = Int(text), range.contains(value) else {
+            throw PipelineError(
+                .badConfiguration,
+                "setting '\(key)': '\(text)' is not a whole number in \(range.lowerBound)...\(range.upperBound)")
+        }
+        return value
+    }
+}

@@ -1,0 +1,215 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import HummingbirdWebSocket
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOWebSocket
+import ParleyHub
+import ParleyPipeline
+import ParleyStore
+
+/// `GET /ws/meeting/{id}?token=<jwt>[&since=<offset>][&epoch=<epoch>]` (or the token as a
+/// `Sec-WebSocket-Protocol` value next to `bearer`). Checks run before the upgrade, and a
+/// refusal is an HTTP status with the JSON error body: 401 (token), 403 (not a member, or an
+/// Origin not allowed), 404 (no meeting), 429 (rate limit or connection cap), 503 (stopping).
+struct WebSocketEndpoint {
+    let store: any Store
+    let hub: Hub
+    let tokens: TokenService
+    let meetings: MeetingService
+    let limits: ConnectionLimits
+    let settings: ServerSettings
+    let lifecycle: ServerLifecycle
+
+    struct Admission {
+        var user: AuthenticatedUser
+        var meeting: MeetingRecord
+        var since: Int?
+        var epoch: String?
+        var subprotocol: String?
+    }
+
+    func add(to router: Router<ParleyRequestContext>) {
+        router.ws("/ws/meeting/:id") { request, context in
+            do {
+                let admission = try await admit(request, context: context, countAttempt: true)
+                var headers: HTTPFields = [:]
+                if let subprotocol = admission.subprotocol { headers[.secWebSocketProtocol] = subprotocol }
+                return .upgrade(headers)
+            } catch let error as APIError {
+                return refuse(error, context: context)
+            }
+        } onUpgrade: { inbound, outbound, wsContext in
+            let admission: Admission
+            do {
+                admission = try await admit(wsContext.request, context: wsContext.requestContext, countAttempt: false)
+            } catch {
+                try await outbound.close(.policyViolation, reason: "\(error)")
+                return
+            }
+            try await serve(admission, inbound: inbound, outbound: outbound, logger: wsContext.logger)
+        }
+    }
+
+    /// Every check of the upgrade, in the order that reveals least to a stranger.
+    func admit(_ request: Request, context: ParleyRequestContext, countAttempt: Bool) async throws -> Admission {
+        if lifecycle.isStopping {
+            throw APIError(.serviceUnavailable, "stopping", "the server is stopping; reconnect shortly")
+        }
+        if countAttempt, !limits.attempt(address: context.peerAddress) {
+            throw APIError.tooManyRequests("too many connection attempts from this address")
+        }
+        if let origin = request.headers[.origin], !originAllowed(origin, host: request.head.authority) {
+            throw APIError.forbidden("origin \(origin) is not allowed")
+        }
+        var token = request.uri.queryParameters.get("token")
+        var subprotocol: String?
+        if token == nil, let offered = request.headers[.secWebSocketProtocol] {
+            let values = offered.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
+            token = values.first { $0.split(separator: ".").count == 3 }
+            subprotocol = values.first { $0 == "bearer" }
+        }
+        guard let token, !token.isEmpty else { throw APIError.unauthorized("missing access token") }
+        let user = try await tokens.verifyAccess(token)
+        if countAttempt, !limits.attempt(userID: user.id) {
+            throw APIError.tooManyRequests("too many connection attempts for this user")
+        }
+        let id = context.parameters.get("id") ?? ""
+        let meeting = try await meetings.meeting(id, for: user)
+        var since: Int?
+        if let text = request.uri.queryParameters.get("since") {
+            guard let value = Int(text), value >= 0 else {
+                throw APIError.badRequest("since must be an offset (0 or more)", code: "invalid_since")
+            }
+            since = value
+        }
+        if countAttempt, limits.openConnections(userID: user.id) >= settings.maxConnectionsPerUser {
+            throw APIError.tooManyRequests("this user has \(settings.maxConnectionsPerUser) connections open already")
+        }
+        return Admission(
+            user: user, meeting: meeting, since: since, epoch: request.uri.queryParameters.get("epoch").map { String($0) },
+            subprotocol: subprotocol)
+    }
+
+    func originAllowed(_ origin: String, host: String?) -> Bool {
+        if settings.allowedOrigins.contains("*") || settings.allowedOrigins.contains(origin) { return true }
+        guard let host else { return false }
+        return origin == "http://\(host)" || origin == "https://\(host)"
+    }
+
+    /// Answers the upgrade request with `error` as a plain HTTP response and closes the
+    /// connection (Hummingbird itself would answer every refusal with 400).
+    func refuse(_ error: APIError, context: ParleyRequestContext) -> RouterShouldUpgrade {
+        let body = error.body
+        var head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: Int(error.status.code)))
+        head.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")
+        head.headers.add(name: "Content-Length", value: "\(body.readableBytes)")
+        head.headers.add(name: "Connection", value: "close")
+        for field in error.headers { head.headers.add(name: field.name.rawName, value: field.value) }
+        let channel = context.channel
+        channel.write(HTTPServerResponsePart.head(head), promise: nil)
+        channel.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil)
+        channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in
+            channel.close(promise: nil)
+        }
+        return .dontUpgrade
+    }
+
+    /// One connection: the hub's queue to the socket, the client's messages to the hub, and
+    /// the token's expiry, until one of them ends it.
+    func serve(
+        _ admission: Admission, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger
+    ) async throws {
+        let user = admission.user
+        guard limits.open(userID: user.id) else {
+            try await outbound.close(WebSocketErrorCode(codeNumber: 4029), reason: "too many connections")
+            return
+        }
+        defer { limits.close(userID: user.id) }
+        try await hub.withChannel(meetingID: admission.meeting.id, epoch: admission.meeting.epoch) { channel in
+            let subscriber = try await channel.subscribe(
+                viewer: Viewer(userID: user.id, username: user.username), since: admission.since,
+                epoch: admission.epoch)
+            defer { channel.unsubscribe(subscriber, reason: .clientClosed) }
+            let maxMessage = settings.maxMessageBytes
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    await Self.write(subscriber, to: outbound)
+                }
+                group.addTask {
+                    do {
+                        for try await message in inbound.messages(maxSize: maxMessage) {
+                            Self.receive(message, from: subscriber, channel: channel)
+                        }
+                    } catch {
+                        logger.debug("websocket read ended", metadata: ["error": "\(error)"])
+                    }
+                    subscriber.close(.clientClosed)
+                }
+                group.addTask {
+                    let remaining = user.expiresAt.timeIntervalSinceNow
+                    if remaining > 0 { try? await Task.sleep(for: .milliseconds(Int64(remaining * 1000))) }
+                    if !Task.isCancelled { subscriber.close(.tokenExpired) }
+                }
+                await group.next()
+                subscriber.close(.clientClosed)
+                group.cancelAll()
+            }
+        }
+    }
+
+    /// Sends batches as they queue; on a close reason, sends the close frame with its code.
+    static func write(_ subscriber: Subscriber, to outbound: WebSocketOutboundWriter) async {
+        while true {
+            switch await subscriber.next() {
+            case .messages(let batch):
+                do {
+                    for message in batch {
+                        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: message)))
+                    }
+                } catch {
+                    subscriber.close(.clientClosed)
+                    return
+                }
+            case .closed(let reason):
+                if reason != .clientClosed {
+                    try? await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.message)
+                }
+                return
+            }
+        }
+    }
+
+    /// Client messages: `{"type":"ping"}` gets a `pong`; anything else gets an `error` message
+    /// (not numbered) and the connection stays open.
+    static func receive(_ message: WebSocketMessage, from subscriber: Subscriber, channel: MeetingChannel) {
+        struct Incoming: Decodable { var type: String }
+        guard case .text(let text) = message,
+            let incoming = try? JSONDecoder().decode(Incoming.self, from: Data(text.utf8))
+        else {
+            channel.send(ClientError.message("bad_message", "send JSON objects with a \"type\""), to: subscriber)
+            return
+        }
+        switch incoming.type {
+        case "ping": channel.send(Keepalive.pong(), to: subscriber)
+        case "pong": break
+        default:
+            channel.send(ClientError.message("unknown_type", "unknown message type '\(incoming.type)'"), to: subscriber)
+        }
+    }
+}
+
+/// `{"type":"error","data":{"code","message"}}` for a bad client message; not numbered.
+struct ClientError: Encodable {
+    let type = "error"
+    let timestamp: String
+    let data: [String: String]
+
+    static func message(_ code: String, _ message: String) -> ByteBuffer {
+        let value = ClientError(
+            timestamp: MeetingEvent.formatTimestamp(Date()), data: ["code": code, "message": message])
+        return ByteBuffer(bytes: (try? JSONEncoder().encode(value)) ?? Data("{}".utf8))
+    }
+}

@@ -1,0 +1,167 @@
+public import Foundation
+
+/// Everything the server keeps: users, refresh tokens, meetings, members and each meeting's
+/// numbered event log. The hub and the routes talk to this protocol only, so a second
+/// database (PostgreSQL for scale-out) is a second conformance, not a change to them.
+public protocol Store: Sendable {
+    /// Creates the tables and indexes that are missing. Safe to call on every start.
+    func migrate() async throws
+
+    // MARK: Users
+
+    /// Throws `StoreError.conflict` when the name is taken (names compare case-insensitively).
+    func createUser(_ user: UserRecord) async throws
+    func user(named username: String) async throws -> UserRecord?
+    func user(id: String) async throws -> UserRecord?
+
+    // MARK: Refresh tokens (stored hashed)
+
+    func insertRefreshToken(_ token: RefreshTokenRecord) async throws
+    /// Marks the token used and returns it, or returns nil when it is unknown. A token that was
+    /// already used or revoked is returned with `used` / `revoked` set and is not changed.
+    func consumeRefreshToken(hash: String, at date: Date) async throws -> RefreshTokenRecord?
+    /// Revokes every token of a rotation family (reuse of an old token, or logout).
+    func revokeRefreshFamily(_ family: String) async throws
+
+    // MARK: Meetings
+
+    func createMeeting(_ meeting: MeetingRecord) async throws
+    func meeting(id: String) async throws -> MeetingRecord?
+    /// Meetings the user owns or was added to, newest first.
+    func meetings(visibleTo userID: String) async throws -> [MeetingRecord]
+    /// Meetings whose processing was running (status `processing`): left so by a crash or a stop.
+    func meetings(withStatus status: MeetingStatus) async throws -> [MeetingRecord]
+    func updateMeeting(_ meeting: MeetingRecord) async throws
+    /// Deletes the meeting, its members and its events.
+    func deleteMeeting(id: String) async throws
+    func addMember(meetingID: String, userID: String) async throws
+    func memberIDs(meetingID: String) async throws -> [String]
+
+    // MARK: Event log
+
+    /// Appends events in one transaction; offsets must continue the meeting's log.
+    func appendEvents(_ events: [StoredEvent]) async throws
+    /// Events with `after < offset <= through` (no upper bound when `through` is nil), in order.
+    func events(meetingID: String, after: Int, through: Int?) async throws -> [StoredEvent]
+    /// The highest offset stored, 0 when the log is empty.
+    func latestOffset(meetingID: String) async throws -> Int
+    /// Deletes the meeting's events (a new upload starts a new log under a new epoch).
+    func deleteEvents(meetingID: String) async throws
+
+    /// Closes connections. The store is unusable afterwards.
+    func close() async throws
+}
+
+/// Where a meeting is in its life; the pipeline's stage is in its events.
+public enum MeetingStatus: String, Sendable, Hashable, Codable, CaseIterable {
+    /// Created, no audio yet.
+    case created
+    /// Audio is arriving or being processed.
+    case processing
+    case completed
+    case failed
+}
+
+public struct UserRecord: Sendable, Hashable {
+    public var id: String
+    public var username: String
+    public var passwordHash: String
+    public var createdAt: Date
+
+    public init(id: String, username: String, passwordHash: String, createdAt: Date) {
+        self.id = id
+        self.username = username
+        self.passwordHash = passwordHash
+        self.createdAt = createdAt
+    }
+}
+
+public struct RefreshTokenRecord: Sendable, Hashable {
+    /// SHA-256 of the token, hex. The token itself is never stored.
+    public var hash: String
+    public var userID: String
+    /// All tokens issued by rotating one login share a family.
+    public var family: String
+    public var expiresAt: Date
+    public var used: Bool
+    public var revoked: Bool
+
+    public init(hash: String, userID: String, family: String, expiresAt: Date, used: Bool = false, revoked: Bool = false) {
+        self.hash = hash
+        self.userID = userID
+        self.family = family
+        self.expiresAt = expiresAt
+        self.used = used
+        self.revoked = revoked
+    }
+}
+
+public struct MeetingRecord: Sendable, Hashable {
+    public var id: String
+    public var title: String
+    public var ownerID: String
+    public var createdAt: Date
+    /// Identifies the meeting's event log; changes when the log is reset.
+    public var epoch: String
+    public var status: MeetingStatus
+    /// The uploaded audio in the data directory, once an upload started.
+    public var audioPath: String?
+    public var audioBytes: Int64?
+    public var transcriber: String?
+    public var summarizer: String?
+
+    public init(
+        id: String, title: String, ownerID: String, createdAt: Date, epoch: String, status: MeetingStatus = .created,
+        audioPath: String? = nil, audioBytes: Int64? = nil, transcriber: String? = nil, summarizer: String? = nil
+    ) {
+        self.id = id
+        self.title = title
+        self.ownerID = ownerID
+        self.createdAt = createdAt
+        self.epoch = epoch
+        self.status = status
+        self.audioPath = audioPath
+        self.audioBytes = audioBytes
+        self.transcriber = transcriber
+        self.summarizer = summarizer
+    }
+}
+
+/// One persisted event: its number, its type and its wire JSON, stored exactly as sent.
+public struct StoredEvent: Sendable, Hashable {
+    public var meetingID: String
+    public var offset: Int
+    public var type: String
+    public var json: String
+
+    public init(meetingID: String, offset: Int, type: String, json: String) {
+        self.meetingID = meetingID
+        self.offset = offset
+        self.type = type
+        self.json = json
+    }
+}
+
+/// The store's one error type.
+public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
+    public struct Code: Hashable, Sendable {
+        private enum Value { case conflict, notFound, unavailable }
+        private let value: Value
+        public static let conflict = Code(value: .conflict)
+        public static let notFound = Code(value: .notFound)
+        public static let unavailable = Code(value: .unavailable)
+    }
+
+    public let code: Code
+    public let message: String
+
+    public init(code: Code, message: String) {
+        self.code = code
+        self.message = message
+    }
+
+    public var description: String { message }
+
+    public static func conflict(_ message: String) -> Self { .init(code: .conflict, message: message) }
+    public static func unavailable(_ message: String) -> Self { .init(code: .unavailable, message: message) }
+}
