@@ -95,13 +95,18 @@ struct WebSocketEndpoint {
 
     func originAllowed(_ origin: String, host: String?) -> Bool {
         if settings.allowedOrigins.contains("*") || settings.allowedOrigins.contains(origin) { return true }
-        guard let host else { return false }
-        return origin == "http://\(host)" || origin == "https://\(host)"
+        // Same host as the request names (any port or scheme): the server's own pages, and
+        // clients that name the server itself as their origin.
+        guard let host, let originHost = URLComponents(string: origin)?.host else { return false }
+        let requestHost = URLComponents(string: "http://\(host)")?.host ?? host
+        return originHost.lowercased() == requestHost.lowercased()
     }
 
     /// Answers the upgrade request with `error` as a plain HTTP response and closes the
     /// connection (Hummingbird itself would answer every refusal with 400).
     func refuse(_ error: APIError, context: ParleyRequestContext) -> RouterShouldUpgrade {
+        context.logger.info(
+            "websocket refused", metadata: ["http.status": "\(error.status.code)", "error": "\(error.message)"])
         let body = error.body
         var head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: Int(error.status.code)))
         head.headers.add(name: "Content-Type", value: "application/json; charset=utf-8")

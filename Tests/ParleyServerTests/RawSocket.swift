@@ -1,0 +1,140 @@
+import Foundation
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// A plain TCP client for what a WebSocket library will not do: read the HTTP status of a
+/// refused upgrade, complete a handshake and then never answer pings, or never read.
+final class RawSocket: @unchecked Sendable {
+    private let fd: Int32
+
+    init(port: Int, receiveBuffer: Int32? = nil) throws {
+        fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw POSIXError(.EIO) }
+        if var size = receiveBuffer {
+            setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, socklen_t(MemoryLayout<Int32>.size))
+        }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = in_port_t(UInt16(port).bigEndian)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let result = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
+                connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size))
+            }
+        }
+        guard result == 0 else {
+            close(fd)
+            throw POSIXError(.ECONNREFUSED)
+        }
+        var timeout = timeval(tv_sec: 20, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit { close(fd) }
+
+    func send(_ text: String) {
+        let bytes = Array(text.utf8)
+        _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
+    }
+
+    /// Sends a WebSocket upgrade request for `path`.
+    func upgrade(_ path: String, headers: [String] = []) {
+        send(
+            "GET \(path) HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+                + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                + headers.map { $0 + "\r\n" }.joined() + "\r\n")
+    }
+
+    /// Reads until the HTTP head is complete; returns the status code and the whole text read.
+    func readHead() -> (status: Int, text: String) {
+        var received = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while !String(decoding: received, as: UTF8.self).contains("\r\n\r\n") {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            received += buffer[0..<n]
+        }
+        // Read the rest briefly (a refusal's JSON body).
+        var short = timeval(tv_sec: 0, tv_usec: 300_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &short, socklen_t(MemoryLayout<timeval>.size))
+        while true {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            received += buffer[0..<n]
+        }
+        let text = String(decoding: received, as: UTF8.self)
+        let status = text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0
+        return (status, text)
+    }
+
+    /// Reads WebSocket frames (after the handshake's head) until a close frame or `limit`
+    /// seconds; returns the close code, the text frames seen, and the seconds it took.
+    /// Never answers pings.
+    func readUntilClose(limit: Double, pending: [UInt8] = []) -> (code: Int?, texts: Int, seconds: Double) {
+        let start = Date()
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var data = pending
+        var texts = 0
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date().timeIntervalSince(start) < limit {
+            // Parse every complete frame in `data`.
+            while data.count >= 2 {
+                let opcode = data[0] & 0x0f
+                var length = Int(data[1] & 0x7f)
+                var header = 2
+                if length == 126 {
+                    guard data.count >= 4 else { break }
+                    length = Int(data[2]) << 8 | Int(data[3])
+                    header = 4
+                } else if length == 127 {
+                    guard data.count >= 10 else { break }
+                    length = (2..<10).reduce(0) { $0 << 8 | Int(data[$1]) }
+                    header = 10
+                }
+                guard data.count >= header + length else { break }
+                if opcode == 0x1 { texts += 1 }
+                if opcode == 0x8 {
+                    let code = length >= 2 ? Int(data[header]) << 8 | Int(data[header + 1]) : 1005
+                    return (code, texts, Date().timeIntervalSince(start))
+                }
+                data.removeFirst(header + length)
+            }
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n == 0 { return (nil, texts, Date().timeIntervalSince(start)) }
+            if n > 0 { data += buffer[0..<n] }
+        }
+        return (nil, texts, Date().timeIntervalSince(start))
+    }
+
+    /// Reads the handshake's response head only; returns its status and any bytes after it.
+    func readUpgradeHead() -> (status: Int, rest: [UInt8]) {
+        var received = [UInt8]()
+        var buffer = [UInt8](repeating: 0, count: 1)
+        // Byte by byte, so no frame bytes are consumed with the head.
+        while !(received.count >= 4 && Array(received.suffix(4)) == [13, 10, 13, 10]) {
+            let n = recv(fd, &buffer, 1, 0)
+            if n <= 0 { break }
+            received.append(buffer[0])
+        }
+        let text = String(decoding: received, as: UTF8.self)
+        return (text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0, [])
+    }
+
+    /// Waits until the server closes the connection, reading (and dropping) what it sends;
+    /// returns the seconds it took, or nil if it stayed open for `limit` seconds.
+    func secondsUntilClosed(limit: Double) -> Double? {
+        let start = Date()
+        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while Date().timeIntervalSince(start) < limit {
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n == 0 { return Date().timeIntervalSince(start) }
+            if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK { return Date().timeIntervalSince(start) }
+        }
+        return nil
+    }
+}

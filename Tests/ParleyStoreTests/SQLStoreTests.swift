@@ -1,0 +1,76 @@
+import Foundation
+import Logging
+import ParleyStore
+import Testing
+
+/// The Store contract, on the embedded SQLite store.
+@Suite struct SQLStoreTests {
+    static func store() async throws -> SQLStore {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-store-\(UUID().uuidString)")
+        return try await SQLStore.sqlite(path: folder.path + "/nested/parley.sqlite", logger: Logger(label: "test"))
+    }
+
+    @Test func usersAreUniqueCaseInsensitively() async throws {
+        let store = try await Self.store()
+        let alice = UserRecord(id: "u_1", username: "Alice", passwordHash: "h", createdAt: Date())
+        try await store.createUser(alice)
+        await #expect(throws: StoreError.self) {
+            try await store.createUser(UserRecord(id: "u_2", username: "alice", passwordHash: "h", createdAt: Date()))
+        }
+        #expect(try await store.user(named: "ALICE")?.id == "u_1")
+        #expect(try await store.user(id: "u_1")?.username == "Alice")
+        #expect(try await store.user(named: "bob") == nil)
+        try await store.close()
+    }
+
+    @Test func refreshTokensAreConsumedOnceAndFamiliesRevoked() async throws {
+        let store = try await Self.store()
+        try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
+        let expires = Date().addingTimeInterval(60)
+        try await store.insertRefreshToken(RefreshTokenRecord(hash: "a", userID: "u_1", family: "f", expiresAt: expires))
+        try await store.insertRefreshToken(RefreshTokenRecord(hash: "b", userID: "u_1", family: "f", expiresAt: expires))
+        let first = try #require(try await store.consumeRefreshToken(hash: "a", at: Date()))
+        #expect(!first.used && !first.revoked)
+        let again = try #require(try await store.consumeRefreshToken(hash: "a", at: Date()))
+        #expect(again.used)
+        try await store.revokeRefreshFamily("f")
+        let revoked = try #require(try await store.consumeRefreshToken(hash: "b", at: Date()))
+        #expect(revoked.revoked)
+        #expect(try await store.consumeRefreshToken(hash: "zzz", at: Date()) == nil)
+        try await store.close()
+    }
+
+    @Test func meetingsMembersAndTheEventLog() async throws {
+        let store = try await Self.store()
+        try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
+        try await store.createUser(UserRecord(id: "u_2", username: "bob", passwordHash: "h", createdAt: Date()))
+        var meeting = MeetingRecord(
+            id: "m_1", title: "Weekly", ownerID: "u_1", createdAt: Date(timeIntervalSince1970: 1_800_000_000.25), epoch: "e_1")
+        try await store.createMeeting(meeting)
+        #expect(try await store.meetings(visibleTo: "u_2").isEmpty)
+        try await store.addMember(meetingID: "m_1", userID: "u_2")
+        try await store.addMember(meetingID: "m_1", userID: "u_2")
+        #expect(try await store.memberIDs(meetingID: "m_1") == ["u_2"])
+        #expect(try await store.meetings(visibleTo: "u_2").map(\.id) == ["m_1"])
+
+        meeting.status = .processing
+        meeting.audioPath = "/tmp/a"
+        meeting.audioBytes = 42
+        try await store.updateMeeting(meeting)
+        #expect(try await store.meeting(id: "m_1") == meeting)
+        #expect(try await store.meetings(withStatus: .processing).map(\.id) == ["m_1"])
+
+        let events = (1...1200).map { StoredEvent(meetingID: "m_1", offset: $0, type: "status", json: "{\"n\":\($0)}") }
+        try await store.appendEvents(events)
+        #expect(try await store.latestOffset(meetingID: "m_1") == 1200)
+        #expect(try await store.events(meetingID: "m_1", after: 1195, through: nil).map(\.offset) == Array(1196...1200))
+        #expect(try await store.events(meetingID: "m_1", after: 10, through: 12).map(\.json) == ["{\"n\":11}", "{\"n\":12}"])
+        // An offset written twice is refused: the log never holds a duplicate.
+        await #expect(throws: (any Error).self) { try await store.appendEvents([events[0]]) }
+        try await store.deleteEvents(meetingID: "m_1")
+        #expect(try await store.latestOffset(meetingID: "m_1") == 0)
+        try await store.deleteMeeting(id: "m_1")
+        #expect(try await store.meeting(id: "m_1") == nil)
+        try await store.close()
+    }
+}
