@@ -177,6 +177,20 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The WebSocket load generator of the hub benchmark (benchmarks/hub.py).
+        .executableTarget(
+            name: "parley-load",
+            dependencies: [
+                .product(name: "HummingbirdWSClient", package: "hummingbird-websocket"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOWebSocket", package: "swift-nio"),
+            ],
+            path: "benchmarks/load",
+            swiftSettings: swiftSettings
+        ),
         .testTarget(
             name: "ParleyAudioTests",
             dependencies: ["ParleyAudio"],

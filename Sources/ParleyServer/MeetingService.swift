@@ -72,7 +72,8 @@ final class MeetingService: Sendable {
     /// Streams the request body to the meeting's audio file while the pipeline decodes it.
     /// Returns once every byte arrived (202), or with the reason the upload or the audio failed.
     func upload(_ meeting: MeetingRecord, request: Request, context: ParleyRequestContext) async throws -> Response {
-        let contentType = request.headers[.contentType]?.lowercased() ?? ""
+        let rawContentType = request.headers[.contentType] ?? ""
+        let contentType = rawContentType.lowercased()
         let isMultipart = contentType.hasPrefix("multipart/form-data")
         guard
             isMultipart || contentType.hasPrefix("audio/") || contentType.hasPrefix("application/octet-stream")
@@ -109,17 +110,17 @@ final class MeetingService: Sendable {
             try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { try await $0.reset(epoch: meeting.epoch) }
         }
 
-        let (bytes, input) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+        let file = try UploadFile(path: path)
         let finished = Completion<PipelineFailure?>()
         let expected = isMultipart ? nil : declared
         let record = meeting
         let accepted = runner.submit(meetingID: meeting.id) {
             finished.complete(
                 await self.process(
-                    record, source: .upload(bytes, expectedLength: expected, spoolPath: path), pipeline: pipeline))
+                    record, source: .upload(file.chunks(), expectedLength: expected, spoolPath: nil), pipeline: pipeline))
         }
         guard accepted else {
-            input.finish(throwing: PipelineFailure(stage: .upload, code: "cancelled", message: "the server is stopping"))
+            file.fail(PipelineFailure(stage: .upload, code: "cancelled", message: "the server is stopping"))
             throw APIError(.serviceUnavailable, "stopping", "the server is stopping; try again shortly")
         }
 
@@ -127,44 +128,47 @@ final class MeetingService: Sendable {
         var overLimit = false
         var stoppedEarly = false
         do {
-            let extractor = isMultipart ? try MultipartAudioExtractor(contentType: contentType) : nil
-            loop: for try await buffer in request.body {
+            let extractor = isMultipart ? try MultipartAudioExtractor(contentType: rawContentType) : nil
+            for try await buffer in request.body {
                 received += Int64(buffer.readableBytes)
                 metrics.uploadBytes.increment(by: buffer.readableBytes)
                 if received > settings.maxUploadBytes {
                     overLimit = true
-                    input.finish(
-                        throwing: PipelineFailure(
+                    file.fail(
+                        PipelineFailure(
                             stage: .upload, code: "too_large",
                             message: "the upload passed the limit of \(settings.maxUploadBytes) bytes"))
-                    break loop
+                    break
                 }
-                let chunks = try extractor?.feed(buffer) ?? [Array(buffer.readableBytesView)]
-                for chunk in chunks where !chunk.isEmpty {
-                    if case .terminated = input.yield(chunk) {
-                        stoppedEarly = true
-                        break loop
-                    }
+                if finished.isCompleted {
+                    stoppedEarly = true  // the pipeline gave up on the audio already
+                    break
+                }
+                if let extractor {
+                    for chunk in try extractor.feed(buffer) { try file.append(ByteBuffer(bytes: chunk)) }
+                } else {
+                    try file.append(buffer)
                 }
             }
             if !overLimit && !stoppedEarly {
                 if let extractor { try extractor.finish() }
-                meeting.audioBytes = received
+                file.finish()
+                meeting.audioBytes = file.bytesWritten
                 try await store.updateMeeting(meeting)
-                input.finish()
             }
         } catch let error as APIError {
-            input.finish(throwing: PipelineFailure(stage: .upload, code: "bad_request", message: error.message))
+            file.fail(PipelineFailure(stage: .upload, code: "bad_request", message: error.message))
             _ = await finished.value
             throw error
         } catch {
             // The client went away mid-upload: the pipeline fails the upload stage.
-            input.finish(
-                throwing: PipelineFailure(stage: .upload, code: "interrupted", message: "the upload was interrupted: \(error)"))
+            file.fail(
+                PipelineFailure(stage: .upload, code: "interrupted", message: "the upload was interrupted: \(error)"))
             throw error
         }
         if overLimit {
             _ = await finished.value
+            try? FileManager.default.removeItem(atPath: path)
             throw APIError.tooLarge("the upload passed the limit of \(settings.maxUploadBytes) bytes")
         }
         if stoppedEarly {
@@ -302,6 +306,8 @@ final class Completion<Value: Sendable>: Sendable {
         }
         for waiter in waiters { waiter.resume(returning: value) }
     }
+
+    var isCompleted: Bool { state.withLock { $0.value != nil } }
 
     var value: Value {
         get async {

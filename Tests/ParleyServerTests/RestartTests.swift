@@ -91,10 +91,12 @@ import Testing
             .PUT, "/api/meetings/\(meeting)/audio", token: token,
             body: try Data(contentsOf: URL(fileURLWithPath: audio.audioPath)), contentType: "audio/wav")
         #expect(upload.status == 202)
+        #expect(FileManager.default.fileExists(atPath: data + "/audio/\(meeting).audio"))
         first.terminate()
         let (code, _, _) = socket.readUntilClose(limit: 15)
         #expect(code == 1001)
         #expect(first.wait() == 0)
+        #expect(FileManager.default.fileExists(atPath: data + "/audio/\(meeting).audio"))
 
         let second = try ServeProcess(dataDirectory: data)
         let h2 = Harness(port: second.port, server: nil)
@@ -104,7 +106,7 @@ import Testing
         let seen = try await h2.watch(meeting, token: token2, query: "&since=0") { messages in
             messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
         }
-        #expect(seen.events.last?.stage == "completed")
+        #expect(seen.events.last?.stage == "completed", "\(seen.events.filter { $0.type == "error" })")
         second.terminate()
         #expect(second.wait() == 0)
     }
@@ -140,8 +142,17 @@ final class ServeProcess: @unchecked Sendable {
         }
         guard let found else { throw POSIXError(.ECHILD) }
         port = found
-        // Keep draining stderr so the child never blocks on a full pipe.
-        let drain = Thread { while !handle.availableData.isEmpty {} }
+        // Keep draining stderr (into <data>/serve.log) so the child never blocks on a full pipe.
+        FileManager.default.createFile(atPath: dataDirectory + "/serve-\(process.processIdentifier).log", contents: Data(seen.utf8))
+        let log = FileHandle(forWritingAtPath: dataDirectory + "/serve-\(process.processIdentifier).log")
+        log?.seekToEndOfFile()
+        let drain = Thread {
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                log?.write(data)
+            }
+        }
         drain.start()
     }
 
