@@ -20,7 +20,7 @@ demo: build
 	@echo "Minutes: data/demo/out/meeting.md; ground truth in data/demo/reference.txt"
 
 lint:
-	$(SWIFT) format lint --strict -r Sources Tests Plugins Package.swift
+	$(SWIFT) format lint --strict -r Sources Tests Plugins benchmarks/load Package.swift
 
 # Every test, under AddressSanitizer and LeakSanitizer.
 test: lint
@@ -36,6 +36,7 @@ bench:
 	$(SWIFT) build -c release --product parley
 	.venv/bin/python benchmarks/run.py
 	.venv/bin/python benchmarks/pipeline.py
+	.venv/bin/python benchmarks/hub.py
 
 clean:
 	rm -rf .build $(ASAN_BUILD) data bench-output

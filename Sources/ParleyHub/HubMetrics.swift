@@ -1,4 +1,5 @@
 import Metrics
+import Synchronization
 
 /// The hub's counters, in swift-metrics (exported by the server as Prometheus text).
 /// Dimensions stay low-cardinality: no meeting or user ids.
@@ -25,8 +26,6 @@ struct HubMetrics: Sendable {
         connections.record(open.add(-1))
     }
 }
-
-import Synchronization
 
 final class ManagedCount: Sendable {
     private let value = Atomic<Int>(0)

@@ -71,7 +71,8 @@ public final class MeetingChannel: EventSink {
             state.next += 1
             state.pending.append(
                 Pending(
-                    event: event, stored: StoredEvent(meetingID: meetingID, offset: event.offset, type: event.type, json: json),
+                    event: event,
+                    stored: StoredEvent(meetingID: meetingID, offset: event.offset, type: event.type, json: json),
                     message: ByteBuffer(string: json)))
             let leads = !state.flushing
             state.flushing = true

@@ -1,7 +1,7 @@
 import Foundation
-import Logging
 public import HTTPTypes
 public import Hummingbird
+import Logging
 import NIOCore
 
 /// Every error the API returns: `{"error": {"code", "message"}}` with its status.

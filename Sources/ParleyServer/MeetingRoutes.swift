@@ -45,7 +45,8 @@ struct MeetingRoutes {
             return MeetingList(meetings: rows)
         }
         group.get(":id") { _, context -> MeetingView in
-            let meeting = try await meetings.meeting(try context.parameters.require("id"), for: try context.requireUser())
+            let meeting = try await meetings.meeting(
+                try context.parameters.require("id"), for: try context.requireUser())
             return try await meetings.view(of: meeting)
         }
         group.delete(":id") { _, context -> HTTPResponse.Status in
@@ -74,7 +75,8 @@ struct MeetingRoutes {
             return try await meetings.upload(meeting, request: request, context: context)
         }
         group.get(":id/export") { request, context -> Response in
-            let meeting = try await meetings.meeting(try context.parameters.require("id"), for: try context.requireUser())
+            let meeting = try await meetings.meeting(
+                try context.parameters.require("id"), for: try context.requireUser())
             let name = request.uri.queryParameters.get("format") ?? "json"
             guard let format = ExportFormat(rawValue: name.lowercased() == "markdown" ? "md" : name.lowercased())
             else {
@@ -87,7 +89,8 @@ struct MeetingRoutes {
                 CharacterSet.alphanumerics.contains($0) && $0.isASCII ? String($0) : "-"
             }.joined()
             var headers: HTTPFields = [.contentType: Self.contentType(format)]
-            headers[.contentDisposition] = "attachment; filename=\"\(safeTitle.isEmpty ? meeting.id : safeTitle).\(format.fileExtension)\""
+            headers[.contentDisposition] =
+                "attachment; filename=\"\(safeTitle.isEmpty ? meeting.id : safeTitle).\(format.fileExtension)\""
             return Response(status: .ok, headers: headers, body: .init(byteBuffer: ByteBuffer(string: text)))
         }
     }

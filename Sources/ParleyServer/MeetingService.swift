@@ -42,7 +42,8 @@ final class MeetingService: Sendable {
         if meeting.ownerID == user.id { return meeting }
         if !ownerOnly, try await store.memberIDs(meetingID: id).contains(user.id) { return meeting }
         throw APIError.forbidden(
-            ownerOnly ? "only the meeting's owner may do this" : "you are neither the owner nor a member of this meeting")
+            ownerOnly
+                ? "only the meeting's owner may do this" : "you are neither the owner nor a member of this meeting")
     }
 
     // MARK: State
@@ -107,7 +108,9 @@ final class MeetingService: Sendable {
         meeting.audioBytes = nil
         try await store.updateMeeting(meeting)
         if resetLog {
-            try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { try await $0.reset(epoch: meeting.epoch) }
+            try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) {
+                try await $0.reset(epoch: meeting.epoch)
+            }
         }
 
         let file = try UploadFile(path: path)
@@ -117,7 +120,8 @@ final class MeetingService: Sendable {
         let accepted = runner.submit(meetingID: meeting.id) {
             finished.complete(
                 await self.process(
-                    record, source: .upload(file.chunks(), expectedLength: expected, spoolPath: nil), pipeline: pipeline))
+                    record, source: .upload(file.chunks(), expectedLength: expected, spoolPath: nil), pipeline: pipeline
+                ))
         }
         guard accepted else {
             file.fail(PipelineFailure(stage: .upload, code: "cancelled", message: "the server is stopping"))
@@ -235,7 +239,8 @@ final class MeetingService: Sendable {
             failed.status = .failed
             try await store.updateMeeting(failed)
         } catch {
-            logger.error("cannot mark the meeting failed", metadata: ["meeting.id": "\(meeting.id)", "error": "\(error)"])
+            logger.error(
+                "cannot mark the meeting failed", metadata: ["meeting.id": "\(meeting.id)", "error": "\(error)"])
         }
     }
 

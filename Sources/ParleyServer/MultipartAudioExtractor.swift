@@ -1,3 +1,4 @@
+import Foundation
 import MultipartKit
 import NIOCore
 
@@ -79,5 +80,3 @@ struct MultipartAudioExtractor {
         return nil
     }
 }
-
-import Foundation

@@ -1,6 +1,5 @@
 public import Foundation
 public import Hummingbird
-public import Foundation
 public import HummingbirdWebSocket
 public import NIOCore
 
@@ -40,4 +39,3 @@ public struct AuthenticatedUser: Sendable, Hashable {
     /// When the access token expires.
     public var expiresAt: Date
 }
-

@@ -36,7 +36,8 @@ public struct ParleyServer: Sendable {
         let store = try await SQLStore.sqlite(path: settings.databasePath, logger: logger)
         let hub = Hub(
             store: store, configuration: HubConfiguration(sendQueue: settings.sendQueue), logger: logger)
-        let tokens = await TokenService(secret: try TokenService.secret(settings: settings), store: store, settings: settings)
+        let tokens = await TokenService(
+            secret: try TokenService.secret(settings: settings), store: store, settings: settings)
         let runner = JobRunner(logger: logger)
         let metrics = ServerMetrics()
         let meetings = MeetingService(

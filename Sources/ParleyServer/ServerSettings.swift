@@ -43,7 +43,8 @@ public struct ServerSettings: Sendable {
         refreshTokenLifetime = try configuration.double("server.refresh_token_ttl", default: refreshTokenLifetime)
         bcryptCost = try Self.integer(configuration, "server.bcrypt_cost", default: bcryptCost, range: 4...31)
         maxUploadBytes = Int64(
-            try Self.integer(configuration, "server.max_upload_bytes", default: Int(maxUploadBytes), range: 1...Int.max))
+            try Self.integer(configuration, "server.max_upload_bytes", default: Int(maxUploadBytes), range: 1...Int.max)
+        )
         allowedOrigins = (configuration["server.allowed_origins"] ?? "")
             .split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
         maxConnectionsPerUser = try Self.integer(

@@ -152,14 +152,18 @@ final class TokenService: Sendable {
             return secret
         }
         let path = (settings.dataDirectory as NSString).appendingPathComponent("jwt-secret")
-        if let stored = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines),
+        if let stored = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(
+            in: .whitespacesAndNewlines),
             stored.utf8.count >= 32
         {
             return stored
         }
         try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
         let secret = randomToken(bytes: 48)
-        guard FileManager.default.createFile(atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600]) else {
+        guard
+            FileManager.default.createFile(
+                atPath: path, contents: Data((secret + "\n").utf8), attributes: [.posixPermissions: 0o600])
+        else {
             throw APIError(.internalServerError, "bad_configuration", "cannot write \(path)")
         }
         return secret

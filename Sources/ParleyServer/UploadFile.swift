@@ -27,7 +27,8 @@ final class UploadFile: Sendable {
         self.path = path
         descriptor = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard descriptor >= 0 else {
-            throw APIError(.internalServerError, "storage", "cannot create \(path): \(String(cString: strerror(errno)))")
+            throw APIError(
+                .internalServerError, "storage", "cannot create \(path): \(String(cString: strerror(errno)))")
         }
     }
 
@@ -41,7 +42,9 @@ final class UploadFile: Sendable {
                 let n = write(descriptor, bytes.baseAddress! + done, bytes.count - done)
                 if n < 0 {
                     if errno == EINTR { continue }
-                    throw APIError(.init(code: 507, reasonPhrase: "Insufficient Storage"), "storage", "cannot write the upload: \(String(cString: strerror(errno)))")
+                    throw APIError(
+                        .init(code: 507, reasonPhrase: "Insufficient Storage"), "storage",
+                        "cannot write the upload: \(String(cString: strerror(errno)))")
                 }
                 done += n
             }

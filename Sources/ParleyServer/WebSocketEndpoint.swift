@@ -89,7 +89,8 @@ struct WebSocketEndpoint {
             throw APIError.tooManyRequests("this user has \(settings.maxConnectionsPerUser) connections open already")
         }
         return Admission(
-            user: user, meeting: meeting, since: since, epoch: request.uri.queryParameters.get("epoch").map { String($0) },
+            user: user, meeting: meeting, since: since,
+            epoch: request.uri.queryParameters.get("epoch").map { String($0) },
             subprotocol: subprotocol)
     }
 

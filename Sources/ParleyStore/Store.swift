@@ -86,7 +86,9 @@ public struct RefreshTokenRecord: Sendable, Hashable {
     public var used: Bool
     public var revoked: Bool
 
-    public init(hash: String, userID: String, family: String, expiresAt: Date, used: Bool = false, revoked: Bool = false) {
+    public init(
+        hash: String, userID: String, family: String, expiresAt: Date, used: Bool = false, revoked: Bool = false
+    ) {
         self.hash = hash
         self.userID = userID
         self.family = family

@@ -56,6 +56,11 @@ struct Serve: AsyncParsableCommand {
             printError("parley: cannot start: \(error)")
             throw ExitCode.failure
         }
-        try await server.run()
+        do {
+            try await server.run()
+        } catch {
+            printError("parley: serve stopped: \(error)")
+            throw ExitCode.failure
+        }
     }
 }

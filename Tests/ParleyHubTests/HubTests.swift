@@ -14,12 +14,17 @@ import Testing
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-hub-\(UUID().uuidString)")
         let store = try await SQLStore.sqlite(path: folder.path + "/hub.sqlite", logger: Logger(label: "test"))
         try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
-        try await store.createMeeting(MeetingRecord(id: "m_1", title: "t", ownerID: "u_1", createdAt: Date(), epoch: "e_1"))
-        let hub = Hub(store: store, configuration: .init(sendQueue: sendQueue, recentEvents: recent), logger: Logger(label: "test"))
+        try await store.createMeeting(
+            MeetingRecord(id: "m_1", title: "t", ownerID: "u_1", createdAt: Date(), epoch: "e_1"))
+        let hub = Hub(
+            store: store, configuration: .init(sendQueue: sendQueue, recentEvents: recent),
+            logger: Logger(label: "test"))
         return (try await hub.acquire(meetingID: "m_1", epoch: "e_1"), store)
     }
 
-    static func status(_ n: Int) -> EventData { .status(.init(stage: .transcription, state: .progress, detail: "\(n)")) }
+    static func status(_ n: Int) -> EventData {
+        .status(.init(stage: .transcription, state: .progress, detail: "\(n)"))
+    }
 
     static func offsets(_ subscriber: Subscriber) async -> [Int] {
         guard case .messages(let batch) = await subscriber.next() else { return [] }

@@ -1,8 +1,8 @@
 import Foundation
 import NIOHTTP1
 import NIOWebSocket
-import ParleySynth
 import ParleyStore
+import ParleySynth
 import Testing
 
 @testable import ParleyServer
@@ -20,10 +20,12 @@ import Testing
             let short = try await h.request(.POST, "/api/auth/register", json: ["username": "al", "password": "x"])
             #expect(short.status == 400)
 
-            let wrong = try await h.request(.POST, "/api/auth/login", json: ["username": "alice", "password": "nope nope"])
+            let wrong = try await h.request(
+                .POST, "/api/auth/login", json: ["username": "alice", "password": "nope nope"])
             #expect(wrong.status == 401)
             #expect(wrong.errorCode == "invalid_credentials")
-            let unknown = try await h.request(.POST, "/api/auth/login", json: ["username": "zed", "password": "nope nope"])
+            let unknown = try await h.request(
+                .POST, "/api/auth/login", json: ["username": "zed", "password": "nope nope"])
             #expect(unknown.status == 401)
 
             let login = try await h.request(
@@ -40,7 +42,9 @@ import Testing
             #expect(rotated.status == 200)
             let refresh2 = try #require(rotated.json["refresh_token"] as? String)
             #expect(refresh2 != refresh)
-            #expect(try await h.request(.GET, "/api/meetings", token: rotated.json["access_token"] as? String).status == 200)
+            #expect(
+                try await h.request(.GET, "/api/meetings", token: rotated.json["access_token"] as? String).status == 200
+            )
 
             // Reusing the old one revokes the whole family: the newest token stops working too.
             let reused = try await h.request(.POST, "/api/auth/refresh", json: ["refresh_token": refresh])

@@ -1,8 +1,8 @@
 import Foundation
 import NIOHTTP1
 import NIOWebSocket
-import ParleySynth
 import ParleyStore
+import ParleySynth
 import Synchronization
 import Testing
 
@@ -143,7 +143,8 @@ final class ServeProcess: @unchecked Sendable {
         guard let found else { throw POSIXError(.ECHILD) }
         port = found
         // Keep draining stderr (into <data>/serve.log) so the child never blocks on a full pipe.
-        FileManager.default.createFile(atPath: dataDirectory + "/serve-\(process.processIdentifier).log", contents: Data(seen.utf8))
+        FileManager.default.createFile(
+            atPath: dataDirectory + "/serve-\(process.processIdentifier).log", contents: Data(seen.utf8))
         let log = FileHandle(forWritingAtPath: dataDirectory + "/serve-\(process.processIdentifier).log")
         log?.seekToEndOfFile()
         let drain = Thread {

@@ -8,11 +8,11 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOWebSocket
-import ParleyStore
 import ParleyPipeline
 import ParleyPluginAPI
 import ParleyPlugins
 import ParleyServer
+import ParleyStore
 import ParleySynth
 import Synchronization
 import Testing
@@ -76,7 +76,8 @@ struct Harness: Sendable {
     /// Publishes `count` synthetic events through the development route.
     @discardableResult
     func publish(_ meetingID: String, count: Int, size: Int = 100, token: String) async throws -> Reply {
-        try await request(.POST, "/api/dev/meetings/\(meetingID)/events", json: ["count": count, "size": size], token: token)
+        try await request(
+            .POST, "/api/dev/meetings/\(meetingID)/events", json: ["count": count, "size": size], token: token)
     }
 }
 
@@ -143,7 +144,9 @@ extension Harness {
                     for try await message in inbound.messages(maxSize: 1 << 22) {
                         guard case .text(let text) = message else { continue }
                         let wire = Wire(text)
-                        let all = collected.messages.withLock { $0.append(wire); return $0 }
+                        let all = collected.messages.withLock {
+                            $0.append(wire); return $0
+                        }
                         try await onMessage(wire)
                         if until(all) {
                             try await outbound.close(.normalClosure, reason: "done")
@@ -177,7 +180,9 @@ enum ServerFixture {
 
     static var logger: Logger {
         var logger = Logger(label: "server-test")
-        logger.logLevel = ProcessInfo.processInfo.environment["PARLEY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) } ?? .warning
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["PARLEY_TEST_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
+            ?? .warning
         return logger
     }
 
@@ -195,7 +200,8 @@ enum ServerFixture {
     }
 
     /// The pipeline the server runs: whisper (the real engine) and the extractive summarizer.
-    static func pipeline(transcriber: String = "whisper", settings: [String: String] = [:]) -> @Sendable () async throws
+    static func pipeline(transcriber: String = "whisper", settings: [String: String] = [:])
+        -> @Sendable () async throws
         -> MeetingPipeline
     {
         {

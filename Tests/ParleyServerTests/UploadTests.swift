@@ -1,9 +1,9 @@
 import AsyncHTTPClient
 import Foundation
+import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 import ParleySynth
-import NIOCore
 import Testing
 
 @testable import ParleyServer
@@ -31,7 +31,9 @@ import Testing
             #expect(upload.json["bytes"] as? Int == audio.count)
             let seen = try await watched
             let types = Set(seen.events.map(\.type))
-            #expect(types.isSuperset(of: ["status", "upload_progress", "transcript", "speakers", "summary", "action_items"]))
+            #expect(
+                types.isSuperset(of: ["status", "upload_progress", "transcript", "speakers", "summary", "action_items"])
+            )
             #expect(seen.offsets == Array(1...(seen.offsets.last ?? 0)))
             #expect(seen.events.last?.stage == "completed")
             // A transcript segment arrived before the upload stage completed? Not with a fast local
@@ -152,7 +154,8 @@ import Testing
             }
             #expect(seen.events.last?.stage == "completed")
             // The stored audio is the file part alone, byte for byte.
-            let stored = try Data(contentsOf: URL(fileURLWithPath: h.server.settings.audioDirectory + "/\(meeting).audio"))
+            let stored = try Data(
+                contentsOf: URL(fileURLWithPath: h.server.settings.audioDirectory + "/\(meeting).audio"))
             #expect(stored.count == audio.count)
             #expect(stored.elementsEqual(audio))  // a Bool: a failure must not diff two megabytes
         }

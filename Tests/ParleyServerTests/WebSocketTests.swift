@@ -1,8 +1,8 @@
 import Foundation
+import HummingbirdWSClient
 import NIOHTTP1
 import NIOWebSocket
 import ParleySynth
-import HummingbirdWSClient
 import Testing
 
 @testable import ParleyServer
@@ -52,7 +52,8 @@ import Testing
             let (_, bob) = try await h.user("bob")
             let meeting = try await h.meeting("Shared", token: alice)
             #expect(try await h.request(.GET, "/api/meetings/\(meeting)", token: bob).status == 403)
-            let added = try await h.request(.POST, "/api/meetings/\(meeting)/members", json: ["username": "bob"], token: alice)
+            let added = try await h.request(
+                .POST, "/api/meetings/\(meeting)/members", json: ["username": "bob"], token: alice)
             #expect(added.status == 201)
             #expect(added.json["members"] as? [String] == ["bob"])
             #expect(try await h.request(.GET, "/api/meetings/\(meeting)", token: bob).status == 200)
@@ -104,7 +105,9 @@ import Testing
             let ahead = try await h.watch(meeting, token: alice, query: "&since=500") { $0.count >= 1 }
             #expect(ahead.messages.first?.recovered == false)
             #expect(ahead.offsets.isEmpty)
-            let otherEpoch = try await h.watch(meeting, token: alice, query: "&since=10&epoch=e_other") { $0.count >= 1 }
+            let otherEpoch = try await h.watch(meeting, token: alice, query: "&since=10&epoch=e_other") {
+                $0.count >= 1
+            }
             #expect(otherEpoch.messages.first?.recovered == false)
 
             // The REST state carries the same offset and epoch.
@@ -132,13 +135,17 @@ import Testing
             try await h.request(.POST, "/api/meetings/\(meeting)/members", json: ["username": "bob"], token: alice)
             let joined = Signal<Void>()
             async let aliceSaw = h.watch(meeting, token: alice) { messages in
-                messages.contains { $0.type == "presence" && ($0.data["left"] as? [String: Any])?["username"] as? String == "bob" }
+                messages.contains {
+                    $0.type == "presence" && ($0.data["left"] as? [String: Any])?["username"] as? String == "bob"
+                }
             } onMessage: { wire in
                 if wire.type == "connected" { joined.complete(()) }
             }
             await joined.value
             let bobSaw = try await h.watch(meeting, token: bob) { $0.count >= 1 }
-            let viewers = (bobSaw.messages.first?.fields["viewers"] as? [[String: Any]])?.compactMap { $0["username"] as? String }
+            let viewers = (bobSaw.messages.first?.fields["viewers"] as? [[String: Any]])?.compactMap {
+                $0["username"] as? String
+            }
             #expect(viewers == ["alice", "bob"])
             let seen = try await aliceSaw
             // Alice's own arrival, Bob's, Bob's departure.
@@ -183,6 +190,47 @@ import Testing
                 seen.complete(types)
             }
             #expect(await seen.value == ["pong", "error", "error", "pong"])
+        }
+    }
+
+    @Test func anOversizedMessageClosesTheSocketWith1009() async throws {
+        let settings = try ServerFixture.settings { $0.maxMessageBytes = 1024 }
+        try await ServerFixture.withServer(settings) { h in
+            let (_, alice) = try await h.user("alice")
+            let meeting = try await h.meeting("Big message", token: alice)
+            let socket = try RawSocket(port: h.port)
+            socket.upgrade("/ws/meeting/\(meeting)?token=\(alice)")
+            #expect(socket.readUpgradeHead().status == 101)
+            socket.sendText(String(repeating: "x", count: 5000))
+            let (code, _, _) = socket.readUntilClose(limit: 10)
+            #expect(code == 1009)
+            #expect(try await h.request(.GET, "/health").status == 200)
+        }
+    }
+
+    @Test func healthMetricsAndTheOpenAPIDocument() async throws {
+        try await ServerFixture.withServer(try ServerFixture.settings()) { h in
+            let health = try await h.request(.GET, "/health")
+            #expect(health.json["status"] as? String == "ok")
+            let (_, alice) = try await h.user("alice")
+            let meeting = try await h.meeting("Metrics", token: alice)
+            try await h.publish(meeting, count: 5, token: alice)
+            let metrics = try await h.request(.GET, "/metrics")
+            #expect(metrics.status == 200)
+            for name in ["parley_events_published_total", "parley_ws_connections", "parley_upload_bytes_total"] {
+                #expect(metrics.text.contains(name), "\(name)")
+            }
+            let spec = try await h.request(.GET, "/openapi.json")
+            #expect(spec.json["openapi"] as? String == "3.1.0")
+            let paths = (spec.json["paths"] as? [String: Any])?.keys.sorted() ?? []
+            for path in ["/api/auth/login", "/api/meetings/{id}/audio", "/ws/meeting/{id}", "/metrics"] {
+                #expect(paths.contains(path), "\(path)")
+            }
+            let unknown = try await h.request(.GET, "/nothing-here")
+            #expect(unknown.status == 404)
+            #expect(unknown.errorCode == "not_found")
+            let plain = try await h.request(.GET, "/ws/meeting/\(meeting)?token=\(alice)")
+            #expect(plain.status == 426)
         }
     }
 

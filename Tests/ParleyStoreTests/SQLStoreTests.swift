@@ -27,8 +27,10 @@ import Testing
         let store = try await Self.store()
         try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
         let expires = Date().addingTimeInterval(60)
-        try await store.insertRefreshToken(RefreshTokenRecord(hash: "a", userID: "u_1", family: "f", expiresAt: expires))
-        try await store.insertRefreshToken(RefreshTokenRecord(hash: "b", userID: "u_1", family: "f", expiresAt: expires))
+        try await store.insertRefreshToken(
+            RefreshTokenRecord(hash: "a", userID: "u_1", family: "f", expiresAt: expires))
+        try await store.insertRefreshToken(
+            RefreshTokenRecord(hash: "b", userID: "u_1", family: "f", expiresAt: expires))
         let first = try #require(try await store.consumeRefreshToken(hash: "a", at: Date()))
         #expect(!first.used && !first.revoked)
         let again = try #require(try await store.consumeRefreshToken(hash: "a", at: Date()))
@@ -45,7 +47,8 @@ import Testing
         try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
         try await store.createUser(UserRecord(id: "u_2", username: "bob", passwordHash: "h", createdAt: Date()))
         var meeting = MeetingRecord(
-            id: "m_1", title: "Weekly", ownerID: "u_1", createdAt: Date(timeIntervalSince1970: 1_800_000_000.25), epoch: "e_1")
+            id: "m_1", title: "Weekly", ownerID: "u_1", createdAt: Date(timeIntervalSince1970: 1_800_000_000.25),
+            epoch: "e_1")
         try await store.createMeeting(meeting)
         #expect(try await store.meetings(visibleTo: "u_2").isEmpty)
         try await store.addMember(meetingID: "m_1", userID: "u_2")
@@ -64,7 +67,10 @@ import Testing
         try await store.appendEvents(events)
         #expect(try await store.latestOffset(meetingID: "m_1") == 1200)
         #expect(try await store.events(meetingID: "m_1", after: 1195, through: nil).map(\.offset) == Array(1196...1200))
-        #expect(try await store.events(meetingID: "m_1", after: 10, through: 12).map(\.json) == ["{\"n\":11}", "{\"n\":12}"])
+        #expect(
+            try await store.events(meetingID: "m_1", after: 10, through: 12).map(\.json) == [
+                "{\"n\":11}", "{\"n\":12}",
+            ])
         // An offset written twice is refused: the log never holds a duplicate.
         await #expect(throws: (any Error).self) { try await store.appendEvents([events[0]]) }
         try await store.deleteEvents(meetingID: "m_1")

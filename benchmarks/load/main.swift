@@ -106,7 +106,8 @@ func subscriber(
     configuration.autoPing = .disabled
     let announced = Atomic<Bool>(false)
     do {
-        try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) { inbound, outbound, _ in
+        try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) {
+            inbound, outbound, _ in
             stats.state.withLock { $0.connected += 1 }
             if !announced.exchange(true, ordering: .relaxed) { ready() }
             var seen = 0
@@ -216,7 +217,9 @@ case "fanout":
         }
         let elapsed = Double(nowNanoseconds() - start) / 1e9
         let cpu = cpuSeconds(pid: pid) - cpuBefore
-        let (received, latencies, connected) = stats.state.withLock { ($0.received, $0.latencies.sorted(), $0.connected) }
+        let (received, latencies, connected) = stats.state.withLock {
+            ($0.received, $0.latencies.sorted(), $0.connected)
+        }
         result["subscribers"] = subscribers
         result["connected"] = connected
         result["events"] = events
@@ -286,11 +289,13 @@ case "reconnect":
         for id in 0..<clients {
             await gate.enter()
             group.addTask {
-                await subscriber(id: id, url: ws, stats: stats, expect: events, untilOffset: nil, record: true, ready: gate.leave)
+                await subscriber(
+                    id: id, url: ws, stats: stats, expect: events, untilOffset: nil, record: true, ready: gate.leave)
             }
         }
         await waitConnected(stats, clients)
-        try? await post(options.string("publish"), body: #"{"count":\#(events),"size":60}"#, token: options.values["token"])
+        try? await post(
+            options.string("publish"), body: #"{"count":\#(events),"size":60}"#, token: options.values["token"])
     }
     let firstSeen = stats.state.withLock { $0.perClient }
     let lastSeen = firstSeen.mapValues { $0.last ?? 0 }
@@ -305,7 +310,8 @@ case "reconnect":
             group.addTask {
                 let since = lastSeen[id] ?? 0
                 await subscriber(
-                    id: id, url: ws + "&since=\(since)", stats: again, expect: Int.max, untilOffset: target, record: true,
+                    id: id, url: ws + "&since=\(since)", stats: again, expect: Int.max, untilOffset: target,
+                    record: true,
                     ready: {})
             }
         }

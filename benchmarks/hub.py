@@ -1,0 +1,292 @@
+#!/usr/bin/env python3
+"""The WebSocket hub under load, side by side with the seed design's stack in one run, with
+the same load generator (benchmarks/load, `parley-load`: Hummingbird's WebSocket client on
+SwiftNIO) against both:
+
+- Parley: `parley serve --development` (release build), events numbered, persisted to SQLite
+  and broadcast;
+- the peer: benchmarks/peers/fastapi_hub.py under uvicorn (uvloop, httptools, websockets):
+  a list of sockets per meeting, each send awaited in turn, JSON encoded per recipient.
+
+Scenarios: fan-out (N subscribers to one meeting, a burst of M events published by one
+request; server CPU per delivered message from /proc/PID/stat, publish-to-receipt latency
+from the `t<ns>` stamp in each event, loss); idle connections (server RSS with 10,000
+authenticated sockets); mass reconnect (1,000 clients reconnect at once with `since`).
+
+Writes its section of Docs/benchmarks.md (between the hub markers), Docs/hub-latency.png,
+and raw results in bench-output/hub/.
+
+  .venv/bin/python benchmarks/hub.py [--quick]
+"""
+import argparse
+import datetime
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+RELEASE = os.path.join(ROOT, ".build", "release")
+PARLEY = os.path.join(RELEASE, "parley")
+LOAD = os.path.join(RELEASE, "parley-load")
+DOC = os.path.join(ROOT, "Docs", "benchmarks.md")
+PLOT = os.path.join(ROOT, "Docs", "hub-latency.png")
+BEGIN, END = "<!-- hub:begin -->", "<!-- hub:end -->"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def http(method, url, body=None, token=None):
+    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None, method=method)
+    req.add_header("content-type", "application/json")
+    if token:
+        req.add_header("authorization", "Bearer " + token)
+    with urllib.request.urlopen(req, timeout=600) as r:
+        return json.loads(r.read() or b"null")
+
+
+def wait_port(port, proc, seconds=30):
+    end = time.time() + seconds
+    while time.time() < end:
+        if proc.poll() is not None:
+            raise RuntimeError("server exited early")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError("server did not start")
+
+
+class Parley:
+    name = "Parley"
+
+    def __init__(self, users=1):
+        self.port = free_port()
+        self.data = tempfile.mkdtemp(prefix="parley-hub-bench-")
+        self.proc = subprocess.Popen(
+            [PARLEY, "serve", "--port", str(self.port), "--data-dir", self.data, "--development",
+             "--set", "server.bcrypt_cost=4", "--set", "server.max_connections_per_user=1000000",
+             "--set", "server.connect_attempts_per_user=10000000",
+             "--set", "server.connect_attempts_per_address=10000000",
+             "--set", "server.access_token_ttl=86400"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PARLEY_LOG_LEVEL": "error"})
+        wait_port(self.port, self.proc)
+        base = f"http://127.0.0.1:{self.port}"
+        self.tokens = []
+        for i in range(users):
+            http("POST", base + "/api/auth/register", {"username": f"user{i}", "password": "benchmark"})
+            self.tokens.append(http("POST", base + "/api/auth/login",
+                                    {"username": f"user{i}", "password": "benchmark"})["access_token"])
+        self.token = self.tokens[0]
+        self.meeting = http("POST", base + "/api/meetings", {"title": "bench"}, self.token)["id"]
+        for i in range(1, users):
+            http("POST", base + f"/api/meetings/{self.meeting}/members", {"username": f"user{i}"}, self.token)
+        self.ws = f"ws://127.0.0.1:{self.port}/ws/meeting/{self.meeting}"
+        self.publish = f"{base}/api/dev/meetings/{self.meeting}/events"
+
+    def ws_url(self):
+        return f"{self.ws}?token={self.token}"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
+class Peer:
+    name = "FastAPI + uvicorn (seed design)"
+
+    def __init__(self):
+        self.port = free_port()
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "fastapi_hub:app", "--port", str(self.port), "--log-level", "error",
+             "--ws-max-queue", "100000"],
+            cwd=os.path.join(ROOT, "benchmarks", "peers"), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_port(self.port, self.proc)
+        self.token = None
+        self.tokens = []
+        self.ws = f"ws://127.0.0.1:{self.port}/ws/meeting/m_bench"
+        self.publish = f"http://127.0.0.1:{self.port}/api/dev/meetings/m_bench/events"
+
+    def ws_url(self):
+        return self.ws + "?token=none"
+
+    def stop(self):
+        self.proc.terminate()
+        self.proc.wait(timeout=30)
+
+
+def load(*args):
+    p = subprocess.run([LOAD, *map(str, args)], capture_output=True, text=True, timeout=900)
+    if p.returncode != 0:
+        raise RuntimeError(f"parley-load {' '.join(map(str, args))} failed: {p.stderr[-600:]}")
+    return json.loads(p.stdout.strip().splitlines()[-1])
+
+
+def fanout(server, subscribers, events, size=120):
+    args = ["fanout", "--ws", server.ws_url(), "--publish", server.publish, "--subscribers", subscribers,
+            "--events", events, "--size", size, "--pid", server.proc.pid]
+    if server.token:
+        args += ["--token", server.token]
+    return load(*args)
+
+
+def machine():
+    cpu = "unknown"
+    for line in open("/proc/cpuinfo"):
+        if line.startswith("model name"):
+            cpu = line.split(":", 1)[1].strip()
+            break
+    swift = subprocess.run(["swift", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
+    import fastapi
+    import uvicorn
+    return {"cpu": cpu, "cores": os.cpu_count(), "os": platform.platform(), "swift": swift,
+            "python": platform.python_version(), "fastapi": fastapi.__version__, "uvicorn": uvicorn.__version__,
+            "date": datetime.date.today().isoformat()}
+
+
+def plot(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for name, result in results:
+        sample = sorted(result["latency_sample_ms"])
+        if not sample:
+            continue
+        ys = [i / len(sample) for i in range(1, len(sample) + 1)]
+        ax.plot(sample, ys, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("publish-to-receipt latency (ms, log scale)")
+    ax.set_ylabel("share of messages")
+    ax.set_title("1,000 subscribers, burst of 1,000 events: latency distribution")
+    ax.axvline(10, color="grey", linestyle=":", label="target p99 10 ms")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true", help="smaller loads, for trying the script")
+    parser.add_argument("--skip-build", action="store_true")
+    args = parser.parse_args()
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if not args.skip_build:
+        subprocess.run(["swift", "build", "-c", "release", "--product", "parley"], cwd=ROOT, check=True)
+        subprocess.run(["swift", "build", "-c", "release", "--product", "parley-load"], cwd=ROOT, check=True)
+    out = os.path.join(ROOT, "bench-output", "hub")
+    os.makedirs(out, exist_ok=True)
+    started = time.time()
+    subscribers, events = (200, 200) if args.quick else (1000, 1000)
+    idle = 2000 if args.quick else 10000
+    results = {"machine": machine(), "fanout": [], "idle": {}, "reconnect": {}}
+
+    # Fan-out, side by side: the target load, and a lighter one.
+    for subs, evs in [(subscribers, events), (100, 1000)]:
+        for make in (Parley, Peer):
+            server = make()
+            try:
+                fanout(server, 50, 20)  # warm up
+                result = fanout(server, subs, evs)
+            finally:
+                server.stop()
+            result["server"] = server.name
+            results["fanout"].append(result)
+            print(f"fanout {server.name:32} {subs}x{evs}: {result['server_cpu_us_per_message']:.2f} us/msg, "
+                  f"{result['messages_per_second']:.0f} msg/s, p99 {result['latency_ms']['p99']:.1f} ms, "
+                  f"lost {result['lost']}", flush=True)
+
+    # Idle connections: 10,000 authenticated sockets spread over 10 users.
+    server = Parley(users=10)
+    try:
+        args_idle = ["idle", "--ws", server.ws, "--tokens", ",".join(server.tokens), "--connections", idle,
+                     "--hold", 5, "--pid", server.proc.pid]
+        results["idle"]["parley"] = load(*args_idle)
+    finally:
+        server.stop()
+    peer = Peer()
+    try:
+        results["idle"]["peer"] = load("idle", "--ws", peer.ws_url(), "--connections", idle, "--hold", 5,
+                                       "--pid", peer.proc.pid)
+    finally:
+        peer.stop()
+    for key, value in results["idle"].items():
+        print(f"idle {key}: {value}", flush=True)
+
+    # 1,000 clients reconnect at once with `since`.
+    server = Parley()
+    try:
+        reconnect_args = ["reconnect", "--ws", server.ws_url(), "--publish", server.publish, "--token", server.token,
+                          "--clients", 200 if args.quick else 1000, "--events", 100]
+        results["reconnect"] = load(*reconnect_args)
+    finally:
+        server.stop()
+    print(f"reconnect: {results['reconnect']}", flush=True)
+
+    results["elapsed_seconds"] = time.time() - started
+    with open(os.path.join(out, "results.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    target = [r for r in results["fanout"] if r["subscribers"] == subscribers and r["events"] == events]
+    plot([(r["server"], r) for r in target], PLOT)
+    write_report(results, args.quick)
+
+
+def write_report(results, quick):
+    m = results["machine"]
+    lines = [BEGIN, "", "## The WebSocket hub (`benchmarks/hub.py`)", ""]
+    lines.append(f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), {m['os']}; {m['swift']}; "
+                 f"Python {m['python']}, FastAPI {m['fastapi']}, uvicorn {m['uvicorn']} (uvloop, httptools). "
+                 f"Command: `.venv/bin/python benchmarks/hub.py`{' --quick' if quick else ''} "
+                 f"({results['elapsed_seconds'] / 60:.0f} min). Parley is the release build; both servers and the load "
+                 "generator share the machine's 2 cores, so every figure includes the generator's competition for CPU.")
+    lines += ["", "### Fan-out: one meeting, a burst of events", "",
+              "| server | subscribers × events | delivered | lost | server CPU per message | messages/s | "
+              "latency p50 | p99 | max |", "|---|---|---|---|---|---|---|---|---|"]
+    for r in results["fanout"]:
+        lat = r["latency_ms"]
+        lines.append(f"| {r['server']} | {r['subscribers']:,} × {r['events']:,} | {r['received']:,} | {r['lost']:,} | "
+                     f"{r['server_cpu_us_per_message']:.2f} µs | {r['messages_per_second']:,.0f} | "
+                     f"{lat['p50']:.1f} ms | {lat['p99']:.1f} ms | {lat['max']:.1f} ms |")
+    lines += ["", "Latency is from the moment the server handed the event to its hub (Parley: before it is persisted) "
+              "to the moment the client read it. Server CPU is user + system time of the server process over the "
+              "burst, from /proc, divided by the messages delivered.", "",
+              "![latency distribution](hub-latency.png)", "", "### Idle connections", "",
+              "| server | connections | connected | server RSS before | with the connections |", "|---|---|---|---|---|"]
+    for key, name in (("parley", "Parley (10 users, authenticated)"), ("peer", "FastAPI + uvicorn (no auth)")):
+        r = results["idle"].get(key)
+        if r:
+            lines.append(f"| {name} | {r['connections']:,} | {r['connected']:,} | {r['server_rss_mb_before']:.0f} MB | "
+                         f"{r['server_rss_mb']:.0f} MB |")
+    r = results["reconnect"]
+    lines += ["", "### Mass reconnect with `since` (Parley)", "",
+              f"{r['clients']:,} clients each saw {r['missed_events']} events live, disconnected, "
+              f"{r['missed_events']} more events were published, and all reconnected at once with "
+              f"`since=<last offset seen>`: {r['recovered_completely']:,} of {r['clients']:,} received exactly the "
+              f"missed events in order (no gap, no duplicate) in {r['seconds']:.1f} s; {r['failed']} failed to connect.",
+              "", END]
+    text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n"
+    block = "\n".join(lines)
+    if BEGIN in text:
+        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    open(DOC, "w").write(text)
+
+
+if __name__ == "__main__":
+    main()
