@@ -16,6 +16,8 @@ struct DevelopmentRoutes {
         var count: Int
         /// Characters of filler text per event (a transcript segment is typically 100-300).
         var size: Int?
+        /// Microseconds between events (0: as fast as they are persisted).
+        var interval_us: Int?
     }
 
     struct Published: ResponseEncodable {
@@ -34,10 +36,13 @@ struct DevelopmentRoutes {
             let burst = try await request.decode(as: Burst.self, context: context)
             guard (1...100_000).contains(burst.count) else { throw APIError.badRequest("count must be 1...100000") }
             let filler = String(repeating: "word ", count: max(0, burst.size ?? 120) / 5)
+            let interval = Duration.microseconds(max(0, burst.interval_us ?? 0))
             return try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
                 var first = 0
                 var last = 0
+                let start = ContinuousClock.now
                 for n in 0..<burst.count {
+                    if interval > .zero { try await Task.sleep(until: start + interval * n, clock: .continuous) }
                     let nanoseconds = Int64(Date().timeIntervalSince1970 * 1e9)
                     let segment = TranscriptSegment(
                         id: n, speaker: "S1", start: Double(n), end: Double(n) + 1,

@@ -49,7 +49,9 @@ struct WebSocketEndpoint {
                 try await outbound.close(.policyViolation, reason: "\(error)")
                 return
             }
-            try await serve(admission, inbound: inbound, outbound: outbound, logger: wsContext.logger)
+            try await serve(
+                admission, inbound: inbound, outbound: outbound, socket: wsContext.requestContext.channel,
+                logger: wsContext.logger)
         }
     }
 
@@ -126,7 +128,8 @@ struct WebSocketEndpoint {
     /// One connection: the hub's queue to the socket, the client's messages to the hub, and
     /// the token's expiry, until one of them ends it.
     func serve(
-        _ admission: Admission, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter, logger: Logger
+        _ admission: Admission, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
+        socket: any Channel, logger: Logger
     ) async throws {
         let user = admission.user
         guard limits.open(userID: user.id) else {
@@ -139,10 +142,15 @@ struct WebSocketEndpoint {
                 viewer: Viewer(userID: user.id, username: user.username), since: admission.since,
                 epoch: admission.epoch)
             defer { channel.unsubscribe(subscriber, reason: .clientClosed) }
+            // The token's expiry is a timer on the connection's event loop, not a task.
+            let expiry = socket.eventLoop.scheduleTask(
+                in: .milliseconds(Int64(max(0, user.expiresAt.timeIntervalSinceNow) * 1000))
+            ) { subscriber.close(.tokenExpired) }
+            defer { expiry.cancel() }
             let maxMessage = settings.maxMessageBytes
             await withTaskGroup(of: Void.self) { group in
                 group.addTask {
-                    await Self.write(subscriber, to: outbound)
+                    await Self.write(subscriber, to: socket, closingWith: outbound)
                 }
                 group.addTask {
                     do {
@@ -154,11 +162,6 @@ struct WebSocketEndpoint {
                     }
                     subscriber.close(.clientClosed)
                 }
-                group.addTask {
-                    let remaining = user.expiresAt.timeIntervalSinceNow
-                    if remaining > 0 { try? await Task.sleep(for: .milliseconds(Int64(remaining * 1000))) }
-                    if !Task.isCancelled { subscriber.close(.tokenExpired) }
-                }
                 await group.next()
                 subscriber.close(.clientClosed)
                 group.cancelAll()
@@ -166,26 +169,49 @@ struct WebSocketEndpoint {
         }
     }
 
-    /// Sends batches as they queue; on a close reason, sends the close frame with its code.
-    static func write(_ subscriber: Subscriber, to outbound: WebSocketOutboundWriter) async {
+    /// Sends batches as they queue: one hop to the connection's event loop and one flush per
+    /// batch (not per message), the same buffer for every subscriber. While the socket is over
+    /// its write watermark nothing more is written, so a client that does not read lets its
+    /// queue fill until the hub closes it as too slow. On a close reason, sends the close frame.
+    static func write(_ subscriber: Subscriber, to socket: any Channel, closingWith outbound: WebSocketOutboundWriter)
+        async
+    {
         while true {
             switch await subscriber.next() {
             case .messages(let batch):
-                do {
+                while !socket.isWritable && socket.isActive && subscriber.closeReason == nil {
+                    try? await Task.sleep(for: .milliseconds(5))
+                }
+                if let reason = subscriber.closeReason {
+                    await close(outbound, reason)
+                    return
+                }
+                let written = socket.eventLoop.submit {
                     for message in batch {
-                        try await outbound.write(.custom(WebSocketFrame(fin: true, opcode: .text, data: message)))
+                        socket.write(WebSocketFrame(fin: true, opcode: .text, data: message), promise: nil)
                     }
+                    socket.flush()
+                }
+                do {
+                    try await written.get()
                 } catch {
                     subscriber.close(.clientClosed)
                     return
                 }
-            case .closed(let reason):
-                if reason != .clientClosed {
-                    try? await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.message)
+                if !socket.isActive {
+                    subscriber.close(.clientClosed)
+                    return
                 }
+            case .closed(let reason):
+                await close(outbound, reason)
                 return
             }
         }
+    }
+
+    static func close(_ outbound: WebSocketOutboundWriter, _ reason: CloseReason) async {
+        guard reason != .clientClosed else { return }
+        try? await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.message)
     }
 
     /// Client messages: `{"type":"ping"}` gets a `pong`; anything else gets an `error` message

@@ -1,5 +1,5 @@
 // parley-load: the WebSocket load generator of the hub benchmark (benchmarks/hub.py).
-// Real WebSocket clients (Hummingbird's WSClient on SwiftNIO), many per process. Talks to
+// Real WebSocket clients on raw SwiftNIO (frames parsed on the event loops), many per process. Talks to
 // Parley and to the FastAPI peer alike: both send the same JSON events whose transcript text
 // starts with `t<publish time in ns>`.
 //
@@ -10,7 +10,6 @@
 
 import AsyncHTTPClient
 import Foundation
-import HummingbirdWSClient
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -44,34 +43,234 @@ func nowNanoseconds() -> Int64 {
     return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
 }
 
+/// The index of `needle` in the buffer's readable bytes, or nil.
+func find(_ needle: [UInt8], in buffer: ByteBuffer) -> Int? {
+    buffer.withUnsafeReadableBytes { haystack -> Int? in
+        let count = needle.count
+        guard haystack.count >= count, let first = needle.first else { return nil }
+        var i = 0
+        while i <= haystack.count - count {
+            if haystack[i] == first {
+                var j = 1
+                while j < count && haystack[i + j] == needle[j] { j += 1 }
+                if j == count { return i }
+            }
+            i += 1
+        }
+        return nil
+    }
+}
+
+let offsetMarker = Array(#""offset":"#.utf8)
+let textMarker = Array(#""text":"t"#.utf8)
+let connectedMarker = Array(#""type":"connected""#.utf8)
+
 /// Finds `"offset":N` and `"text":"tNS` in a frame without a JSON parser.
 func scan(_ buffer: ByteBuffer) -> (offset: Int, published: Int64?)? {
-    let bytes = buffer.readableBytesView
     func number(after marker: [UInt8]) -> Int64? {
-        guard let start = bytes.firstRange(of: marker)?.upperBound else { return nil }
+        guard let at = find(marker, in: buffer) else { return nil }
+        var index = buffer.readerIndex + at + marker.count
         var value: Int64 = 0
-        var index = start
         var digits = 0
-        while index < bytes.endIndex, bytes[index] >= 48, bytes[index] <= 57 {
-            value = value * 10 + Int64(bytes[index] - 48)
+        while let byte = buffer.getInteger(at: index, as: UInt8.self), byte >= 48, byte <= 57 {
+            value = value * 10 + Int64(byte - 48)
             index += 1
             digits += 1
         }
         return digits > 0 ? value : nil
     }
-    guard let offset = number(after: Array(#""offset":"#.utf8)) else { return nil }
-    return (Int(offset), number(after: Array(#""text":"t"#.utf8)))
+    guard let offset = number(after: offsetMarker) else { return nil }
+    return (Int(offset), number(after: textMarker))
 }
 
+/// Totals across all connections, readable from the main task while the event loops count.
 final class Stats: Sendable {
-    struct State {
-        var latencies: [Int64] = []
-        var received = 0
-        var connected = 0
-        var failed = 0
-        var perClient: [Int: [Int]] = [:]
+    let received = Atomic<Int>(0)
+    let connected = Atomic<Int>(0)
+    let failed = Atomic<Int>(0)
+    let closed = Atomic<Int>(0)
+}
+
+/// One WebSocket client on raw SwiftNIO: sends the upgrade, then parses frames straight from
+/// the socket's buffers on its event loop (no tasks, no locks per message), answers pings, and
+/// records each numbered event's offset and publish-to-receipt latency.
+final class Client: ChannelInboundHandler, @unchecked Sendable {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    let path: String
+    let host: String
+    let stats: Stats
+    let expect: Int
+    let untilOffset: Int?
+    let record: Bool
+    // Confined to the channel's event loop:
+    var pending = ByteBuffer()
+    var upgraded = false
+    var seen = 0
+    var offsets: [Int] = []
+    var latencies: [Int64] = []
+    var done = false
+
+    init(path: String, host: String, stats: Stats, expect: Int, untilOffset: Int?, record: Bool) {
+        self.path = path
+        self.host = host
+        self.stats = stats
+        self.expect = expect
+        self.untilOffset = untilOffset
+        self.record = record
     }
-    let state = Mutex(State())
+
+    func channelActive(context: ChannelHandlerContext) {
+        let request =
+            "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
+            + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+        context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: request)), promise: nil)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var incoming = unwrapInboundIn(data)
+        pending.writeBuffer(&incoming)
+        if !upgraded {
+            guard let end = find([13, 10, 13, 10], in: pending) else { return }
+            let head = pending.readString(length: end + 4) ?? ""
+            guard head.hasPrefix("HTTP/1.1 101") else {
+                done = true
+                context.close(promise: nil)
+                return
+            }
+            upgraded = true
+            stats.connected.add(1, ordering: .relaxed)
+        }
+        parseFrames(context: context)
+        pending.discardReadBytes()
+    }
+
+    private func parseFrames(context: ChannelHandlerContext) {
+        while pending.readableBytes >= 2 {
+            let start = pending.readerIndex
+            let b0 = pending.getInteger(at: start, as: UInt8.self)!
+            let b1 = pending.getInteger(at: start + 1, as: UInt8.self)!
+            var length = Int(b1 & 0x7f)
+            var header = 2
+            if length == 126 {
+                guard pending.readableBytes >= 4 else { return }
+                length = Int(pending.getInteger(at: start + 2, as: UInt16.self)!)
+                header = 4
+            } else if length == 127 {
+                guard pending.readableBytes >= 10 else { return }
+                length = Int(pending.getInteger(at: start + 2, as: UInt64.self)!)
+                header = 10
+            }
+            guard pending.readableBytes >= header + length else { return }
+            pending.moveReaderIndex(forwardBy: header)
+            let payload = pending.readSlice(length: length)!
+            switch b0 & 0x0f {
+            case 0x1: text(payload, context: context)
+            case 0x9: send(opcode: 0xA, payload: payload, context: context)  // pong
+            case 0x8: if !done { finish(context: context) }
+            default: break
+            }
+        }
+    }
+
+    private func text(_ payload: ByteBuffer, context: ChannelHandlerContext) {
+        guard !done, let (offset, published) = scan(payload) else { return }
+        if find(connectedMarker, in: payload) != nil { return }
+        if let published { latencies.append(nowNanoseconds() - published) }
+        if record { offsets.append(offset) }
+        seen += 1
+        stats.received.add(1, ordering: .relaxed)
+        if seen >= expect || (untilOffset.map { offset >= $0 } ?? false) { finish(context: context) }
+    }
+
+    private func finish(context: ChannelHandlerContext) {
+        done = true
+        stats.closed.add(1, ordering: .relaxed)
+        send(opcode: 0x8, payload: ByteBuffer(bytes: [0x03, 0xE8]), context: context)
+        context.close(promise: nil)
+    }
+
+    /// A masked frame (clients must mask), for payloads under 126 bytes.
+    private func send(opcode: UInt8, payload: ByteBuffer, context: ChannelHandlerContext) {
+        var frame = ByteBuffer()
+        frame.writeInteger(0x80 | opcode)
+        frame.writeInteger(0x80 | UInt8(min(payload.readableBytes, 125)))
+        let mask: [UInt8] = [1, 2, 3, 4]
+        frame.writeBytes(mask)
+        for (i, byte) in payload.readableBytesView.prefix(125).enumerated() { frame.writeInteger(byte ^ mask[i % 4]) }
+        context.writeAndFlush(wrapOutboundOut(frame), promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        context.close(promise: nil)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        if !upgraded { stats.failed.add(1, ordering: .relaxed) }
+    }
+}
+
+let group = MultiThreadedEventLoopGroup(numberOfThreads: 2)
+
+/// ws://HOST:PORT/PATH?QUERY
+struct Target {
+    let host: String
+    let port: Int
+    let path: String
+
+    init(_ url: String) {
+        let rest = url.dropFirst("ws://".count)
+        let slash = rest.firstIndex(of: "/") ?? rest.endIndex
+        let authority = rest[..<slash]
+        host = String(authority.split(separator: ":").first ?? "127.0.0.1")
+        port = Int(authority.split(separator: ":").last ?? "80") ?? 80
+        path = String(rest[slash...])
+    }
+}
+
+/// Opens clients with at most 200 handshakes in flight (so 10,000 do not overflow the server's
+/// accept backlog) and returns once all are up or failed.
+func connect(_ urls: [String], stats: Stats, expect: Int, untilOffset: Int?, record: Bool) async -> [(
+    Client, any Channel
+)] {
+    var clients: [(Client, any Channel)] = []
+    for (index, url) in urls.enumerated() {
+        while index - stats.connected.load(ordering: .relaxed) - stats.failed.load(ordering: .relaxed) >= 200 {
+            try? await Task.sleep(for: .milliseconds(1))
+        }
+        let target = Target(url)
+        let client = Client(
+            path: target.path, host: "\(target.host):\(target.port)", stats: stats, expect: expect,
+            untilOffset: untilOffset, record: record)
+        do {
+            let channel = try await ClientBootstrap(group: group)
+                .channelInitializer { channel in
+                    channel.eventLoop.makeCompletedFuture { try channel.pipeline.syncOperations.addHandler(client) }
+                }
+                .connect(host: target.host, port: target.port).get()
+            clients.append((client, channel))
+        } catch {
+            stats.failed.add(1, ordering: .relaxed)
+        }
+    }
+    let started = Date()
+    while stats.connected.load(ordering: .relaxed) + stats.failed.load(ordering: .relaxed) < urls.count,
+        Date().timeIntervalSince(started) < 60
+    {
+        try? await Task.sleep(for: .milliseconds(10))
+    }
+    return clients
+}
+
+/// Reads a value from each client on its event loop.
+func collect<T: Sendable>(_ clients: [(Client, any Channel)], _ read: @escaping @Sendable (Client) -> T) async -> [T]
+{
+    var values: [T] = []
+    for (client, channel) in clients {
+        if let value = try? await channel.eventLoop.submit({ read(client) }).get() { values.append(value) }
+    }
+    return values
 }
 
 func post(_ url: String, body: String, token: String?) async throws {
@@ -90,47 +289,6 @@ func post(_ url: String, body: String, token: String?) async throws {
 func emit(_ object: [String: Any]) {
     let data = try! JSONSerialization.data(withJSONObject: object, options: [.sortedKeys])
     print(String(decoding: data, as: UTF8.self))
-}
-
-var logger = Logger(label: "parley-load")
-logger.logLevel = .critical
-
-/// One subscriber: connects, counts `connected`, then records every numbered event until it has
-/// `expect` of them (or `stop` is signalled).
-func subscriber(
-    id: Int, url: String, stats: Stats, expect: Int, untilOffset: Int?, record: Bool,
-    ready: @escaping @Sendable () -> Void
-) async {
-    var configuration = WebSocketClientConfiguration()
-    configuration.maxFrameSize = 1 << 20
-    configuration.autoPing = .disabled
-    let announced = Atomic<Bool>(false)
-    do {
-        try await WebSocketClient.connect(url: url, configuration: configuration, logger: logger) {
-            inbound, outbound, _ in
-            stats.state.withLock { $0.connected += 1 }
-            if !announced.exchange(true, ordering: .relaxed) { ready() }
-            var seen = 0
-            var offsets: [Int] = []
-            for try await frame in inbound {
-                guard frame.opcode == .text, let (offset, published) = scan(frame.data) else { continue }
-                if frame.data.readableBytesView.firstRange(of: Array(#""type":"connected""#.utf8)) != nil { continue }
-                let now = nowNanoseconds()
-                seen += 1
-                if record { offsets.append(offset) }
-                stats.state.withLock { state in
-                    state.received += 1
-                    if let published { state.latencies.append(now - published) }
-                }
-                if seen >= expect || (untilOffset.map { offset >= $0 } ?? false) { break }
-            }
-            if record { stats.state.withLock { $0.perClient[id] = offsets } }
-            try await outbound.close(.normalClosure, reason: nil)
-        }
-    } catch {
-        stats.state.withLock { $0.failed += 1 }
-        if !announced.exchange(true, ordering: .relaxed) { ready() }
-    }
 }
 
 func cpuSeconds(pid: Int) -> Double {
@@ -158,21 +316,6 @@ let arguments = CommandLine.arguments
 let mode = arguments.count > 1 ? arguments[1] : "help"
 let options = Options(Array(arguments.dropFirst(2)))
 
-/// Limits how many connection attempts are in flight, so 10,000 clients do not overflow the
-/// server's accept backlog all at once.
-final class Gate: Sendable {
-    let pending = Atomic<Int>(0)
-    func enter() async {
-        while pending.load(ordering: .relaxed) >= 200 { try? await Task.sleep(for: .milliseconds(2)) }
-        pending.add(1, ordering: .relaxed)
-    }
-    func leave() { pending.subtract(1, ordering: .relaxed) }
-}
-
-func waitConnected(_ stats: Stats, _ count: Int) async {
-    while stats.state.withLock({ $0.connected + $0.failed }) < count { try? await Task.sleep(for: .milliseconds(10)) }
-}
-
 switch mode {
 case "fanout":
     let subscribers = options.int("subscribers", 1000)
@@ -181,64 +324,56 @@ case "fanout":
     let stats = Stats()
     let ws = options.string("ws")
     var result: [String: Any] = [:]
-    await withDiscardingTaskGroup { group in
-        let gate = Gate()
-        for id in 0..<subscribers {
-            await gate.enter()
-            group.addTask {
-                await subscriber(
-                    id: id, url: ws, stats: stats, expect: events, untilOffset: nil, record: false, ready: gate.leave)
-            }
-        }
-        await waitConnected(stats, subscribers)
-        let cpuBefore = cpuSeconds(pid: pid)
-        let start = nowNanoseconds()
-        do {
-            try await post(
-                options.string("publish"), body: #"{"count":\#(events),"size":\#(options.int("size", 120))}"#,
-                token: options.values["token"])
-        } catch {
-            result["error"] = "\(error)"
-        }
-        let expected = subscribers * events
-        let deadline = start + 120_000_000_000
-        var last = -1
-        var lastChange = nowNanoseconds()
-        while nowNanoseconds() < deadline {
-            let received = stats.state.withLock { $0.received }
-            if received >= expected { break }
-            if received != last {
-                last = received
-                lastChange = nowNanoseconds()
-            } else if nowNanoseconds() - lastChange > 10_000_000_000 {
-                break  // nothing for 10 s: count the rest as lost
-            }
-            try? await Task.sleep(for: .milliseconds(5))
-        }
-        let elapsed = Double(nowNanoseconds() - start) / 1e9
-        let cpu = cpuSeconds(pid: pid) - cpuBefore
-        let (received, latencies, connected) = stats.state.withLock {
-            ($0.received, $0.latencies.sorted(), $0.connected)
-        }
-        result["subscribers"] = subscribers
-        result["connected"] = connected
-        result["events"] = events
-        result["expected"] = expected
-        result["received"] = received
-        result["lost"] = expected - received
-        result["seconds"] = elapsed
-        result["messages_per_second"] = Double(received) / elapsed
-        result["server_cpu_seconds"] = cpu
-        result["server_cpu_us_per_message"] = received > 0 ? cpu / Double(received) * 1e6 : 0
-        result["latency_ms"] = [
-            "p50": percentile(latencies, 0.5), "p90": percentile(latencies, 0.9), "p99": percentile(latencies, 0.99),
-            "max": percentile(latencies, 1.0),
-        ]
-        // A 1-in-N sample of latencies for the distribution plot.
-        let step = max(1, latencies.count / 20000)
-        result["latency_sample_ms"] = stride(from: 0, to: latencies.count, by: step).map { Double(latencies[$0]) / 1e6 }
-        group.cancelAll()
+    let clients = await connect(
+        Array(repeating: ws, count: subscribers), stats: stats, expect: events, untilOffset: nil, record: false)
+    try? await Task.sleep(for: .milliseconds(300))  // let the presence messages settle
+    let cpuBefore = cpuSeconds(pid: pid)
+    let start = nowNanoseconds()
+    do {
+        try await post(
+            options.string("publish"),
+            body: #"{"count":\#(events),"size":\#(options.int("size", 120)),"interval_us":\#(options.int("interval-us", 0))}"#,
+            token: options.values["token"])
+    } catch {
+        result["error"] = "\(error)"
     }
+    let expected = subscribers * events
+    var last = -1
+    var lastChange = nowNanoseconds()
+    while true {
+        let received = stats.received.load(ordering: .relaxed)
+        if received >= expected { break }
+        if received != last {
+            last = received
+            lastChange = nowNanoseconds()
+        } else if nowNanoseconds() - lastChange > 10_000_000_000 {
+            break  // nothing for 10 s: the rest is lost
+        }
+        try? await Task.sleep(for: .milliseconds(2))
+    }
+    let elapsed = Double(nowNanoseconds() - start) / 1e9
+    let cpu = cpuSeconds(pid: pid) - cpuBefore
+    let received = stats.received.load(ordering: .relaxed)
+    let latencies = (await collect(clients) { $0.latencies }).flatMap { $0 }.sorted()
+    for (_, channel) in clients { channel.close(promise: nil) }
+    result["subscribers"] = subscribers
+    result["connected"] = stats.connected.load(ordering: .relaxed)
+    result["events"] = events
+    result["interval_us"] = options.int("interval-us", 0)
+    result["expected"] = expected
+    result["received"] = received
+    result["lost"] = expected - received
+    result["seconds"] = elapsed
+    result["messages_per_second"] = Double(received) / elapsed
+    result["server_cpu_seconds"] = cpu
+    result["server_cpu_us_per_message"] = received > 0 ? cpu / Double(received) * 1e6 : 0
+    result["latency_ms"] = [
+        "p50": percentile(latencies, 0.5), "p90": percentile(latencies, 0.9), "p99": percentile(latencies, 0.99),
+        "max": percentile(latencies, 1.0),
+    ]
+    // A sample of the latencies for the distribution plot.
+    let step = max(1, latencies.count / 20000)
+    result["latency_sample_ms"] = stride(from: 0, to: latencies.count, by: step).map { Double(latencies[$0]) / 1e6 }
     emit(result)
 
 case "idle":
@@ -247,85 +382,60 @@ case "idle":
     let hold = options.int("hold", 5)
     let stats = Stats()
     let ws = options.string("ws")
+    let tokens = (options.values["tokens"] ?? "").split(separator: ",").map(String.init)
+    // One token per user, round robin: the per-user connection cap stays meaningful.
+    let urls = (0..<count).map { tokens.isEmpty ? ws : ws + "?token=" + tokens[$0 % tokens.count] }
     let rssBefore = rssMegabytes(pid: pid)
-    var result: [String: Any] = [:]
     let started = Date()
-    await withDiscardingTaskGroup { group in
-        let gate = Gate()
-        let tokens = (options.values["tokens"] ?? "").split(separator: ",").map(String.init)
-        for id in 0..<count {
-            await gate.enter()
-            // One token per user, round robin: the per-user connection cap stays meaningful.
-            let url = tokens.isEmpty ? ws : ws + "?token=" + tokens[id % tokens.count]
-            group.addTask {
-                await subscriber(
-                    id: id, url: url, stats: stats, expect: Int.max, untilOffset: nil, record: false, ready: gate.leave)
-            }
-        }
-        await waitConnected(stats, count)
-        let connectSeconds = Date().timeIntervalSince(started)
-        try? await Task.sleep(for: .seconds(hold))
-        let (connected, failed) = stats.state.withLock { ($0.connected, $0.failed) }
-        result["connections"] = count
-        result["connected"] = connected
-        result["failed"] = failed
-        result["connect_seconds"] = connectSeconds
-        result["server_rss_mb_before"] = rssBefore
-        result["server_rss_mb"] = rssMegabytes(pid: pid)
-        group.cancelAll()
-    }
+    let clients = await connect(urls, stats: stats, expect: Int.max, untilOffset: nil, record: false)
+    let connectSeconds = Date().timeIntervalSince(started)
+    try? await Task.sleep(for: .seconds(hold))
+    var result: [String: Any] = [:]
+    result["connections"] = count
+    result["connected"] = stats.connected.load(ordering: .relaxed)
+    result["failed"] = stats.failed.load(ordering: .relaxed)
+    result["still_open"] = clients.filter { $0.1.isActive }.count
+    result["connect_seconds"] = connectSeconds
+    result["server_rss_mb_before"] = rssBefore
+    result["server_rss_mb"] = rssMegabytes(pid: pid)
+    for (_, channel) in clients { channel.close(promise: nil) }
     emit(result)
 
 case "reconnect":
-    // N clients watch; all disconnect; `events` happen; all reconnect at once with since=<last
-    // offset seen> and must receive exactly the missed events, in order.
-    let clients = options.int("clients", 1000)
+    // N clients watch; all disconnect; `events` more happen; all reconnect at once with
+    // since=<last offset seen> and must receive exactly the missed events, in order.
+    let count = options.int("clients", 1000)
     let events = options.int("events", 100)
     let ws = options.string("ws")
     let stats = Stats()
-    // Phase 1: everyone sees `events` events live, then leaves.
-    await withDiscardingTaskGroup { group in
-        let gate = Gate()
-        for id in 0..<clients {
-            await gate.enter()
-            group.addTask {
-                await subscriber(
-                    id: id, url: ws, stats: stats, expect: events, untilOffset: nil, record: true, ready: gate.leave)
-            }
-        }
-        await waitConnected(stats, clients)
-        try? await post(
-            options.string("publish"), body: #"{"count":\#(events),"size":60}"#, token: options.values["token"])
-    }
-    let firstSeen = stats.state.withLock { $0.perClient }
-    let lastSeen = firstSeen.mapValues { $0.last ?? 0 }
-    // Phase 2: missed events happen while nobody watches.
+    let first = await connect(
+        Array(repeating: ws, count: count), stats: stats, expect: events, untilOffset: nil, record: true)
     try? await post(options.string("publish"), body: #"{"count":\#(events),"size":60}"#, token: options.values["token"])
-    let target = (lastSeen.values.max() ?? 0) + events
-    // Phase 3: everyone reconnects at once with since.
+    let waitStart = Date()
+    while stats.closed.load(ordering: .relaxed) < count, Date().timeIntervalSince(waitStart) < 60 {
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    let lastSeen = await collect(first) { $0.offsets.last ?? 0 }
+    try? await post(options.string("publish"), body: #"{"count":\#(events),"size":60}"#, token: options.values["token"])
+    let target = (lastSeen.max() ?? 0) + events
     let again = Stats()
     let started = Date()
-    await withDiscardingTaskGroup { group in
-        for id in 0..<clients {
-            group.addTask {
-                let since = lastSeen[id] ?? 0
-                await subscriber(
-                    id: id, url: ws + "&since=\(since)", stats: again, expect: Int.max, untilOffset: target,
-                    record: true,
-                    ready: {})
-            }
-        }
+    let second = await connect(
+        lastSeen.map { ws + "&since=\($0)" }, stats: again, expect: Int.max, untilOffset: target, record: true)
+    while again.closed.load(ordering: .relaxed) + again.failed.load(ordering: .relaxed) < count,
+        Date().timeIntervalSince(started) < 120
+    {
+        try? await Task.sleep(for: .milliseconds(5))
     }
     let seconds = Date().timeIntervalSince(started)
-    let replayed = again.state.withLock { $0.perClient }
+    let replayed = await collect(second) { $0.offsets }
     var complete = 0
-    for id in 0..<clients {
-        let since = lastSeen[id] ?? 0
-        if replayed[id] == Array((since + 1)...target) { complete += 1 }
+    for (index, offsets) in replayed.enumerated() where index < lastSeen.count {
+        if offsets == Array((lastSeen[index] + 1)...target) { complete += 1 }
     }
     emit([
-        "clients": clients, "missed_events": events, "recovered_completely": complete, "seconds": seconds,
-        "failed": again.state.withLock { $0.failed },
+        "clients": count, "missed_events": events, "recovered_completely": complete, "seconds": seconds,
+        "failed": again.failed.load(ordering: .relaxed),
     ])
 
 default:

@@ -7,6 +7,7 @@ publishes a burst of transcript events whose text starts with `t<publish time in
 Events are numbered but, unlike Parley's, not persisted.
 """
 
+import asyncio
 import time
 
 from fastapi import FastAPI, WebSocket, WebSocketDisconnect
@@ -56,13 +57,19 @@ async def meeting_socket(websocket: WebSocket, meeting_id: str) -> None:
 class Burst(BaseModel):
     count: int
     size: int = 120
+    interval_us: int = 0
 
 
 @app.post("/api/dev/meetings/{meeting_id}/events")
 async def publish(meeting_id: str, burst: Burst) -> dict:
     filler = "word " * (burst.size // 5)
     first = manager.offsets.get(meeting_id, 0) + 1
+    start = time.monotonic()
     for n in range(burst.count):
+        if burst.interval_us:
+            delay = start + n * burst.interval_us / 1e6 - time.monotonic()
+            if delay > 0:
+                await asyncio.sleep(delay)
         offset = manager.offsets.get(meeting_id, 0) + 1
         manager.offsets[meeting_id] = offset
         message = {
