@@ -264,8 +264,7 @@ func connect(_ urls: [String], stats: Stats, expect: Int, untilOffset: Int?, rec
 }
 
 /// Reads a value from each client on its event loop.
-func collect<T: Sendable>(_ clients: [(Client, any Channel)], _ read: @escaping @Sendable (Client) -> T) async -> [T]
-{
+func collect<T: Sendable>(_ clients: [(Client, any Channel)], _ read: @escaping @Sendable (Client) -> T) async -> [T] {
     var values: [T] = []
     for (client, channel) in clients {
         if let value = try? await channel.eventLoop.submit({ read(client) }).get() { values.append(value) }
@@ -332,7 +331,8 @@ case "fanout":
     do {
         try await post(
             options.string("publish"),
-            body: #"{"count":\#(events),"size":\#(options.int("size", 120)),"interval_us":\#(options.int("interval-us", 0))}"#,
+            body:
+                #"{"count":\#(events),"size":\#(options.int("size", 120)),"interval_us":\#(options.int("interval-us", 0))}"#,
             token: options.values["token"])
     } catch {
         result["error"] = "\(error)"
