@@ -78,22 +78,22 @@ public struct ParleyServer: Sendable {
                 to: router.group("/api/dev").add(middleware: BearerAuthMiddleware(tokens: tokens)))
         }
 
-        let webSocketRouter = Router(context: ParleyRequestContext.self)
-        WebSocketEndpoint(
+        let webSocket = WebSocketEndpoint(
             store: store, hub: hub, tokens: tokens, meetings: meetings, limits: limits, settings: settings,
-            lifecycle: lifecycle
-        ).add(to: webSocketRouter)
+            lifecycle: lifecycle)
 
         var application = Application(
             router: router,
             server: .http1WebSocketUpgrade(
-                webSocketRouter: webSocketRouter,
                 configuration: .init(
                     http1: .init(idleTimeout: nil),
                     ws: .init(
                         maxFrameSize: settings.maxMessageBytes,
                         autoPing: .enabled(timePeriod: .milliseconds(Int64(settings.keepaliveInterval * 1000))),
-                        closeTimeout: .seconds(5)))),
+                        closeTimeout: .seconds(5))),
+                shouldUpgrade: { head, channel, logger in
+                    await webSocket.shouldUpgrade(head, channel: channel, logger: logger)
+                }),
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Parley"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)

@@ -31,69 +31,70 @@ struct WebSocketEndpoint {
         var subprotocol: String?
     }
 
-    func add(to router: Router<ParleyRequestContext>) {
-        router.ws("/ws/meeting/:id") { request, context in
-            do {
-                let admission = try await admit(request, context: context, countAttempt: true)
-                var headers: HTTPFields = [:]
-                if let subprotocol = admission.subprotocol { headers[.secWebSocketProtocol] = subprotocol }
-                return .upgrade(headers)
-            } catch let error as APIError {
-                return refuse(error, context: context)
+    /// Decides an upgrade request on its connection, before the upgrade. Hummingbird's
+    /// closure-based upgrade, not its router-based one: that one keeps each connection's
+    /// request context in a reference cycle with its handler (a leak per connection).
+    func shouldUpgrade(_ head: HTTPRequest, channel: any Channel, logger: Logger) async
+        -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>>
+    {
+        do {
+            let admission = try await admit(head, channel: channel)
+            var headers: HTTPFields = [:]
+            if let subprotocol = admission.subprotocol { headers[.secWebSocketProtocol] = subprotocol }
+            return .upgrade(headers) { inbound, outbound, context in
+                try await serve(
+                    admission, inbound: inbound, outbound: outbound, socket: channel, logger: context.logger)
             }
-        } onUpgrade: { inbound, outbound, wsContext in
-            let admission: Admission
-            do {
-                admission = try await admit(wsContext.request, context: wsContext.requestContext, countAttempt: false)
-            } catch {
-                try await outbound.close(.policyViolation, reason: "\(error)")
-                return
-            }
-            try await serve(
-                admission, inbound: inbound, outbound: outbound, socket: wsContext.requestContext.channel,
-                logger: wsContext.logger)
+        } catch let error as APIError {
+            return refuse(error, channel: channel, logger: logger)
+        } catch {
+            logger.error("websocket admission failed", metadata: ["error": "\(error)"])
+            return refuse(.internalError(), channel: channel, logger: logger)
         }
     }
 
     /// Every check of the upgrade, in the order that reveals least to a stranger.
-    func admit(_ request: Request, context: ParleyRequestContext, countAttempt: Bool) async throws -> Admission {
+    func admit(_ head: HTTPRequest, channel: any Channel) async throws -> Admission {
+        let components = URLComponents(string: head.path ?? "")
+        let segments = (components?.path ?? "").split(separator: "/")
+        guard segments.count == 3, segments[0] == "ws", segments[1] == "meeting" else {
+            throw APIError.notFound("no WebSocket endpoint at \(components?.path ?? "")")
+        }
+        let query = Dictionary(
+            (components?.queryItems ?? []).map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { first, _ in first })
         if lifecycle.isStopping {
             throw APIError(.serviceUnavailable, "stopping", "the server is stopping; reconnect shortly")
         }
-        if countAttempt, !limits.attempt(address: context.peerAddress) {
+        if !limits.attempt(address: channel.remoteAddress?.ipAddress ?? "unknown") {
             throw APIError.tooManyRequests("too many connection attempts from this address")
         }
-        if let origin = request.headers[.origin], !originAllowed(origin, host: request.head.authority) {
+        if let origin = head.headerFields[.origin], !originAllowed(origin, host: head.authority) {
             throw APIError.forbidden("origin \(origin) is not allowed")
         }
-        var token = request.uri.queryParameters.get("token")
+        var token = query["token"]
         var subprotocol: String?
-        if token == nil, let offered = request.headers[.secWebSocketProtocol] {
+        if token == nil, let offered = head.headerFields[.secWebSocketProtocol] {
             let values = offered.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             token = values.first { $0.split(separator: ".").count == 3 }
             subprotocol = values.first { $0 == "bearer" }
         }
         guard let token, !token.isEmpty else { throw APIError.unauthorized("missing access token") }
         let user = try await tokens.verifyAccess(token)
-        if countAttempt, !limits.attempt(userID: user.id) {
+        if !limits.attempt(userID: user.id) {
             throw APIError.tooManyRequests("too many connection attempts for this user")
         }
-        let id = context.parameters.get("id") ?? ""
-        let meeting = try await meetings.meeting(id, for: user)
+        let meeting = try await meetings.meeting(String(segments[2]), for: user)
         var since: Int?
-        if let text = request.uri.queryParameters.get("since") {
+        if let text = query["since"] {
             guard let value = Int(text), value >= 0 else {
                 throw APIError.badRequest("since must be an offset (0 or more)", code: "invalid_since")
             }
             since = value
         }
-        if countAttempt, limits.openConnections(userID: user.id) >= settings.maxConnectionsPerUser {
+        if limits.openConnections(userID: user.id) >= settings.maxConnectionsPerUser {
             throw APIError.tooManyRequests("this user has \(settings.maxConnectionsPerUser) connections open already")
         }
-        return Admission(
-            user: user, meeting: meeting, since: since,
-            epoch: request.uri.queryParameters.get("epoch").map { String($0) },
-            subprotocol: subprotocol)
+        return Admission(user: user, meeting: meeting, since: since, epoch: query["epoch"], subprotocol: subprotocol)
     }
 
     func originAllowed(_ origin: String, host: String?) -> Bool {
@@ -107,8 +108,10 @@ struct WebSocketEndpoint {
 
     /// Answers the upgrade request with `error` as a plain HTTP response and closes the
     /// connection (Hummingbird itself would answer every refusal with 400).
-    func refuse(_ error: APIError, context: ParleyRequestContext) -> RouterShouldUpgrade {
-        context.logger.info(
+    func refuse(_ error: APIError, channel: any Channel, logger: Logger) -> ShouldUpgradeResult<
+        WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
+    > {
+        logger.info(
             "websocket refused", metadata: ["http.status": "\(error.status.code)", "error": "\(error.message)"])
         let body = error.body
         var head = HTTPResponseHead(version: .http1_1, status: .init(statusCode: Int(error.status.code)))
@@ -116,7 +119,6 @@ struct WebSocketEndpoint {
         head.headers.add(name: "Content-Length", value: "\(body.readableBytes)")
         head.headers.add(name: "Connection", value: "close")
         for field in error.headers { head.headers.add(name: field.name.rawName, value: field.value) }
-        let channel = context.channel
         channel.write(HTTPServerResponsePart.head(head), promise: nil)
         channel.write(HTTPServerResponsePart.body(.byteBuffer(body)), promise: nil)
         channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in
@@ -148,10 +150,8 @@ struct WebSocketEndpoint {
             ) { subscriber.close(.tokenExpired) }
             defer { expiry.cancel() }
             let maxMessage = settings.maxMessageBytes
+            // Two tasks per connection: this one writes, a child reads.
             await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    await Self.write(subscriber, to: socket, closingWith: outbound)
-                }
                 group.addTask {
                     do {
                         for try await message in inbound.messages(maxSize: maxMessage) {
@@ -162,8 +162,7 @@ struct WebSocketEndpoint {
                     }
                     subscriber.close(.clientClosed)
                 }
-                await group.next()
-                subscriber.close(.clientClosed)
+                await Self.write(subscriber, to: socket, closingWith: outbound)
                 group.cancelAll()
             }
         }

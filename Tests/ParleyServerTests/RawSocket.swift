@@ -1,3 +1,4 @@
+import Dispatch
 import Foundation
 
 #if canImport(Glibc)
@@ -34,6 +35,20 @@ final class RawSocket: @unchecked Sendable {
 
     deinit { close(fd) }
 
+    /// Blocking reads run on a dispatch thread, never on the cooperative pool the server in this
+    /// process runs on.
+    private func offload<T: Sendable>(_ body: @escaping @Sendable () -> T) async -> T {
+        await withCheckedContinuation { continuation in
+            DispatchQueue.global().async { continuation.resume(returning: body()) }
+        }
+    }
+
+    func readHead() async -> (status: Int, text: String) { await offload { self.readHeadBlocking() } }
+    func readUpgradeHead() async -> (status: Int, rest: [UInt8]) { await offload { self.readUpgradeHeadBlocking() } }
+    func readUntilClose(limit: Double) async -> (code: Int?, texts: Int, seconds: Double) {
+        await offload { self.readUntilCloseBlocking(limit: limit) }
+    }
+
     func send(_ text: String) {
         let bytes = Array(text.utf8)
         _ = bytes.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
@@ -66,7 +81,7 @@ final class RawSocket: @unchecked Sendable {
     }
 
     /// Reads until the HTTP head is complete; returns the status code and the whole text read.
-    func readHead() -> (status: Int, text: String) {
+    private func readHeadBlocking() -> (status: Int, text: String) {
         var received = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 4096)
         while !String(decoding: received, as: UTF8.self).contains("\r\n\r\n") {
@@ -90,7 +105,9 @@ final class RawSocket: @unchecked Sendable {
     /// Reads WebSocket frames (after the handshake's head) until a close frame or `limit`
     /// seconds; returns the close code, the text frames seen, and the seconds it took.
     /// Never answers pings.
-    func readUntilClose(limit: Double, pending: [UInt8] = []) -> (code: Int?, texts: Int, seconds: Double) {
+    private func readUntilCloseBlocking(limit: Double, pending: [UInt8] = []) -> (
+        code: Int?, texts: Int, seconds: Double
+    ) {
         let start = Date()
         var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
@@ -128,7 +145,7 @@ final class RawSocket: @unchecked Sendable {
     }
 
     /// Reads the handshake's response head only; returns its status and any bytes after it.
-    func readUpgradeHead() -> (status: Int, rest: [UInt8]) {
+    private func readUpgradeHeadBlocking() -> (status: Int, rest: [UInt8]) {
         var received = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 1)
         // Byte by byte, so no frame bytes are consumed with the head.
@@ -141,18 +158,4 @@ final class RawSocket: @unchecked Sendable {
         return (text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0, [])
     }
 
-    /// Waits until the server closes the connection, reading (and dropping) what it sends;
-    /// returns the seconds it took, or nil if it stayed open for `limit` seconds.
-    func secondsUntilClosed(limit: Double) -> Double? {
-        let start = Date()
-        var timeout = timeval(tv_sec: 0, tv_usec: 200_000)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while Date().timeIntervalSince(start) < limit {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n == 0 { return Date().timeIntervalSince(start) }
-            if n < 0 && errno != EAGAIN && errno != EWOULDBLOCK { return Date().timeIntervalSince(start) }
-        }
-        return nil
-    }
 }

@@ -86,14 +86,14 @@ import Testing
         let meeting = try await h.meeting("Stopped", token: token)
         let socket = try RawSocket(port: first.port)
         socket.upgrade("/ws/meeting/\(meeting)?token=\(token)")
-        #expect(socket.readUpgradeHead().status == 101)
+        #expect(await socket.readUpgradeHead().status == 101)
         let upload = try await h.request(
             .PUT, "/api/meetings/\(meeting)/audio", token: token,
             body: try Data(contentsOf: URL(fileURLWithPath: audio.audioPath)), contentType: "audio/wav")
         #expect(upload.status == 202)
         #expect(FileManager.default.fileExists(atPath: data + "/audio/\(meeting).audio"))
         first.terminate()
-        let (code, _, _) = socket.readUntilClose(limit: 15)
+        let (code, _, _) = await socket.readUntilClose(limit: 15)
         #expect(code == 1001)
         #expect(first.wait() == 0)
         #expect(FileManager.default.fileExists(atPath: data + "/audio/\(meeting).audio"))
