@@ -31,6 +31,8 @@ public final class MeetingChannel: EventSink {
         var flushing = false
         var waiters: [(offset: Int, continuation: CheckedContinuation<Void, any Error>)] = []
         var subscribers: [Int: Subscriber] = [:]
+        /// Open connections per viewer: presence without scanning every subscriber.
+        var viewerCounts: [Viewer: Int] = [:]
         var nextSubscriber = 1
         /// The latest events as sent, for replay without the store.
         var recent: RecentEvents
@@ -159,14 +161,15 @@ public final class MeetingChannel: EventSink {
         let (subscriber, latest, epoch, fromMemory, viewers, joined) = state.withLock { state in
             let subscriber = Subscriber(id: state.nextSubscriber, viewer: viewer, capacity: configuration.sendQueue)
             state.nextSubscriber += 1
-            let joined = !state.subscribers.values.contains { $0.viewer == viewer }
+            let joined = state.viewerCounts[viewer, default: 0] == 0
+            state.viewerCounts[viewer, default: 0] += 1
             state.subscribers[subscriber.id] = subscriber
             var fromMemory: [ByteBuffer]? = nil
             if let since, since <= state.published, clientEpoch == nil || clientEpoch == state.epoch {
                 fromMemory = state.recent.messages(after: since, through: state.published)
             }
             return (
-                subscriber, state.published, state.epoch, fromMemory, Self.viewers(state.subscribers.values), joined
+                subscriber, state.published, state.epoch, fromMemory, Self.viewers(state.viewerCounts), joined
             )
         }
         metrics.connected()
@@ -201,7 +204,12 @@ public final class MeetingChannel: EventSink {
         subscriber.close(reason)
         let (removed, left) = state.withLock { state in
             let removed = state.subscribers.removeValue(forKey: subscriber.id) != nil
-            let left = removed && !state.subscribers.values.contains { $0.viewer == subscriber.viewer }
+            var left = false
+            if removed {
+                let count = state.viewerCounts[subscriber.viewer, default: 1] - 1
+                state.viewerCounts[subscriber.viewer] = count > 0 ? count : nil
+                left = count <= 0
+            }
             return (removed, left)
         }
         if removed { metrics.disconnected() }
@@ -239,11 +247,11 @@ public final class MeetingChannel: EventSink {
         for subscriber in subscribers { subscriber.enqueue(message) }
     }
 
-    public var viewers: [Viewer] { state.withLock { Self.viewers($0.subscribers.values) } }
+    public var viewers: [Viewer] { state.withLock { Self.viewers($0.viewerCounts) } }
 
     private func announcePresence(joined: Viewer?, left: Viewer?) {
         let (subscribers, viewers) = state.withLock { state in
-            (Array(state.subscribers.values), Self.viewers(state.subscribers.values))
+            (Array(state.subscribers.values), Self.viewers(state.viewerCounts))
         }
         let presence = Presence(
             meetingID: meetingID, timestamp: MeetingEvent.formatTimestamp(Date()),
@@ -258,8 +266,8 @@ public final class MeetingChannel: EventSink {
         for subscriber in closed { unsubscribe(subscriber, reason: subscriber.closeReason ?? .tooSlow) }
     }
 
-    private static func viewers(_ subscribers: some Sequence<Subscriber>) -> [Viewer] {
-        Array(Set(subscribers.map(\.viewer))).sorted { ($0.username, $0.userID) < ($1.username, $1.userID) }
+    private static func viewers(_ counts: [Viewer: Int]) -> [Viewer] {
+        counts.keys.sorted { ($0.username, $0.userID) < ($1.username, $1.userID) }
     }
 
     // MARK: Wire format
