@@ -91,22 +91,20 @@ struct RequestLogMiddleware<Context: RequestContext>: RouterMiddleware {
         async throws -> Response
     {
         let start = ContinuousClock.now
+        func log(_ status: Int) {
+            context.logger.info(
+                "request",
+                metadata: [
+                    "http.method": "\(request.method)", "http.path": "\(request.uri.path)", "http.status": "\(status)",
+                    "http.duration": "\(ContinuousClock.now - start)",
+                ])
+        }
         do {
             let response = try await next(request, context)
-            context.logger.info(
-                "request",
-                metadata: [
-                    "http.method": "\(request.method)", "http.path": "\(request.uri.path)",
-                    "http.status": "\(response.status.code)", "http.duration": "\(ContinuousClock.now - start)",
-                ])
+            log(response.status.code)
             return response
         } catch let error as any HTTPResponseError {
-            context.logger.info(
-                "request",
-                metadata: [
-                    "http.method": "\(request.method)", "http.path": "\(request.uri.path)",
-                    "http.status": "\(error.status.code)", "http.duration": "\(ContinuousClock.now - start)",
-                ])
+            log(error.status.code)
             throw error
         }
     }

@@ -156,9 +156,10 @@ final class MeetingService: Sendable {
             }
             if !overLimit && !stoppedEarly {
                 if let extractor { try extractor.finish() }
+                // Recorded before the pipeline can see the end of the file: a restart resumes
+                // only uploads that were complete.
+                try await store.recordUpload(meetingID: meeting.id, bytes: file.bytesWritten)
                 file.finish()
-                meeting.audioBytes = file.bytesWritten
-                try await store.updateMeeting(meeting)
             }
         } catch let error as APIError {
             file.fail(PipelineFailure(stage: .upload, code: "bad_request", message: error.message))

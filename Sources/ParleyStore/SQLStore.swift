@@ -188,6 +188,10 @@ public struct SQLStore: Store {
         ).run()
     }
 
+    public func recordUpload(meetingID: String, bytes: Int64) async throws {
+        try await database.raw("UPDATE meetings SET audio_bytes = \(bind: bytes) WHERE id = \(bind: meetingID)").run()
+    }
+
     public func deleteMeeting(id: String) async throws {
         // Explicit deletes, so the result does not depend on foreign keys being enforced.
         try await database.raw("DELETE FROM events WHERE meeting_id = \(bind: id)").run()

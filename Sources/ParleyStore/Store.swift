@@ -32,6 +32,9 @@ public protocol Store: Sendable {
     /// Meetings whose processing was running (status `processing`): left so by a crash or a stop.
     func meetings(withStatus status: MeetingStatus) async throws -> [MeetingRecord]
     func updateMeeting(_ meeting: MeetingRecord) async throws
+    /// Records that a meeting's upload is complete (its size), touching nothing else, so it
+    /// cannot undo a status the pipeline set meanwhile.
+    func recordUpload(meetingID: String, bytes: Int64) async throws
     /// Deletes the meeting, its members and its events.
     func deleteMeeting(id: String) async throws
     func addMember(meetingID: String, userID: String) async throws

@@ -62,6 +62,10 @@ import Testing
         try await store.updateMeeting(meeting)
         #expect(try await store.meeting(id: "m_1") == meeting)
         #expect(try await store.meetings(withStatus: .processing).map(\.id) == ["m_1"])
+        try await store.recordUpload(meetingID: "m_1", bytes: 99)
+        let recorded = try await store.meeting(id: "m_1")
+        #expect(recorded?.audioBytes == 99)
+        #expect(recorded?.status == .processing)
 
         let events = (1...1200).map { StoredEvent(meetingID: "m_1", offset: $0, type: "status", json: "{\"n\":\($0)}") }
         try await store.appendEvents(events)
