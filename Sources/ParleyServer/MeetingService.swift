@@ -18,6 +18,9 @@ final class MeetingService: Sendable {
     let metrics: ServerMetrics
     let makePipeline: @Sendable () async throws -> MeetingPipeline
     let logger: Logger
+    /// Meetings whose upload request is running: a second concurrent PUT gets 409 before it
+    /// touches the first one's file.
+    private let uploading = Mutex<Set<String>>([])
 
     init(
         store: any Store, hub: Hub, runner: JobRunner, settings: ServerSettings, metrics: ServerMetrics,
@@ -87,7 +90,11 @@ final class MeetingService: Sendable {
         if let declared, declared > settings.maxUploadBytes {
             throw APIError.tooLarge("the upload is \(declared) bytes; the limit is \(settings.maxUploadBytes)")
         }
-        if meeting.status == .processing || runner.isRunning(meeting.id) {
+        let claimed = uploading.withLock { $0.insert(meeting.id).inserted }
+        guard claimed else { throw APIError.conflict("an upload to this meeting is already running") }
+        defer { _ = uploading.withLock { $0.remove(meeting.id) } }
+        let current = try await store.meeting(id: meeting.id) ?? meeting
+        if current.status == .processing || runner.isRunning(meeting.id) {
             throw APIError.conflict("this meeting is already being processed")
         }
         let pipeline: MeetingPipeline
@@ -97,7 +104,7 @@ final class MeetingService: Sendable {
             throw APIError(.serviceUnavailable, "backend_not_ready", error.message)
         }
 
-        var meeting = meeting
+        var meeting = current
         try FileManager.default.createDirectory(atPath: settings.audioDirectory, withIntermediateDirectories: true)
         let path = (settings.audioDirectory as NSString).appendingPathComponent("\(meeting.id).audio")
         try? FileManager.default.removeItem(atPath: path)

@@ -161,6 +161,24 @@ import Testing
         }
     }
 
+    @Test func twoUploadsToOneMeetingAtOnceOneIsRefused() async throws {
+        let audio = try Data(contentsOf: URL(fileURLWithPath: try ServerFixture.standup().audioPath))
+        try await ServerFixture.withServer(try ServerFixture.settings()) { h in
+            let (_, token) = try await h.user("alice")
+            let meeting = try await h.meeting("Twice", token: token)
+            async let first = h.request(
+                .PUT, "/api/meetings/\(meeting)/audio", token: token, body: audio, contentType: "audio/wav")
+            async let second = h.request(
+                .PUT, "/api/meetings/\(meeting)/audio", token: token, body: audio, contentType: "audio/wav")
+            let statuses = try await [first.status, second.status].sorted()
+            #expect(statuses == [202, 409])
+            let seen = try await h.watch(meeting, token: token, query: "&since=0") { messages in
+                messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
+            }
+            #expect(seen.events.last?.stage == "completed")
+        }
+    }
+
     @Test func concurrentUploadsToDifferentMeetings() async throws {
         let one = try ServerFixture.standup(seed: 1)
         let two = try ServerFixture.standup(seed: 2)
