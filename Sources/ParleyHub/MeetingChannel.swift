@@ -158,25 +158,23 @@ public final class MeetingChannel: EventSink {
     /// and the log is the one the client knew) every event after `since`, then live events.
     /// No gap and no duplicate: live events that arrive while the replay is read queue behind it.
     public func subscribe(viewer: Viewer, since: Int?, epoch clientEpoch: String?) async throws -> Subscriber {
-        let (subscriber, latest, epoch, fromMemory, viewers, joined) = state.withLock { state in
+        let (subscriber, latest, epoch, recovered, fromMemory, viewers, joined) = state.withLock { state in
             let subscriber = Subscriber(id: state.nextSubscriber, viewer: viewer, capacity: configuration.sendQueue)
             state.nextSubscriber += 1
             let joined = state.viewerCounts[viewer, default: 0] == 0
             state.viewerCounts[viewer, default: 0] += 1
             state.subscribers[subscriber.id] = subscriber
-            var fromMemory: [ByteBuffer]? = nil
-            if let since, since <= state.published, clientEpoch == nil || clientEpoch == state.epoch {
-                fromMemory = state.recent.messages(after: since, through: state.published)
-            }
+            // Recoverable: the client names an offset of this log (its epoch, if given, is ours).
+            let recovered = since.map { $0 <= state.published } == true && (clientEpoch ?? state.epoch) == state.epoch
+            let fromMemory = recovered ? state.recent.messages(after: since ?? 0, through: state.published) : nil
             return (
-                subscriber, state.published, state.epoch, fromMemory, Self.viewers(state.viewerCounts), joined
+                subscriber, state.published, state.epoch, recovered, fromMemory, Self.viewers(state.viewerCounts),
+                joined
             )
         }
         metrics.connected()
-        let recovered: Bool
         var replay: [ByteBuffer] = []
-        if let since, since <= latest, clientEpoch == nil || clientEpoch == epoch {
-            recovered = true
+        if recovered, let since {
             if let fromMemory {
                 replay = fromMemory
             } else {
@@ -188,8 +186,6 @@ public final class MeetingChannel: EventSink {
                     throw error
                 }
             }
-        } else {
-            recovered = false
         }
         let connected = Connected(
             meetingID: meetingID, offset: latest, epoch: epoch, recovered: recovered, viewers: viewers,
@@ -247,17 +243,12 @@ public final class MeetingChannel: EventSink {
         for subscriber in subscribers { subscriber.enqueue(message) }
     }
 
-    public var viewers: [Viewer] { state.withLock { Self.viewers($0.viewerCounts) } }
-
     private func announcePresence(joined: Viewer?, left: Viewer?) {
-        let (subscribers, viewers) = state.withLock { state in
-            (Array(state.subscribers.values), Self.viewers(state.viewerCounts))
-        }
+        let viewers = state.withLock { Self.viewers($0.viewerCounts) }
         let presence = Presence(
             meetingID: meetingID, timestamp: MeetingEvent.formatTimestamp(Date()),
             data: .init(viewers: viewers, joined: joined, left: left))
-        let message = Self.message(presence)
-        for subscriber in subscribers { subscriber.enqueue(message) }
+        broadcastUnnumbered(Self.message(presence))
         removeClosedSubscribers()
     }
 

@@ -93,7 +93,6 @@ public final class Subscriber: Sendable {
     }
 
     public var closeReason: CloseReason? { state.withLock { $0.closed } }
-    var queued: Int { state.withLock { $0.queue.count } }
 }
 
 /// What a connection's writer gets next.

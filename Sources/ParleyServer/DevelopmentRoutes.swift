@@ -8,9 +8,8 @@ import ParleyStore
 /// synthetic events through the real path (numbered, persisted, broadcast), for the load
 /// benchmark and for trying a client without processing audio.
 struct DevelopmentRoutes {
-    let store: any Store
     let hub: Hub
-    let tokens: TokenService
+    let meetings: MeetingService
 
     struct Burst: Decodable {
         var count: Int
@@ -29,10 +28,8 @@ struct DevelopmentRoutes {
         // Each event is a transcript segment whose text starts with the wall-clock nanoseconds at
         // which it was handed to the hub (`t<ns> word word ...`), for publish-to-receipt latency.
         group.post("meetings/:id/events") { request, context -> Published in
-            let user = try context.requireUser()
-            let id = try context.parameters.require("id")
-            guard let meeting = try await store.meeting(id: id) else { throw APIError.notFound("no meeting '\(id)'") }
-            guard meeting.ownerID == user.id else { throw APIError.forbidden("only the owner may publish") }
+            let meeting = try await meetings.meeting(
+                try context.parameters.require("id"), for: try context.requireUser(), ownerOnly: true)
             let burst = try await request.decode(as: Burst.self, context: context)
             guard (1...100_000).contains(burst.count) else { throw APIError.badRequest("count must be 1...100000") }
             let filler = String(repeating: "word ", count: max(0, burst.size ?? 120) / 5)

@@ -63,11 +63,9 @@ struct MeetingRoutes {
                 throw APIError.notFound("no user '\(body.username)'")
             }
             if member.id != owner.id { try await store.addMember(meetingID: meeting.id, userID: member.id) }
-            var names: [String] = []
-            for id in try await store.memberIDs(meetingID: meeting.id) {
-                if let user = try await store.user(id: id) { names.append(user.username) }
-            }
-            return EditedResponse(status: .created, response: Members(owner: owner.username, members: names))
+            return EditedResponse(
+                status: .created,
+                response: Members(owner: owner.username, members: try await meetings.memberNames(meeting.id)))
         }
         group.put(":id/audio") { request, context -> Response in
             let meeting = try await meetings.meeting(

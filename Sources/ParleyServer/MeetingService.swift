@@ -37,8 +37,6 @@ final class MeetingService: Sendable {
 
     // MARK: Access
 
-    enum Access { case owner, member }
-
     /// The meeting if `user` owns it or is a member: 404 when it does not exist, 403 otherwise.
     func meeting(_ id: String, for user: AuthenticatedUser, ownerOnly: Bool = false) async throws -> MeetingRecord {
         guard let meeting = try await store.meeting(id: id) else { throw APIError.notFound("no meeting '\(id)'") }
@@ -63,12 +61,18 @@ final class MeetingService: Sendable {
 
     func view(of meeting: MeetingRecord) async throws -> MeetingView {
         let state = try await state(of: meeting)
-        var members: [String] = []
-        for id in try await store.memberIDs(meetingID: meeting.id) {
-            if let user = try await store.user(id: id) { members.append(user.username) }
-        }
         let owner = try await store.user(id: meeting.ownerID)?.username ?? meeting.ownerID
-        return MeetingView(meeting: meeting, owner: owner, members: members, state: state)
+        return MeetingView(
+            meeting: meeting, owner: owner, members: try await memberNames(meeting.id), state: state)
+    }
+
+    /// The usernames of the meeting's members (not its owner).
+    func memberNames(_ meetingID: String) async throws -> [String] {
+        var names: [String] = []
+        for id in try await store.memberIDs(meetingID: meetingID) {
+            if let user = try await store.user(id: id) { names.append(user.username) }
+        }
+        return names
     }
 
     // MARK: Upload

@@ -74,12 +74,12 @@ public struct ParleyServer: Sendable {
         MeetingRoutes(store: store, meetings: meetings).add(
             to: router.group("/api/meetings").add(middleware: BearerAuthMiddleware(tokens: tokens)))
         if settings.development {
-            DevelopmentRoutes(store: store, hub: hub, tokens: tokens).add(
+            DevelopmentRoutes(hub: hub, meetings: meetings).add(
                 to: router.group("/api/dev").add(middleware: BearerAuthMiddleware(tokens: tokens)))
         }
 
         let webSocket = WebSocketEndpoint(
-            store: store, hub: hub, tokens: tokens, meetings: meetings, limits: limits, settings: settings,
+            hub: hub, tokens: tokens, meetings: meetings, limits: limits, settings: settings,
             lifecycle: lifecycle)
 
         var application = Application(

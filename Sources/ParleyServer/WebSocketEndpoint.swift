@@ -15,7 +15,6 @@ import ParleyStore
 /// refusal is an HTTP status with the JSON error body: 401 (token), 403 (not a member, or an
 /// Origin not allowed), 404 (no meeting), 429 (rate limit or connection cap), 503 (stopping).
 struct WebSocketEndpoint {
-    let store: any Store
     let hub: Hub
     let tokens: TokenService
     let meetings: MeetingService
