@@ -76,9 +76,14 @@ import Testing
         try await ServerFixture.withServer(try ServerFixture.settings()) { h in
             let (_, alice) = try await h.user("alice")
             let meeting = try await h.meeting("Replay", token: alice)
-            // A first watcher sees 1...50 live.
-            async let live = h.watch(meeting, token: alice) { $0.lastEventOffset == 50 }
-            try await Task.sleep(for: .milliseconds(300))
+            // A first watcher sees 1...50 live (published once it is connected).
+            let connected = Signal<Void>()
+            async let live = h.watch(meeting, token: alice) {
+                $0.lastEventOffset == 50
+            } onMessage: { wire in
+                if wire.type == "connected" { connected.complete(()) }
+            }
+            await connected.value
             #expect(try await h.publish(meeting, count: 50, token: alice).status == 200)
             let first = try await live
             #expect(first.messages.first?.type == "connected")
@@ -276,7 +281,10 @@ import Testing
             slow.upgrade("/ws/meeting/\(meeting)?token=\(alice)")
             #expect(await slow.readUpgradeHead().status == 101)
             let count = 1500
-            async let fast = h.watch(meeting, token: alice) { $0.lastEventOffset == count }
+            // swift-metrics is process-wide: count what this test adds.
+            let slowBefore = try await Self.slowClientsClosed(h)
+            // `since=0`: the fast one gets every event even if it connects after the first ones.
+            async let fast = h.watch(meeting, token: alice, query: "&since=0") { $0.lastEventOffset == count }
             try await Task.sleep(for: .milliseconds(300))
             let started = ContinuousClock.now
             #expect(try await h.publish(meeting, count: count, size: 4000, token: alice).status == 200)
@@ -288,9 +296,15 @@ import Testing
             #expect(code == 4008)
             #expect(texts < count)
             #expect(publishTime < .seconds(60))
-            let metrics = try await h.request(.GET, "/metrics")
-            #expect(metrics.text.contains("parley_ws_slow_clients_closed_total 1"))
+            #expect(try await Self.slowClientsClosed(h) == slowBefore + 1)
         }
+    }
+
+    /// `parley_ws_slow_clients_closed_total` from `/metrics` (0 before the first one).
+    static func slowClientsClosed(_ h: Harness) async throws -> Int {
+        let metrics = try await h.request(.GET, "/metrics")
+        let line = metrics.text.split(separator: "\n").first { $0.hasPrefix("parley_ws_slow_clients_closed_total ") }
+        return line.flatMap { Int($0.split(separator: " ").last ?? "") } ?? 0
     }
 
     @Test func connectionCapAndAttemptRateLimit() async throws {
