@@ -20,6 +20,7 @@ public final class Hub: Sendable {
     public let store: any Store
     public let configuration: HubConfiguration
     let metrics = HubMetrics()
+    let loops = DeliveryLoops()
     let logger: Logger
 
     private struct Entry {
@@ -63,7 +64,7 @@ public final class Hub: Sendable {
         let latest = try await store.latestOffset(meetingID: meetingID)
         let fresh = MeetingChannel(
             meetingID: meetingID, epoch: epoch, latestOffset: latest, store: store, configuration: configuration,
-            metrics: metrics, logger: logger)
+            metrics: metrics, loops: loops, logger: logger)
         return channels.withLock { channels in
             // Someone may have opened it while the store was read: theirs wins.
             var entry = channels[meetingID] ?? Entry(channel: fresh)

@@ -13,6 +13,7 @@ public final class MeetingChannel: EventSink {
     let store: any Store
     let configuration: HubConfiguration
     let metrics: HubMetrics
+    let loops: DeliveryLoops
     let logger: Logger
 
     struct Pending {
@@ -30,25 +31,37 @@ public final class MeetingChannel: EventSink {
         var pending: [Pending] = []
         var flushing = false
         var waiters: [(offset: Int, continuation: CheckedContinuation<Void, any Error>)] = []
-        var subscribers: [Int: Subscriber] = [:]
+        var subscribers: [Int: Subscriber] = [:] {
+            didSet { snapshot = nil }
+        }
+        /// `subscribers` as an array, kept between changes: each delivery iterates it.
+        var snapshot: [Subscriber]?
         /// Open connections per viewer: presence without scanning every subscriber.
         var viewerCounts: [Viewer: Int] = [:]
         var nextSubscriber = 1
         /// The latest events as sent, for replay without the store.
         var recent: RecentEvents
         var failure: (any Error)?
+
+        mutating func everyone() -> [Subscriber] {
+            if let snapshot { return snapshot }
+            let all = Array(subscribers.values)
+            snapshot = all
+            return all
+        }
     }
 
     let state: Mutex<State>
 
     init(
         meetingID: String, epoch: String, latestOffset: Int, store: any Store, configuration: HubConfiguration,
-        metrics: HubMetrics, logger: Logger
+        metrics: HubMetrics, loops: DeliveryLoops, logger: Logger
     ) {
         self.meetingID = meetingID
         self.store = store
         self.configuration = configuration
         self.metrics = metrics
+        self.loops = loops
         self.logger = logger
         state = Mutex(
             State(
@@ -137,15 +150,13 @@ public final class MeetingChannel: EventSink {
                 ready.append(waiter.continuation)
                 return true
             }
-            return (Array(state.subscribers.values), ready)
+            return (state.everyone(), ready)
         }
         // Outside the lock: subscribers only append to their own queues.
+        let messages = batch.map(\.message)
         var slow = 0
-        for subscriber in subscribers {
-            for item in batch where !subscriber.enqueue(item.message) {
-                slow += 1
-                break
-            }
+        for subscriber in subscribers where !subscriber.enqueue(contentsOf: messages) {
+            slow += 1
         }
         metrics.published(events: batch.count, deliveries: batch.count * subscribers.count, slow: slow)
         for waiter in waiters { waiter.resume() }
@@ -157,9 +168,16 @@ public final class MeetingChannel: EventSink {
     /// Registers a subscriber and queues, in order: `connected`, then (when `since` is given
     /// and the log is the one the client knew) every event after `since`, then live events.
     /// No gap and no duplicate: live events that arrive while the replay is read queue behind it.
-    public func subscribe(viewer: Viewer, since: Int?, epoch clientEpoch: String?) async throws -> Subscriber {
+    /// With an `outlet`, messages are pushed to it from its event loop; without, pull them with
+    /// `Subscriber.next()`.
+    public func subscribe(
+        viewer: Viewer, since: Int?, epoch clientEpoch: String?, outlet: (any Outlet)? = nil
+    ) async throws -> Subscriber {
+        let loop = outlet.map { loops.loop(for: $0.eventLoop) }
         let (subscriber, latest, epoch, recovered, fromMemory, viewers, joined) = state.withLock { state in
-            let subscriber = Subscriber(id: state.nextSubscriber, viewer: viewer, capacity: configuration.sendQueue)
+            let subscriber = Subscriber(
+                id: state.nextSubscriber, viewer: viewer, capacity: configuration.sendQueue, outlet: outlet,
+                loop: loop)
             state.nextSubscriber += 1
             let joined = state.viewerCounts[viewer, default: 0] == 0
             state.viewerCounts[viewer, default: 0] += 1
@@ -190,7 +208,7 @@ public final class MeetingChannel: EventSink {
         let connected = Connected(
             meetingID: meetingID, offset: latest, epoch: epoch, recovered: recovered, viewers: viewers,
             timestamp: MeetingEvent.formatTimestamp(Date()))
-        subscriber.prepend([Self.message(connected)] + replay)
+        subscriber.start(with: [Self.message(connected)] + replay)
         if joined { announcePresence(joined: viewer, left: nil) }
         return subscriber
     }
@@ -214,7 +232,7 @@ public final class MeetingChannel: EventSink {
 
     /// Closes every subscriber (shutdown, a reset log, a deleted meeting).
     public func closeAll(_ reason: CloseReason) {
-        let subscribers = state.withLock { Array($0.subscribers.values) }
+        let subscribers = state.withLock { $0.everyone() }
         for subscriber in subscribers { subscriber.close(reason) }
     }
 
@@ -237,10 +255,25 @@ public final class MeetingChannel: EventSink {
         subscriber.enqueue(message)
     }
 
-    /// Queues a message for everyone watching (a `ping`); not numbered, not persisted.
+    /// Queues a message for everyone watching; not numbered, not persisted.
     public func broadcastUnnumbered(_ message: ByteBuffer) {
-        let subscribers = state.withLock { Array($0.subscribers.values) }
+        let subscribers = state.withLock { $0.everyone() }
         for subscriber in subscribers { subscriber.enqueue(message) }
+    }
+
+    /// The keepalive round: a `ping` message and a WebSocket ping frame to everyone watching,
+    /// and `unresponsive` for whoever has sent nothing (not even a pong) for `silentAfter`.
+    public func keepalive(silentAfter: TimeAmount) {
+        let subscribers = state.withLock { $0.everyone() }
+        let now = NIODeadline.now()
+        let ping = Keepalive.ping()
+        for subscriber in subscribers {
+            if subscriber.isSilent(longerThan: silentAfter, now: now) {
+                subscriber.close(.unresponsive)
+            } else {
+                subscriber.ping(ping)
+            }
+        }
     }
 
     private func announcePresence(joined: Viewer?, left: Viewer?) {

@@ -2,63 +2,170 @@ import DequeModule
 public import NIOCore
 import Synchronization
 
-/// One WebSocket connection's view of a meeting: a bounded queue of already-serialized
-/// messages that the publisher fills without waiting and the connection's writer drains.
-/// When the queue is full the subscriber is closed (`CloseReason.tooSlow`); the client
-/// reconnects with `since` and loses nothing.
+/// One connection's view of a meeting: a bounded queue of already-serialized messages that
+/// the publisher fills without waiting. With an `Outlet` (a server socket) the queue is pushed
+/// from the connection's event loop, together with every other subscriber of that loop; without
+/// one, a reader pulls it with `next()`. When the queue is full the subscriber is closed
+/// (`CloseReason.tooSlow`); the client reconnects with `since` and loses nothing.
 public final class Subscriber: Sendable {
     public let id: Int
     public let viewer: Viewer
     public let capacity: Int
+    let outlet: (any Outlet)?
+    let loop: DeliveryLoop?
+    /// When the connection last sent anything (`NIODeadline` nanoseconds).
+    private let lastHeard: Atomic<UInt64>
 
     private struct State {
         var queue: Deque<ByteBuffer> = []
-        var waiter: CheckedContinuation<Void, Never>?
         var closed: CloseReason?
+        /// Pull: the reader waiting in `next()`.
+        var waiter: CheckedContinuation<Void, Never>?
+        /// Push: false until `start`, so nothing overtakes `connected` and the replay.
+        var started = false
+        /// Push: a drain is due, or the socket is not writable (its return drains); either way
+        /// a new message needs no new drain.
+        var scheduled = false
+        var closeDelivered = false
+        /// Push: a WebSocket ping frame goes out with the next write.
+        var ping = false
+
+        enum Wake {
+            case none
+            case resume(CheckedContinuation<Void, Never>)
+            case schedule
+        }
+
+        /// Who must run now that there is something to send; `always` for a close, which must
+        /// get through even while the socket is not writable.
+        mutating func wake(push: Bool, always: Bool = false) -> Wake {
+            if push {
+                guard started || always, !scheduled || always else { return .none }
+                scheduled = true
+                return .schedule
+            }
+            guard let waiter else { return .none }
+            self.waiter = nil
+            return .resume(waiter)
+        }
     }
 
     private let state = Mutex(State())
 
-    init(id: Int, viewer: Viewer, capacity: Int) {
+    init(id: Int, viewer: Viewer, capacity: Int, outlet: (any Outlet)?, loop: DeliveryLoop?) {
         self.id = id
         self.viewer = viewer
         self.capacity = capacity
+        self.outlet = outlet
+        self.loop = loop
+        lastHeard = Atomic(NIODeadline.now().uptimeNanoseconds)
+    }
+
+    private func perform(_ wake: State.Wake) {
+        switch wake {
+        case .none: break
+        case .resume(let waiter): waiter.resume()
+        case .schedule: loop?.schedule(self)
+        }
     }
 
     /// Queues a message; never waits. Returns false (and closes the subscriber) when the
     /// queue was full.
     @discardableResult
     func enqueue(_ message: ByteBuffer) -> Bool {
-        let (waiter, accepted): (CheckedContinuation<Void, Never>?, Bool) = state.withLock { state in
-            if state.closed != nil { return (nil, true) }
-            if state.queue.count >= capacity {
+        enqueue(contentsOf: CollectionOfOne(message))
+    }
+
+    /// Queues messages in order; never waits. Returns false (and closes the subscriber) when
+    /// they did not fit.
+    @discardableResult
+    func enqueue(contentsOf messages: some Collection<ByteBuffer>) -> Bool {
+        let push = outlet != nil
+        var accepted = true
+        let wake = state.withLock { state -> State.Wake in
+            if state.closed != nil { return .none }
+            if state.queue.count + messages.count > capacity {
                 state.closed = .tooSlow
                 state.queue.removeAll()
-                let waiter = state.waiter
-                state.waiter = nil
-                return (waiter, false)
+                accepted = false
+                return state.wake(push: push, always: true)
             }
-            state.queue.append(message)
-            let waiter = state.waiter
-            state.waiter = nil
-            return (waiter, true)
+            state.queue.append(contentsOf: messages)
+            return state.wake(push: push)
         }
-        waiter?.resume()
+        perform(wake)
         return accepted
     }
 
-    /// Puts messages in front of everything queued (the replay, before live events that
-    /// arrived while it was read). Does not count against the capacity.
-    func prepend(_ messages: [ByteBuffer]) {
-        state.withLock { state in
-            guard state.closed == nil else { return }
+    /// Queues a keepalive: the `ping` message, and a WebSocket ping frame for a socket.
+    func ping(_ message: ByteBuffer) {
+        let push = outlet != nil
+        let wake = state.withLock { state -> State.Wake in
+            if state.closed != nil || state.queue.count >= capacity { return .none }
+            state.queue.append(message)
+            state.ping = push
+            return state.wake(push: push)
+        }
+        perform(wake)
+    }
+
+    /// Puts messages in front of everything queued (`connected` and the replay, before live
+    /// events that arrived while it was read) and starts sending. Does not count against the
+    /// capacity.
+    func start(with messages: [ByteBuffer]) {
+        let push = outlet != nil
+        let wake = state.withLock { state -> State.Wake in
+            guard state.closed == nil else { return .none }
             state.queue.insert(contentsOf: messages, at: 0)
+            state.started = true
+            return state.wake(push: push)
+        }
+        perform(wake)
+    }
+
+    /// Push: writes what is queued, or delivers the close. Runs on the outlet's event loop.
+    func drain() {
+        guard let outlet else { return }
+        enum Step {
+            case idle
+            case write(Deque<ByteBuffer>, ping: Bool)
+            case close(CloseReason)
+        }
+        let step = state.withLock { state -> Step in
+            state.scheduled = false
+            if let reason = state.closed {
+                if state.closeDelivered { return .idle }
+                state.closeDelivered = true
+                return .close(reason)
+            }
+            guard state.started, !state.queue.isEmpty || state.ping else { return .idle }
+            guard outlet.isWritable else {
+                // The socket is full: the client is not reading. `resume()` comes back when
+                // it drains; meanwhile the queue fills and may close the subscriber as too slow.
+                state.scheduled = true
+                return .idle
+            }
+            let batch = state.queue
+            state.queue = []
+            defer { state.ping = false }
+            return .write(batch, ping: state.ping)
+        }
+        switch step {
+        case .idle: break
+        case .write(let batch, let ping): outlet.write(batch, ping: ping)
+        case .close(let reason): outlet.close(reason)
         }
     }
 
-    /// Sends what you can: waits for messages and returns all that are queued, or returns
-    /// the reason once the subscriber is closed and drained.
+    /// Push: the socket takes writes again. Call on the outlet's event loop.
+    public func resume() {
+        drain()
+    }
+
+    /// Pull: waits for messages and returns all that are queued, or returns the reason once
+    /// the subscriber is closed.
     public func next() async -> Delivery {
+        precondition(outlet == nil, "a subscriber with an outlet is pushed, not pulled")
         while true {
             let ready: Delivery? = state.withLock { state in
                 // A close drops what was queued; the client recovers by offset.
@@ -80,22 +187,34 @@ public final class Subscriber: Sendable {
         }
     }
 
-    /// Closes the subscriber; the writer sees `reason` after at most the batch it is sending.
-    /// The first reason wins.
+    /// Closes the subscriber; its connection sees `reason` after at most what is being
+    /// written. The first reason wins.
     public func close(_ reason: CloseReason) {
-        let waiter: CheckedContinuation<Void, Never>? = state.withLock { state in
-            if state.closed == nil { state.closed = reason }
-            let waiter = state.waiter
-            state.waiter = nil
-            return waiter
+        let push = outlet != nil
+        let wake = state.withLock { state -> State.Wake in
+            if state.closed != nil { return .none }
+            state.closed = reason
+            state.queue.removeAll()
+            return state.wake(push: push, always: true)
         }
-        waiter?.resume()
+        perform(wake)
     }
 
     public var closeReason: CloseReason? { state.withLock { $0.closed } }
+
+    /// The connection sent something (any bytes: a message, a pong): it is alive.
+    public func heard() {
+        lastHeard.store(NIODeadline.now().uptimeNanoseconds, ordering: .relaxed)
+    }
+
+    /// Whether the connection has sent nothing for longer than `limit`.
+    func isSilent(longerThan limit: TimeAmount, now: NIODeadline) -> Bool {
+        let heard = lastHeard.load(ordering: .relaxed)
+        return now.uptimeNanoseconds > heard && Int64(now.uptimeNanoseconds - heard) > limit.nanoseconds
+    }
 }
 
-/// What a connection's writer gets next.
+/// What a pulling reader gets next.
 public enum Delivery: Sendable {
     case messages([ByteBuffer])
     case closed(CloseReason)
@@ -129,6 +248,8 @@ public enum CloseReason: Sendable, Hashable {
     case logReset
     /// The meeting was deleted: 4004.
     case meetingDeleted
+    /// The client answered no ping for two keepalive intervals: 1001.
+    case unresponsive
 
     public var code: UInt16 {
         switch self {
@@ -138,6 +259,7 @@ public enum CloseReason: Sendable, Hashable {
         case .tooSlow: 4008
         case .logReset: 4009
         case .meetingDeleted: 4004
+        case .unresponsive: 1001
         }
     }
 
@@ -149,6 +271,7 @@ public enum CloseReason: Sendable, Hashable {
         case .tooSlow: "too slow: reconnect with since"
         case .logReset: "event log reset: reconnect with since and epoch"
         case .meetingDeleted: "meeting deleted"
+        case .unresponsive: "no answer to pings"
         }
     }
 }

@@ -89,7 +89,9 @@ public struct ParleyServer: Sendable {
                     http1: .init(idleTimeout: nil),
                     ws: .init(
                         maxFrameSize: settings.maxMessageBytes,
-                        autoPing: .enabled(timePeriod: .milliseconds(Int64(settings.keepaliveInterval * 1000))),
+                        // Pings and the silent-client check are the hub's (KeepaliveService): one
+                        // sweep per interval instead of a task per connection.
+                        autoPing: .disabled,
                         closeTimeout: .seconds(5))),
                 shouldUpgrade: { head, channel, logger in
                     await webSocket.shouldUpgrade(head, channel: channel, logger: logger)

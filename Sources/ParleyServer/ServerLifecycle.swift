@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import ParleyHub
 import ServiceLifecycle
 import Synchronization
@@ -31,8 +32,8 @@ final class ServerLifecycle: Service {
     }
 }
 
-/// Every `keepalive` seconds, a `{"type":"ping"}` to every watcher (the WebSocket ping frames
-/// and the silent-client check are the WebSocket handler's auto-ping at the same interval).
+/// Every `keepalive` seconds, a `{"type":"ping"}` and a WebSocket ping frame to every watcher;
+/// a watcher silent for two intervals (not even a pong) is closed with 1001.
 struct KeepaliveService: Service {
     let hub: Hub
     let interval: Double
@@ -46,8 +47,8 @@ struct KeepaliveService: Service {
             } catch {
                 return
             }
-            let ping = Keepalive.ping()
-            for channel in hub.openChannels { channel.broadcastUnnumbered(ping) }
+            let silence = TimeAmount.milliseconds(Int64(interval * 2000))
+            for channel in hub.openChannels { channel.keepalive(silentAfter: silence) }
         }
     }
 }

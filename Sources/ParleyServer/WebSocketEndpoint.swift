@@ -126,8 +126,10 @@ struct WebSocketEndpoint {
         return .dontUpgrade
     }
 
-    /// One connection: the hub's queue to the socket, the client's messages to the hub, and
-    /// the token's expiry, until one of them ends it.
+    /// One connection, in the task Hummingbird gives it: the hub pushes messages to the socket
+    /// from its event loop (`SocketOutlet`); this task reads the client's messages until the
+    /// client goes, or the hub closes the subscriber (too slow, token expired, shutdown...),
+    /// which stops the reading; then it sends the close frame with the reason's code.
     func serve(
         _ admission: Admission, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
         socket: any Channel, logger: Logger
@@ -141,75 +143,25 @@ struct WebSocketEndpoint {
         try await hub.withChannel(meetingID: admission.meeting.id, epoch: admission.meeting.epoch) { channel in
             let subscriber = try await channel.subscribe(
                 viewer: Viewer(userID: user.id, username: user.username), since: admission.since,
-                epoch: admission.epoch)
+                epoch: admission.epoch, outlet: SocketOutlet(channel: socket, closeTimeout: .seconds(5)))
             defer { channel.unsubscribe(subscriber, reason: .clientClosed) }
+            try await socket.pipeline.addHandler(ConnectionWatch(subscriber: subscriber), position: .first).get()
             // The token's expiry is a timer on the connection's event loop, not a task.
             let expiry = socket.eventLoop.scheduleTask(
                 in: .milliseconds(Int64(max(0, user.expiresAt.timeIntervalSinceNow) * 1000))
             ) { subscriber.close(.tokenExpired) }
             defer { expiry.cancel() }
-            let maxMessage = settings.maxMessageBytes
-            // Two tasks per connection: this one writes, a child reads.
-            await withTaskGroup(of: Void.self) { group in
-                group.addTask {
-                    do {
-                        for try await message in inbound.messages(maxSize: maxMessage) {
-                            Self.receive(message, from: subscriber, channel: channel)
-                        }
-                    } catch {
-                        logger.debug("websocket read ended", metadata: ["error": "\(error)"])
-                    }
-                    subscriber.close(.clientClosed)
+            do {
+                for try await message in inbound.messages(maxSize: settings.maxMessageBytes) {
+                    Self.receive(message, from: subscriber, channel: channel)
                 }
-                await Self.write(subscriber, to: socket, closingWith: outbound)
-                group.cancelAll()
+            } catch {
+                logger.debug("websocket read ended", metadata: ["error": "\(error)"])
+            }
+            if let reason = subscriber.closeReason, reason != .clientClosed {
+                try? await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.message)
             }
         }
-    }
-
-    /// Sends batches as they queue: one hop to the connection's event loop and one flush per
-    /// batch (not per message), the same buffer for every subscriber. While the socket is over
-    /// its write watermark nothing more is written, so a client that does not read lets its
-    /// queue fill until the hub closes it as too slow. On a close reason, sends the close frame.
-    static func write(_ subscriber: Subscriber, to socket: any Channel, closingWith outbound: WebSocketOutboundWriter)
-        async
-    {
-        while true {
-            switch await subscriber.next() {
-            case .messages(let batch):
-                while !socket.isWritable && socket.isActive && subscriber.closeReason == nil {
-                    try? await Task.sleep(for: .milliseconds(5))
-                }
-                if let reason = subscriber.closeReason {
-                    await close(outbound, reason)
-                    return
-                }
-                let written = socket.eventLoop.submit {
-                    for message in batch {
-                        socket.write(WebSocketFrame(fin: true, opcode: .text, data: message), promise: nil)
-                    }
-                    socket.flush()
-                }
-                do {
-                    try await written.get()
-                } catch {
-                    subscriber.close(.clientClosed)
-                    return
-                }
-                if !socket.isActive {
-                    subscriber.close(.clientClosed)
-                    return
-                }
-            case .closed(let reason):
-                await close(outbound, reason)
-                return
-            }
-        }
-    }
-
-    static func close(_ outbound: WebSocketOutboundWriter, _ reason: CloseReason) async {
-        guard reason != .clientClosed else { return }
-        try? await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.message)
     }
 
     /// Client messages: `{"type":"ping"}` gets a `pong`; anything else gets an `error` message
