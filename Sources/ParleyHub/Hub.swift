@@ -52,7 +52,9 @@ public final class Hub: Sendable {
 
     public var openChannels: [MeetingChannel] { channels.withLock { $0.values.map(\.channel) } }
 
-    func acquire(meetingID: String, epoch: String) async throws -> MeetingChannel {
+    /// Opens (or joins) the meeting's channel; every `acquire` needs one `release`. Prefer
+    /// `withChannel` where the use fits in one scope.
+    public func acquire(meetingID: String, epoch: String) async throws -> MeetingChannel {
         if let channel = channels.withLock({ channels -> MeetingChannel? in
             guard var entry = channels[meetingID] else { return nil }
             entry.users += 1
@@ -74,7 +76,7 @@ public final class Hub: Sendable {
         }
     }
 
-    func release(meetingID: String) {
+    public func release(meetingID: String) {
         channels.withLock { channels in
             guard var entry = channels[meetingID] else { return }
             entry.users -= 1

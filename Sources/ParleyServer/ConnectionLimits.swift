@@ -59,6 +59,4 @@ final class ConnectionLimits: Sendable {
             state.open[userID] = count > 0 ? count : nil
         }
     }
-
-    func openConnections(userID: String) -> Int { state.withLock { $0.open[userID, default: 0] } }
 }

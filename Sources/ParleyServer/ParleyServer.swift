@@ -1,7 +1,7 @@
 public import Foundation
 import HTTPTypes
 public import Hummingbird
-import HummingbirdWebSocket
+import HummingbirdCore
 public import Logging
 import Metrics
 import NIOCore
@@ -84,18 +84,11 @@ public struct ParleyServer: Sendable {
 
         var application = Application(
             router: router,
-            server: .http1WebSocketUpgrade(
-                configuration: .init(
-                    http1: .init(idleTimeout: nil),
-                    ws: .init(
-                        maxFrameSize: settings.maxMessageBytes,
-                        // Pings and the silent-client check are the hub's (KeepaliveService): one
-                        // sweep per interval instead of a task per connection.
-                        autoPing: .disabled,
-                        closeTimeout: .seconds(5))),
-                shouldUpgrade: { head, channel, logger in
-                    await webSocket.shouldUpgrade(head, channel: channel, logger: logger)
-                }),
+            server: HTTPServerBuilder { responder in
+                ParleyChildChannel(
+                    responder: responder, http1: .init(idleTimeout: nil), maxMessageBytes: settings.maxMessageBytes,
+                    endpoint: webSocket)
+            },
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Parley"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)

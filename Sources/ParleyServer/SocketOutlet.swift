@@ -3,60 +3,121 @@ import NIOCore
 import NIOWebSocket
 import ParleyHub
 
-/// A WebSocket connection as the hub's outlet: frames written straight onto the channel from
-/// its event loop, a batch per flush, the same buffer for every subscriber. No task per
-/// connection waits for messages.
+/// A WebSocket connection as the hub's outlet: a batch of frames written straight to the
+/// socket from its event loop, one write and one flush. Nothing is written before the upgrade
+/// is done, and nothing after the close frame.
 final class SocketOutlet: Outlet {
     let channel: any Channel
-    /// How long a closed subscriber's connection gets to take its close frame before the
-    /// socket is closed regardless (a client that does not read never takes it).
+    /// How long the client gets to answer our close frame before the socket is closed
+    /// regardless (a client that does not read never answers).
     let closeTimeout: TimeAmount
+
+    private struct State {
+        /// Writes here go straight to the socket, past the frame encoder: set when the
+        /// upgrade is done, and nothing is written before.
+        var raw: ChannelHandlerContext?
+        var closeSent = false
+        /// A close asked for before the upgrade was done; sent once it is.
+        var closeWaiting: (WebSocketErrorCode, String, Bool)?
+    }
+
+    private let state: NIOLoopBoundBox<State>
 
     init(channel: any Channel, closeTimeout: TimeAmount) {
         self.channel = channel
         self.closeTimeout = closeTimeout
+        state = .makeBoxSendingValue(State(), eventLoop: channel.eventLoop)
     }
 
     var eventLoop: any EventLoop { channel.eventLoop }
 
-    var isWritable: Bool { channel.isWritable }
+    var isWritable: Bool { state.value.raw != nil && !state.value.closeSent && channel.isWritable }
 
+    /// The batch as one buffer of text frames (the same JSON for every subscriber; only the
+    /// few bytes of each frame's header are written per connection), one write, one flush.
     func write(_ messages: Deque<ByteBuffer>, ping: Bool) {
+        guard let raw = state.value.raw else { return }
+        var size = ping ? 2 : 0
+        for message in messages { size += message.readableBytes + 10 }
+        var frames = channel.allocator.buffer(capacity: size)
         for message in messages {
-            channel.write(WebSocketFrame(fin: true, opcode: .text, data: message), promise: nil)
+            Self.writeHeader(opcode: 0x1, length: message.readableBytes, into: &frames)
+            frames.writeImmutableBuffer(message)
         }
-        if ping { channel.write(WebSocketFrame(fin: true, opcode: .ping, data: ByteBuffer()), promise: nil) }
-        channel.flush()
+        if ping { Self.writeHeader(opcode: 0x9, length: 0, into: &frames) }
+        raw.writeAndFlush(NIOAny(frames), promise: nil)
     }
 
-    /// Stops reading, which ends the connection's message loop; the endpoint then sends the
-    /// close frame with the reason's code (through Hummingbird's handler, which keeps the close
-    /// handshake's state).
+    /// A final, unmasked frame's header (RFC 6455 5.2).
+    static func writeHeader(opcode: UInt8, length: Int, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(0x80 | opcode)
+        switch length {
+        case ..<126:
+            buffer.writeInteger(UInt8(length))
+        case ...0xFFFF:
+            buffer.writeInteger(UInt8(126))
+            buffer.writeInteger(UInt16(length))
+        default:
+            buffer.writeInteger(UInt8(127))
+            buffer.writeInteger(UInt64(length))
+        }
+    }
+
     func close(_ reason: CloseReason) {
+        // The client went: nothing to say to it.
         guard reason != .clientClosed else { return }
-        channel.close(mode: .input, promise: nil)
+        close(
+            code: WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.message,
+            waitForAnswer: reason != .shutdown)
+    }
+
+    /// Sends the close frame (once) and closes the socket when the client answers, or after
+    /// `closeTimeout`; at shutdown, as soon as the frame is out.
+    func close(code: WebSocketErrorCode, reason: String, waitForAnswer: Bool = true) {
+        guard state.value.raw != nil else {
+            state.value.closeWaiting = (code, reason, waitForAnswer)
+            return
+        }
+        guard !state.value.closeSent else { return }
+        state.value.closeSent = true
+        var data = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
+        data.write(webSocketErrorCode: code)
+        data.writeString(reason)
+        // Then half-close: the client reads the close frame and the end of the stream, and its
+        // answer (a close frame, or closing its side) ends the connection.
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)).whenComplete {
+            [channel] _ in channel.close(mode: waitForAnswer ? .output : .all, promise: nil)
+        }
         channel.eventLoop.scheduleTask(in: closeTimeout) { [channel] in channel.close(promise: nil) }
     }
-}
 
-/// First in the connection's pipeline: any bytes from the client count as a sign of life (the
-/// keepalive closes silent ones), and a socket that becomes writable again resumes delivery.
-final class ConnectionWatch: ChannelInboundHandler, Sendable {
-    typealias InboundIn = ByteBuffer
-
-    let subscriber: Subscriber
-
-    init(subscriber: Subscriber) {
-        self.subscriber = subscriber
+    /// The upgrade is done and the connection's handlers are in place: writes may start,
+    /// through the frame encoder's context (`raw`) so they pass it by.
+    func becameReady(raw: ChannelHandlerContext) {
+        state.value.raw = raw
+        if let (code, reason, wait) = state.value.closeWaiting {
+            close(code: code, reason: reason, waitForAnswer: wait)
+        }
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        subscriber.heard()
-        context.fireChannelRead(data)
+    /// The connection's handlers are gone (it closed): nothing more is written.
+    func detach() {
+        state.value.raw = nil
     }
 
-    func channelWritabilityChanged(context: ChannelHandlerContext) {
-        if context.channel.isWritable { subscriber.resume() }
-        context.fireChannelWritabilityChanged()
+    /// The client sent a close frame: the answer to ours ends the connection; otherwise answer
+    /// with its code, then close.
+    func clientClosed(_ frame: WebSocketFrame) {
+        if state.value.closeSent {
+            channel.close(promise: nil)
+            return
+        }
+        state.value.closeSent = true
+        var data = channel.allocator.buffer(capacity: 2)
+        var received = frame.unmaskedData
+        data.write(webSocketErrorCode: received.readWebSocketErrorCode() ?? .normalClosure)
+        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)).whenComplete {
+            [channel] _ in channel.close(promise: nil)
+        }
     }
 }

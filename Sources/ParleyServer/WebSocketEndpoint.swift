@@ -1,7 +1,5 @@
 import Foundation
-import HTTPTypes
 import Hummingbird
-import HummingbirdWebSocket
 import Logging
 import NIOCore
 import NIOHTTP1
@@ -30,31 +28,86 @@ struct WebSocketEndpoint {
         var subprotocol: String?
     }
 
-    /// Decides an upgrade request on its connection, before the upgrade. Hummingbird's
-    /// closure-based upgrade, not its router-based one: that one keeps each connection's
-    /// request context in a reference cycle with its handler (a leak per connection).
-    func shouldUpgrade(_ head: HTTPRequest, channel: any Channel, logger: Logger) async
-        -> ShouldUpgradeResult<WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>>
-    {
-        do {
-            let admission = try await admit(head, channel: channel)
-            var headers: HTTPFields = [:]
-            if let subprotocol = admission.subprotocol { headers[.secWebSocketProtocol] = subprotocol }
-            return .upgrade(headers) { inbound, outbound, context in
-                try await serve(
-                    admission, inbound: inbound, outbound: outbound, socket: channel, logger: context.logger)
-            }
-        } catch let error as APIError {
-            return refuse(error, channel: channel, logger: logger)
-        } catch {
-            logger.error("websocket admission failed", metadata: ["error": "\(error)"])
-            return refuse(.internalError(), channel: channel, logger: logger)
+    /// What the checks read of an upgrade request.
+    struct UpgradeRequest: Sendable {
+        var path: String
+        var host: String?
+        var origin: String?
+        var protocols: String?
+
+        init(_ head: HTTPRequestHead) {
+            path = head.uri
+            host = head.headers.first(name: "host")
+            origin = head.headers.first(name: "origin")
+            let offered = head.headers["sec-websocket-protocol"]
+            protocols = offered.isEmpty ? nil : offered.joined(separator: ",")
         }
     }
 
+    /// An admitted connection, subscribed but held until the upgrade is done.
+    struct Upgrade: Sendable {
+        var headers: HTTPHeaders
+        var subscriber: Subscriber
+        var outlet: SocketOutlet
+        var meeting: MeetingChannel
+    }
+
+    /// Decides an upgrade request before the upgrade: admits it and subscribes it to the
+    /// meeting (held until the socket is ready), or answers it with its HTTP status and
+    /// returns nil. Whatever the connection holds is let go when it closes.
+    func upgrade(_ request: UpgradeRequest, channel: any Channel, logger: Logger) async -> Upgrade? {
+        do {
+            let admission = try await admit(request, channel: channel)
+            let user = admission.user
+            guard limits.open(userID: user.id) else {
+                throw APIError.tooManyRequests(
+                    "this user has \(settings.maxConnectionsPerUser) connections open already")
+            }
+            let meeting: MeetingChannel
+            do {
+                meeting = try await hub.acquire(meetingID: admission.meeting.id, epoch: admission.meeting.epoch)
+            } catch {
+                limits.close(userID: user.id)
+                throw error
+            }
+            let outlet = SocketOutlet(channel: channel, closeTimeout: .seconds(5))
+            let subscriber: Subscriber
+            do {
+                subscriber = try await meeting.subscribe(
+                    viewer: Viewer(userID: user.id, username: user.username), since: admission.since,
+                    epoch: admission.epoch, outlet: outlet)
+            } catch {
+                hub.release(meetingID: admission.meeting.id)
+                limits.close(userID: user.id)
+                throw error
+            }
+            // The token's expiry is a timer on the connection's event loop.
+            let expiry = channel.eventLoop.scheduleTask(
+                in: .milliseconds(Int64(max(0, user.expiresAt.timeIntervalSinceNow) * 1000))
+            ) { subscriber.close(.tokenExpired) }
+            channel.closeFuture.whenComplete { [hub, limits] _ in
+                expiry.cancel()
+                meeting.unsubscribe(subscriber, reason: .clientClosed)
+                hub.release(meetingID: admission.meeting.id)
+                limits.close(userID: user.id)
+            }
+            var headers = HTTPHeaders()
+            if let subprotocol = admission.subprotocol {
+                headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
+            }
+            return Upgrade(headers: headers, subscriber: subscriber, outlet: outlet, meeting: meeting)
+        } catch let error as APIError {
+            refuse(error, channel: channel, logger: logger)
+        } catch {
+            logger.error("websocket admission failed", metadata: ["error": "\(error)"])
+            refuse(.internalError(), channel: channel, logger: logger)
+        }
+        return nil
+    }
+
     /// Every check of the upgrade, in the order that reveals least to a stranger.
-    func admit(_ head: HTTPRequest, channel: any Channel) async throws -> Admission {
-        let components = URLComponents(string: head.path ?? "")
+    func admit(_ head: UpgradeRequest, channel: any Channel) async throws -> Admission {
+        let components = URLComponents(string: head.path)
         let segments = (components?.path ?? "").split(separator: "/")
         guard segments.count == 3, segments[0] == "ws", segments[1] == "meeting" else {
             throw APIError.notFound("no WebSocket endpoint at \(components?.path ?? "")")
@@ -67,12 +120,12 @@ struct WebSocketEndpoint {
         if !limits.attempt(address: channel.remoteAddress?.ipAddress ?? "unknown") {
             throw APIError.tooManyRequests("too many connection attempts from this address")
         }
-        if let origin = head.headerFields[.origin], !originAllowed(origin, host: head.authority) {
+        if let origin = head.origin, !originAllowed(origin, host: head.host) {
             throw APIError.forbidden("origin \(origin) is not allowed")
         }
         var token = query["token"]
         var subprotocol: String?
-        if token == nil, let offered = head.headerFields[.secWebSocketProtocol] {
+        if token == nil, let offered = head.protocols {
             let values = offered.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
             token = values.first { $0.split(separator: ".").count == 3 }
             subprotocol = values.first { $0 == "bearer" }
@@ -90,9 +143,6 @@ struct WebSocketEndpoint {
             }
             since = value
         }
-        if limits.openConnections(userID: user.id) >= settings.maxConnectionsPerUser {
-            throw APIError.tooManyRequests("this user has \(settings.maxConnectionsPerUser) connections open already")
-        }
         return Admission(user: user, meeting: meeting, since: since, epoch: query["epoch"], subprotocol: subprotocol)
     }
 
@@ -107,9 +157,7 @@ struct WebSocketEndpoint {
 
     /// Answers the upgrade request with `error` as a plain HTTP response and closes the
     /// connection (Hummingbird itself would answer every refusal with 400).
-    func refuse(_ error: APIError, channel: any Channel, logger: Logger) -> ShouldUpgradeResult<
-        WebSocketDataHandler<HTTP1WebSocketUpgradeChannel.Context>
-    > {
+    func refuse(_ error: APIError, channel: any Channel, logger: Logger) {
         logger.info(
             "websocket refused", metadata: ["http.status": "\(error.status.code)", "error": "\(error.message)"])
         let body = error.body
@@ -123,75 +171,5 @@ struct WebSocketEndpoint {
         channel.writeAndFlush(HTTPServerResponsePart.end(nil)).whenComplete { _ in
             channel.close(promise: nil)
         }
-        return .dontUpgrade
-    }
-
-    /// One connection, in the task Hummingbird gives it: the hub pushes messages to the socket
-    /// from its event loop (`SocketOutlet`); this task reads the client's messages until the
-    /// client goes, or the hub closes the subscriber (too slow, token expired, shutdown...),
-    /// which stops the reading; then it sends the close frame with the reason's code.
-    func serve(
-        _ admission: Admission, inbound: WebSocketInboundStream, outbound: WebSocketOutboundWriter,
-        socket: any Channel, logger: Logger
-    ) async throws {
-        let user = admission.user
-        guard limits.open(userID: user.id) else {
-            try await outbound.close(WebSocketErrorCode(codeNumber: 4029), reason: "too many connections")
-            return
-        }
-        defer { limits.close(userID: user.id) }
-        try await hub.withChannel(meetingID: admission.meeting.id, epoch: admission.meeting.epoch) { channel in
-            let subscriber = try await channel.subscribe(
-                viewer: Viewer(userID: user.id, username: user.username), since: admission.since,
-                epoch: admission.epoch, outlet: SocketOutlet(channel: socket, closeTimeout: .seconds(5)))
-            defer { channel.unsubscribe(subscriber, reason: .clientClosed) }
-            try await socket.pipeline.addHandler(ConnectionWatch(subscriber: subscriber), position: .first).get()
-            // The token's expiry is a timer on the connection's event loop, not a task.
-            let expiry = socket.eventLoop.scheduleTask(
-                in: .milliseconds(Int64(max(0, user.expiresAt.timeIntervalSinceNow) * 1000))
-            ) { subscriber.close(.tokenExpired) }
-            defer { expiry.cancel() }
-            do {
-                for try await message in inbound.messages(maxSize: settings.maxMessageBytes) {
-                    Self.receive(message, from: subscriber, channel: channel)
-                }
-            } catch {
-                logger.debug("websocket read ended", metadata: ["error": "\(error)"])
-            }
-            if let reason = subscriber.closeReason, reason != .clientClosed {
-                try? await outbound.close(WebSocketErrorCode(codeNumber: Int(reason.code)), reason: reason.message)
-            }
-        }
-    }
-
-    /// Client messages: `{"type":"ping"}` gets a `pong`; anything else gets an `error` message
-    /// (not numbered) and the connection stays open.
-    static func receive(_ message: WebSocketMessage, from subscriber: Subscriber, channel: MeetingChannel) {
-        struct Incoming: Decodable { var type: String }
-        guard case .text(let text) = message,
-            let incoming = try? JSONDecoder().decode(Incoming.self, from: Data(text.utf8))
-        else {
-            channel.send(ClientError.message("bad_message", "send JSON objects with a \"type\""), to: subscriber)
-            return
-        }
-        switch incoming.type {
-        case "ping": channel.send(Keepalive.pong(), to: subscriber)
-        case "pong": break
-        default:
-            channel.send(ClientError.message("unknown_type", "unknown message type '\(incoming.type)'"), to: subscriber)
-        }
-    }
-}
-
-/// `{"type":"error","data":{"code","message"}}` for a bad client message; not numbered.
-struct ClientError: Encodable {
-    let type = "error"
-    let timestamp: String
-    let data: [String: String]
-
-    static func message(_ code: String, _ message: String) -> ByteBuffer {
-        let value = ClientError(
-            timestamp: MeetingEvent.formatTimestamp(Date()), data: ["code": code, "message": message])
-        return ByteBuffer(bytes: (try? JSONEncoder().encode(value)) ?? Data("{}".utf8))
     }
 }

@@ -1,8 +1,11 @@
+import DequeModule
 import Foundation
 import Logging
 import NIOCore
+import NIOPosix
 import ParleyPipeline
 import ParleyStore
+import Synchronization
 import Testing
 
 @testable import ParleyHub
@@ -89,6 +92,122 @@ import Testing
         #expect(reason == .tooSlow)
         #expect(channel.subscriberCount == 1)
         try await store.close()
+    }
+
+    /// A socket as the hub sees it, on a real event loop: records what is written and closed,
+    /// and is writable only when the test says so.
+    final class RecordingOutlet: Outlet {
+        struct Record {
+            var writable = false
+            var writes: [[String]] = []
+            var pings = 0
+            var closes: [CloseReason] = []
+        }
+        let eventLoop: any EventLoop
+        let record = Mutex(Record())
+
+        init(eventLoop: any EventLoop) { self.eventLoop = eventLoop }
+
+        var isWritable: Bool { record.withLock { $0.writable } }
+
+        func write(_ messages: Deque<ByteBuffer>, ping: Bool) {
+            eventLoop.preconditionInEventLoop()
+            record.withLock {
+                $0.writes.append(messages.map { String(buffer: $0) })
+                if ping { $0.pings += 1 }
+            }
+        }
+
+        func close(_ reason: CloseReason) {
+            eventLoop.preconditionInEventLoop()
+            record.withLock { $0.closes.append(reason) }
+        }
+
+        /// Becomes writable and resumes delivery on the loop, as a socket's writability event does.
+        func open(_ subscriber: Subscriber) async throws {
+            record.withLock { $0.writable = true }
+            try await eventLoop.submit { subscriber.resume() }.get()
+        }
+
+        /// Waits until the loop has run everything queued so far.
+        func settle() async throws {
+            for _ in 0..<3 { try await eventLoop.submit {}.get() }
+        }
+    }
+
+    static func types(_ batch: [String]) -> [String] {
+        batch.map { text in
+            let object = try? JSONSerialization.jsonObject(with: Data(text.utf8)) as? [String: Any]
+            return (object?["type"] as? String ?? "?") + ((object?["offset"] as? Int).map { "\($0)" } ?? "")
+        }
+    }
+
+    @Test func pushedSubscribersGetEverythingQueuedInOneWriteOnceTheSocketTakesIt() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (channel, store) = try await Self.channel()
+        try await channel.publish(Self.status(1))
+        let outlet = RecordingOutlet(eventLoop: group.next())
+        let subscriber = try await channel.subscribe(
+            viewer: Viewer(userID: "u_1", username: "alice"), since: 0, epoch: nil, outlet: outlet)
+        for n in 2...50 { try await channel.publish(Self.status(n)) }
+        channel.keepalive(silentAfter: .seconds(60))
+        try await outlet.settle()
+        // Not writable: nothing written, nothing lost.
+        #expect(outlet.record.withLock { $0.writes.isEmpty })
+        try await outlet.open(subscriber)
+        let writes = outlet.record.withLock { $0.writes }
+        #expect(writes.count == 1)
+        // `connected` (latest offset 1), the replay, this viewer's own join, the live events, the ping.
+        #expect(
+            Self.types(writes.first ?? [])
+                == ["connected1", "status1", "presence"] + (2...50).map { "status\($0)" } + ["ping"])
+        #expect(outlet.record.withLock { $0.pings } == 1)
+        // Writable: each further event goes out as it comes, in order.
+        for n in 51...60 { try await channel.publish(Self.status(n)) }
+        try await outlet.settle()
+        let later = outlet.record.withLock { $0.writes.dropFirst().flatMap { $0 } }
+        #expect(Self.types(later) == (51...60).map { "status\($0)" })
+        channel.unsubscribe(subscriber, reason: .clientClosed)
+        try await outlet.settle()
+        #expect(outlet.record.withLock { $0.closes } == [.clientClosed])
+        try await store.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func aPushedSubscriberThatCannotKeepUpIsClosedOnceWhileItsSocketIsFull() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (channel, store) = try await Self.channel(sendQueue: 10)
+        let outlet = RecordingOutlet(eventLoop: group.next())
+        let slow = try await channel.subscribe(
+            viewer: Viewer(userID: "u_1", username: "alice"), since: nil, epoch: nil, outlet: outlet)
+        for n in 1...30 { try await channel.publish(Self.status(n)) }
+        try await outlet.settle()
+        #expect(outlet.record.withLock { $0.writes.isEmpty && $0.closes == [.tooSlow] })
+        #expect(channel.subscriberCount == 0)
+        slow.close(.shutdown)
+        try await outlet.open(slow)
+        #expect(outlet.record.withLock { $0.writes.isEmpty && $0.closes == [.tooSlow] })
+        try await store.close()
+        try await group.shutdownGracefully()
+    }
+
+    @Test func keepaliveClosesWhoeverHasBeenSilentTooLong() async throws {
+        let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        let (channel, store) = try await Self.channel()
+        let quiet = RecordingOutlet(eventLoop: group.next())
+        let talking = RecordingOutlet(eventLoop: group.next())
+        let viewer = Viewer(userID: "u_1", username: "alice")
+        _ = try await channel.subscribe(viewer: viewer, since: nil, epoch: nil, outlet: quiet)
+        let alive = try await channel.subscribe(viewer: viewer, since: nil, epoch: nil, outlet: talking)
+        try await Task.sleep(for: .milliseconds(60))
+        alive.heard()
+        channel.keepalive(silentAfter: .milliseconds(40))
+        try await quiet.settle()
+        #expect(quiet.record.withLock { $0.closes } == [.unresponsive])
+        #expect(talking.record.withLock { $0.closes.isEmpty })
+        #expect(CloseReason.unresponsive.code == 1001)
+        try await store.close()
+        try await group.shutdownGracefully()
     }
 
     @Test func theRingReplaysOnlyWhatItHolds() {

@@ -143,7 +143,7 @@ final class ServeProcess: @unchecked Sendable {
         guard let found else { throw POSIXError(.ECHILD) }
         port = found
         // Keep draining stderr (into <data>/serve.log) so the child never blocks on a full pipe.
-        FileManager.default.createFile(
+        _ = FileManager.default.createFile(
             atPath: dataDirectory + "/serve-\(process.processIdentifier).log", contents: Data(seen.utf8))
         let log = FileHandle(forWritingAtPath: dataDirectory + "/serve-\(process.processIdentifier).log")
         log?.seekToEndOfFile()

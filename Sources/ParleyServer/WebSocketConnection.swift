@@ -1,0 +1,110 @@
+import Foundation
+import Logging
+import NIOCore
+import NIOWebSocket
+import ParleyHub
+import ParleyPipeline
+
+/// The last handler of an upgraded WebSocket connection. A connection has no task of its own:
+/// the hub writes to it through its `SocketOutlet`, and this handler answers what the client
+/// sends — `{"type":"ping"}` with `pong`, ping frames with pong frames, a close with a close —
+/// and counts any frame as a sign of life for the keepalive.
+final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler, Sendable {
+    typealias InboundIn = WebSocketFrame
+    typealias OutboundOut = WebSocketFrame
+
+    let subscriber: Subscriber
+    let outlet: SocketOutlet
+    let meeting: MeetingChannel
+    let logger: Logger
+
+    init(subscriber: Subscriber, outlet: SocketOutlet, meeting: MeetingChannel, logger: Logger) {
+        self.subscriber = subscriber
+        self.outlet = outlet
+        self.meeting = meeting
+        self.logger = logger
+    }
+
+    func handlerAdded(context: ChannelHandlerContext) {
+        do {
+            outlet.becameReady(
+                raw: try context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self))
+            subscriber.resume()
+        } catch {
+            logger.error("websocket pipeline without a frame encoder", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) {
+        outlet.detach()
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        subscriber.heard()
+        let frame = unwrapInboundIn(data)
+        switch frame.opcode {
+        case .text:
+            Self.receive(String(buffer: frame.unmaskedData), from: subscriber, channel: meeting)
+        case .binary:
+            meeting.send(ClientError.message("bad_message", "send JSON text messages"), to: subscriber)
+        case .ping:
+            let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
+            context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
+        case .connectionClose:
+            outlet.clientClosed(frame)
+        default:
+            break
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable { subscriber.resume() }
+        context.fireChannelWritabilityChanged()
+    }
+
+    /// Frame errors the decoder's own handler does not answer: a message assembled from
+    /// fragments over the size limit (1009), or fragments out of order (1002).
+    func errorCaught(context: ChannelHandlerContext, error: any Error) {
+        switch error {
+        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
+            outlet.close(code: .messageTooLarge, reason: "message too large")
+        case is NIOWebSocketFrameAggregator.Error:
+            outlet.close(code: .protocolError, reason: "bad fragments")
+        case is NIOWebSocketError:
+            break  // WebSocketProtocolErrorHandler has sent the close frame and closes.
+        default:
+            logger.debug("websocket connection error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+        }
+    }
+
+    /// Client messages: `{"type":"ping"}` gets a `pong`; anything else gets an `error` message
+    /// (not numbered) and the connection stays open.
+    static func receive(_ text: String, from subscriber: Subscriber, channel: MeetingChannel) {
+        struct Incoming: Decodable { var type: String }
+        guard let incoming = try? JSONDecoder().decode(Incoming.self, from: Data(text.utf8)) else {
+            channel.send(ClientError.message("bad_message", "send JSON objects with a \"type\""), to: subscriber)
+            return
+        }
+        switch incoming.type {
+        case "ping": channel.send(Keepalive.pong(), to: subscriber)
+        case "pong": break
+        default:
+            channel.send(ClientError.message("unknown_type", "unknown message type '\(incoming.type)'"), to: subscriber)
+        }
+    }
+}
+
+/// `{"type":"error","data":{"code","message"}}` for a bad client message; not numbered.
+struct ClientError: Encodable {
+    let type = "error"
+    let timestamp: String
+    let data: [String: String]
+
+    static func message(_ code: String, _ message: String) -> ByteBuffer {
+        let value = ClientError(
+            timestamp: MeetingEvent.formatTimestamp(Date()), data: ["code": code, "message": message])
+        return ByteBuffer(bytes: (try? JSONEncoder().encode(value)) ?? Data("{}".utf8))
+    }
+}
