@@ -327,6 +327,7 @@ case "fanout":
         Array(repeating: ws, count: subscribers), stats: stats, expect: events, untilOffset: nil, record: false)
     try? await Task.sleep(for: .milliseconds(300))  // let the presence messages settle
     let cpuBefore = cpuSeconds(pid: pid)
+    let ownCPUBefore = cpuSeconds(pid: Int(getpid()))
     let start = nowNanoseconds()
     do {
         try await post(
@@ -337,6 +338,8 @@ case "fanout":
     } catch {
         result["error"] = "\(error)"
     }
+    // The publish request returns once every event was handed over (the seed: sent to everyone).
+    result["publish_seconds"] = Double(nowNanoseconds() - start) / 1e9
     let expected = subscribers * events
     var last = -1
     var lastChange = nowNanoseconds()
@@ -353,6 +356,7 @@ case "fanout":
     }
     let elapsed = Double(nowNanoseconds() - start) / 1e9
     let cpu = cpuSeconds(pid: pid) - cpuBefore
+    result["generator_cpu_seconds"] = cpuSeconds(pid: Int(getpid())) - ownCPUBefore
     let received = stats.received.load(ordering: .relaxed)
     let latencies = (await collect(clients) { $0.latencies }).flatMap { $0 }.sorted()
     for (_, channel) in clients { channel.close(promise: nil) }
