@@ -12,6 +12,9 @@ public struct MeetingState: Sendable, Hashable, Codable {
     public var offset = 0
     public var duration: Double?
     public var speakers: [SpeakerInfo] = []
+    /// Names people gave speakers (`speakers` events with reason `rename`); they stay when the
+    /// pipeline relabels or renames speakers later.
+    public var renames: [String: String] = [:]
     public var turns: [SpeakerTurn] = []
     /// In time order.
     public var segments: [TranscriptSegment] = []
@@ -43,8 +46,18 @@ public struct MeetingState: Sendable, Hashable, Codable {
             if let replaced = segment.replaces { segments.removeAll { replaced.contains($0.id) } }
             let index = segments.firstIndex { ($0.start, $0.id) > (segment.start, segment.id) } ?? segments.endIndex
             segments.insert(segment, at: index)
+        case .speakers(let update) where update.reason == .rename:
+            // A rename names only the renamed speakers; everyone else keeps their name.
+            for speaker in update.speakers {
+                renames[speaker.id] = speaker.name
+                if let index = speakers.firstIndex(where: { $0.id == speaker.id }) {
+                    speakers[index].name = speaker.name
+                } else {
+                    speakers.append(speaker)
+                }
+            }
         case .speakers(let update):
-            speakers = update.speakers
+            speakers = update.speakers.map { SpeakerInfo(id: $0.id, name: renames[$0.id] ?? $0.name) }
             if let turns = update.turns { self.turns = turns }
             let changes = Dictionary(update.changes.map { ($0.segmentID, $0.speaker) }) { _, last in last }
             for i in segments.indices { if let speaker = changes[segments[i].id] { segments[i].speaker = speaker } }

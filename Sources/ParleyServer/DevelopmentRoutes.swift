@@ -29,7 +29,7 @@ struct DevelopmentRoutes {
         // which it was handed to the hub (`t<ns> word word ...`), for publish-to-receipt latency.
         group.post("meetings/:id/events") { request, context -> Published in
             let meeting = try await meetings.meeting(
-                try context.parameters.require("id"), for: try context.requireUser(), ownerOnly: true)
+                try context.parameters.require("id"), for: try context.requireUser(), need: .own)
             let burst = try await request.decode(as: Burst.self, context: context)
             guard (1...100_000).contains(burst.count) else { throw APIError.badRequest("count must be 1...100000") }
             let filler = String(repeating: "word ", count: max(0, burst.size ?? 120) / 5)

@@ -5,17 +5,32 @@ import NIOCore
 import ParleyPipeline
 import ParleyStore
 
-/// `/api/meetings`: create, list, read, delete, members, audio upload, exports.
+/// `/api/meetings`: create, list, read, delete, members, audio upload and playback, exports, and
+/// people's edits (speaker names, action items).
 struct MeetingRoutes {
     let store: any Store
     let meetings: MeetingService
+    let editor: MeetingEditor
 
     struct NewMeeting: Decodable { var title: String }
-    struct NewMember: Decodable { var username: String }
+    struct NewMember: Decodable {
+        var username: String
+        var canEdit: Bool?
+
+        enum CodingKeys: String, CodingKey { case username, canEdit = "can_edit" }
+    }
     struct MeetingList: ResponseEncodable { var meetings: [MeetingSummaryView] }
     struct Members: ResponseEncodable {
         var owner: String
         var members: [String]
+        var editors: [String]
+    }
+    struct Rename: Decodable { var name: String }
+    struct Speakers: ResponseEncodable { var speakers: [SpeakerInfo] }
+    struct ActionItems: ResponseEncodable {
+        var actionItems: [ActionItemRecord]
+
+        enum CodingKeys: String, CodingKey { case actionItems = "action_items" }
     }
 
     func add(to group: RouterGroup<ParleyRequestContext>) {
@@ -40,36 +55,62 @@ struct MeetingRoutes {
                 if names[meeting.ownerID] == nil {
                     names[meeting.ownerID] = try await store.user(id: meeting.ownerID)?.username ?? meeting.ownerID
                 }
-                rows.append(summary(meeting, owner: names[meeting.ownerID]!))
+                var row = summary(meeting, owner: names[meeting.ownerID]!)
+                row.duration = try await meetings.duration(of: meeting)
+                rows.append(row)
             }
             return MeetingList(meetings: rows)
         }
         group.get(":id") { _, context -> MeetingView in
-            let meeting = try await meetings.meeting(
-                try context.parameters.require("id"), for: try context.requireUser())
-            return try await meetings.view(of: meeting)
+            let user = try context.requireUser()
+            let meeting = try await meetings.meeting(try context.parameters.require("id"), for: user)
+            return try await meetings.view(of: meeting, for: user)
         }
         group.delete(":id") { _, context -> HTTPResponse.Status in
             let meeting = try await meetings.meeting(
-                try context.parameters.require("id"), for: try context.requireUser(), ownerOnly: true)
+                try context.parameters.require("id"), for: try context.requireUser(), need: .own)
             try await meetings.delete(meeting)
             return .noContent
         }
         group.post(":id/members") { request, context -> EditedResponse<Members> in
             let owner = try context.requireUser()
-            let meeting = try await meetings.meeting(try context.parameters.require("id"), for: owner, ownerOnly: true)
+            let meeting = try await meetings.meeting(try context.parameters.require("id"), for: owner, need: .own)
             let body = try await request.decode(as: NewMember.self, context: context)
             guard let member = try await store.user(named: body.username) else {
                 throw APIError.notFound("no user '\(body.username)'")
             }
-            if member.id != owner.id { try await store.addMember(meetingID: meeting.id, userID: member.id) }
+            if member.id != owner.id {
+                try await store.addMember(meetingID: meeting.id, userID: member.id, canEdit: body.canEdit ?? false)
+            }
+            let (members, editors) = try await meetings.memberNames(meeting.id)
             return EditedResponse(
-                status: .created,
-                response: Members(owner: owner.username, members: try await meetings.memberNames(meeting.id)))
+                status: .created, response: Members(owner: owner.username, members: members, editors: editors))
+        }
+        group.put(":id/speakers/:speaker") { request, context -> Speakers in
+            let meeting = try await meetings.meeting(
+                try context.parameters.require("id"), for: try context.requireUser(), need: .edit)
+            let body = try await request.decode(as: Rename.self, context: context)
+            return Speakers(
+                speakers: try await editor.rename(
+                    meeting, speaker: try context.parameters.require("speaker"), to: body.name))
+        }
+        group.patch(":id/action-items/:item") { request, context -> ActionItems in
+            let meeting = try await meetings.meeting(
+                try context.parameters.require("id"), for: try context.requireUser(), need: .edit)
+            guard let item = Int(try context.parameters.require("item")) else {
+                throw APIError.notFound("no action item '\(context.parameters.get("item") ?? "")'")
+            }
+            let change = try await request.decode(as: MeetingEditor.ActionItemChange.self, context: context)
+            return ActionItems(actionItems: try await editor.edit(meeting, actionItem: item, change))
+        }
+        group.get(":id/audio") { request, context -> Response in
+            let meeting = try await meetings.meeting(
+                try context.parameters.require("id"), for: try context.requireUser())
+            return try await meetings.audio(of: meeting, request: request, context: context)
         }
         group.put(":id/audio") { request, context -> Response in
             let meeting = try await meetings.meeting(
-                try context.parameters.require("id"), for: try context.requireUser(), ownerOnly: true)
+                try context.parameters.require("id"), for: try context.requireUser(), need: .own)
             return try await meetings.upload(meeting, request: request, context: context)
         }
         group.get(":id/export") { request, context -> Response in
@@ -97,7 +138,7 @@ struct MeetingRoutes {
         MeetingSummaryView(
             id: meeting.id, title: meeting.title, owner: owner,
             createdAt: MeetingEvent.formatTimestamp(meeting.createdAt), status: meeting.status.rawValue,
-            epoch: meeting.epoch)
+            epoch: meeting.epoch, duration: nil)
     }
 
     static func contentType(_ format: ExportFormat) -> String {

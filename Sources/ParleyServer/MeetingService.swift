@@ -37,14 +37,30 @@ final class MeetingService: Sendable {
 
     // MARK: Access
 
-    /// The meeting if `user` owns it or is a member: 404 when it does not exist, 403 otherwise.
-    func meeting(_ id: String, for user: AuthenticatedUser, ownerOnly: Bool = false) async throws -> MeetingRecord {
+    /// What a user may do with a meeting: watch it (members), edit its speakers' names and
+    /// action items (members with edit rights), or everything (its owner).
+    enum Access: Int, Comparable {
+        case watch, edit, own
+
+        static func < (lhs: Self, rhs: Self) -> Bool { lhs.rawValue < rhs.rawValue }
+    }
+
+    /// The meeting if `user` may do what `need` says: 404 when it does not exist, 403 otherwise.
+    func meeting(_ id: String, for user: AuthenticatedUser, need: Access = .watch) async throws -> MeetingRecord {
         guard let meeting = try await store.meeting(id: id) else { throw APIError.notFound("no meeting '\(id)'") }
-        if meeting.ownerID == user.id { return meeting }
-        if !ownerOnly, try await store.memberIDs(meetingID: id).contains(user.id) { return meeting }
-        throw APIError.forbidden(
-            ownerOnly
-                ? "only the meeting's owner may do this" : "you are neither the owner nor a member of this meeting")
+        if let access = try await access(of: user, to: meeting), access >= need { return meeting }
+        switch need {
+        case .own: throw APIError.forbidden("only the meeting's owner may do this")
+        case .edit: throw APIError.forbidden("only the meeting's owner and members allowed to edit may do this")
+        case .watch: throw APIError.forbidden("you are neither the owner nor a member of this meeting")
+        }
+    }
+
+    func access(of user: AuthenticatedUser, to meeting: MeetingRecord) async throws -> Access? {
+        if meeting.ownerID == user.id { return .own }
+        guard let member = try await store.members(meetingID: meeting.id).first(where: { $0.userID == user.id })
+        else { return nil }
+        return member.canEdit ? .edit : .watch
     }
 
     // MARK: State
@@ -59,20 +75,91 @@ final class MeetingService: Sendable {
         return state
     }
 
-    func view(of meeting: MeetingRecord) async throws -> MeetingView {
+    func view(of meeting: MeetingRecord, for user: AuthenticatedUser) async throws -> MeetingView {
         let state = try await state(of: meeting)
         let owner = try await store.user(id: meeting.ownerID)?.username ?? meeting.ownerID
+        let (members, editors) = try await memberNames(meeting.id)
         return MeetingView(
-            meeting: meeting, owner: owner, members: try await memberNames(meeting.id), state: state)
+            meeting: meeting, owner: owner, members: members, editors: editors, state: state,
+            canEdit: try await access(of: user, to: meeting).map { $0 >= .edit } ?? false)
     }
 
-    /// The usernames of the meeting's members (not its owner).
-    func memberNames(_ meetingID: String) async throws -> [String] {
-        var names: [String] = []
-        for id in try await store.memberIDs(meetingID: meetingID) {
-            if let user = try await store.user(id: id) { names.append(user.username) }
+    /// The usernames of the meeting's members (not its owner), and of those who may edit.
+    func memberNames(_ meetingID: String) async throws -> (members: [String], editors: [String]) {
+        var members: [String] = []
+        var editors: [String] = []
+        for member in try await store.members(meetingID: meetingID) {
+            guard let user = try await store.user(id: member.userID) else { continue }
+            members.append(user.username)
+            if member.canEdit { editors.append(user.username) }
         }
-        return names
+        return (members, editors)
+    }
+
+    /// Seconds of audio decoded so far (the latest `upload_progress`), nil before an upload.
+    func duration(of meeting: MeetingRecord) async throws -> Double? {
+        guard let stored = try await store.latestEvent(meetingID: meeting.id, type: "upload_progress"),
+            case .uploadProgress(let progress) = try JSONDecoder().decode(
+                MeetingEvent.self, from: Data(stored.json.utf8)
+            ).data
+        else { return nil }
+        return progress.seconds
+    }
+
+    // MARK: Playback
+
+    /// The uploaded recording, whole or the byte range asked for (`Range: bytes=a-b`), so a
+    /// browser's audio element can seek in it.
+    func audio(of meeting: MeetingRecord, request: Request, context: ParleyRequestContext) async throws -> Response {
+        guard meeting.status != .created, let path = meeting.audioPath,
+            let attributes = try? FileManager.default.attributesOfItem(atPath: path),
+            let size = (attributes[.size] as? NSNumber)?.intValue, size > 0
+        else { throw APIError.notFound("this meeting has no recording yet") }
+        var headers: HTTPFields = [.contentType: Self.audioType(path), .acceptRanges: "bytes"]
+        let fileIO = FileIO()
+        guard let header = request.headers[.range] else {
+            headers[.contentLength] = "\(size)"
+            return Response(
+                status: .ok, headers: headers, body: try await fileIO.loadFile(path: path, context: context))
+        }
+        guard let range = Self.byteRange(header, size: size) else {
+            headers[.contentRange] = "bytes */\(size)"
+            return Response(status: .rangeNotSatisfiable, headers: headers)
+        }
+        headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
+        headers[.contentLength] = "\(range.count)"
+        return Response(
+            status: .partialContent, headers: headers,
+            body: try await fileIO.loadFile(path: path, range: range, context: context))
+    }
+
+    /// One range of `bytes=a-b`, `bytes=a-` or `bytes=-n`, within the file; nil when unsatisfiable.
+    static func byteRange(_ header: String, size: Int) -> ClosedRange<Int>? {
+        guard header.hasPrefix("bytes="), !header.contains(",") else { return nil }
+        let parts = header.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 2 else { return nil }
+        let first = Int(parts[0].trimmingCharacters(in: .whitespaces))
+        let last = Int(parts[1].trimmingCharacters(in: .whitespaces))
+        switch (first, last) {
+        case (let start?, let end?) where start <= end && start < size: return start...min(end, size - 1)
+        case (let start?, nil) where start < size && parts[1].isEmpty: return start...(size - 1)
+        case (nil, let suffix?) where parts[0].isEmpty && suffix > 0: return max(0, size - suffix)...(size - 1)
+        default: return nil
+        }
+    }
+
+    /// The recording's media type from its first bytes (uploads are kept as they came).
+    static func audioType(_ path: String) -> String {
+        guard let handle = FileHandle(forReadingAtPath: path) else { return "application/octet-stream" }
+        defer { try? handle.close() }
+        let head = [UInt8](handle.readData(ofLength: 12))
+        func starts(_ text: String) -> Bool { head.starts(with: Array(text.utf8)) }
+        if starts("RIFF") { return "audio/wav" }
+        if starts("fLaC") { return "audio/flac" }
+        if starts("OggS") { return "audio/ogg" }
+        if starts("ID3") || (head.count > 1 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0) { return "audio/mpeg" }
+        if head.count >= 8, head[4...7].elementsEqual(Array("ftyp".utf8)) { return "audio/mp4" }
+        return "application/octet-stream"
     }
 
     // MARK: Upload

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ParleyAudio
 import ParleyPipeline
 import ParleyStore
 
@@ -10,6 +11,10 @@ struct MeetingView: ResponseEncodable {
     var title: String
     var owner: String
     var members: [String]
+    /// Members who may rename speakers and edit action items (the owner always may).
+    var editors: [String]
+    /// Whether the user asking may edit.
+    var canEdit: Bool
     var createdAt: String
     var status: String
     var stage: StatusUpdate?
@@ -17,17 +22,24 @@ struct MeetingView: ResponseEncodable {
     var epoch: String
     var duration: Double?
     var speakers: [SpeakerInfo]
+    /// Who spoke when (after clustering).
+    var turns: [SpeakerTurn]
     var segments: [TranscriptSegment]
     var summary: SummaryUpdate?
     var actionItems: [ActionItemRecord]
     var error: PipelineFailure?
     var metadata: [String: String]
 
-    init(meeting: MeetingRecord, owner: String, members: [String], state: MeetingState) {
+    init(
+        meeting: MeetingRecord, owner: String, members: [String], editors: [String], state: MeetingState,
+        canEdit: Bool
+    ) {
         id = meeting.id
         title = meeting.title
         self.owner = owner
         self.members = members
+        self.editors = editors
+        self.canEdit = canEdit
         createdAt = MeetingEvent.formatTimestamp(meeting.createdAt)
         status = meeting.status.rawValue
         stage = state.status
@@ -35,6 +47,7 @@ struct MeetingView: ResponseEncodable {
         epoch = meeting.epoch
         duration = state.duration
         speakers = state.speakers
+        turns = state.turns
         segments = state.segments
         summary = state.summary
         actionItems = state.actionItems
@@ -43,8 +56,8 @@ struct MeetingView: ResponseEncodable {
     }
 
     enum CodingKeys: String, CodingKey {
-        case id, title, owner, members, createdAt = "created_at", status, stage, offset, epoch, duration, speakers,
-            segments, summary, actionItems = "action_items", error, metadata
+        case id, title, owner, members, editors, canEdit = "can_edit", createdAt = "created_at", status, stage,
+            offset, epoch, duration, speakers, turns, segments, summary, actionItems = "action_items", error, metadata
     }
 }
 
@@ -56,6 +69,8 @@ struct MeetingSummaryView: ResponseEncodable {
     var createdAt: String
     var status: String
     var epoch: String
+    /// Seconds of audio, once an upload has been decoded.
+    var duration: Double?
 
-    enum CodingKeys: String, CodingKey { case id, title, owner, createdAt = "created_at", status, epoch }
+    enum CodingKeys: String, CodingKey { case id, title, owner, createdAt = "created_at", status, epoch, duration }
 }

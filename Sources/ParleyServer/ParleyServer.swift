@@ -50,6 +50,14 @@ public struct ParleyServer: Sendable {
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: MetricsMiddleware())
         router.add(middleware: ErrorEnvelopeMiddleware())
+        // The web app (Resources/web): plain files, shipped in the package, nothing from a CDN.
+        // Inside the error envelope, so a path that is neither a route nor a file gets the JSON 404.
+        if let web = Bundle.module.resourceURL?.appendingPathComponent("web").path {
+            router.add(
+                middleware: FileMiddleware(
+                    web, cacheControl: .init([(.init(type: .any), [.noCache])]), searchForIndexHtml: true,
+                    logger: logger))
+        }
         router.get("/health") { _, _ -> Health in
             _ = try await store.latestOffset(meetingID: "")
             return Health(status: "ok")
@@ -71,7 +79,7 @@ public struct ParleyServer: Sendable {
             throw APIError(.upgradeRequired, "upgrade_required", "connect with a WebSocket client")
         }
         AuthRoutes(store: store, tokens: tokens).add(to: router.group("/api/auth"))
-        MeetingRoutes(store: store, meetings: meetings).add(
+        MeetingRoutes(store: store, meetings: meetings, editor: MeetingEditor(meetings: meetings, hub: hub)).add(
             to: router.group("/api/meetings").add(middleware: BearerAuthMiddleware(tokens: tokens)))
         if settings.development {
             DevelopmentRoutes(hub: hub, meetings: meetings).add(

@@ -12,47 +12,73 @@ public struct SQLStore: Store {
         self.onClose = onClose
     }
 
+    /// Brings the schema up to date: each numbered migration runs once, in order, and is
+    /// recorded in `schema_versions` (version 1 is written so it also accepts a database made
+    /// before versions were recorded).
     public func migrate() async throws {
-        let statements: [String] = [
-            """
-            CREATE TABLE IF NOT EXISTS users (
-                id TEXT PRIMARY KEY, username TEXT NOT NULL, username_key TEXT NOT NULL UNIQUE,
-                password_hash TEXT NOT NULL, created_at BIGINT NOT NULL)
-            """,
-            """
-            CREATE TABLE IF NOT EXISTS refresh_tokens (
-                hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-                family TEXT NOT NULL, expires_at BIGINT NOT NULL, used INTEGER NOT NULL DEFAULT 0,
-                revoked INTEGER NOT NULL DEFAULT 0, used_at BIGINT)
-            """,
-            "CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family)",
-            """
-            CREATE TABLE IF NOT EXISTS meetings (
-                id TEXT PRIMARY KEY, title TEXT NOT NULL,
-                owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-                created_at BIGINT NOT NULL, epoch TEXT NOT NULL, status TEXT NOT NULL,
-                audio_path TEXT, audio_bytes BIGINT, transcriber TEXT, summarizer TEXT)
-            """,
-            "CREATE INDEX IF NOT EXISTS meetings_owner ON meetings(owner_id)",
-            "CREATE INDEX IF NOT EXISTS meetings_status ON meetings(status)",
-            """
-            CREATE TABLE IF NOT EXISTS meeting_members (
-                meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
-                user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
-                PRIMARY KEY (meeting_id, user_id))
-            """,
-            "CREATE INDEX IF NOT EXISTS meeting_members_user ON meeting_members(user_id)",
-            """
-            CREATE TABLE IF NOT EXISTS events (
-                meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
-                "offset" BIGINT NOT NULL, type TEXT NOT NULL, json TEXT NOT NULL,
-                PRIMARY KEY (meeting_id, "offset"))
-            """,
-        ]
-        for statement in statements {
-            try await database.raw(SQLQueryString(statement)).run()
+        try await database.raw(
+            "CREATE TABLE IF NOT EXISTS schema_versions (version INTEGER PRIMARY KEY, applied_at BIGINT NOT NULL)"
+        ).run()
+        let applied = Set(
+            try await database.raw("SELECT version FROM schema_versions").all().map {
+                try $0.decode(column: "version", as: Int.self)
+            })
+        for (version, statements) in Self.migrations where !applied.contains(version) {
+            for statement in statements {
+                try await database.raw(SQLQueryString(statement)).run()
+            }
+            try await database.raw(
+                """
+                INSERT INTO schema_versions (version, applied_at)
+                VALUES (\(bind: version), \(bind: Self.milliseconds(Date())))
+                """
+            ).run()
         }
     }
+
+    static let migrations: [(version: Int, statements: [String])] = [
+        (
+            1,
+            [
+                """
+                CREATE TABLE IF NOT EXISTS users (
+                    id TEXT PRIMARY KEY, username TEXT NOT NULL, username_key TEXT NOT NULL UNIQUE,
+                    password_hash TEXT NOT NULL, created_at BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS refresh_tokens (
+                    hash TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    family TEXT NOT NULL, expires_at BIGINT NOT NULL, used INTEGER NOT NULL DEFAULT 0,
+                    revoked INTEGER NOT NULL DEFAULT 0, used_at BIGINT)
+                """,
+                "CREATE INDEX IF NOT EXISTS refresh_tokens_family ON refresh_tokens(family)",
+                """
+                CREATE TABLE IF NOT EXISTS meetings (
+                    id TEXT PRIMARY KEY, title TEXT NOT NULL,
+                    owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    created_at BIGINT NOT NULL, epoch TEXT NOT NULL, status TEXT NOT NULL,
+                    audio_path TEXT, audio_bytes BIGINT, transcriber TEXT, summarizer TEXT)
+                """,
+                "CREATE INDEX IF NOT EXISTS meetings_owner ON meetings(owner_id)",
+                "CREATE INDEX IF NOT EXISTS meetings_status ON meetings(status)",
+                """
+                CREATE TABLE IF NOT EXISTS meeting_members (
+                    meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+                    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    PRIMARY KEY (meeting_id, user_id))
+                """,
+                "CREATE INDEX IF NOT EXISTS meeting_members_user ON meeting_members(user_id)",
+                """
+                CREATE TABLE IF NOT EXISTS events (
+                    meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+                    "offset" BIGINT NOT NULL, type TEXT NOT NULL, json TEXT NOT NULL,
+                    PRIMARY KEY (meeting_id, "offset"))
+                """,
+            ]
+        ),
+        // Members who may edit (rename speakers, edit action items), not only watch.
+        (2, ["ALTER TABLE meeting_members ADD COLUMN can_edit INTEGER NOT NULL DEFAULT 0"]),
+    ]
 
     // MARK: Users
 
@@ -199,19 +225,26 @@ public struct SQLStore: Store {
         try await database.raw("DELETE FROM meetings WHERE id = \(bind: id)").run()
     }
 
-    public func addMember(meetingID: String, userID: String) async throws {
+    public func addMember(meetingID: String, userID: String, canEdit: Bool) async throws {
         try await database.raw(
             """
-            INSERT INTO meeting_members (meeting_id, user_id) VALUES (\(bind: meetingID), \(bind: userID))
-            ON CONFLICT DO NOTHING
+            INSERT INTO meeting_members (meeting_id, user_id, can_edit)
+            VALUES (\(bind: meetingID), \(bind: userID), \(bind: canEdit ? 1 : 0))
+            ON CONFLICT (meeting_id, user_id) DO UPDATE SET can_edit = excluded.can_edit
             """
         ).run()
     }
 
-    public func memberIDs(meetingID: String) async throws -> [String] {
+    public func members(meetingID: String) async throws -> [MemberRecord] {
         try await database.raw(
-            "SELECT user_id FROM meeting_members WHERE meeting_id = \(bind: meetingID) ORDER BY user_id"
-        ).all().map { try $0.decode(column: "user_id", as: String.self) }
+            """
+            SELECT user_id, can_edit FROM meeting_members WHERE meeting_id = \(bind: meetingID) ORDER BY user_id
+            """
+        ).all().map {
+            MemberRecord(
+                userID: try $0.decode(column: "user_id", as: String.self),
+                canEdit: try $0.decode(column: "can_edit", as: Int.self) != 0)
+        }
     }
 
     private static func meeting(_ row: any SQLRow) throws -> MeetingRecord {
@@ -267,6 +300,20 @@ public struct SQLStore: Store {
             ).all()
         }
         return try rows.map { row in
+            StoredEvent(
+                meetingID: meetingID, offset: try row.decode(column: "offset", as: Int.self),
+                type: try row.decode(column: "type", as: String.self),
+                json: try row.decode(column: "json", as: String.self))
+        }
+    }
+
+    public func latestEvent(meetingID: String, type: String) async throws -> StoredEvent? {
+        try await database.raw(
+            """
+            SELECT "offset", type, json FROM events WHERE meeting_id = \(bind: meetingID) AND type = \(bind: type)
+            ORDER BY "offset" DESC LIMIT 1
+            """
+        ).first().map { row in
             StoredEvent(
                 meetingID: meetingID, offset: try row.decode(column: "offset", as: Int.self),
                 type: try row.decode(column: "type", as: String.self),

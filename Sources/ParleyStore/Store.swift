@@ -37,8 +37,9 @@ public protocol Store: Sendable {
     func recordUpload(meetingID: String, bytes: Int64) async throws
     /// Deletes the meeting, its members and its events.
     func deleteMeeting(id: String) async throws
-    func addMember(meetingID: String, userID: String) async throws
-    func memberIDs(meetingID: String) async throws -> [String]
+    /// Adds a member, or changes whether an existing one may edit.
+    func addMember(meetingID: String, userID: String, canEdit: Bool) async throws
+    func members(meetingID: String) async throws -> [MemberRecord]
 
     // MARK: Event log
 
@@ -46,6 +47,8 @@ public protocol Store: Sendable {
     func appendEvents(_ events: [StoredEvent]) async throws
     /// Events with `after < offset <= through` (no upper bound when `through` is nil), in order.
     func events(meetingID: String, after: Int, through: Int?) async throws -> [StoredEvent]
+    /// The meeting's latest event of a type (`upload_progress` for its duration, say).
+    func latestEvent(meetingID: String, type: String) async throws -> StoredEvent?
     /// The highest offset stored, 0 when the log is empty.
     func latestOffset(meetingID: String) async throws -> Int
     /// Deletes the meeting's events (a new upload starts a new log under a new epoch).
@@ -98,6 +101,17 @@ public struct RefreshTokenRecord: Sendable, Hashable {
         self.expiresAt = expiresAt
         self.used = used
         self.revoked = revoked
+    }
+}
+
+/// A user who may watch a meeting they do not own, and maybe edit it.
+public struct MemberRecord: Sendable, Hashable {
+    public var userID: String
+    public var canEdit: Bool
+
+    public init(userID: String, canEdit: Bool) {
+        self.userID = userID
+        self.canEdit = canEdit
     }
 }
 

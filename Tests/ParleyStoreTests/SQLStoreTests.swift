@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ParleyStore
+import SQLKit
 import Testing
 
 /// The Store contract, on the embedded SQLite store.
@@ -51,10 +52,12 @@ import Testing
             epoch: "e_1")
         try await store.createMeeting(meeting)
         #expect(try await store.meetings(visibleTo: "u_2").isEmpty)
-        try await store.addMember(meetingID: "m_1", userID: "u_2")
-        try await store.addMember(meetingID: "m_1", userID: "u_2")
-        #expect(try await store.memberIDs(meetingID: "m_1") == ["u_2"])
+        try await store.addMember(meetingID: "m_1", userID: "u_2", canEdit: false)
+        try await store.addMember(meetingID: "m_1", userID: "u_2", canEdit: false)
+        #expect(try await store.members(meetingID: "m_1") == [MemberRecord(userID: "u_2", canEdit: false)])
         #expect(try await store.meetings(visibleTo: "u_2").map(\.id) == ["m_1"])
+        try await store.addMember(meetingID: "m_1", userID: "u_2", canEdit: true)
+        #expect(try await store.members(meetingID: "m_1") == [MemberRecord(userID: "u_2", canEdit: true)])
 
         meeting.status = .processing
         meeting.audioPath = "/tmp/a"
@@ -75,12 +78,42 @@ import Testing
             try await store.events(meetingID: "m_1", after: 10, through: 12).map(\.json) == [
                 "{\"n\":11}", "{\"n\":12}",
             ])
+        try await store.appendEvents([StoredEvent(meetingID: "m_1", offset: 1201, type: "summary", json: "{}")])
+        #expect(try await store.latestEvent(meetingID: "m_1", type: "status")?.offset == 1200)
+        #expect(try await store.latestEvent(meetingID: "m_1", type: "speakers") == nil)
         // An offset written twice is refused: the log never holds a duplicate.
         await #expect(throws: (any Error).self) { try await store.appendEvents([events[0]]) }
         try await store.deleteEvents(meetingID: "m_1")
         #expect(try await store.latestOffset(meetingID: "m_1") == 0)
         try await store.deleteMeeting(id: "m_1")
         #expect(try await store.meeting(id: "m_1") == nil)
+        try await store.close()
+    }
+
+    @Test func migrationsRunOnceAndUpgradeADatabaseMadeBeforeVersions() async throws {
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-store-\(UUID().uuidString)")
+        let path = folder.path + "/parley.sqlite"
+        // A database as the first release made it: version 1's tables, no versions recorded.
+        var store = try await SQLStore.sqlite(path: path, logger: Logger(label: "test"))
+        try await store.database.raw("DROP TABLE meeting_members").run()
+        try await store.database.raw(
+            """
+            CREATE TABLE meeting_members (meeting_id TEXT NOT NULL, user_id TEXT NOT NULL,
+            PRIMARY KEY (meeting_id, user_id))
+            """
+        ).run()
+        try await store.database.raw("DROP TABLE schema_versions").run()
+        try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
+        try await store.close()
+
+        store = try await SQLStore.sqlite(path: path, logger: Logger(label: "test"))
+        try await store.migrate()  // a second run does nothing
+        #expect(try await store.user(named: "alice")?.id == "u_1")
+        try await store.addMember(meetingID: "m_1", userID: "u_1", canEdit: true)
+        #expect(try await store.members(meetingID: "m_1") == [MemberRecord(userID: "u_1", canEdit: true)])
+        let versions = try await store.database.raw("SELECT version FROM schema_versions ORDER BY version").all()
+            .map { try $0.decode(column: "version", as: Int.self) }
+        #expect(versions == [1, 2])
         try await store.close()
     }
 }

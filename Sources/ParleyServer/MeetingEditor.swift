@@ -1,0 +1,97 @@
+import Foundation
+import ParleyHub
+import ParleyPipeline
+import ParleyStore
+
+/// People's edits to a meeting — a speaker's name, an action item — published as numbered
+/// events like the pipeline's, so every viewer sees them live, a reload shows them, and the
+/// exports include them. An actor: each edit reads the state and publishes the change without
+/// another edit in between.
+actor MeetingEditor {
+    let meetings: MeetingService
+    let hub: Hub
+
+    init(meetings: MeetingService, hub: Hub) {
+        self.meetings = meetings
+        self.hub = hub
+    }
+
+    /// Names a speaker (`speakers` with reason `rename`, naming only that speaker).
+    func rename(_ meeting: MeetingRecord, speaker id: String, to name: String) async throws -> [SpeakerInfo] {
+        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
+        guard (1...80).contains(name.count) else {
+            throw APIError.badRequest("a speaker's name must be 1 to 80 characters", code: "invalid_name")
+        }
+        var state = try await meetings.state(of: meeting)
+        guard state.speakers.contains(where: { $0.id == id }) else {
+            throw APIError.notFound("no speaker '\(id)' in this meeting")
+        }
+        let event = try await publish(
+            .speakers(SpeakersUpdate(reason: .rename, speakers: [SpeakerInfo(id: id, name: name)])), in: meeting)
+        state.apply(event)
+        return state.speakers
+    }
+
+    /// What an action item edit may change; absent fields stay, `null` clears owner or due.
+    struct ActionItemChange: Decodable {
+        var task: String?
+        var owner: String??
+        var due: String??
+        var done: Bool?
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            task = try container.decodeIfPresent(String.self, forKey: .task)
+            done = try container.decodeIfPresent(Bool.self, forKey: .done)
+            owner = try Self.clearable(container, .owner)
+            due = try Self.clearable(container, .due)
+        }
+
+        /// Absent: nil (keep); `null`: .some(nil) (clear); a string: .some(text).
+        static func clearable(_ container: KeyedDecodingContainer<CodingKeys>, _ key: CodingKeys) throws -> String?? {
+            guard container.contains(key) else { return nil }
+            if try container.decodeNil(forKey: key) { return .some(nil) }
+            return .some(try container.decode(String.self, forKey: key))
+        }
+
+        enum CodingKeys: String, CodingKey { case task, owner, due, done }
+    }
+
+    /// Changes one action item (`action_items` with the whole list after the change).
+    func edit(_ meeting: MeetingRecord, actionItem id: Int, _ change: ActionItemChange) async throws
+        -> [ActionItemRecord]
+    {
+        var state = try await meetings.state(of: meeting)
+        guard let index = state.actionItems.firstIndex(where: { $0.id == id }) else {
+            throw APIError.notFound("no action item \(id) in this meeting")
+        }
+        var items = state.actionItems
+        if let task = change.task {
+            let task = task.trimmingCharacters(in: .whitespacesAndNewlines)
+            guard (1...500).contains(task.count) else {
+                throw APIError.badRequest("a task must be 1 to 500 characters", code: "invalid_task")
+            }
+            items[index].task = task
+        }
+        if let owner = change.owner { items[index].owner = try Self.optionalText(owner, field: "owner") }
+        if let due = change.due { items[index].due = try Self.optionalText(due, field: "due") }
+        if let done = change.done { items[index].done = done }
+        guard items != state.actionItems else { return items }
+        state.apply(try await publish(.actionItems(ActionItemsUpdate(items: items)), in: meeting))
+        return state.actionItems
+    }
+
+    static func optionalText(_ value: String?, field: String) throws -> String? {
+        guard let text = value?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
+        guard text.count <= 100 else {
+            throw APIError.badRequest("\(field) must be at most 100 characters", code: "invalid_\(field)")
+        }
+        return text
+    }
+
+    private func publish(_ data: EventData, in meeting: MeetingRecord) async throws -> MeetingEvent {
+        try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
+            try await channel.publish(data)
+        }
+    }
+}

@@ -1,0 +1,143 @@
+// A meeting's live events over the WebSocket: reconnects with exponential backoff (1 s to
+// 10 s, with jitter, at most 5 attempts, then "failed" until a manual retry), always passing
+// `since` with the last offset seen so nothing is missed or shown twice; when the server
+// says `recovered: false`, the page reloads the meeting over REST.
+import { accessToken } from "./api.js";
+
+const MAX_ATTEMPTS = 5;
+
+export class LiveMeeting {
+  constructor(meetingID, handlers) {
+    this.meetingID = meetingID;
+    this.handlers = handlers; // { onEvent, onReset, onPresence, onState, onGone }
+    this.offset = 0;
+    this.epoch = null;
+    this.attempts = 0;
+    this.socket = null;
+    this.timer = null;
+    this.stopped = false;
+    this.resyncing = null;
+  }
+
+  // Starts following from a state loaded over REST (its offset and epoch).
+  start(offset, epoch) {
+    this.offset = offset;
+    this.epoch = epoch;
+    this.connect();
+  }
+
+  stop() {
+    this.stopped = true;
+    clearTimeout(this.timer);
+    if (this.socket) this.socket.close(1000, "page closed");
+  }
+
+  retry() {
+    this.attempts = 0;
+    clearTimeout(this.timer);
+    this.connect();
+  }
+
+  state(name, detail) {
+    this.handlers.onState(name, detail);
+  }
+
+  async connect() {
+    if (this.stopped) return;
+    this.state("connecting");
+    let token;
+    try {
+      token = await accessToken();
+    } catch (error) {
+      if (error.status === 401) {
+        this.handlers.onGone(error);
+        return;
+      }
+      this.scheduleReconnect();
+      return;
+    }
+    const scheme = location.protocol === "https:" ? "wss" : "ws";
+    const query = new URLSearchParams({ token, since: String(this.offset) });
+    if (this.epoch) query.set("epoch", this.epoch);
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/meeting/${encodeURIComponent(this.meetingID)}?${query}`);
+    this.socket = socket;
+    socket.onmessage = (message) => this.receive(message.data);
+    socket.onclose = (event) => {
+      if (this.socket !== socket) return;
+      this.socket = null;
+      if (this.stopped) return;
+      if (event.code === 4004) {
+        this.state("failed", "This meeting was deleted.");
+        return;
+      }
+      this.scheduleReconnect();
+    };
+  }
+
+  scheduleReconnect() {
+    this.attempts += 1;
+    if (this.attempts > MAX_ATTEMPTS) {
+      this.state("failed", "Could not reconnect.");
+      return;
+    }
+    const base = Math.min(10_000, 1_000 * 2 ** (this.attempts - 1));
+    const delay = base / 2 + Math.random() * (base / 2);
+    this.state("disconnected", `Reconnecting in ${Math.ceil(delay / 1000)} s…`);
+    this.timer = setTimeout(() => this.connect(), delay);
+  }
+
+  async receive(text) {
+    let message;
+    try {
+      message = JSON.parse(text);
+    } catch {
+      return;
+    }
+    switch (message.type) {
+      case "connected":
+        this.attempts = 0;
+        this.state("live");
+        this.handlers.onPresence(message.viewers || []);
+        if (!message.recovered && (this.offset > 0 || this.epoch !== message.epoch)) {
+          await this.resync(message.epoch);
+        }
+        this.epoch = message.epoch;
+        return;
+      case "presence":
+        this.handlers.onPresence(message.data.viewers || []);
+        return;
+      case "ping":
+      case "pong":
+      case "error":
+        return;
+      default:
+        if (typeof message.offset !== "number") return;
+        if (this.resyncing) {
+          this.resyncing.push(message);
+          return;
+        }
+        this.apply(message);
+    }
+  }
+
+  apply(event) {
+    if (event.offset <= this.offset) return; // seen already
+    this.offset = event.offset;
+    this.handlers.onEvent(event);
+  }
+
+  // The log moved on without us (too old a `since`, or a new upload): reload the state over
+  // REST, then apply the live events that came meanwhile and are newer than it.
+  async resync(epoch) {
+    this.resyncing = [];
+    try {
+      const state = await this.handlers.onReset();
+      this.offset = state.offset;
+      this.epoch = epoch;
+    } finally {
+      const queued = this.resyncing;
+      this.resyncing = null;
+      for (const event of queued) this.apply(event);
+    }
+  }
+}
