@@ -1,0 +1,141 @@
+// Parley's pages: log in or register, the meetings list, and the live meeting page. Plain
+// ES modules, no build step; routes live in the URL's hash (#/meetings/<id>).
+import { api, keepFresh, login, logout, register, session } from "./api.js";
+import { errorBox, h, handle, requireLogin } from "./dom.js";
+import { MeetingPage } from "./meeting.js";
+import { clock } from "./state.js";
+
+const main = document.getElementById("main");
+let current = null; // the page shown, when it has something to stop
+
+function show(...children) {
+  main.replaceChildren(...children);
+  main.focus({ preventScroll: true });
+}
+
+function showAccount() {
+  const s = session();
+  document.getElementById("account").hidden = !s;
+  document.getElementById("who").textContent = s ? `Signed in as ${s.username}` : "";
+}
+
+async function route() {
+  if (current && current.stop) current.stop();
+  current = null;
+  document.getElementById("connection").hidden = true;
+  showAccount();
+  const path = location.hash.replace(/^#/, "") || "/meetings";
+  const parts = path.split("/").filter(Boolean);
+  if (parts[0] === "login" || parts[0] === "register") return authPage(parts[0]);
+  if (!session()) return requireLogin();
+  if (parts[0] === "meetings" && parts[1]) {
+    current = new MeetingPage(decodeURIComponent(parts[1]), main);
+    return current.load();
+  }
+  return meetingsPage();
+}
+
+function authPage(mode) {
+  const registering = mode === "register";
+  document.title = registering ? "Register · Parley" : "Log in · Parley";
+  const problem = h("div", { "aria-live": "assertive" });
+  const username = h("input", { id: "username", name: "username", autocomplete: "username", required: true });
+  const password = h("input", {
+    id: "password", name: "password", type: "password", required: true,
+    autocomplete: registering ? "new-password" : "current-password", minlength: registering ? 8 : undefined,
+  });
+  const submit = h("button", { type: "submit" }, registering ? "Create account" : "Log in");
+  const form = h("form", { class: "card narrow", onsubmit: async (event) => {
+    event.preventDefault();
+    submit.disabled = true;
+    problem.replaceChildren();
+    try {
+      if (registering) await register(username.value.trim(), password.value);
+      else await login(username.value.trim(), password.value);
+      keepFresh();
+      const back = sessionStorage.getItem("parley.return") || "#/meetings";
+      sessionStorage.removeItem("parley.return");
+      location.hash = back === "#/login" || back === "#/register" ? "#/meetings" : back;
+    } catch (error) {
+      problem.replaceChildren(errorBox(error.status === 401 ? new Error("Wrong username or password.") : error));
+      submit.disabled = false;
+    }
+  } },
+    h("h1", {}, registering ? "Create an account" : "Log in to Parley"),
+    problem,
+    h("label", { for: "username" }, "Username"), username,
+    registering ? h("p", { class: "note" }, "3 to 32 letters, digits, dots, dashes or underscores.") : null,
+    h("label", { for: "password" }, "Password"), password,
+    registering ? h("p", { class: "note" }, "At least 8 characters.") : null,
+    h("p", { class: "row" }, submit,
+      registering ? h("a", { href: "#/login" }, "I have an account") : h("a", { href: "#/register" }, "Create an account")),
+  );
+  show(form);
+  username.focus();
+}
+
+async function meetingsPage() {
+  document.title = "Meetings · Parley";
+  const problem = h("div", { "aria-live": "assertive" });
+  const list = h("div", {}, h("p", { class: "note" }, "Loading…"));
+  const title = h("input", { id: "new-title", name: "title", required: true, maxlength: 200, placeholder: "Weekly planning" });
+  const create = h("form", { class: "card", onsubmit: async (event) => {
+    event.preventDefault();
+    problem.replaceChildren();
+    try {
+      const meeting = await api("POST", "/api/meetings", { title: title.value.trim() });
+      location.hash = `#/meetings/${encodeURIComponent(meeting.id)}`;
+    } catch (error) {
+      handle(error, problem);
+    }
+  } },
+    h("h2", {}, "New meeting"),
+    h("label", { for: "new-title" }, "Title"),
+    h("div", { class: "row" }, title, h("button", { type: "submit" }, "Create")),
+  );
+  show(h("h1", {}, "Meetings"), problem, create, h("section", { class: "card", "aria-label": "Your meetings" }, list));
+  try {
+    const { meetings } = await api("GET", "/api/meetings");
+    list.replaceChildren(meetingsTable(meetings, problem));
+  } catch (error) {
+    handle(error, problem);
+  }
+}
+
+function meetingsTable(meetings, problem) {
+  if (!meetings.length) return h("p", { class: "note" }, "No meetings yet: create one above, then upload its recording.");
+  const me = session().username;
+  const rows = meetings
+    .slice()
+    .sort((a, b) => b.created_at.localeCompare(a.created_at))
+    .map((m) => h("tr", { "data-meeting": m.id },
+      h("td", {}, h("a", { href: `#/meetings/${encodeURIComponent(m.id)}` }, m.title)),
+      h("td", {}, h("span", { class: `status ${m.status}` }, m.status)),
+      h("td", { class: "optional" }, m.duration ? clock(m.duration) : "–"),
+      h("td", { class: "optional" }, new Date(m.created_at).toLocaleString()),
+      h("td", {}, m.owner === me
+        ? h("button", { type: "button", class: "danger", "aria-label": `Delete ${m.title}`, onclick: async () => {
+            if (!confirm(`Delete “${m.title}” and its recording? This cannot be undone.`)) return;
+            try {
+              await api("DELETE", `/api/meetings/${encodeURIComponent(m.id)}`);
+              meetingsPage();
+            } catch (error) {
+              handle(error, problem);
+            }
+          } }, "Delete")
+        : h("span", { class: "note" }, `shared by ${m.owner}`)),
+    ));
+  return h("table", { class: "meetings" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Title"), h("th", { scope: "col" }, "Status"),
+      h("th", { scope: "col", class: "optional" }, "Duration"), h("th", { scope: "col", class: "optional" }, "Created"),
+      h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
+    h("tbody", {}, rows));
+}
+
+document.getElementById("logout").addEventListener("click", async () => {
+  await logout();
+  location.hash = "#/login";
+});
+window.addEventListener("hashchange", route);
+keepFresh();
+route();

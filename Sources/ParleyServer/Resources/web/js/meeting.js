@@ -1,0 +1,471 @@
+// The live meeting page: upload with progress, the stages filling in, transcript segments as
+// they come (click one to hear it), speakers and who spoke when, summary, decisions and action
+// items, exports, who else is watching — all following the meeting's numbered events.
+import { api, session, upload, accessToken } from "./api.js";
+import { errorBox, h, handle } from "./dom.js";
+import { LiveMeeting } from "./live.js";
+import { STAGES, apply, clock, fromView, speakerColor, speakerName } from "./state.js";
+
+const STAGE_NAMES = {
+  upload: "Upload", diarization: "Speakers", transcription: "Transcription", alignment: "Alignment",
+  summarization: "Summary",
+};
+
+export class MeetingPage {
+  constructor(id, main) {
+    this.id = id;
+    this.main = main;
+    this.editing = new Set(); // sections with an open editor: not redrawn under the user
+    this.rows = new Map(); // segment id -> its <li>
+    this.stopAt = null;
+  }
+
+  path(suffix = "") {
+    return `/api/meetings/${encodeURIComponent(this.id)}${suffix}`;
+  }
+
+  async load() {
+    this.main.replaceChildren(h("p", { class: "note" }, "Loading the meeting…"));
+    let view;
+    try {
+      view = await api("GET", this.path());
+    } catch (error) {
+      const box = h("div");
+      this.main.replaceChildren(box, h("p", {}, h("a", { href: "#/meetings" }, "Back to your meetings")));
+      handle(error, box);
+      return;
+    }
+    this.state = fromView(view);
+    this.build();
+    this.renderAll();
+    this.live = new LiveMeeting(this.id, {
+      onEvent: (event) => this.onEvent(event),
+      onReset: () => this.reload(),
+      onPresence: (viewers) => this.renderViewers(viewers),
+      onState: (name, detail) => this.renderConnection(name, detail),
+      onGone: (error) => handle(error, this.problem),
+    });
+    this.live.start(this.state.offset, this.state.epoch);
+  }
+
+  stop() {
+    if (this.live) this.live.stop();
+    if (this.audio) this.audio.pause();
+  }
+
+  // The state again over REST (the live log could not be resumed).
+  async reload() {
+    const view = await api("GET", this.path());
+    this.state = fromView(view);
+    this.rows.clear();
+    this.transcript.replaceChildren();
+    this.renderAll();
+    return view;
+  }
+
+  onEvent(event) {
+    for (const part of apply(this.state, event)) this.render(part);
+  }
+
+  // MARK: Layout
+
+  build() {
+    const s = this.state;
+    document.title = `${s.title} · Parley`;
+    this.problem = h("div", { "aria-live": "assertive" });
+    this.statusBadge = h("span", { class: "status" });
+    this.stages = h("ol", { class: "timeline", "aria-label": "Processing stages" });
+    this.uploadInfo = h("p", { class: "note", "aria-live": "polite" });
+    this.uploadBar = h("progress", { max: 1, value: 0, hidden: true, "aria-label": "Upload progress" });
+    this.failure = h("div");
+    this.transcript = h("ol", { class: "segments", "aria-label": "Transcript", "aria-live": "polite" });
+    this.audio = h("audio", { controls: true, preload: "none", "aria-label": "Recording" });
+    this.audio.addEventListener("timeupdate", () => {
+      if (this.stopAt !== null && this.audio.currentTime >= this.stopAt) {
+        this.audio.pause();
+        this.stopAt = null;
+      }
+    });
+    this.audio.addEventListener("error", () => this.retryAudio());
+    this.speakers = h("ul", { class: "speakers-list" });
+    this.turns = h("div");
+    this.summary = h("div");
+    this.items = h("div");
+    this.viewers = h("ul", { class: "viewers", "aria-label": "Watching now" });
+
+    const exports = h("div", { class: "row", role: "group", "aria-label": "Export" },
+      ...[["srt", "SRT"], ["vtt", "VTT"], ["md", "Markdown"], ["json", "JSON"]].map(([format, label]) =>
+        h("button", { type: "button", class: "secondary", onclick: () => this.download(format) }, label)));
+
+    const isOwner = session() && session().username === s.owner;
+    const uploadCard = isOwner ? this.uploadForm() : null;
+    const shareCard = isOwner ? this.shareForm() : null;
+
+    this.main.replaceChildren(
+      h("p", {}, h("a", { href: "#/meetings" }, "← Meetings")),
+      h("div", { class: "row" }, h("h1", {}, s.title), this.statusBadge),
+      h("p", { class: "note" }, `Owner: ${s.owner}`),
+      this.problem,
+      uploadCard,
+      h("section", { class: "card", "aria-labelledby": "progress-title" },
+        h("h2", { id: "progress-title" }, "Progress"), this.stages, this.uploadBar, this.uploadInfo, this.failure),
+      h("div", { class: "layout" },
+        h("div", {},
+          h("section", { class: "card", "aria-labelledby": "transcript-title" },
+            h("h2", { id: "transcript-title" }, "Transcript"),
+            h("p", { class: "note" }, "Select a time to hear that part of the recording."),
+            this.audio, this.transcript)),
+        h("div", {},
+          h("section", { class: "card", "aria-labelledby": "viewers-title" },
+            h("h2", { id: "viewers-title" }, "Watching now"), this.viewers),
+          h("section", { class: "card", "aria-labelledby": "speakers-title" },
+            h("h2", { id: "speakers-title" }, "Speakers"), this.speakers, this.turns),
+          h("section", { class: "card", "aria-labelledby": "summary-title" },
+            h("h2", { id: "summary-title" }, "Summary"), this.summary),
+          h("section", { class: "card", "aria-labelledby": "items-title" },
+            h("h2", { id: "items-title" }, "Action items"), this.items),
+          h("section", { class: "card", "aria-labelledby": "export-title" },
+            h("h2", { id: "export-title" }, "Export"), exports),
+          shareCard)),
+    );
+    this.main.focus({ preventScroll: true });
+  }
+
+  uploadForm() {
+    const input = h("input", { type: "file", id: "audio-file", accept: "audio/*,.wav,.flac,.ogg,.mp3", required: true });
+    const button = h("button", { type: "submit" }, "Upload");
+    const bar = h("progress", { max: 1, value: 0, hidden: true, "aria-label": "Sending the file" });
+    const note = h("p", { class: "note", "aria-live": "polite" });
+    const problem = h("div", { "aria-live": "assertive" });
+    return h("form", { class: "card", "aria-labelledby": "upload-title", onsubmit: async (event) => {
+      event.preventDefault();
+      const file = input.files && input.files[0];
+      if (!file) return;
+      button.disabled = true;
+      problem.replaceChildren();
+      bar.hidden = false;
+      note.textContent = `Sending ${file.name}…`;
+      try {
+        await upload(this.id, file, (fraction) => {
+          bar.value = fraction;
+          note.textContent = `Sending ${file.name}: ${Math.round(fraction * 100)}%`;
+        });
+        note.textContent = `${file.name} is uploaded; processing goes on below.`;
+      } catch (error) {
+        note.textContent = "";
+        handle(error, problem);
+      } finally {
+        button.disabled = false;
+      }
+    } },
+      h("h2", { id: "upload-title" }, "Recording"),
+      h("label", { for: "audio-file" }, "Audio file"),
+      h("div", { class: "row" }, input, button),
+      bar, note, problem);
+  }
+
+  shareForm() {
+    const username = h("input", { id: "share-user", autocomplete: "off", required: true });
+    const canEdit = h("input", { type: "checkbox", id: "share-edit" });
+    const note = h("p", { class: "note", "aria-live": "polite" });
+    const problem = h("div", { "aria-live": "assertive" });
+    return h("form", { class: "card", "aria-labelledby": "share-title", onsubmit: async (event) => {
+      event.preventDefault();
+      problem.replaceChildren();
+      try {
+        const members = await api("POST", this.path("/members"), { username: username.value.trim(), can_edit: canEdit.checked });
+        note.textContent = `Shared with ${members.members.join(", ")}` + (members.editors.length ? `; ${members.editors.join(", ")} may edit.` : ".");
+        username.value = "";
+      } catch (error) {
+        handle(error, problem);
+      }
+    } },
+      h("h2", { id: "share-title" }, "Share"),
+      h("label", { for: "share-user" }, "Username"), username,
+      h("p", { class: "row" }, canEdit, h("label", { for: "share-edit", style: "margin: 0; font-weight: 400" }, "May rename speakers and edit action items")),
+      h("button", { type: "submit" }, "Share"), note, problem);
+  }
+
+  // MARK: Rendering
+
+  renderAll() {
+    for (const part of ["stages", "upload", "transcript", "speakers", "turns", "summary", "items"]) this.render(part);
+  }
+
+  render(part) {
+    switch (part) {
+      case "stages": return this.renderStages();
+      case "upload": return this.renderUpload();
+      case "transcript": return this.renderTranscript();
+      case "speakers": return this.editing.has("speakers") ? null : this.renderSpeakers();
+      case "turns": return this.renderTurns();
+      case "summary": return this.renderSummary();
+      case "items": return this.editing.has("items") ? null : this.renderItems();
+    }
+  }
+
+  renderStages() {
+    const s = this.state;
+    this.statusBadge.className = `status ${s.status}`;
+    this.statusBadge.textContent = s.status;
+    const steps = STAGES.map((stage) => {
+      const state = s.stages[stage] || "waiting";
+      const label = { waiting: "waiting", started: "working…", progress: "working…", completed: "done", failed: "failed" }[state] || state;
+      return h("li", { class: state, "data-stage": stage }, `${STAGE_NAMES[stage]}: ${label}`);
+    });
+    this.stages.replaceChildren(...steps,
+      h("li", { class: s.status === "completed" ? "completed" : s.status === "failed" ? "failed" : "waiting", "data-stage": "completed" },
+        s.status === "completed" ? "Finished" : s.status === "failed" ? "Failed" : "Finished: not yet"));
+    this.failure.replaceChildren(s.error
+      ? h("p", { class: "error", role: "alert" }, `Processing failed at ${STAGE_NAMES[s.error.stage] || s.error.stage}: ${s.error.message}`)
+      : "");
+  }
+
+  renderUpload() {
+    const upload = this.state.upload;
+    if (upload && upload.total) {
+      this.uploadBar.hidden = false;
+      this.uploadBar.value = upload.bytes / upload.total;
+    }
+    this.uploadInfo.textContent = this.state.duration ? `${clock(this.state.duration)} of audio received.` : "";
+  }
+
+  renderTranscript() {
+    const s = this.state;
+    if (!s.segments.length && !this.transcript.children.length) {
+      this.transcript.replaceChildren(h("li", { class: "note", "data-empty": "" }, "No transcript yet."));
+      return;
+    }
+    const empty = this.transcript.querySelector("[data-empty]");
+    if (empty) empty.remove();
+    const keep = new Set(s.segments.map((segment) => segment.id));
+    for (const [id, row] of this.rows) {
+      if (!keep.has(id)) {
+        row.remove();
+        this.rows.delete(id);
+      }
+    }
+    let previous = null;
+    for (const segment of s.segments) {
+      let row = this.rows.get(segment.id);
+      if (!row) {
+        row = h("li", { class: "segment", "data-segment": segment.id });
+        this.rows.set(segment.id, row);
+      }
+      this.fillSegment(row, segment);
+      const expected = previous ? previous.nextSibling : this.transcript.firstChild;
+      if (expected !== row) this.transcript.insertBefore(row, expected);
+      previous = row;
+    }
+  }
+
+  fillSegment(row, segment) {
+    const name = speakerName(this.state, segment.speaker);
+    const key = `${segment.speaker}|${name}|${segment.text}|${segment.start}`;
+    if (row.dataset.key === key) return;
+    row.dataset.key = key;
+    row.dataset.speaker = segment.speaker;
+    row.replaceChildren(
+      h("button", { type: "button", class: "time", "aria-label": `Play from ${clock(segment.start)}, ${name}`,
+        onclick: () => this.play(segment) }, clock(segment.start)),
+      h("div", {},
+        h("span", { class: "speaker", style: `color: ${speakerColor(this.state, segment.speaker)}` }, name),
+        " ", h("span", { class: "text" }, segment.text)));
+  }
+
+  renderSpeakers() {
+    const s = this.state;
+    if (!s.speakers.length) {
+      this.speakers.replaceChildren(h("li", { class: "note" }, "Not known yet."));
+      return;
+    }
+    this.speakers.replaceChildren(...s.speakers.map((speaker) => {
+      const swatch = h("span", { class: "swatch", style: `background: ${speakerColor(s, speaker.id)}`, "aria-hidden": "true" });
+      const name = h("span", { class: "speaker-name" }, speaker.name);
+      const rename = s.canEdit
+        ? h("button", { type: "button", class: "link", "aria-label": `Rename ${speaker.name}`,
+            onclick: () => this.renameForm(row, speaker) }, "Rename")
+        : null;
+      const row = h("li", { "data-speaker": speaker.id }, swatch, name, rename);
+      return row;
+    }));
+  }
+
+  renameForm(row, speaker) {
+    this.editing.add("speakers");
+    const input = h("input", { value: speaker.name, maxlength: 80, required: true, "aria-label": `New name for ${speaker.name}` });
+    const problem = h("div");
+    const close = () => {
+      this.editing.delete("speakers");
+      this.renderSpeakers();
+    };
+    const form = h("form", { class: "row", onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        await api("PUT", this.path(`/speakers/${encodeURIComponent(speaker.id)}`), { name: input.value });
+        close();
+      } catch (error) {
+        handle(error, problem);
+      }
+    }, onkeydown: (event) => { if (event.key === "Escape") close(); } },
+      input, h("button", { type: "submit" }, "Save"), h("button", { type: "button", class: "secondary", onclick: close }, "Cancel"), problem);
+    row.replaceChildren(form);
+    input.focus();
+    input.select();
+  }
+
+  renderTurns() {
+    const s = this.state;
+    if (!s.turns.length) {
+      this.turns.replaceChildren();
+      return;
+    }
+    const ns = "http://www.w3.org/2000/svg";
+    const ids = [...new Set(s.turns.map((t) => t.speaker))].sort();
+    const end = Math.max(s.duration || 0, ...s.turns.map((t) => t.end));
+    const svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("class", "turns");
+    svg.setAttribute("viewBox", `0 0 1000 ${ids.length * 18}`);
+    svg.setAttribute("role", "img");
+    svg.setAttribute("aria-label", `Who spoke when, over ${clock(end)}`);
+    for (const turn of s.turns) {
+      const rect = document.createElementNS(ns, "rect");
+      rect.setAttribute("x", String((turn.start / end) * 1000));
+      rect.setAttribute("width", String(Math.max(1, ((turn.end - turn.start) / end) * 1000)));
+      rect.setAttribute("y", String(ids.indexOf(turn.speaker) * 18 + 2));
+      rect.setAttribute("height", "14");
+      rect.setAttribute("fill", speakerColor(s, turn.speaker));
+      const title = document.createElementNS(ns, "title");
+      title.textContent = `${speakerName(s, turn.speaker)}: ${clock(turn.start)}–${clock(turn.end)}`;
+      rect.append(title);
+      svg.append(rect);
+    }
+    this.turns.replaceChildren(h("h3", { class: "note" }, "Who spoke when"), svg);
+  }
+
+  renderSummary() {
+    const summary = this.state.summary;
+    if (!summary) {
+      this.summary.replaceChildren(h("p", { class: "note" }, "Comes when the meeting is processed."));
+      return;
+    }
+    this.summary.replaceChildren(
+      h("ul", {}, summary.points.map((point) => h("li", {}, point))),
+      summary.decisions.length ? h("h3", {}, "Decisions") : null,
+      summary.decisions.length ? h("ul", { class: "decisions" }, summary.decisions.map((d) =>
+        h("li", {}, h("button", { type: "button", class: "link", onclick: () => this.play({ start: d.time, end: d.time + 15 }) }, clock(d.time)), " ", d.text))) : null);
+  }
+
+  renderItems() {
+    const s = this.state;
+    if (!s.actionItems.length) {
+      this.items.replaceChildren(h("p", { class: "note" }, s.summary ? "None found." : "Comes when the meeting is processed."));
+      return;
+    }
+    const problem = h("div", { "aria-live": "assertive" });
+    this.items.replaceChildren(problem, h("ul", { class: "items" }, s.actionItems.map((item) => {
+      const id = `item-${item.id}`;
+      const done = h("input", { type: "checkbox", id, checked: item.done, disabled: !s.canEdit,
+        onchange: async () => {
+          try {
+            await api("PATCH", this.path(`/action-items/${item.id}`), { done: done.checked });
+          } catch (error) {
+            done.checked = !done.checked;
+            handle(error, problem);
+          }
+        } });
+      const details = [item.owner ? `Owner: ${item.owner}` : "No owner", item.due ? `due ${item.due}` : null].filter(Boolean).join(" · ");
+      const row = h("li", { class: item.done ? "done" : "", "data-item": item.id },
+        h("div", { class: "row" }, done, h("label", { for: id, class: "task" }, item.task)),
+        h("p", { class: "note" }, details),
+        s.canEdit ? h("button", { type: "button", class: "link", "aria-label": `Edit “${item.task}”`,
+          onclick: () => this.itemForm(row, item) }, "Edit") : null);
+      return row;
+    })));
+  }
+
+  itemForm(row, item) {
+    this.editing.add("items");
+    const task = h("input", { id: `task-${item.id}`, value: item.task, maxlength: 500, required: true });
+    const owner = h("input", { id: `owner-${item.id}`, value: item.owner || "", maxlength: 100 });
+    const due = h("input", { id: `due-${item.id}`, value: item.due || "", maxlength: 100 });
+    const problem = h("div");
+    const close = () => {
+      this.editing.delete("items");
+      this.renderItems();
+    };
+    row.replaceChildren(h("form", { class: "item-edit", onsubmit: async (event) => {
+      event.preventDefault();
+      try {
+        await api("PATCH", this.path(`/action-items/${item.id}`), {
+          task: task.value, owner: owner.value.trim() || null, due: due.value.trim() || null,
+        });
+        close();
+      } catch (error) {
+        handle(error, problem);
+      }
+    }, onkeydown: (event) => { if (event.key === "Escape") close(); } },
+      h("div", { class: "wide" }, h("label", { for: task.id }, "Task"), task),
+      h("div", {}, h("label", { for: owner.id }, "Owner"), owner),
+      h("div", {}, h("label", { for: due.id }, "Due"), due),
+      h("div", { class: "row wide" }, h("button", { type: "submit" }, "Save"),
+        h("button", { type: "button", class: "secondary", onclick: close }, "Cancel")),
+      h("div", { class: "wide" }, problem)));
+    task.focus();
+  }
+
+  renderViewers(viewers) {
+    this.viewers.replaceChildren(...(viewers.length ? viewers : []).map((viewer) =>
+      h("li", { "data-viewer": viewer.username }, viewer.username)));
+  }
+
+  renderConnection(name, detail) {
+    const box = document.getElementById("connection");
+    box.hidden = false;
+    box.className = `connection ${name}`;
+    const words = { live: "Live", connecting: "Connecting…", disconnected: "Disconnected", failed: "Disconnected" }[name];
+    box.replaceChildren(words, detail ? h("span", { class: "note" }, ` ${detail}`) : "",
+      name === "disconnected" || name === "failed"
+        ? h("button", { type: "button", class: "secondary", onclick: () => this.live.retry() }, "Retry") : "");
+    box.dataset.state = name;
+  }
+
+  // MARK: Playback and files
+
+  async play(segment) {
+    try {
+      if (!this.audio.src) this.audio.src = this.path(`/audio?token=${encodeURIComponent(await accessToken())}`);
+      this.audio.currentTime = segment.start;
+      this.stopAt = segment.end;
+      await this.audio.play();
+    } catch (error) {
+      if (error.name !== "AbortError") this.problem.replaceChildren(errorBox(new Error("The recording cannot be played here yet.")));
+    }
+  }
+
+  // The token in the recording's address expires: take a fresh one once.
+  async retryAudio() {
+    if (this.audioRetried) return;
+    this.audioRetried = true;
+    const at = this.audio.currentTime;
+    this.audio.src = this.path(`/audio?token=${encodeURIComponent(await accessToken())}`);
+    this.audio.currentTime = at;
+  }
+
+  async download(format) {
+    try {
+      const token = await accessToken();
+      const response = await fetch(this.path(`/export?format=${format}`), { headers: { Authorization: `Bearer ${token}` } });
+      if (!response.ok) throw new Error("The export could not be made. Try again.");
+      const blob = await response.blob();
+      const name = (response.headers.get("Content-Disposition") || "").match(/filename="([^"]+)"/);
+      const link = h("a", { href: URL.createObjectURL(blob), download: name ? name[1] : `meeting.${format}` });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10_000);
+    } catch (error) {
+      handle(error, this.problem);
+    }
+  }
+}
