@@ -22,12 +22,14 @@ demo: build
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Plugins benchmarks/load Package.swift
 
-# Every test, under AddressSanitizer and LeakSanitizer.
+# Every test, under AddressSanitizer and LeakSanitizer; then the web app in a real browser
+# (screenshots in test-output/browser/).
 test: lint
 	@scripts/setup.sh --test
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path $(ASAN_BUILD)
 	PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley \
 	  $(SWIFT) test --skip-build --no-parallel --sanitize=address --scratch-path $(ASAN_BUILD)
+	PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Browser
 
 # Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 20 minutes):
 # the audio front and diarizer (run.py), then the whole pipeline (pipeline.py).

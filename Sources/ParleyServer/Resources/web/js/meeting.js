@@ -182,7 +182,7 @@ export class MeetingPage {
     } },
       h("h2", { id: "share-title" }, "Share"),
       h("label", { for: "share-user" }, "Username"), username,
-      h("p", { class: "row" }, canEdit, h("label", { for: "share-edit", style: "margin: 0; font-weight: 400" }, "May rename speakers and edit action items")),
+      h("div", { class: "check plain" }, canEdit, h("label", { for: "share-edit" }, "May rename speakers and edit action items")),
       h("button", { type: "submit" }, "Share"), note, problem);
   }
 
@@ -376,7 +376,7 @@ export class MeetingPage {
         } });
       const details = [item.owner ? `Owner: ${item.owner}` : "No owner", item.due ? `due ${item.due}` : null].filter(Boolean).join(" · ");
       const row = h("li", { class: item.done ? "done" : "", "data-item": item.id },
-        h("div", { class: "row" }, done, h("label", { for: id, class: "task" }, item.task)),
+        h("div", { class: "check" }, done, h("label", { for: id, class: "task" }, item.task)),
         h("p", { class: "note" }, details),
         s.canEdit ? h("button", { type: "button", class: "link", "aria-label": `Edit “${item.task}”`,
           onclick: () => this.itemForm(row, item) }, "Edit") : null);

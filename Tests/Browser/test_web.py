@@ -1,0 +1,344 @@
+"""The web app in a real browser (Debian's chromium, driven by Selenium through chromedriver),
+against a real `parley serve` with its embedded database and the real pipeline.
+
+Run by `make test` after the Swift tests: `.venv/bin/python -m pytest Tests/Browser`. The server
+binary is $PARLEY_BIN (make test: the AddressSanitizer build), else .build/debug/parley.
+Screenshots of every step go to test-output/browser/.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.request
+
+import pytest
+from selenium import webdriver
+from selenium.common.exceptions import StaleElementReferenceException
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.ui import WebDriverWait
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PARLEY = os.environ.get("PARLEY_BIN") or os.path.join(ROOT, ".build", "debug", "parley")
+SHOTS = os.path.join(ROOT, "test-output", "browser")
+PASSWORD = "correct horse"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """`parley serve` on a fixed port and data directory, so it can be killed and started again."""
+
+    def __init__(self, data):
+        self.port = free_port()
+        self.data = data
+        self.proc = None
+        self.start()
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self):
+        log = open(os.path.join(self.data, f"serve-{time.time():.0f}.log"), "w")
+        self.proc = subprocess.Popen(
+            [PARLEY, "serve", "--port", str(self.port), "--data-dir", self.data, "--set", "server.bcrypt_cost=4"],
+            stdout=log, stderr=log)
+        deadline = time.time() + 60
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"parley serve exited with {self.proc.returncode}")
+            try:
+                urllib.request.urlopen(self.base + "/health", timeout=1).read()
+                return
+            except OSError:
+                time.sleep(0.2)
+        raise RuntimeError("parley serve did not start")
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=60)
+
+    def api(self, method, path, body=None, token=None):
+        request = urllib.request.Request(
+            self.base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
+            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})})
+        with urllib.request.urlopen(request, timeout=60) as response:
+            text = response.read()
+            return json.loads(text) if text else None
+
+    def token(self, username):
+        return self.api("POST", "/api/auth/login", {"username": username, "password": PASSWORD})["access_token"]
+
+
+@pytest.fixture
+def server():
+    data = tempfile.mkdtemp(prefix="parley-browser-")
+    srv = Server(data)
+    yield srv
+    srv.stop()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def meeting_audio():
+    """A meeting made by the project's own generator (espeak-ng voices, three speakers)."""
+    folder = tempfile.mkdtemp(prefix="parley-browser-audio-")
+    subprocess.run([PARLEY, "make-meeting", folder], check=True, capture_output=True)
+    long = os.path.join(folder, "long")
+    subprocess.run([PARLEY, "make-meeting", long, "--repeat", "3"], check=True, capture_output=True)
+    yield {"short": os.path.join(folder, "meeting.wav"), "long": os.path.join(long, "meeting.wav")}
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+class Page:
+    """One browser session."""
+
+    def __init__(self, server, name):
+        options = webdriver.ChromeOptions()
+        options.binary_location = shutil.which("chromium") or "/usr/bin/chromium"
+        for argument in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1280,1100",
+                         "--autoplay-policy=no-user-gesture-required"):
+            options.add_argument(argument)
+        service = webdriver.ChromeService(executable_path=shutil.which("chromedriver") or "/usr/bin/chromedriver")
+        self.driver = webdriver.Chrome(options=options, service=service)
+        self.server = server
+        self.name = name
+        self.step = 0
+
+    def quit(self):
+        self.driver.quit()
+
+    def wait(self, condition, timeout=120, message=""):
+        return WebDriverWait(self.driver, timeout, poll_frequency=0.1, ignored_exceptions=(
+            StaleElementReferenceException,)).until(condition, message)
+
+    def shot(self, what, whole_page=False):
+        os.makedirs(SHOTS, exist_ok=True)
+        self.step += 1
+        path = os.path.join(SHOTS, f"{self.name}-{self.step:02d}-{what}.png")
+        if not whole_page:
+            self.driver.save_screenshot(path)
+            return
+        size = self.driver.get_window_size()
+        self.driver.execute_script("window.scrollTo(0, 0)")
+        height = self.driver.execute_script("return document.documentElement.scrollHeight")
+        self.driver.set_window_size(size["width"], height + 120)
+        self.driver.save_screenshot(path)
+        self.driver.set_window_size(size["width"], size["height"])
+
+    def find(self, css):
+        return self.driver.find_element(By.CSS_SELECTOR, css)
+
+    def all(self, css):
+        return self.driver.find_elements(By.CSS_SELECTOR, css)
+
+    def visible(self, css, timeout=60):
+        return self.wait(lambda d: d.find_element(By.CSS_SELECTOR, css), timeout, f"{css} never appeared")
+
+    def open(self, hash_path):
+        self.driver.get(f"{self.server.base}/#{hash_path}")
+
+    def register(self, username):
+        self.open("/register")
+        self.visible("#username").send_keys(username)
+        self.find("#password").send_keys(PASSWORD)
+        self.shot("register")
+        self.find("form button[type=submit]").click()
+        self.visible("#new-title")
+
+    def login(self, username, then=None):
+        self.open(then or "/meetings")
+        self.visible("#username").send_keys(username)
+        self.find("#password").send_keys(PASSWORD)
+        self.shot("login")
+        self.find("form button[type=submit]").click()
+
+    def create_meeting(self, title):
+        self.visible("#new-title").send_keys(title)
+        self.shot("meetings")
+        self.find("form button[type=submit]").click()
+        self.visible("#transcript-title")
+        return self.driver.current_url.split("#/meetings/")[1]
+
+    def upload(self, path):
+        self.visible("#audio-file").send_keys(path)
+        self.find("#audio-file ~ button[type=submit]").click()
+
+    def status(self):
+        return self.find("h1 + .status").text
+
+    def segments(self):
+        """(id, speaker name, text) of every transcript row, in order."""
+        return self.driver.execute_script("""
+            return [...document.querySelectorAll('li.segment')].map(li =>
+              [Number(li.dataset.segment), li.querySelector('.speaker').textContent,
+               li.querySelector('.text').textContent]);""")
+
+    def viewers(self):
+        return sorted(e.text for e in self.all("[data-viewer]"))
+
+    def connection(self):
+        return self.find("#connection").get_attribute("data-state")
+
+
+def rest_segments(server, meeting, username):
+    view = server.api("GET", f"/api/meetings/{meeting}", token=server.token(username))
+    names = {s["id"]: s["name"] for s in view["speakers"]}
+    return [[s["id"], names.get(s["speaker"], s["speaker"]), s["text"]] for s in view["segments"]], view
+
+
+@pytest.fixture
+def pages():
+    opened = []
+    yield opened
+    for page in opened:
+        page.quit()
+
+
+def test_a_meeting_goes_live_from_upload_to_summary(server, meeting_audio, pages):
+    page = Page(server, "live")
+    pages.append(page)
+    page.register("alice")
+    meeting = page.create_meeting("Release sync")
+    page.shot("empty-meeting")
+    page.upload(meeting_audio["short"])
+    page.visible("li.segment", timeout=180)
+    status_at_first_segment = page.status()
+    page.shot("first-segment")
+    assert status_at_first_segment != "completed", "the first segment should show before processing completes"
+    assert page.connection() == "live"
+    page.wait(lambda d: page.status() == "completed", 300, "the meeting never completed")
+    page.wait(lambda d: page.all(".items li[data-item]"), 30, "no action items")
+    page.shot("finished")
+
+    rows, view = rest_segments(server, meeting, "alice")
+    assert page.segments() == rows
+    assert len(rows) >= 5
+    assert len(page.all("#summary-title ~ div li")) >= 1
+    assert len(page.all(".items li[data-item]")) == len(view["action_items"]) >= 1
+    assert len(page.all(".speakers-list li[data-speaker]")) == len(view["speakers"]) == 3
+    assert page.all("svg.turns rect"), "the speaker timeline is drawn"
+    assert page.viewers() == ["alice"]
+
+    # Rename a speaker: the transcript's labels change in place.
+    first = page.find(".speakers-list li[data-speaker]")
+    speaker_id = first.get_attribute("data-speaker")
+    first.find_element(By.CSS_SELECTOR, "button").click()
+    field = page.visible(".speakers-list input")
+    field.clear()
+    field.send_keys("Dana Scully")
+    page.find(".speakers-list form button[type=submit]").click()
+    page.wait(lambda d: any(name == "Dana Scully" for _, name, _ in page.segments()), 30, "rename not shown")
+    spoken = [row for row in page.segments() if row[1] == "Dana Scully"]
+    assert spoken and all(server_row[1] == "Dana Scully" for server_row in rest_segments(server, meeting, "alice")[0]
+                          if server_row[0] in {row[0] for row in spoken})
+    # Tick an action item done.
+    box = page.find(".items input[type=checkbox]")
+    box.click()
+    page.wait(lambda d: page.all(".items li.done"), 30, "the action item was not marked done")
+    page.shot("edited", whole_page=True)
+    items = server.api("GET", f"/api/meetings/{meeting}", token=server.token("alice"))["action_items"]
+    assert items[0]["done"] is True
+    assert any(s["id"] == speaker_id and s["name"] == "Dana Scully"
+               for s in server.api("GET", f"/api/meetings/{meeting}", token=server.token("alice"))["speakers"])
+
+    # Readable on a phone: nothing wider than a 375 px screen.
+    page.driver.set_window_size(375, 812)
+    page.wait(lambda d: d.execute_script("return document.documentElement.scrollWidth <= document.documentElement.clientWidth"), 10,
+              "the meeting page is wider than a 375 px screen")
+    page.shot("phone")
+    page.driver.set_window_size(1280, 1100)
+
+    # Back to the list: the meeting is there, completed, with its length.
+    page.find("a[href='#/meetings']").click()
+    row = page.visible(f"tr[data-meeting='{meeting}']")
+    assert "completed" in row.text and "0:5" in row.text
+    page.shot("list")
+
+
+def test_the_page_recovers_when_the_server_is_killed_and_restarted_mid_meeting(server, meeting_audio, pages):
+    page = Page(server, "restart")
+    pages.append(page)
+    page.register("alice")
+    meeting = page.create_meeting("Long planning")
+    page.upload(meeting_audio["long"])
+    page.visible("li.segment", timeout=180)
+    assert page.status() == "processing"
+    page.shot("before-kill")
+    server.kill()
+    page.wait(lambda d: page.connection() in ("disconnected", "connecting", "failed"), 30, "no disconnection shown")
+    page.shot("server-down")
+    server.start()
+    page.wait(lambda d: page.connection() == "live", 60, "the page did not reconnect")
+    page.wait(lambda d: page.status() == "completed", 600, "the meeting never completed after the restart")
+    page.wait(lambda d: page.all(".items li[data-item]"), 30)
+    page.shot("completed-after-restart")
+    seen = page.segments()
+    ids = [row[0] for row in seen]
+    assert len(ids) == len(set(ids)), "a segment is shown twice"
+    rows, view = rest_segments(server, meeting, "alice")
+    assert seen == rows, "the page's transcript differs from the server's"
+    assert view["status"] == "completed" and len(rows) >= 10
+
+
+def test_a_second_session_sees_the_same_events_and_who_is_watching(server, meeting_audio, pages):
+    alice = Page(server, "alice")
+    pages.append(alice)
+    alice.register("alice")
+    meeting = alice.create_meeting("Shared review")
+    server.api("POST", "/api/auth/register", {"username": "bob", "password": PASSWORD})
+    alice.visible("#share-user").send_keys("bob")
+    alice.find("#share-edit").click()
+    alice.find("#share-user ~ button[type=submit], #share-title ~ button[type=submit]").click()
+    alice.wait(lambda d: "bob may edit" in alice.find("#share-title").find_element(By.XPATH, "..").text, 30)
+
+    bob = Page(server, "bob")
+    pages.append(bob)
+    bob.login("bob", then=f"/meetings/{meeting}")
+    bob.visible("#transcript-title")
+    for page in (alice, bob):
+        page.wait(lambda d, page=page: page.viewers() == ["alice", "bob"], 30, f"{page.name} does not see both")
+    bob.shot("presence")
+
+    alice.upload(meeting_audio["short"])
+    for page in (alice, bob):
+        page.wait(lambda d, page=page: page.status() == "completed", 300, f"{page.name}: never completed")
+        page.wait(lambda d, page=page: page.all(".items li[data-item]"), 30)
+    assert bob.segments() == alice.segments() and len(bob.segments()) >= 5
+    assert len(bob.all(".items li[data-item]")) == len(alice.all(".items li[data-item]"))
+
+    # Bob (may edit) renames a speaker and edits an action item: Alice sees both live.
+    first = bob.find(".speakers-list li[data-speaker]")
+    first.find_element(By.CSS_SELECTOR, "button").click()
+    field = bob.visible(".speakers-list input")
+    field.clear()
+    field.send_keys("Fox Mulder")
+    bob.find(".speakers-list form button[type=submit]").click()
+    alice.wait(lambda d: any(name == "Fox Mulder" for _, name, _ in alice.segments()), 30, "alice missed the rename")
+    bob.find(".items li[data-item] button").click()
+    owner = bob.visible(".item-edit input[id^=owner]")
+    owner.clear()
+    owner.send_keys("Fox Mulder")
+    bob.find(".item-edit button[type=submit]").click()
+    alice.wait(lambda d: "Owner: Fox Mulder" in alice.find(".items").text, 30, "alice missed the action item edit")
+    alice.shot("sees-bobs-edits")
+    assert alice.segments() == bob.segments()
+
+    # Bob leaves: Alice sees it.
+    bob.quit()
+    pages.remove(bob)
+    alice.wait(lambda d: alice.viewers() == ["alice"], 30, "bob's leaving was not shown")
