@@ -256,6 +256,14 @@ def test_a_meeting_goes_live_from_upload_to_summary(server, meeting_audio, pages
     assert any(s["id"] == speaker_id and s["name"] == "Dana Scully"
                for s in server.api("GET", f"/api/meetings/{meeting}", token=server.token("alice"))["speakers"])
 
+    # Choosing a segment's time plays the recording from there (fetched with byte ranges).
+    third = page.all("li.segment")[2]
+    start = rest_segments(server, meeting, "alice")[1]["segments"][2]["start"]
+    third.find_element(By.CSS_SELECTOR, "button.time").click()
+    page.wait(lambda d: d.execute_script(
+        "const a = document.querySelector('audio'); return a.src.includes('/audio?token=') && a.readyState > 0"
+        f" && Math.abs(a.currentTime - {start}) < 1.5"), 30, "the recording did not seek to the segment")
+
     # Readable on a phone: nothing wider than a 375 px screen.
     page.driver.set_window_size(375, 812)
     page.wait(lambda d: d.execute_script("return document.documentElement.scrollWidth <= document.documentElement.clientWidth"), 10,
@@ -268,6 +276,21 @@ def test_a_meeting_goes_live_from_upload_to_summary(server, meeting_audio, pages
     row = page.visible(f"tr[data-meeting='{meeting}']")
     assert "completed" in row.text and "0:5" in row.text
     page.shot("list")
+
+    # Logged out, a wrong password is said in words, and logging in brings back the page asked for.
+    page.find("#logout").click()
+    page.visible("#username")
+    page.open(f"/meetings/{meeting}")
+    page.visible("#username").send_keys("alice")
+    page.find("#password").send_keys("not the password")
+    page.find("form button[type=submit]").click()
+    assert page.visible("[role=alert]").text == "Wrong username or password."
+    page.shot("wrong-password")
+    page.find("#password").clear()
+    page.find("#password").send_keys(PASSWORD)
+    page.find("form button[type=submit]").click()
+    page.wait(lambda d: d.current_url.endswith(f"#/meetings/{meeting}") and page.all("li.segment"), 30,
+              "login did not return to the meeting")
 
 
 def test_the_page_recovers_when_the_server_is_killed_and_restarted_mid_meeting(server, meeting_audio, pages):

@@ -228,9 +228,16 @@ import Testing
             let spec = try await h.request(.GET, "/openapi.json")
             #expect(spec.json["openapi"] as? String == "3.1.0")
             let paths = (spec.json["paths"] as? [String: Any])?.keys.sorted() ?? []
-            for path in ["/api/auth/login", "/api/meetings/{id}/audio", "/ws/meeting/{id}", "/metrics"] {
+            for path in [
+                "/api/auth/login", "/api/meetings/{id}/audio", "/ws/meeting/{id}", "/metrics",
+                "/api/meetings/{id}/speakers/{speaker}", "/api/meetings/{id}/action-items/{item}",
+            ] {
                 #expect(paths.contains(path), "\(path)")
             }
+            let app = try await h.request(.GET, "/")
+            #expect(app.status == 200 && app.text.contains("<script type=\"module\" src=\"/js/app.js\">"))
+            let script = try await h.request(.GET, "/js/live.js")
+            #expect(script.status == 200 && script.text.contains("export class LiveMeeting"))
             let unknown = try await h.request(.GET, "/nothing-here")
             #expect(unknown.status == 404)
             #expect(unknown.errorCode == "not_found")
