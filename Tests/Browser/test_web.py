@@ -365,3 +365,22 @@ def test_a_second_session_sees_the_same_events_and_who_is_watching(server, meeti
     bob.quit()
     pages.remove(bob)
     alice.wait(lambda d: alice.viewers() == ["alice"], 30, "bob's leaving was not shown")
+
+
+def test_after_five_failed_reconnects_the_page_waits_for_a_manual_retry(server, pages):
+    page = Page(server, "retry")
+    pages.append(page)
+    page.register("alice")
+    page.create_meeting("Quiet")
+    page.wait(lambda d: page.connection() == "live", 30)
+    server.kill()
+    # Backoff 1, 2, 4, 8, 10 s (each between half and all of it): failed after at most ~25 s.
+    page.wait(lambda d: page.connection() == "failed", 60, "the page never gave up")
+    assert "Could not reconnect" in page.find("#connection").text
+    page.shot("failed")
+    time.sleep(3)
+    assert page.connection() == "failed", "it kept trying after 5 attempts"
+    server.start()
+    page.find("#connection button").click()
+    page.wait(lambda d: page.connection() == "live", 30, "Retry did not reconnect")
+    page.shot("live-again")
