@@ -188,6 +188,17 @@ class Page:
               [Number(li.dataset.segment), li.querySelector('.speaker').textContent,
                li.querySelector('.text').textContent]);""")
 
+    def rename_first_speaker(self, name):
+        """Renames the first speaker through the page; returns its label."""
+        first = self.find(".speakers-list li[data-speaker]")
+        label = first.get_attribute("data-speaker")
+        first.find_element(By.CSS_SELECTOR, "button").click()
+        field = self.visible(".speakers-list input")
+        field.clear()
+        field.send_keys(name)
+        self.find(".speakers-list form button[type=submit]").click()
+        return label
+
     def viewers(self):
         return sorted(e.text for e in self.all("[data-viewer]"))
 
@@ -235,13 +246,7 @@ def test_a_meeting_goes_live_from_upload_to_summary(server, meeting_audio, pages
     assert page.viewers() == ["alice"]
 
     # Rename a speaker: the transcript's labels change in place.
-    first = page.find(".speakers-list li[data-speaker]")
-    speaker_id = first.get_attribute("data-speaker")
-    first.find_element(By.CSS_SELECTOR, "button").click()
-    field = page.visible(".speakers-list input")
-    field.clear()
-    field.send_keys("Dana Scully")
-    page.find(".speakers-list form button[type=submit]").click()
+    speaker_id = page.rename_first_speaker("Dana Scully")
     page.wait(lambda d: any(name == "Dana Scully" for _, name, _ in page.segments()), 30, "rename not shown")
     spoken = [row for row in page.segments() if row[1] == "Dana Scully"]
     assert spoken and all(server_row[1] == "Dana Scully" for server_row in rest_segments(server, meeting, "alice")[0]
@@ -345,12 +350,7 @@ def test_a_second_session_sees_the_same_events_and_who_is_watching(server, meeti
     assert len(bob.all(".items li[data-item]")) == len(alice.all(".items li[data-item]"))
 
     # Bob (may edit) renames a speaker and edits an action item: Alice sees both live.
-    first = bob.find(".speakers-list li[data-speaker]")
-    first.find_element(By.CSS_SELECTOR, "button").click()
-    field = bob.visible(".speakers-list input")
-    field.clear()
-    field.send_keys("Fox Mulder")
-    bob.find(".speakers-list form button[type=submit]").click()
+    bob.rename_first_speaker("Fox Mulder")
     alice.wait(lambda d: any(name == "Fox Mulder" for _, name, _ in alice.segments()), 30, "alice missed the rename")
     bob.find(".items li[data-item] button").click()
     owner = bob.visible(".item-edit input[id^=owner]")
