@@ -156,7 +156,7 @@ struct WebSocketEndpoint {
     }
 
     /// Answers the upgrade request with `error` as a plain HTTP response and closes the
-    /// connection (Hummingbird itself would answer every refusal with 400).
+    /// connection (NIO's upgrader would answer every refusal with 400).
     func refuse(_ error: APIError, channel: any Channel, logger: Logger) {
         logger.info(
             "websocket refused", metadata: ["http.status": "\(error.status.code)", "error": "\(error.message)"])

@@ -14,6 +14,7 @@ import socket
 import subprocess
 import tempfile
 import time
+import urllib.error
 import urllib.request
 
 import pytest
@@ -384,3 +385,16 @@ def test_after_five_failed_reconnects_the_page_waits_for_a_manual_retry(server, 
     page.find("#connection button").click()
     page.wait(lambda d: page.connection() == "live", 30, "Retry did not reconnect")
     page.shot("live-again")
+
+    # Deleting a meeting from the list asks first.
+    meeting = page.driver.current_url.split("#/meetings/")[1]
+    page.find("a[href='#/meetings']").click()
+    page.visible(f"tr[data-meeting='{meeting}'] button.danger").click()
+    alert = page.wait(lambda d: d.switch_to.alert, 10, "no confirmation asked")
+    assert "cannot be undone" in alert.text
+    alert.accept()
+    page.wait(lambda d: not page.all(f"tr[data-meeting='{meeting}']"), 30, "the meeting is still listed")
+    assert "No meetings yet" in page.find("main").text
+    with pytest.raises(urllib.error.HTTPError) as gone:
+        server.api("GET", f"/api/meetings/{meeting}", token=server.token("alice"))
+    assert gone.value.code == 404
