@@ -1,6 +1,8 @@
 # Parley's commands. `make demo` and `make test` each do all setup first.
 SWIFT ?= swift
 ASAN_BUILD := .build-asan
+# A throwaway PostgreSQL on loopback for the store and server tests (scripts/test-postgres.sh).
+TEST_POSTGRES := /tmp/parley-test-postgres
 export LSAN_OPTIONS := suppressions=$(CURDIR)/lsan.supp
 
 .PHONY: setup demo build test lint bench clean
@@ -22,14 +24,16 @@ demo: build
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Plugins benchmarks/load Package.swift
 
-# Every test, under AddressSanitizer and LeakSanitizer; then the web app in a real browser
-# (screenshots in test-output/browser/).
+# Every test, under AddressSanitizer and LeakSanitizer, with a PostgreSQL started for them and
+# stopped after; then the web app in a real browser (screenshots in test-output/browser/).
 test: lint
 	@scripts/setup.sh --test
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path $(ASAN_BUILD)
-	PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley \
-	  $(SWIFT) test --skip-build --no-parallel --sanitize=address --scratch-path $(ASAN_BUILD)
-	PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Browser
+	@scripts/test-postgres.sh stop $(TEST_POSTGRES)
+	url=$$(scripts/test-postgres.sh start $(TEST_POSTGRES)) && trap 'scripts/test-postgres.sh stop $(TEST_POSTGRES)' EXIT && \
+	  PARLEY_TEST_POSTGRES_URL=$$url PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley \
+	    $(SWIFT) test --skip-build --no-parallel --sanitize=address --scratch-path $(ASAN_BUILD) && \
+	  PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Browser
 
 # Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 20 minutes):
 # the audio front and diarizer (run.py), then the whole pipeline (pipeline.py).

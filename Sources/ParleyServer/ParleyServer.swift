@@ -33,7 +33,12 @@ public struct ParleyServer: Sendable {
     ) async throws -> ParleyServer {
         let registry = Self.bootstrapMetrics()
         try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
-        let store = try await SQLStore.sqlite(path: settings.databasePath, logger: logger)
+        let store =
+            if let url = settings.database {
+                try await SQLStore.postgres(url: url, logger: logger)
+            } else {
+                try await SQLStore.sqlite(path: settings.databasePath, logger: logger)
+            }
         let hub = Hub(
             store: store, configuration: HubConfiguration(sendQueue: settings.sendQueue), logger: logger)
         let tokens = await TokenService(

@@ -8,6 +8,9 @@ public struct ServerSettings: Sendable {
     public var port = 8080
     /// The SQLite database, the uploaded audio and the generated JWT secret live here.
     public var dataDirectory = "./data"
+    /// Where meetings, users and events are kept: nil for the embedded SQLite file in the data
+    /// directory, or a `postgres://user:password@host:port/database` URL.
+    public var database: String?
     /// HS256 secret; generated and stored in `<data>/jwt-secret` on first start when not set.
     public var jwtSecret: String?
     public var accessTokenLifetime: TimeInterval = 15 * 60
@@ -38,6 +41,14 @@ public struct ServerSettings: Sendable {
         host = configuration["server.host"] ?? host
         port = try Self.integer(configuration, "server.port", default: port, range: 0...65535)
         dataDirectory = configuration["server.data_dir"] ?? dataDirectory
+        if let database = configuration["server.database"], !database.isEmpty, database != "sqlite" {
+            guard database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") else {
+                throw PipelineError(
+                    .badConfiguration,
+                    "setting 'server.database': give a postgres://user:password@host:port/database URL, or sqlite")
+            }
+            self.database = database
+        }
         jwtSecret = configuration["server.jwt_secret"]
         accessTokenLifetime = try configuration.double("server.access_token_ttl", default: accessTokenLifetime)
         refreshTokenLifetime = try configuration.double("server.refresh_token_ttl", default: refreshTokenLifetime)

@@ -5,7 +5,7 @@ import ParleyPipeline
 import ParleyServer
 
 /// `parley serve`: the REST API, the WebSocket hub and the pipeline in one process, on an
-/// embedded SQLite database in the data directory.
+/// embedded SQLite database in the data directory, or on PostgreSQL with `--database`.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Serve the API and live WebSocket events, and process uploaded meetings.",
@@ -23,6 +23,9 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Folder for the database, uploaded audio and the token secret (default ./data).")
     var dataDir: String?
 
+    @Option(help: "A postgres://user:password@host:port/database URL: keep the data there (default: SQLite).")
+    var database: String?
+
     @Flag(help: "Serve /api/dev (synthetic events for load tests). Never in production.")
     var development = false
 
@@ -33,6 +36,7 @@ struct Serve: AsyncParsableCommand {
         if let host { configuration.set("server.host", host) }
         if let port { configuration.set("server.port", String(port)) }
         if let dataDir { configuration.set("server.data_dir", dataDir) }
+        if let database { configuration.set("server.database", database) }
         if development { configuration.set("server.development", "true") }
         let settings: ServerSettings
         do {

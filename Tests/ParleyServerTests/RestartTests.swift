@@ -3,6 +3,7 @@ import NIOHTTP1
 import NIOWebSocket
 import ParleyStore
 import ParleySynth
+import ParleyTestSupport
 import Synchronization
 import Testing
 
@@ -11,9 +12,14 @@ import Testing
 /// What survives a restart: the numbered log, interrupted work (resumed or failed, never stuck),
 /// and a graceful stop that closes sockets with 1001.
 @Suite struct RestartTests {
-    @Test func replayAfterARestartHasNoGapAndNoDuplicate() async throws {
+    enum Database: String, CaseIterable, Sendable { case sqlite, postgres }
+
+    @Test(arguments: Database.allCases) func replayAfterARestartHasNoGapAndNoDuplicate(on database: Database)
+        async throws
+    {
         let data = try ServerFixture.scratch("restart")
-        let settings = try ServerFixture.settings(dataDirectory: data)
+        let url = database == .postgres ? try await TestPostgres.freshDatabase() : nil
+        let settings = try ServerFixture.settings(dataDirectory: data) { $0.database = url }
         let (token, meeting, epoch) = try await ServerFixture.withServer(settings) { h in
             let (_, token) = try await h.user("alice")
             let meeting = try await h.meeting("Restart", token: token)
@@ -22,7 +28,7 @@ import Testing
             return (token, meeting, seen.messages.first?.fields["epoch"] as? String)
         }
         // A new process on the same data: the client that saw up to 12 gets 13...20, then live 21...25.
-        try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: data)) { h in
+        try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: data) { $0.database = url }) { h in
             let publisher = Task {
                 try await Task.sleep(for: .milliseconds(400))
                 try await h.publish(meeting, count: 5, token: token)

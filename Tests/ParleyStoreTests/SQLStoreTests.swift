@@ -1,18 +1,31 @@
 import Foundation
 import Logging
 import ParleyStore
+import ParleyTestSupport
 import SQLKit
 import Testing
 
-/// The Store contract, on the embedded SQLite store.
+/// The Store contract, on the embedded SQLite store and on PostgreSQL (a real server: make test
+/// starts one with scripts/test-postgres.sh and passes its address in PARLEY_TEST_POSTGRES_URL).
 @Suite struct SQLStoreTests {
-    static func store() async throws -> SQLStore {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-store-\(UUID().uuidString)")
-        return try await SQLStore.sqlite(path: folder.path + "/nested/parley.sqlite", logger: Logger(label: "test"))
+    enum Backend: String, CaseIterable, Sendable {
+        case sqlite, postgres
     }
 
-    @Test func usersAreUniqueCaseInsensitively() async throws {
-        let store = try await Self.store()
+    static func store(_ backend: Backend = .sqlite) async throws -> SQLStore {
+        switch backend {
+        case .sqlite:
+            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+                "parley-store-\(UUID().uuidString)")
+            return try await SQLStore.sqlite(path: folder.path + "/nested/parley.sqlite", logger: Logger(label: "test"))
+        case .postgres:
+            return try await SQLStore.postgres(
+                url: try await TestPostgres.freshDatabase(), logger: Logger(label: "test"))
+        }
+    }
+
+    @Test(arguments: Backend.allCases) func usersAreUniqueCaseInsensitively(on backend: Backend) async throws {
+        let store = try await Self.store(backend)
         let alice = UserRecord(id: "u_1", username: "Alice", passwordHash: "h", createdAt: Date())
         try await store.createUser(alice)
         await #expect(throws: StoreError.self) {
@@ -24,8 +37,10 @@ import Testing
         try await store.close()
     }
 
-    @Test func refreshTokensAreConsumedOnceAndFamiliesRevoked() async throws {
-        let store = try await Self.store()
+    @Test(arguments: Backend.allCases) func refreshTokensAreConsumedOnceAndFamiliesRevoked(on backend: Backend)
+        async throws
+    {
+        let store = try await Self.store(backend)
         try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
         let expires = Date().addingTimeInterval(60)
         try await store.insertRefreshToken(
@@ -43,8 +58,8 @@ import Testing
         try await store.close()
     }
 
-    @Test func meetingsMembersAndTheEventLog() async throws {
-        let store = try await Self.store()
+    @Test(arguments: Backend.allCases) func meetingsMembersAndTheEventLog(on backend: Backend) async throws {
+        let store = try await Self.store(backend)
         try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
         try await store.createUser(UserRecord(id: "u_2", username: "bob", passwordHash: "h", createdAt: Date()))
         var meeting = MeetingRecord(

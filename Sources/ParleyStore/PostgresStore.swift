@@ -1,0 +1,50 @@
+public import Foundation
+public import Logging
+import NIOPosix
+import PostgresKit
+
+extension SQLStore {
+    /// The store on PostgreSQL (`postgres://user:password@host:port/database`): the same SQL as
+    /// on SQLite, over a pool of connections per event loop, migrated on open.
+    public static func postgres(url: String, logger: Logger, connectionsPerEventLoop: Int = 4) async throws -> SQLStore
+    {
+        let configuration: SQLPostgresConfiguration
+        do {
+            configuration = try SQLPostgresConfiguration(url: url)
+        } catch {
+            throw StoreError.unavailable("the database address is not a postgres:// URL: \(redacted(url))")
+        }
+        let pool = EventLoopGroupConnectionPool(
+            source: PostgresConnectionSource(sqlConfiguration: configuration),
+            maxConnectionsPerEventLoop: connectionsPerEventLoop, logger: logger,
+            on: MultiThreadedEventLoopGroup.singleton)
+        let shared = SharedPool(pool: pool)
+        let store = SQLStore(
+            database: pool.database(logger: logger).sql(queryLogLevel: .trace),
+            onClose: { try await shared.pool.shutdownAsync() })
+        do {
+            try await store.migrate()
+        } catch {
+            try? await pool.shutdownAsync()
+            throw StoreError.unavailable("cannot use PostgreSQL at \(redacted(url)): \(String(reflecting: error))")
+        }
+        return store
+    }
+
+    /// The URL without its password, for messages and logs.
+    static func redacted(_ url: String) -> String {
+        guard var components = URLComponents(string: url), components.password != nil else { return url }
+        components.password = "***"
+        return components.string ?? "postgres://..."
+    }
+}
+
+/// AsyncKit's pool guards its state with a lock but is not marked `Sendable`; this box lets the
+/// store's close function hold it.
+private final class SharedPool: @unchecked Sendable {
+    let pool: EventLoopGroupConnectionPool<PostgresConnectionSource>
+
+    init(pool: EventLoopGroupConnectionPool<PostgresConnectionSource>) {
+        self.pool = pool
+    }
+}
