@@ -14,22 +14,41 @@ extension SQLStore {
         } catch {
             throw StoreError.unavailable("the database address is not a postgres:// URL: \(redacted(url))")
         }
+        do {
+            try await migrateAlone(configuration, logger: logger)
+        } catch {
+            throw StoreError.unavailable("cannot use PostgreSQL at \(redacted(url)): \(String(reflecting: error))")
+        }
         let pool = EventLoopGroupConnectionPool(
             source: PostgresConnectionSource(sqlConfiguration: configuration),
             maxConnectionsPerEventLoop: connectionsPerEventLoop, logger: logger,
             on: MultiThreadedEventLoopGroup.singleton)
         let shared = SharedPool(pool: pool)
-        let store = SQLStore(
+        return SQLStore(
             database: pool.database(logger: logger).sql(queryLogLevel: .trace),
             onClose: { try await shared.pool.shutdownAsync() })
-        do {
-            try await store.migrate()
-        } catch {
-            try? await pool.shutdownAsync()
-            throw StoreError.unavailable("cannot use PostgreSQL at \(redacted(url)): \(String(reflecting: error))")
-        }
-        return store
     }
+
+    /// Migrates on one connection holding an advisory lock, so nodes starting together take
+    /// turns (the second finds the versions recorded and does nothing).
+    static func migrateAlone(_ configuration: SQLPostgresConfiguration, logger: Logger) async throws {
+        let connection = try await PostgresConnection.connect(
+            on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration.coreConfiguration, id: 0,
+            logger: logger)
+        let database = connection.sql(queryLogLevel: .trace)
+        do {
+            try await database.raw("SELECT pg_advisory_lock(\(literal: migrationLock))").run()
+            try await SQLStore(database: database).migrate()
+            try await database.raw("SELECT pg_advisory_unlock(\(literal: migrationLock))").run()
+        } catch {
+            try? await connection.close()
+            throw error
+        }
+        try await connection.close()
+    }
+
+    /// The advisory lock key Parley's migrations hold ("parley" in ASCII).
+    static let migrationLock = 0x7061_726C_6579
 
     /// The URL without its password, for messages and logs.
     static func redacted(_ url: String) -> String {

@@ -105,6 +105,18 @@ import Testing
         try await store.close()
     }
 
+    @Test func nodesStartingTogetherOnPostgreSQLMigrateOnce() async throws {
+        let url = try await TestPostgres.freshDatabase()
+        let stores = try await withThrowingTaskGroup(of: SQLStore.self) { group in
+            for _ in 0..<4 { group.addTask { try await SQLStore.postgres(url: url, logger: Logger(label: "test")) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        let versions = try await stores[0].database.raw("SELECT version FROM schema_versions ORDER BY version").all()
+            .map { try $0.decode(column: "version", as: Int.self) }
+        #expect(versions == [1, 2])
+        for store in stores { try await store.close() }
+    }
+
     @Test func migrationsRunOnceAndUpgradeADatabaseMadeBeforeVersions() async throws {
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-store-\(UUID().uuidString)")
         let path = folder.path + "/parley.sqlite"
