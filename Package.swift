@@ -205,7 +205,7 @@ let package = Package(
             name: "ParleyPipelineTests",
             dependencies: [
                 "ParleyPipeline", "ParleyPlugins", "ParleySynth", "ParleyExtractive", "ParleyOpenAI",
-                "ParleyCommand", "ParleyWhisper", "ParleyPocketSphinx",
+                "ParleyCommand", "ParleyWhisper", "ParleyPocketSphinx", "ParleyTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
@@ -213,10 +213,11 @@ let package = Package(
             exclude: ["StandIns"],
             swiftSettings: swiftSettings
         ),
-        // What several test targets share: a fresh PostgreSQL database per test.
+        // What several test targets share: generated meetings, a fresh PostgreSQL database per test.
         .target(
             name: "ParleyTestSupport",
             dependencies: [
+                "ParleySynth",
                 .product(name: "PostgresKit", package: "postgres-kit"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -4,6 +4,7 @@ import ParleyAudio
 import ParleyPipeline
 import ParleyPluginAPI
 import ParleySynth
+import ParleyTestSupport
 import Synchronization
 
 /// Meetings made by the project's own generator (espeak-ng), once per test run, and helpers.
@@ -11,17 +12,9 @@ enum Fixtures {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
         .deletingLastPathComponent().deletingLastPathComponent().path
 
-    private static let made = Mutex<[String: MeetingGenerator.Output]>([:])
-
     /// The built-in standup meeting (three voices, three action items), clean, seed 1.
     static func standup(seed: UInt64 = 1) throws -> MeetingGenerator.Output {
-        let key = "standup-\(seed)"
-        if let output = made.withLock({ $0[key] }) { return output }
-        var generator = MeetingGenerator(script: .standup)
-        generator.seed = seed
-        let output = try generator.write(to: try scratch("meeting-\(key)"))
-        made.withLock { $0[key] = output }
-        return output
+        try GeneratedMeetings.standup(seed: seed)
     }
 
     static func scratch(_ name: String = "t") throws -> String {

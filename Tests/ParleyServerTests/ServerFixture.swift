@@ -14,6 +14,7 @@ import ParleyPlugins
 import ParleyServer
 import ParleyStore
 import ParleySynth
+import ParleyTestSupport
 import Synchronization
 import Testing
 
@@ -235,16 +236,8 @@ enum ServerFixture {
         }
     }
 
-    private static let made = Mutex<[String: MeetingGenerator.Output]>([:])
-
     /// The built-in standup meeting (about a minute, three voices), made once per run.
     static func standup(seed: UInt64 = 1) throws -> MeetingGenerator.Output {
-        let key = "standup-\(seed)"
-        if let output = made.withLock({ $0[key] }) { return output }
-        var generator = MeetingGenerator(script: .standup)
-        generator.seed = seed
-        let output = try generator.write(to: try scratch("meeting-\(key)"))
-        made.withLock { $0[key] = output }
-        return output
+        try GeneratedMeetings.standup(seed: seed)
     }
 }
