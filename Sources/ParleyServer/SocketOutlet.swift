@@ -80,16 +80,21 @@ final class SocketOutlet: Outlet {
             return
         }
         guard !state.value.closeSent else { return }
+        // Then half-close: the client reads the close frame and the end of the stream, and its
+        // answer (a close frame, or closing its side) ends the connection.
+        sendClose(code, reason: reason, thenClose: waitForAnswer ? .output : .all)
+        channel.eventLoop.scheduleTask(in: closeTimeout) { [channel] in channel.close(promise: nil) }
+    }
+
+    /// Writes the (one) close frame this side sends, then closes the socket as `mode` says.
+    private func sendClose(_ code: WebSocketErrorCode, reason: String = "", thenClose mode: CloseMode) {
         state.value.closeSent = true
         var data = channel.allocator.buffer(capacity: 2 + reason.utf8.count)
         data.write(webSocketErrorCode: code)
         data.writeString(reason)
-        // Then half-close: the client reads the close frame and the end of the stream, and its
-        // answer (a close frame, or closing its side) ends the connection.
         channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)).whenComplete {
-            [channel] _ in channel.close(mode: waitForAnswer ? .output : .all, promise: nil)
+            [channel] _ in channel.close(mode: mode, promise: nil)
         }
-        channel.eventLoop.scheduleTask(in: closeTimeout) { [channel] in channel.close(promise: nil) }
     }
 
     /// The upgrade is done and the connection's handlers are in place: writes may start,
@@ -113,12 +118,7 @@ final class SocketOutlet: Outlet {
             channel.close(promise: nil)
             return
         }
-        state.value.closeSent = true
-        var data = channel.allocator.buffer(capacity: 2)
         var received = frame.unmaskedData
-        data.write(webSocketErrorCode: received.readWebSocketErrorCode() ?? .normalClosure)
-        channel.writeAndFlush(WebSocketFrame(fin: true, opcode: .connectionClose, data: data)).whenComplete {
-            [channel] _ in channel.close(promise: nil)
-        }
+        sendClose(received.readWebSocketErrorCode() ?? .normalClosure, thenClose: .all)
     }
 }

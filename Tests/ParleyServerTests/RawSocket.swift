@@ -1,5 +1,6 @@
 import Dispatch
 import Foundation
+import Testing
 
 #if canImport(Glibc)
     import Glibc
@@ -34,6 +35,18 @@ final class RawSocket: @unchecked Sendable {
     }
 
     deinit { close(fd) }
+
+    /// A socket upgraded to the meeting's WebSocket with `token`; the test fails if the server
+    /// refuses the upgrade.
+    static func watching(
+        _ meeting: String, token: String, port: Int, receiveBuffer: Int32? = nil,
+        sourceLocation: SourceLocation = #_sourceLocation
+    ) async throws -> RawSocket {
+        let socket = try RawSocket(port: port, receiveBuffer: receiveBuffer)
+        socket.upgrade("/ws/meeting/\(meeting)?token=\(token)")
+        #expect(await socket.readUpgradeHead().status == 101, sourceLocation: sourceLocation)
+        return socket
+    }
 
     /// Blocking reads run on a dispatch thread, never on the cooperative pool the server in this
     /// process runs on.

@@ -90,9 +90,7 @@ import Testing
         let h = Harness(port: first.port, server: nil)
         let (_, token) = try await h.user("alice")
         let meeting = try await h.meeting("Stopped", token: token)
-        let socket = try RawSocket(port: first.port)
-        socket.upgrade("/ws/meeting/\(meeting)?token=\(token)")
-        #expect(await socket.readUpgradeHead().status == 101)
+        let socket = try await RawSocket.watching(meeting, token: token, port: first.port)
         let upload = try await h.request(
             .PUT, "/api/meetings/\(meeting)/audio", token: token,
             body: try Data(contentsOf: URL(fileURLWithPath: audio.audioPath)), contentType: "audio/wav")

@@ -203,9 +203,7 @@ import Testing
         try await ServerFixture.withServer(settings) { h in
             let (_, alice) = try await h.user("alice")
             let meeting = try await h.meeting("Big message", token: alice)
-            let socket = try RawSocket(port: h.port)
-            socket.upgrade("/ws/meeting/\(meeting)?token=\(alice)")
-            #expect(await socket.readUpgradeHead().status == 101)
+            let socket = try await RawSocket.watching(meeting, token: alice, port: h.port)
             socket.sendText(String(repeating: "x", count: 5000))
             let (code, _, _) = await socket.readUntilClose(limit: 10)
             #expect(code == 1009)
@@ -251,9 +249,7 @@ import Testing
         try await ServerFixture.withServer(settings) { h in
             let (_, alice) = try await h.user("alice")
             let meeting = try await h.meeting("Silent", token: alice)
-            let socket = try RawSocket(port: h.port)
-            socket.upgrade("/ws/meeting/\(meeting)?token=\(alice)")
-            #expect(await socket.readUpgradeHead().status == 101)
+            let socket = try await RawSocket.watching(meeting, token: alice, port: h.port)
             // Never answers the ping frames: closed after about two intervals.
             // Closed by the keepalive (not at once, and long before the 20 s the read waits).
             let (code, texts, seconds) = await socket.readUntilClose(limit: 20)
@@ -268,9 +264,7 @@ import Testing
             let (id, alice) = try await h.user("alice")
             let meeting = try await h.meeting("Expiry", token: alice)
             let short = try await h.server.accessToken(userID: id, username: "alice", lifetime: 2)
-            let socket = try RawSocket(port: h.port)
-            socket.upgrade("/ws/meeting/\(meeting)?token=\(short)")
-            #expect(await socket.readUpgradeHead().status == 101)
+            let socket = try await RawSocket.watching(meeting, token: short, port: h.port)
             let (code, texts, seconds) = await socket.readUntilClose(limit: 20)
             #expect(code == 4001)
             #expect(texts >= 1)
@@ -284,9 +278,7 @@ import Testing
             let (_, alice) = try await h.user("alice")
             let meeting = try await h.meeting("Slow", token: alice)
             // The slow one: completes the handshake, then does not read.
-            let slow = try RawSocket(port: h.port, receiveBuffer: 4096)
-            slow.upgrade("/ws/meeting/\(meeting)?token=\(alice)")
-            #expect(await slow.readUpgradeHead().status == 101)
+            let slow = try await RawSocket.watching(meeting, token: alice, port: h.port, receiveBuffer: 4096)
             let count = 1500
             // swift-metrics is process-wide: count what this test adds.
             let slowBefore = try await Self.slowClientsClosed(h)
@@ -322,12 +314,8 @@ import Testing
         try await ServerFixture.withServer(settings) { h in
             let (_, alice) = try await h.user("alice")
             let meeting = try await h.meeting("Cap", token: alice)
-            let first = try RawSocket(port: h.port)
-            first.upgrade("/ws/meeting/\(meeting)?token=\(alice)")
-            #expect(await first.readUpgradeHead().status == 101)
-            let second = try RawSocket(port: h.port)
-            second.upgrade("/ws/meeting/\(meeting)?token=\(alice)")
-            #expect(await second.readUpgradeHead().status == 101)
+            let first = try await RawSocket.watching(meeting, token: alice, port: h.port)
+            let second = try await RawSocket.watching(meeting, token: alice, port: h.port)
             try await Task.sleep(for: .milliseconds(200))
             let third = try RawSocket(port: h.port)
             third.upgrade("/ws/meeting/\(meeting)?token=\(alice)")

@@ -64,6 +64,11 @@ async function send(path, options) {
   }
 }
 
+// An unauthenticated JSON POST (the auth routes).
+function postJSON(path, body) {
+  return send(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+}
+
 function remember(body, username) {
   save({
     username,
@@ -74,21 +79,11 @@ function remember(body, username) {
 }
 
 export async function login(username, password) {
-  const response = await send("/api/auth/login", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username, password }),
-  });
-  remember(await parse(response), username);
+  remember(await parse(await postJSON("/api/auth/login", { username, password })), username);
 }
 
 export async function register(username, password) {
-  const response = await send("/api/auth/register", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ username, password }),
-  });
-  await parse(response);
+  await parse(await postJSON("/api/auth/register", { username, password }));
   await login(username, password);
 }
 
@@ -96,11 +91,7 @@ export async function logout() {
   const current = session();
   clearSession();
   if (current) {
-    await send("/api/auth/logout", {
-      method: "POST",
-      headers: { "Content-Type": "application/json" },
-      body: JSON.stringify({ refresh_token: current.refresh }),
-    }).catch(() => {});
+    await postJSON("/api/auth/logout", { refresh_token: current.refresh }).catch(() => {});
   }
 }
 
@@ -118,11 +109,7 @@ export async function accessToken() {
 }
 
 async function refresh(current) {
-  const response = await send("/api/auth/refresh", {
-    method: "POST",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify({ refresh_token: current.refresh }),
-  });
+  const response = await postJSON("/api/auth/refresh", { refresh_token: current.refresh });
   try {
     remember(await parse(response), current.username);
   } catch (error) {

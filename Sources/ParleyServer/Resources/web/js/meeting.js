@@ -434,7 +434,7 @@ export class MeetingPage {
 
   async play(segment) {
     try {
-      if (!this.audio.src) this.audio.src = this.path(`/audio?token=${encodeURIComponent(await accessToken())}`);
+      if (!this.audio.src) this.audio.src = await this.audioURL();
       this.audio.currentTime = segment.start;
       this.stopAt = segment.end;
       await this.audio.play();
@@ -448,8 +448,13 @@ export class MeetingPage {
     if (this.audioRetried) return;
     this.audioRetried = true;
     const at = this.audio.currentTime;
-    this.audio.src = this.path(`/audio?token=${encodeURIComponent(await accessToken())}`);
+    this.audio.src = await this.audioURL();
     this.audio.currentTime = at;
+  }
+
+  // The recording's address for <audio>, which cannot send headers: the token in the query.
+  async audioURL() {
+    return this.path(`/audio?token=${encodeURIComponent(await accessToken())}`);
   }
 
   async download(format) {
