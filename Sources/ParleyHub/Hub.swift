@@ -8,10 +8,21 @@ public struct HubConfiguration: Sendable {
     public var sendQueue: Int
     /// Events per meeting kept in memory for replay without the store.
     public var recentEvents: Int
+    /// How long a write waits for a store that is down (a database restarting) before the
+    /// publisher gets the error.
+    public var storeOutage: Duration
+    /// How often open channels compare their position with the store's when other processes
+    /// share it: the bound on the delay a lost notification can cause.
+    public var sweepInterval: Duration
 
-    public init(sendQueue: Int = 4096, recentEvents: Int = 2048) {
+    public init(
+        sendQueue: Int = 4096, recentEvents: Int = 2048, storeOutage: Duration = .seconds(60),
+        sweepInterval: Duration = .seconds(2)
+    ) {
         self.sendQueue = sendQueue
         self.recentEvents = recentEvents
+        self.storeOutage = storeOutage
+        self.sweepInterval = sweepInterval
     }
 }
 
@@ -63,9 +74,12 @@ public final class Hub: Sendable {
         }) {
             return channel
         }
-        let latest = try await store.latestOffset(meetingID: meetingID)
+        // The store's position is the truth: another process may have reset or extended the log.
+        let position =
+            try await store.logPositions(meetingIDs: [meetingID])[meetingID] ?? LogPosition(epoch: epoch, latest: 0)
         let fresh = MeetingChannel(
-            meetingID: meetingID, epoch: epoch, latestOffset: latest, store: store, configuration: configuration,
+            meetingID: meetingID, epoch: position.epoch, latestOffset: position.latest, store: store,
+            configuration: configuration,
             metrics: metrics, loops: loops, logger: logger)
         return channels.withLock { channels in
             // Someone may have opened it while the store was read: theirs wins.
@@ -81,6 +95,83 @@ public final class Hub: Sendable {
             guard var entry = channels[meetingID] else { return }
             entry.users -= 1
             if entry.users <= 0 { channels[meetingID] = nil } else { channels[meetingID] = entry }
+        }
+    }
+}
+
+extension Hub {
+    /// Keeps the open channels up with what other processes append to the same store: each
+    /// notification as it comes, every channel after the notifications were interrupted, and
+    /// every channel each `sweepInterval` (a lost notification delays, never loses). Other
+    /// changes (a queued job) go to `other`. Returns at once for a single-process store.
+    public func follow(_ changes: AsyncStream<StoreChange>, other: @escaping @Sendable (StoreChange) -> Void) async {
+        await withDiscardingTaskGroup { group in
+            group.addTask {
+                while (try? await Task.sleep(for: self.configuration.sweepInterval)) != nil { await self.sweep() }
+            }
+            for await change in changes {
+                switch change {
+                case .appended(let meetingID, let position): openChannel(meetingID: meetingID)?.observe(position)
+                case .resumed:
+                    await sweep()
+                    other(change)
+                case .jobQueued: other(change)
+                }
+            }
+            group.cancelAll()
+        }
+    }
+
+    /// Compares every open channel with the store; a meeting deleted elsewhere closes its
+    /// subscribers.
+    func sweep() async {
+        let channels = openChannels
+        guard !channels.isEmpty else { return }
+        do {
+            let positions = try await store.logPositions(meetingIDs: channels.map(\.meetingID))
+            for channel in channels {
+                if let position = positions[channel.meetingID] {
+                    channel.observe(position)
+                } else {
+                    channel.closeAll(.meetingDeleted)
+                }
+            }
+        } catch {
+            logger.warning("cannot compare the open meetings with the store", metadata: ["error": "\(error)"])
+        }
+    }
+}
+
+/// A value set once and awaited by any number of tasks.
+public final class Completion<Value: Sendable>: Sendable {
+    private let state = Mutex<(value: Value?, waiters: [CheckedContinuation<Value, Never>])>((nil, []))
+
+    public init() {}
+
+    /// Sets the value (the first call wins) and wakes everyone waiting.
+    public func complete(_ value: Value) {
+        let waiters = state.withLock { state -> [CheckedContinuation<Value, Never>] in
+            guard state.value == nil else { return [] }
+            state.value = value
+            let waiters = state.waiters
+            state.waiters = []
+            return waiters
+        }
+        for waiter in waiters { waiter.resume(returning: value) }
+    }
+
+    public var isCompleted: Bool { state.withLock { $0.value != nil } }
+
+    public var value: Value {
+        get async {
+            await withCheckedContinuation { continuation in
+                let ready = state.withLock { state -> Value? in
+                    if let value = state.value { return value }
+                    state.waiters.append(continuation)
+                    return nil
+                }
+                if let ready { continuation.resume(returning: ready) }
+            }
         }
     }
 }

@@ -2,12 +2,14 @@ import Foundation
 import Logging
 public import NIOCore
 public import ParleyPipeline
-import ParleyStore
+public import ParleyStore
 import Synchronization
 
-/// One meeting's live channel: numbers events, persists them (in batches, in order) before
-/// anyone sees them, serializes each once and hands the same bytes to every subscriber
-/// without waiting for any; replays from memory or the store; tracks who is watching.
+/// One meeting's live channel: persists events (in batches, in order, offsets assigned by the
+/// store) before anyone sees them, serializes each once and hands the same bytes to every
+/// subscriber without waiting for any; delivers what other processes append to the same log
+/// (``observe(_:)``), in offset order, reading gaps from the store; replays from memory or the
+/// store; tracks who is watching.
 public final class MeetingChannel: EventSink {
     public let meetingID: String
     let store: any Store
@@ -16,21 +18,30 @@ public final class MeetingChannel: EventSink {
     let loops: DeliveryLoops
     let logger: Logger
 
+    /// An event waiting to be appended, with what its writer requires of the log.
     struct Pending {
-        var event: MeetingEvent
-        var stored: StoredEvent
-        var message: ByteBuffer
+        var data: EventData
+        var requirement: Requirement
+        var result: Completion<Result<MeetingEvent, any Error>>
+    }
+
+    /// What a write needs: a job lease held, or the log unchanged since the writer read it.
+    struct Requirement: Equatable {
+        var lease: String?
+        var latest: Int?
     }
 
     struct State {
         var epoch: String
-        /// The next offset to assign.
-        var next: Int
-        /// Every event up to here is persisted and was handed to the subscribers.
+        /// Every event up to here was handed to the subscribers, in order.
         var published: Int
+        /// The latest offset the store is known to have (ours, or another process's).
+        var known: Int
+        /// Events persisted but not delivered yet because an earlier offset is missing.
+        var arrived: [Int: ByteBuffer] = [:]
         var pending: [Pending] = []
         var flushing = false
-        var waiters: [(offset: Int, continuation: CheckedContinuation<Void, any Error>)] = []
+        var filling = false
         var subscribers: [Int: Subscriber] = [:] {
             didSet { snapshot = nil }
         }
@@ -41,7 +52,6 @@ public final class MeetingChannel: EventSink {
         var nextSubscriber = 1
         /// The latest events as sent, for replay without the store.
         var recent: RecentEvents
-        var failure: (any Error)?
 
         mutating func everyone() -> [Subscriber] {
             if let snapshot { return snapshot }
@@ -49,9 +59,25 @@ public final class MeetingChannel: EventSink {
             snapshot = all
             return all
         }
+
+        /// Moves every event that now follows `published` without a gap out of `arrived`.
+        mutating func takeContiguous() -> [ByteBuffer] {
+            var ready: [ByteBuffer] = []
+            while let message = arrived.removeValue(forKey: published + 1) {
+                published += 1
+                recent.append(offset: published, message: message)
+                ready.append(message)
+            }
+            return ready
+        }
+
+        /// Whether the store holds events this channel has not delivered (and no read runs).
+        var needsFill: Bool { !filling && (known > published || !arrived.isEmpty) }
     }
 
     let state: Mutex<State>
+    /// Held while events are handed to subscribers, so two deliveries never interleave.
+    private let delivery = Mutex(())
 
     init(
         meetingID: String, epoch: String, latestOffset: Int, store: any Store, configuration: HubConfiguration,
@@ -65,7 +91,7 @@ public final class MeetingChannel: EventSink {
         self.logger = logger
         state = Mutex(
             State(
-                epoch: epoch, next: latestOffset + 1, published: latestOffset,
+                epoch: epoch, published: latestOffset, known: latestOffset,
                 recent: RecentEvents(capacity: configuration.recentEvents)))
     }
 
@@ -75,92 +101,200 @@ public final class MeetingChannel: EventSink {
 
     // MARK: Publishing
 
-    /// Numbers the event, persists it, then delivers it to every subscriber. Returns once it
-    /// is persisted and queued for everyone; never waits for a subscriber to send it.
+    /// Persists the event (the store numbers it), then delivers it to every subscriber. Returns
+    /// once it is persisted; never waits for a subscriber to send it.
     @discardableResult
     public func publish(_ data: EventData) async throws -> MeetingEvent {
-        let (event, leads) = try state.withLock { state -> (MeetingEvent, Bool) in
-            if let failure = state.failure { throw failure }
-            let event = MeetingEvent(meetingID: meetingID, offset: state.next, timestamp: Date(), data: data)
-            let json = try Self.encode(event)
-            state.next += 1
-            state.pending.append(
-                Pending(
-                    event: event,
-                    stored: StoredEvent(meetingID: meetingID, offset: event.offset, type: event.type, json: json),
-                    message: ByteBuffer(string: json)))
-            let leads = !state.flushing
-            state.flushing = true
-            return (event, leads)
-        }
-        if leads {
-            try await flush()
-        } else {
-            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-                let done: Result<Void, any Error>? = state.withLock { state in
-                    if state.published >= event.offset { return .success(()) }
-                    if let failure = state.failure { return .failure(failure) }
-                    state.waiters.append((event.offset, continuation))
-                    return nil
-                }
-                if let done { continuation.resume(with: done) }
-            }
-        }
-        return event
+        try await publish(data, lease: nil, expecting: nil)
     }
 
-    /// Writes pending events in batches, one publisher at a time, so the log and every
-    /// subscriber see offsets in order. Group commit: a burst costs one write per batch.
-    private func flush() async throws {
+    /// Publishes as the holder of the meeting's job lease (`lease`), or only if the log still
+    /// ends at `expecting` (an edit computed from the state up to there). Throws
+    /// `StoreError.stale` when that no longer holds.
+    @discardableResult
+    public func publish(_ data: EventData, lease: String?, expecting latest: Int?) async throws -> MeetingEvent {
+        let result = Completion<Result<MeetingEvent, any Error>>()
+        let leads = state.withLock { state in
+            state.pending.append(
+                Pending(data: data, requirement: Requirement(lease: lease, latest: latest), result: result))
+            let leads = !state.flushing
+            state.flushing = true
+            return leads
+        }
+        if leads { await flush() }
+        return try await result.value.get()
+    }
+
+    /// Appends pending events in batches, one writer at a time per channel. Group commit: a
+    /// burst costs one transaction per batch. Events with different requirements go in
+    /// different batches; a compare-and-append goes alone.
+    private func flush() async {
         while true {
-            let batch: [Pending] = state.withLock { state in
-                let batch = state.pending
-                state.pending = []
-                if batch.isEmpty { state.flushing = false }
-                return batch
+            let (batch, epoch): ([Pending], String) = state.withLock { state in
+                guard let first = state.pending.first else {
+                    state.flushing = false
+                    return ([], state.epoch)
+                }
+                var count = 1
+                if first.requirement.latest == nil {
+                    while count < state.pending.count && state.pending[count].requirement == first.requirement {
+                        count += 1
+                    }
+                }
+                let batch = Array(state.pending.prefix(count))
+                state.pending.removeFirst(count)
+                return (batch, state.epoch)
             }
             if batch.isEmpty { return }
             do {
-                try await store.appendEvents(batch.map(\.stored))
-            } catch {
-                logger.error("event log write failed", metadata: ["meeting.id": "\(meetingID)", "error": "\(error)"])
-                let waiters = state.withLock { state in
-                    state.failure = error
-                    state.flushing = false
-                    state.pending = []
-                    let waiters = state.waiters
-                    state.waiters = []
-                    return waiters
+                let (events, timestamp) = try await append(batch, epoch: epoch)
+                accept(events.map { ($0.offset, ByteBuffer(string: $0.json)) }, epoch: epoch)
+                for (pending, stored) in zip(batch, events) {
+                    pending.result.complete(
+                        .success(
+                            MeetingEvent(
+                                meetingID: meetingID, offset: stored.offset, timestamp: timestamp, data: pending.data)))
                 }
-                for waiter in waiters { waiter.continuation.resume(throwing: error) }
-                throw error
+            } catch {
+                let stale = (error as? StoreError)?.code == .stale
+                if !stale {
+                    logger.error(
+                        "event log write failed", metadata: ["meeting.id": "\(meetingID)", "error": "\(error)"])
+                }
+                for pending in batch { pending.result.complete(.failure(error)) }
+                if stale { Task { await self.resynchronize() } }
             }
-            deliver(batch)
         }
     }
 
-    private func deliver(_ batch: [Pending]) {
-        let last = batch[batch.count - 1].event.offset
-        let (subscribers, waiters) = state.withLock { state in
-            state.published = last
-            for item in batch { state.recent.append(offset: item.event.offset, message: item.message) }
-            var ready: [CheckedContinuation<Void, any Error>] = []
-            state.waiters.removeAll { waiter in
-                guard waiter.offset <= last else { return false }
-                ready.append(waiter.continuation)
-                return true
+    /// One transactional append, retried while the store's errors are transient (the
+    /// database restarting), for up to `configuration.storeOutage`.
+    private func append(_ batch: [Pending], epoch: String) async throws -> ([StoredEvent], Date) {
+        let meetingID = meetingID
+        let data = batch.map(\.data)
+        let requirement = batch[0].requirement
+        let condition = AppendCondition(epoch: epoch, latest: requirement.latest, lease: requirement.lease)
+        let started = ContinuousClock.now
+        var delay = Duration.milliseconds(100)
+        while true {
+            do {
+                let timestamp = Date()
+                let events = try await store.appendEvents(meetingID: meetingID, count: data.count, condition: condition)
+                {
+                    first in
+                    try data.enumerated().map { index, data in
+                        let event = MeetingEvent(
+                            meetingID: meetingID, offset: first + index, timestamp: timestamp, data: data)
+                        return StoredEvent(
+                            meetingID: meetingID, offset: event.offset, type: event.type, json: try Self.encode(event))
+                    }
+                }
+                return (events, timestamp)
+            } catch  where store.isTransient(error) && ContinuousClock.now - started < configuration.storeOutage {
+                logger.warning(
+                    "event log unavailable; retrying", metadata: ["meeting.id": "\(meetingID)", "error": "\(error)"])
+                try await Task.sleep(for: delay)
+                delay = min(delay * 2, .seconds(2))
             }
-            return (state.everyone(), ready)
         }
-        // Outside the lock: subscribers only append to their own queues.
-        let messages = batch.map(\.message)
+    }
+
+    /// Takes persisted events (ours or another process's) and delivers every one that follows
+    /// the last delivered without a gap; a gap is read from the store.
+    private func accept(_ events: [(offset: Int, message: ByteBuffer)], epoch: String) {
+        let fill = delivery.withLock { _ -> Bool in
+            let (ready, subscribers, fill) = state.withLock { state -> ([ByteBuffer], [Subscriber], Bool) in
+                guard state.epoch == epoch else { return ([], [], false) }  // read before a reset
+                for event in events where event.offset > state.published {
+                    state.arrived[event.offset] = event.message
+                    state.known = max(state.known, event.offset)
+                }
+                let ready = state.takeContiguous()
+                let fill = state.needsFill
+                if fill { state.filling = true }
+                return (ready, ready.isEmpty ? [] : state.everyone(), fill)
+            }
+            if !ready.isEmpty { deliver(ready, to: subscribers) }
+            return fill
+        }
+        if fill { Task { await self.fill() } }
+    }
+
+    private func deliver(_ messages: [ByteBuffer], to subscribers: [Subscriber]) {
         var slow = 0
         for subscriber in subscribers where !subscriber.enqueue(contentsOf: messages) {
             slow += 1
         }
-        metrics.published(events: batch.count, deliveries: batch.count * subscribers.count, slow: slow)
-        for waiter in waiters { waiter.resume() }
+        metrics.published(events: messages.count, deliveries: messages.count * subscribers.count, slow: slow)
         if slow > 0 { removeClosedSubscribers() }
+    }
+
+    /// Reads from the store what this channel has not delivered, until it has caught up with
+    /// the latest offset it knows of. One read runs at a time.
+    private func fill() async {
+        var delay = Duration.milliseconds(100)
+        while true {
+            let range: (after: Int, through: Int, epoch: String)? = state.withLock { state in
+                let through = state.arrived.keys.min().map { $0 - 1 } ?? state.known
+                guard through > state.published else {
+                    state.filling = false
+                    return nil
+                }
+                return (state.published, through, state.epoch)
+            }
+            guard let range else { return }
+            do {
+                let events = try await store.events(meetingID: meetingID, after: range.after, through: range.through)
+                let progressed = state.withLock { $0.published }
+                accept(events.map { ($0.offset, ByteBuffer(string: $0.json)) }, epoch: range.epoch)
+                let stuck = state.withLock { state in
+                    // The store had nothing new: stop, the next notification or sweep resumes.
+                    if state.published == progressed && events.isEmpty {
+                        state.filling = false
+                        return true
+                    }
+                    return false
+                }
+                if stuck { return }
+            } catch {
+                logger.warning(
+                    "cannot read the event log to catch up; retrying",
+                    metadata: ["meeting.id": "\(meetingID)", "error": "\(error)"])
+                if (try? await Task.sleep(for: delay)) == nil {
+                    state.withLock { $0.filling = false }
+                    return
+                }
+                delay = min(delay * 2, .seconds(5))
+            }
+        }
+    }
+
+    /// Another process (or this one) brought the log to `position`: delivers what is missing;
+    /// a new epoch means the log was reset, so every subscriber is closed with `logReset`.
+    public func observe(_ position: LogPosition) {
+        let (reset, fill) = state.withLock { state -> (Bool, Bool) in
+            var reset = false
+            if position.epoch != state.epoch {
+                state.epoch = position.epoch
+                state.published = 0
+                state.known = 0
+                state.arrived = [:]
+                state.recent.removeAll()
+                reset = true
+            }
+            state.known = max(state.known, position.latest)
+            let fill = state.needsFill
+            if fill { state.filling = true }
+            return (reset, fill)
+        }
+        if reset { closeAll(.logReset) }
+        if fill { Task { await self.fill() } }
+    }
+
+    /// Reads the meeting's position from the store and observes it (after a stale write).
+    func resynchronize() async {
+        guard let position = try? await store.logPositions(meetingIDs: [meetingID])[meetingID] else { return }
+        observe(position)
     }
 
     // MARK: Subscribing
@@ -239,13 +373,13 @@ public final class MeetingChannel: EventSink {
     /// Starts a new, empty log under a new epoch and closes every subscriber with
     /// `logReset` so clients refetch the state.
     public func reset(epoch: String) async throws {
-        try await store.deleteEvents(meetingID: meetingID)
+        try await store.resetLog(meetingID: meetingID, epoch: epoch)
         state.withLock { state in
             state.epoch = epoch
-            state.next = 1
             state.published = 0
+            state.known = 0
+            state.arrived = [:]
             state.recent.removeAll()
-            state.failure = nil
         }
         closeAll(.logReset)
     }

@@ -108,9 +108,11 @@ public enum Stage: String, Sendable, Hashable, Codable, CaseIterable {
 }
 
 /// A stage started, moved on, completed or failed. For the final `completed` and `failed`
-/// stages, `state` is `completed` or `failed` too.
+/// stages, `state` is `completed` or `failed` too. `restarted` (with stage `upload`) says the
+/// process running the meeting stopped and processing starts again from the stored recording:
+/// the results so far are dropped, the events that follow build them anew.
 public struct StatusUpdate: Sendable, Hashable, Codable {
-    public enum State: String, Sendable, Hashable, Codable { case started, progress, completed, failed }
+    public enum State: String, Sendable, Hashable, Codable { case started, progress, completed, failed, restarted }
     public var stage: Stage
     public var state: State
     /// 0...1 when known.

@@ -37,6 +37,16 @@ public struct MeetingState: Sendable, Hashable, Codable {
     public mutating func apply(_ event: MeetingEvent) {
         offset = max(offset, event.offset)
         switch event.data {
+        case .status(let update) where update.state == .restarted:
+            // Processing starts over: what it produced goes; names people gave stay.
+            status = update
+            speakers = renames.map { SpeakerInfo(id: $0.key, name: $0.value) }.sorted { $0.id < $1.id }
+            turns = []
+            segments = []
+            summary = nil
+            actionItems = []
+            error = nil
+            metadata = [:]
         case .status(let update):
             status = update
         case .uploadProgress(let progress):

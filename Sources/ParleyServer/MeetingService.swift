@@ -18,6 +18,8 @@ final class MeetingService: Sendable {
     let metrics: ServerMetrics
     let makePipeline: @Sendable () async throws -> MeetingPipeline
     let logger: Logger
+    /// This process's name in job leases.
+    let node = NodeIdentity.current
     /// Meetings whose upload request is running: a second concurrent PUT gets 409 before it
     /// touches the first one's file.
     private let uploading = Mutex<Set<String>>([])
@@ -188,42 +190,58 @@ final class MeetingService: Sendable {
         if current.status == .processing || runner.isRunning(meeting.id) {
             throw APIError.conflict("this meeting is already being processed")
         }
-        let pipeline: MeetingPipeline
-        do {
-            pipeline = try await makePipeline()
-        } catch let error as PipelineError {
-            throw APIError(.serviceUnavailable, "backend_not_ready", error.message)
+        // A node that processes runs the pipeline while the bytes arrive; one that does not
+        // (`--no-processing`) keeps the file and queues the meeting for a worker once it is whole.
+        let processHere = settings.processing
+        var pipeline: MeetingPipeline?
+        if processHere {
+            do {
+                pipeline = try await makePipeline()
+            } catch let error as PipelineError {
+                throw APIError(.serviceUnavailable, "backend_not_ready", error.message)
+            }
         }
 
         var meeting = current
         try FileManager.default.createDirectory(atPath: settings.audioDirectory, withIntermediateDirectories: true)
         let path = (settings.audioDirectory as NSString).appendingPathComponent("\(meeting.id).audio")
         try? FileManager.default.removeItem(atPath: path)
-        let resetLog = meeting.status != .created
-        if resetLog { meeting.epoch = Identifiers.epoch() }
+        if meeting.status != .created {
+            meeting.epoch = Identifiers.epoch()
+            let epoch = meeting.epoch
+            try await hub.withChannel(meetingID: meeting.id, epoch: epoch) { try await $0.reset(epoch: epoch) }
+        }
         meeting.status = .processing
         meeting.audioPath = path
         meeting.audioBytes = nil
-        try await store.updateMeeting(meeting)
-        if resetLog {
-            try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) {
-                try await $0.reset(epoch: meeting.epoch)
-            }
+        let now = Date()
+        if processHere {
+            // Leased to this node from the first byte: if it dies, another takes the meeting over.
+            try await store.putJob(
+                meetingID: meeting.id, epoch: meeting.epoch, owner: node,
+                leaseUntil: now.addingTimeInterval(settings.jobLease), at: now)
         }
+        try await store.updateMeeting(meeting)
 
         let file = try UploadFile(path: path)
         let finished = Completion<PipelineFailure?>()
         let expected = isMultipart ? nil : declared
         let record = meeting
-        let accepted = runner.submit(meetingID: meeting.id) {
-            finished.complete(
-                await self.process(
-                    record, source: .upload(file.chunks(), expectedLength: expected, spoolPath: nil), pipeline: pipeline
-                ))
-        }
-        guard accepted else {
-            file.fail(PipelineFailure(stage: .upload, code: "cancelled", message: "the server is stopping"))
-            throw APIError(.serviceUnavailable, "stopping", "the server is stopping; try again shortly")
+        if let pipeline {
+            let accepted = runner.submit(meetingID: meeting.id) {
+                finished.complete(
+                    await self.process(
+                        record, source: .upload(file.chunks(), expectedLength: expected, spoolPath: nil),
+                        pipeline: pipeline))
+            }
+            guard accepted else {
+                file.fail(PipelineFailure(stage: .upload, code: "cancelled", message: "the server is stopping"))
+                _ = try? await store.releaseJob(meetingID: meeting.id, owner: node)
+                throw APIError(.serviceUnavailable, "stopping", "the server is stopping; try again shortly")
+            }
+        } else {
+            try await publish(
+                .status(.init(stage: .upload, state: .started, detail: "receiving the recording")), in: record)
         }
 
         var received: Int64 = 0
@@ -258,19 +276,39 @@ final class MeetingService: Sendable {
                 // only uploads that were complete.
                 try await store.recordUpload(meetingID: meeting.id, bytes: file.bytesWritten)
                 file.finish()
+                if !processHere {
+                    try await publish(
+                        .status(
+                            .init(
+                                stage: .upload, state: .progress,
+                                detail: "received \(file.bytesWritten) bytes; queued for a worker")), in: record)
+                    try await store.putJob(
+                        meetingID: meeting.id, epoch: meeting.epoch, owner: nil, leaseUntil: nil, at: Date())
+                }
             }
         } catch let error as APIError {
-            file.fail(PipelineFailure(stage: .upload, code: "bad_request", message: error.message))
-            _ = await finished.value
+            let failure = PipelineFailure(stage: .upload, code: "bad_request", message: error.message)
+            file.fail(failure)
+            if processHere { _ = await finished.value } else { await fail(record, failure) }
             throw error
         } catch {
-            // The client went away mid-upload: the pipeline fails the upload stage.
-            file.fail(
-                PipelineFailure(stage: .upload, code: "interrupted", message: "the upload was interrupted: \(error)"))
+            // The client went away mid-upload: the pipeline (or this node) fails the upload stage.
+            let failure = PipelineFailure(
+                stage: .upload, code: "interrupted", message: "the upload was interrupted: \(error)")
+            file.fail(failure)
+            if !processHere { await fail(record, failure) }
             throw error
         }
         if overLimit {
-            _ = await finished.value
+            if processHere {
+                _ = await finished.value
+            } else {
+                await fail(
+                    record,
+                    PipelineFailure(
+                        stage: .upload, code: "too_large",
+                        message: "the upload passed the limit of \(settings.maxUploadBytes) bytes"))
+            }
             try? FileManager.default.removeItem(atPath: path)
             throw APIError.tooLarge("the upload passed the limit of \(settings.maxUploadBytes) bytes")
         }
@@ -291,86 +329,158 @@ final class MeetingService: Sendable {
         return response
     }
 
-    /// Runs the pipeline on the meeting's channel and records how it ended.
+    /// Runs the pipeline on the meeting's channel under this node's job lease (kept alive
+    /// while it runs) and records how it ended. A lost lease stops it without a word: the
+    /// process that took the meeting over speaks for it now.
     @discardableResult
     func process(_ meeting: MeetingRecord, source: AudioSource, pipeline ready: MeetingPipeline? = nil) async
         -> PipelineFailure?
     {
-        var logger = self.logger
-        logger[metadataKey: "meeting.id"] = "\(meeting.id)"
+        var meetingLogger = self.logger
+        meetingLogger[metadataKey: "meeting.id"] = "\(meeting.id)"
+        let logger = meetingLogger
+        let lost = Completion<Void>()
+        return await withTaskGroup(of: PipelineFailure?.self) { group in
+            group.addTask {
+                await keepLease(
+                    meetingID: meeting.id, owner: self.node, lease: self.settings.jobLease, store: self.store,
+                    logger: logger)
+                lost.complete(())
+                return nil
+            }
+            group.addTask {
+                await self.runPipeline(meeting, source: source, pipeline: ready, lost: lost, logger: logger)
+            }
+            let first = await group.next() ?? nil
+            if lost.isCompleted {
+                group.cancelAll()  // the lease went first: stop the pipeline
+                await group.waitForAll()
+                return PipelineFailure(
+                    stage: .upload, code: "taken_over", message: "another process took the meeting over")
+            }
+            group.cancelAll()  // the pipeline ended: stop renewing
+            return first
+        }
+    }
+
+    private func runPipeline(
+        _ meeting: MeetingRecord, source: AudioSource, pipeline ready: MeetingPipeline?, lost: Completion<Void>,
+        logger: Logger
+    ) async -> PipelineFailure? {
         do {
             let pipeline: MeetingPipeline
             if let ready { pipeline = ready } else { pipeline = try await makePipeline() }
             return try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
-                let sink = JobSink(channel: channel, runner: runner, metrics: metrics)
+                let sink = JobSink(channel: channel, lease: node, metrics: metrics)
                 logger.info("processing started")
                 let report = await pipeline.run(source, sink: sink, logger: logger)
-                if runner.isStopping && Task.isCancelled {
-                    logger.info("processing interrupted by shutdown; it resumes on the next start")
+                if Task.isCancelled && (runner.isStopping || lost.isCompleted) {
+                    if runner.isStopping {
+                        // Given back at once, so another process (or this one's next start) resumes it.
+                        _ = try? await store.releaseJob(meetingID: meeting.id, owner: node)
+                        logger.info("processing interrupted by shutdown; the job is back in the queue")
+                    }
                     return report.failure
                 }
-                guard var finished = try await store.meeting(id: meeting.id), finished.epoch == meeting.epoch else {
-                    return report.failure  // deleted, or a new upload replaced it
+                let status: MeetingStatus = report.failure == nil ? .completed : .failed
+                guard try await store.finishJob(meetingID: meeting.id, owner: node, status: status) else {
+                    logger.warning("processing ended after the meeting was taken over, deleted or replaced")
+                    return report.failure
                 }
-                finished.status = report.failure == nil ? .completed : .failed
-                try await store.updateMeeting(finished)
                 logger.info(
                     "processing ended",
-                    metadata: ["status": "\(finished.status.rawValue)", "error": "\(report.failure?.message ?? "")"])
+                    metadata: ["status": "\(status.rawValue)", "error": "\(report.failure?.message ?? "")"])
                 return report.failure
             }
         } catch {
             logger.error("processing could not run", metadata: ["error": "\(error)"])
-            await fail(meeting, stage: .upload, code: "internal", message: "processing could not start: \(error)")
-            return PipelineFailure(stage: .upload, code: "internal", message: "\(error)")
+            let failure = PipelineFailure(
+                stage: .upload, code: "internal", message: "processing could not start: \(error)")
+            await fail(meeting, failure, lease: node)
+            return failure
         }
     }
 
-    /// Ends a meeting as failed with an `error` event and a `failed` status.
-    func fail(_ meeting: MeetingRecord, stage: Stage, code: String, message: String) async {
+    /// Runs a job this node claimed from the queue: a meeting another node received (its
+    /// recording complete), or one whose worker stopped. A takeover says so first (a `status`
+    /// event with state `restarted`), then processing starts again from the stored recording.
+    func runClaimed(_ job: JobRecord) async {
+        var logger = self.logger
+        logger[metadataKey: "meeting.id"] = "\(job.meetingID)"
+        do {
+            guard let meeting = try await store.meeting(id: job.meetingID), meeting.epoch == job.epoch else {
+                // Deleted, or replaced by a new upload since: nothing to do.
+                _ = try await store.finishJob(meetingID: job.meetingID, owner: node, status: .failed)
+                return
+            }
+            guard let path = meeting.audioPath, meeting.audioBytes != nil, FileManager.default.fileExists(atPath: path)
+            else {
+                logger.warning("interrupted upload: meeting failed")
+                await fail(
+                    meeting,
+                    PipelineFailure(
+                        stage: .upload, code: "interrupted",
+                        message:
+                            "the upload stopped before it finished (the server receiving it stopped); upload the audio again"
+                    ),
+                    lease: node)
+                return
+            }
+            if job.attempts > 1 {
+                logger.info("taking over an interrupted meeting", metadata: ["attempt": "\(job.attempts)"])
+                try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
+                    _ = try await channel.publish(
+                        .status(
+                            .init(
+                                stage: .upload, state: .restarted,
+                                detail:
+                                    "the process running this meeting stopped; processing starts again from the recording (attempt \(job.attempts))"
+                            )), lease: node, expecting: nil)
+                }
+            }
+            await process(meeting, source: .file(path))
+        } catch {
+            logger.error("cannot run the claimed job", metadata: ["error": "\(error)"])
+            _ = try? await store.releaseJob(meetingID: job.meetingID, owner: node)
+        }
+    }
+
+    /// Publishes an event on the meeting's channel (not under a lease).
+    func publish(_ data: EventData, in meeting: MeetingRecord) async throws {
+        try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { _ = try await $0.publish(data) }
+    }
+
+    /// Ends a meeting as failed with an `error` event and a `failed` status; under `lease`,
+    /// only while this node holds the meeting's job.
+    func fail(_ meeting: MeetingRecord, _ failure: PipelineFailure, lease: String? = nil) async {
         do {
             try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
-                try await channel.publish(.error(PipelineFailure(stage: stage, code: code, message: message)))
+                try await channel.publish(.error(failure), lease: lease, expecting: nil)
                 try await channel.publish(
-                    .status(.init(stage: .failed, state: .failed, detail: "\(stage.rawValue): \(message)")))
+                    .status(
+                        .init(stage: .failed, state: .failed, detail: "\(failure.stage.rawValue): \(failure.message)")),
+                    lease: lease, expecting: nil)
             }
-            var failed = meeting
-            failed.status = .failed
-            try await store.updateMeeting(failed)
+            if let lease {
+                _ = try await store.finishJob(meetingID: meeting.id, owner: lease, status: .failed)
+            } else {
+                var failed = try await store.meeting(id: meeting.id) ?? meeting
+                failed.status = .failed
+                try await store.updateMeeting(failed)
+            }
         } catch {
             logger.error(
                 "cannot mark the meeting failed", metadata: ["meeting.id": "\(meeting.id)", "error": "\(error)"])
         }
     }
 
-    /// After a start: meetings left `processing` by a stop or a crash are processed again from
-    /// their stored audio when the upload had finished (a new epoch: clients refetch), and end
-    /// `failed` with an `error` event when it had not. Nothing stays stuck in `processing`.
+    /// After a start. With a database only this process uses (SQLite), whoever held a job's
+    /// lease is gone, so every lease ends now and the queue takes the meetings over at once
+    /// (processing again from the recording when it was complete, failed when it was not).
+    /// Shared databases need nothing: leases of a stopped process run out by themselves.
     func recover() async throws {
-        for meeting in try await store.meetings(withStatus: .processing) {
-            let complete =
-                meeting.audioPath.map { path in
-                    meeting.audioBytes != nil && FileManager.default.fileExists(atPath: path)
-                } ?? false
-            guard complete, let path = meeting.audioPath else {
-                logger.warning("interrupted upload: meeting failed", metadata: ["meeting.id": "\(meeting.id)"])
-                await fail(
-                    meeting, stage: .upload, code: "interrupted",
-                    message: "the server stopped before the upload finished; upload the audio again")
-                continue
-            }
-            var next = meeting
-            next.epoch = Identifiers.epoch()
-            let resumed = next
-            try await store.updateMeeting(resumed)
-            try await hub.withChannel(meetingID: meeting.id, epoch: resumed.epoch) {
-                try await $0.reset(epoch: resumed.epoch)
-            }
-            logger.info("resuming interrupted processing", metadata: ["meeting.id": "\(meeting.id)"])
-            _ = runner.submit(meetingID: meeting.id) {
-                await self.process(resumed, source: .file(path))
-            }
-        }
+        guard store.changes() == nil else { return }
+        try await store.expireLeases()
     }
 
     // MARK: Delete
@@ -383,47 +493,18 @@ final class MeetingService: Sendable {
     }
 }
 
-/// The pipeline's sink in the server: the meeting's channel, plus metrics; drops events once
-/// the server is stopping (the meeting is resumed on the next start instead).
+/// The pipeline's sink in the server: the meeting's channel, written under the node's job
+/// lease, plus metrics; drops events once the job is cancelled (the server stopping, the lease
+/// lost), since whoever resumes the meeting publishes them again.
 struct JobSink: EventSink {
     let channel: MeetingChannel
-    let runner: JobRunner
+    let lease: String
     let metrics: ServerMetrics
 
     func publish(_ data: EventData) async throws -> MeetingEvent {
-        if runner.isStopping && Task.isCancelled { throw CancellationError() }
+        if Task.isCancelled { throw CancellationError() }
         metrics.observe(data)
-        return try await channel.publish(data)
-    }
-}
-
-/// A value set once and awaited by any number of tasks.
-final class Completion<Value: Sendable>: Sendable {
-    private let state = Mutex<(value: Value?, waiters: [CheckedContinuation<Value, Never>])>((nil, []))
-
-    func complete(_ value: Value) {
-        let waiters = state.withLock { state in
-            state.value = value
-            let waiters = state.waiters
-            state.waiters = []
-            return waiters
-        }
-        for waiter in waiters { waiter.resume(returning: value) }
-    }
-
-    var isCompleted: Bool { state.withLock { $0.value != nil } }
-
-    var value: Value {
-        get async {
-            await withCheckedContinuation { continuation in
-                let ready = state.withLock { state -> Value? in
-                    if let value = state.value { return value }
-                    state.waiters.append(continuation)
-                    return nil
-                }
-                if let ready { continuation.resume(returning: ready) }
-            }
-        }
+        return try await channel.publish(data, lease: lease, expecting: nil)
     }
 }
 

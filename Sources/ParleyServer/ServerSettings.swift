@@ -31,6 +31,19 @@ public struct ServerSettings: Sendable {
     public var sendQueue = 4096
     /// Largest message a client may send.
     public var maxMessageBytes = 64 * 1024
+    /// Whether this node processes meetings: its own uploads while they arrive, and jobs from
+    /// the queue. Off (`--no-processing`), it stores uploads and queues them for workers.
+    public var processing = true
+    /// Queued jobs this process runs at once (its own uploads are not counted).
+    public var jobs = 2
+    /// Seconds a job's lease lasts; renewed every third of it. A process that stops answering
+    /// loses its meetings to another after this long.
+    public var jobLease: TimeInterval = 30
+    /// Seconds between looks at the job queue besides the database's announcements.
+    public var jobPollInterval: TimeInterval = 2
+    /// Seconds between comparisons of the open meetings with the shared database (the longest a
+    /// lost notification delays an event).
+    public var sweepInterval: TimeInterval = 2
     /// Serves `/api/dev/*` (publishing test events) and nothing else extra. Never on by default.
     public var development = false
 
@@ -70,16 +83,32 @@ public struct ServerSettings: Sendable {
         sendQueue = try Self.integer(configuration, "server.send_queue", default: sendQueue, range: 1...1_000_000)
         maxMessageBytes = try Self.integer(
             configuration, "server.max_message_bytes", default: maxMessageBytes, range: 128...16 << 20)
-        if let flag = configuration["server.development"] {
-            guard let value = Bool(flag.lowercased()) else {
-                throw PipelineError(.badConfiguration, "setting 'server.development': '\(flag)' is not true or false")
-            }
-            development = value
+        development = try Self.flag(configuration, "server.development", default: development)
+        processing = try Self.flag(configuration, "server.processing", default: processing)
+        jobs = try Self.integer(configuration, "server.jobs", default: jobs, range: 1...1024)
+        jobLease = try configuration.double("server.job_lease", default: jobLease)
+        jobPollInterval = try configuration.double("server.job_poll_interval", default: jobPollInterval)
+        sweepInterval = try configuration.double("server.sweep_interval", default: sweepInterval)
+        for (key, value) in [
+            ("server.job_lease", jobLease), ("server.job_poll_interval", jobPollInterval),
+            ("server.sweep_interval", sweepInterval),
+        ] where !(0.05...86400).contains(value) {
+            throw PipelineError(.badConfiguration, "setting '\(key)': \(value) is not between 0.05 and 86400 seconds")
         }
     }
 
     var databasePath: String { (dataDirectory as NSString).appendingPathComponent("parley.sqlite") }
     var audioDirectory: String { (dataDirectory as NSString).appendingPathComponent("audio") }
+
+    private static func flag(_ configuration: ParleyConfiguration, _ key: String, default fallback: Bool) throws
+        -> Bool
+    {
+        guard let text = configuration[key] else { return fallback }
+        guard let value = Bool(text.lowercased()) else {
+            throw PipelineError(.badConfiguration, "setting '\(key)': '\(text)' is not true or false")
+        }
+        return value
+    }
 
     private static func integer(
         _ configuration: ParleyConfiguration, _ key: String, default fallback: Int, range: ClosedRange<Int>

@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import NIOCore
 import NIOPosix
 import PostgresKit
 
@@ -24,9 +25,11 @@ extension SQLStore {
             maxConnectionsPerEventLoop: connectionsPerEventLoop, logger: logger,
             on: MultiThreadedEventLoopGroup.singleton)
         let shared = SharedPool(pool: pool)
+        let database = pool.database(logger: logger).sql(queryLogLevel: .trace)
+        let listener = PostgresListener(configuration: configuration.coreConfiguration, logger: logger)
         return SQLStore(
-            database: pool.database(logger: logger).sql(queryLogLevel: .trace),
-            onClose: { try await shared.pool.shutdownAsync() })
+            database: database, transactor: PooledTransactor(database: database), feed: { listener.changes() },
+            isTransient: isTransient, onClose: { try await shared.pool.shutdownAsync() })
     }
 
     /// Migrates on one connection holding an advisory lock, so nodes starting together take
@@ -38,13 +41,33 @@ extension SQLStore {
         let database = connection.sql(queryLogLevel: .trace)
         do {
             try await database.raw("SELECT pg_advisory_lock(\(literal: migrationLock))").run()
-            try await SQLStore(database: database).migrate()
+            try await SQLStore(database: database, transactor: PooledTransactor(database: database)).migrate()
             try await database.raw("SELECT pg_advisory_unlock(\(literal: migrationLock))").run()
         } catch {
             try? await connection.close()
             throw error
         }
         try await connection.close()
+    }
+
+    /// Errors that pass when the server is back: a lost or refused connection, the server
+    /// shutting down or starting, a pool waiting too long for a connection, a serialization
+    /// conflict.
+    static func isTransient(_ error: any Error) -> Bool {
+        switch error {
+        case let error as PSQLError:
+            switch error.code {
+            case .serverClosedConnection, .connectionError, .uncleanShutdown: return true
+            case .server:
+                let state = error.serverInfo?[.sqlState] ?? ""
+                return state.hasPrefix("08") || state.hasPrefix("57P") || state == "40001" || state == "40P01"
+            default: return false
+            }
+        case is ConnectionPoolTimeoutError, is NIOConnectionError, is ChannelError, is IOError:
+            return true
+        default:
+            return false
+        }
     }
 
     /// The advisory lock key Parley's migrations hold ("parley" in ASCII).
@@ -65,5 +88,72 @@ private final class SharedPool: @unchecked Sendable {
 
     init(pool: EventLoopGroupConnectionPool<PostgresConnectionSource>) {
         self.pool = pool
+    }
+}
+
+/// LISTENs on Parley's notification channel on a connection of its own and turns the
+/// payloads into `StoreChange`s. A lost connection is opened again (backoff up to 5 s) and
+/// announced as `.resumed`, because notifications sent meanwhile are gone.
+final class PostgresListener: Sendable {
+    let configuration: PostgresConnection.Configuration
+    let logger: Logger
+
+    init(configuration: PostgresConnection.Configuration, logger: Logger) {
+        self.configuration = configuration
+        self.logger = logger
+    }
+
+    func changes() -> AsyncStream<StoreChange> {
+        let (stream, continuation) = AsyncStream.makeStream(
+            of: StoreChange.self, bufferingPolicy: .bufferingNewest(100_000))
+        let task = Task { await self.run(continuation) }
+        continuation.onTermination = { _ in task.cancel() }
+        return stream
+    }
+
+    private func run(_ continuation: AsyncStream<StoreChange>.Continuation) async {
+        var delay = 0.1
+        while !Task.isCancelled {
+            do {
+                let connection = try await PostgresConnection.connect(
+                    on: MultiThreadedEventLoopGroup.singleton.any(), configuration: configuration, id: 0,
+                    logger: logger)
+                try await withTaskCancellationHandler {
+                    try await connection.listen(on: SQLStore.notificationChannel) { notifications in
+                        // Listening now: whatever was announced before is read from the tables.
+                        continuation.yield(.resumed)
+                        delay = 0.1
+                        for try await notification in notifications {
+                            if let change = Self.change(notification.payload) { continuation.yield(change) }
+                        }
+                    }
+                } onCancel: {
+                    let closing: EventLoopFuture<Void> = connection.close()
+                    closing.whenComplete { _ in }
+                }
+                try? await connection.close()
+            } catch {
+                if Task.isCancelled { break }
+                logger.warning("PostgreSQL notifications interrupted; listening again", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(delay))
+            delay = min(delay * 2, 5)
+        }
+        continuation.finish()
+    }
+
+    /// `e|meeting|epoch|offset` (a log reached offset) or `j` (a job was queued).
+    static func change(_ payload: String) -> StoreChange? {
+        let parts = payload.split(separator: "|", omittingEmptySubsequences: false)
+        switch parts.first {
+        case "e" where parts.count == 4:
+            guard let latest = Int(parts[3]) else { return nil }
+            return .appended(
+                meetingID: String(parts[1]), position: LogPosition(epoch: String(parts[2]), latest: latest))
+        case "j":
+            return .jobQueued
+        default:
+            return nil
+        }
     }
 }

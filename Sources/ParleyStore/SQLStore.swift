@@ -5,11 +5,27 @@ public import SQLKit
 /// share, with bound parameters only, so the PostgreSQL driver can reuse it as it is.
 public struct SQLStore: Store {
     public let database: any SQLDatabase
+    /// Runs the writes that must be atomic (appends, resets, finishing a job).
+    let transactor: any SQLTransactor
+    /// The other processes' changes (PostgreSQL's LISTEN), nil for a single-process database.
+    private let feed: (@Sendable () -> AsyncStream<StoreChange>)?
+    private let transient: @Sendable (any Error) -> Bool
     private let onClose: @Sendable () async throws -> Void
+    /// PostgreSQL: skip rows other transactions hold when claiming, and announce changes.
+    private let isPostgres: Bool
 
-    public init(database: any SQLDatabase, onClose: @escaping @Sendable () async throws -> Void = {}) {
+    public init(
+        database: any SQLDatabase, transactor: any SQLTransactor,
+        feed: (@Sendable () -> AsyncStream<StoreChange>)? = nil,
+        isTransient: @escaping @Sendable (any Error) -> Bool = { _ in false },
+        onClose: @escaping @Sendable () async throws -> Void = {}
+    ) {
         self.database = database
+        self.transactor = transactor
+        self.feed = feed
+        self.transient = isTransient
         self.onClose = onClose
+        isPostgres = database.dialect.name == "postgresql"
     }
 
     /// Brings the schema up to date: each numbered migration runs once, in order, and is
@@ -78,6 +94,30 @@ public struct SQLStore: Store {
         ),
         // Members who may edit (rename speakers, edit action items), not only watch.
         (2, ["ALTER TABLE meeting_members ADD COLUMN can_edit INTEGER NOT NULL DEFAULT 0"]),
+        // Offsets assigned by the database (a counter per meeting, so several nodes can append),
+        // and the job queue. Meetings a previous version left processing become jobs whose
+        // lease has run out, so the next node to look takes them over.
+        (
+            3,
+            [
+                "ALTER TABLE meetings ADD COLUMN last_offset BIGINT NOT NULL DEFAULT 0",
+                """
+                UPDATE meetings SET last_offset =
+                    COALESCE((SELECT MAX("offset") FROM events WHERE events.meeting_id = meetings.id), 0)
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS jobs (
+                    meeting_id TEXT PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
+                    epoch TEXT NOT NULL, owner TEXT, lease_until BIGINT, attempts INTEGER NOT NULL DEFAULT 0,
+                    created_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX IF NOT EXISTS jobs_created ON jobs(created_at)",
+                """
+                INSERT INTO jobs (meeting_id, epoch, owner, lease_until, attempts, created_at)
+                SELECT id, epoch, 'an earlier version', 0, 1, created_at FROM meetings WHERE status = 'processing'
+                """,
+            ]
+        ),
     ]
 
     // MARK: Users
@@ -220,6 +260,7 @@ public struct SQLStore: Store {
 
     public func deleteMeeting(id: String) async throws {
         // Explicit deletes, so the result does not depend on foreign keys being enforced.
+        try await database.raw("DELETE FROM jobs WHERE meeting_id = \(bind: id)").run()
         try await database.raw("DELETE FROM events WHERE meeting_id = \(bind: id)").run()
         try await database.raw("DELETE FROM meeting_members WHERE meeting_id = \(bind: id)").run()
         try await database.raw("DELETE FROM meetings WHERE id = \(bind: id)").run()
@@ -264,9 +305,40 @@ public struct SQLStore: Store {
 
     // MARK: Events
 
-    public func appendEvents(_ events: [StoredEvent]) async throws {
-        // One multi-row INSERT per chunk: each is atomic on its own, and chunks stay under
-        // every driver's limit on bound parameters.
+    public func appendEvents(
+        meetingID: String, count: Int, condition: AppendCondition,
+        build: @escaping @Sendable (_ first: Int) throws -> [StoredEvent]
+    ) async throws -> [StoredEvent] {
+        guard count > 0 else { return [] }
+        return try await transactor.transaction { database in
+            var reserve: SQLQueryString = """
+                UPDATE meetings SET last_offset = last_offset + \(bind: count)
+                WHERE id = \(bind: meetingID) AND epoch = \(bind: condition.epoch)
+                """
+            if let latest = condition.latest {
+                reserve.appendInterpolation(" AND last_offset = \(bind: latest)" as SQLQueryString)
+            }
+            if let lease = condition.lease {
+                reserve.appendInterpolation(
+                    " AND EXISTS (SELECT 1 FROM jobs WHERE jobs.meeting_id = meetings.id AND jobs.owner = \(bind: lease))"
+                        as SQLQueryString)
+            }
+            reserve.appendLiteral(" RETURNING last_offset")
+            guard let row = try await database.raw(reserve).first() else {
+                throw StoreError.stale(
+                    "the meeting's log changed under this writer (deleted, reset, moved on, or its job taken over)")
+            }
+            let last = try row.decode(column: "last_offset", as: Int.self)
+            let events = try build(last - count + 1)
+            precondition(events.map(\.offset) == Array((last - count + 1)...last), "rows must use the reserved offsets")
+            try await Self.insert(events, into: database)
+            try await notify("e|\(meetingID)|\(condition.epoch)|\(last)", on: database)
+            return events
+        }
+    }
+
+    /// One multi-row INSERT per chunk of 500, under every driver's limit on bound parameters.
+    private static func insert(_ events: [StoredEvent], into database: any SQLDatabase) async throws {
         var start = events.startIndex
         while start < events.endIndex {
             let end = min(start + 500, events.endIndex)
@@ -281,6 +353,16 @@ public struct SQLStore: Store {
             start = end
         }
     }
+
+    /// Tells the processes LISTENing (PostgreSQL; delivered when the transaction commits, in
+    /// commit order). Payloads stay far under the 8,000-byte limit: ids and a number.
+    private func notify(_ payload: String, on database: any SQLDatabase) async throws {
+        guard isPostgres else { return }
+        try await database.raw("SELECT pg_notify(\(literal: Self.notificationChannel), \(bind: payload))").run()
+    }
+
+    /// The channel Parley's processes LISTEN on.
+    public static let notificationChannel = "parley"
 
     public func events(meetingID: String, after: Int, through: Int?) async throws -> [StoredEvent] {
         let rows: [any SQLRow]
@@ -322,14 +404,135 @@ public struct SQLStore: Store {
     }
 
     public func latestOffset(meetingID: String) async throws -> Int {
-        let row = try await database.raw(
-            "SELECT MAX(\"offset\") AS latest FROM events WHERE meeting_id = \(bind: meetingID)"
-        ).first()
-        return try row?.decode(column: "latest", as: Int?.self) ?? 0
+        let row = try await database.raw("SELECT last_offset FROM meetings WHERE id = \(bind: meetingID)").first()
+        return try row?.decode(column: "last_offset", as: Int.self) ?? 0
     }
 
-    public func deleteEvents(meetingID: String) async throws {
-        try await database.raw("DELETE FROM events WHERE meeting_id = \(bind: meetingID)").run()
+    public func logPositions(meetingIDs: [String]) async throws -> [String: LogPosition] {
+        var positions: [String: LogPosition] = [:]
+        var start = meetingIDs.startIndex
+        while start < meetingIDs.endIndex {
+            let end = min(start + 500, meetingIDs.endIndex)
+            var query = SQLQueryString("SELECT id, epoch, last_offset FROM meetings WHERE id IN (")
+            for (index, id) in meetingIDs[start..<end].enumerated() {
+                if index > 0 { query.appendLiteral(", ") }
+                query.appendInterpolation("\(bind: id)" as SQLQueryString)
+            }
+            query.appendLiteral(")")
+            for row in try await database.raw(query).all() {
+                positions[try row.decode(column: "id", as: String.self)] = LogPosition(
+                    epoch: try row.decode(column: "epoch", as: String.self),
+                    latest: try row.decode(column: "last_offset", as: Int.self))
+            }
+            start = end
+        }
+        return positions
+    }
+
+    public func resetLog(meetingID: String, epoch: String) async throws {
+        try await transactor.transaction { database in
+            try await database.raw(
+                "UPDATE meetings SET epoch = \(bind: epoch), last_offset = 0 WHERE id = \(bind: meetingID)"
+            ).run()
+            try await database.raw("DELETE FROM events WHERE meeting_id = \(bind: meetingID)").run()
+            try await notify("e|\(meetingID)|\(epoch)|0", on: database)
+        }
+    }
+
+    public func changes() -> AsyncStream<StoreChange>? { feed?() }
+
+    public func isTransient(_ error: any Error) -> Bool { transient(error) }
+
+    // MARK: Jobs
+
+    public func putJob(meetingID: String, epoch: String, owner: String?, leaseUntil: Date?, at date: Date)
+        async throws
+    {
+        try await database.raw(
+            """
+            INSERT INTO jobs (meeting_id, epoch, owner, lease_until, attempts, created_at)
+            VALUES (\(bind: meetingID), \(bind: epoch), \(bind: owner), \(bind: leaseUntil.map(Self.milliseconds)),
+                    \(bind: owner == nil ? 0 : 1), \(bind: Self.milliseconds(date)))
+            ON CONFLICT (meeting_id) DO UPDATE SET epoch = excluded.epoch, owner = excluded.owner,
+                lease_until = excluded.lease_until, attempts = excluded.attempts, created_at = excluded.created_at
+            """
+        ).run()
+        if owner == nil { try await notify("j", on: database) }
+    }
+
+    public func claimJob(owner: String, until: Date, now: Date) async throws -> JobRecord? {
+        // One statement: the subquery picks the row and the UPDATE takes it. PostgreSQL locks
+        // the row it picks and skips rows others hold; SQLite has one writer at a time.
+        let skipLocked = isPostgres ? " FOR UPDATE SKIP LOCKED" : ""
+        return try await database.raw(
+            """
+            UPDATE jobs SET owner = \(bind: owner), lease_until = \(bind: Self.milliseconds(until)),
+                attempts = attempts + 1
+            WHERE meeting_id = (
+                SELECT meeting_id FROM jobs
+                WHERE owner IS NULL OR lease_until < \(bind: Self.milliseconds(now))
+                ORDER BY created_at, meeting_id LIMIT 1\(unsafeRaw: skipLocked))
+            RETURNING meeting_id, epoch, owner, lease_until, attempts
+            """
+        ).first().map(Self.job)
+    }
+
+    public func renewJob(meetingID: String, owner: String, until: Date) async throws -> Bool {
+        try await database.raw(
+            """
+            UPDATE jobs SET lease_until = \(bind: Self.milliseconds(until))
+            WHERE meeting_id = \(bind: meetingID) AND owner = \(bind: owner) RETURNING meeting_id
+            """
+        ).first() != nil
+    }
+
+    public func finishJob(meetingID: String, owner: String, status: MeetingStatus) async throws -> Bool {
+        try await transactor.transaction { database in
+            let held =
+                try await database.raw(
+                    """
+                    DELETE FROM jobs WHERE meeting_id = \(bind: meetingID) AND owner = \(bind: owner)
+                    RETURNING meeting_id
+                    """
+                ).first() != nil
+            if held {
+                try await database.raw(
+                    "UPDATE meetings SET status = \(bind: status.rawValue) WHERE id = \(bind: meetingID)"
+                ).run()
+            }
+            return held
+        }
+    }
+
+    public func releaseJob(meetingID: String, owner: String) async throws -> Bool {
+        let released =
+            try await database.raw(
+                """
+                UPDATE jobs SET lease_until = 0 WHERE meeting_id = \(bind: meetingID) AND owner = \(bind: owner)
+                RETURNING meeting_id
+                """
+            ).first() != nil
+        if released { try await notify("j", on: database) }
+        return released
+    }
+
+    public func expireLeases() async throws {
+        try await database.raw("UPDATE jobs SET lease_until = 0 WHERE owner IS NOT NULL").run()
+    }
+
+    public func job(meetingID: String) async throws -> JobRecord? {
+        try await database.raw(
+            "SELECT meeting_id, epoch, owner, lease_until, attempts FROM jobs WHERE meeting_id = \(bind: meetingID)"
+        ).first().map(Self.job)
+    }
+
+    private static func job(_ row: any SQLRow) throws -> JobRecord {
+        JobRecord(
+            meetingID: try row.decode(column: "meeting_id", as: String.self),
+            epoch: try row.decode(column: "epoch", as: String.self),
+            owner: try row.decode(column: "owner", as: String?.self),
+            leaseUntil: try row.decode(column: "lease_until", as: Int64?.self).map(date),
+            attempts: try row.decode(column: "attempts", as: Int.self))
     }
 
     public func close() async throws { try await onClose() }

@@ -11,18 +11,29 @@ extension SQLStore {
         if !folder.isEmpty {
             try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         }
+        // One connection. Transactions (appends, resets) and single statements take turns
+        // through one lock, so no statement lands inside a transaction.
         let connection: SQLiteConnection
         do {
             connection = try await SQLiteConnection.open(storage: .file(path: path), logger: logger)
         } catch {
             throw StoreError.unavailable("cannot open the database \(path): \(error)")
         }
-        let database = connection.sql(queryLogLevel: .trace)
+        let raw = connection.sql(queryLogLevel: .trace)
         for pragma in ["PRAGMA journal_mode = WAL", "PRAGMA synchronous = NORMAL", "PRAGMA foreign_keys = ON"] {
-            try await database.raw(SQLQueryString(pragma)).run()
+            try await raw.raw(SQLQueryString(pragma)).run()
         }
-        let store = SQLStore(database: database, onClose: { try await connection.close() })
-        try await store.migrate()
+        let lock = AsyncLock()
+        let store = SQLStore(
+            database: SerializedDatabase(base: raw, lock: lock),
+            transactor: SerialTransactor(database: raw, lock: lock),
+            onClose: { try await connection.close() })
+        do {
+            try await store.migrate()
+        } catch {
+            try? await store.close()
+            throw StoreError.unavailable("cannot bring the database \(path) up to date: \(error)")
+        }
         return store
     }
 }

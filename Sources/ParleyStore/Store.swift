@@ -43,16 +43,52 @@ public protocol Store: Sendable {
 
     // MARK: Event log
 
-    /// Appends events in one transaction; offsets must continue the meeting's log.
-    func appendEvents(_ events: [StoredEvent]) async throws
+    /// Appends `count` events after the meeting's latest offset, atomically, when `condition`
+    /// holds: the store reserves the offsets, `build(first)` makes the rows (their JSON carries
+    /// the offsets), and they are inserted in one transaction, which also tells the other
+    /// processes sharing the database (``changes()``). Throws `StoreError.stale` when the
+    /// condition does not hold (the log was reset, the lease lost, the log moved on).
+    func appendEvents(
+        meetingID: String, count: Int, condition: AppendCondition,
+        build: @escaping @Sendable (_ first: Int) throws -> [StoredEvent]
+    ) async throws -> [StoredEvent]
     /// Events with `after < offset <= through` (no upper bound when `through` is nil), in order.
     func events(meetingID: String, after: Int, through: Int?) async throws -> [StoredEvent]
     /// The meeting's latest event of a type (`upload_progress` for its duration, say).
     func latestEvent(meetingID: String, type: String) async throws -> StoredEvent?
     /// The highest offset stored, 0 when the log is empty.
     func latestOffset(meetingID: String) async throws -> Int
-    /// Deletes the meeting's events (a new upload starts a new log under a new epoch).
-    func deleteEvents(meetingID: String) async throws
+    /// The epoch and latest offset of each meeting's log (meetings that do not exist are missing).
+    func logPositions(meetingIDs: [String]) async throws -> [String: LogPosition]
+    /// Starts a new, empty log under `epoch`, atomically (a new upload, a reprocessing).
+    func resetLog(meetingID: String, epoch: String) async throws
+    /// What other processes appended, as they do it: nil when only this process uses the
+    /// database (SQLite). A notification can be lost; readers close gaps from the log.
+    func changes() -> AsyncStream<StoreChange>?
+    /// Whether an error may pass by itself (the database restarting, a connection lost), so
+    /// the write is worth retrying.
+    func isTransient(_ error: any Error) -> Bool
+
+    // MARK: Jobs
+
+    /// Queues processing for a meeting whose audio is complete (`owner` nil), or records that
+    /// `owner` is processing it now under a lease until `leaseUntil`. Replaces an earlier job.
+    func putJob(meetingID: String, epoch: String, owner: String?, leaseUntil: Date?, at date: Date) async throws
+    /// Takes the oldest job that is queued or whose lease ran out, for `owner`, leased until
+    /// `until`; nil when there is none. Processes claiming at once never get the same job.
+    func claimJob(owner: String, until: Date, now: Date) async throws -> JobRecord?
+    /// Extends the lease; false when `owner` no longer holds the job (it was taken over).
+    func renewJob(meetingID: String, owner: String, until: Date) async throws -> Bool
+    /// Ends the job held by `owner`, setting the meeting's final status; false when `owner`
+    /// no longer held it (nothing is changed then).
+    func finishJob(meetingID: String, owner: String, status: MeetingStatus) async throws -> Bool
+    /// Gives the job back to the queue (a graceful stop), keeping its attempt count, so
+    /// another process takes it over at once; false when `owner` no longer held it.
+    func releaseJob(meetingID: String, owner: String) async throws -> Bool
+    /// Ends every lease now (a single-process store starting: whoever held them is gone).
+    func expireLeases() async throws
+    /// The meeting's job, if it has one.
+    func job(meetingID: String) async throws -> JobRecord?
 
     /// Closes connections. The store is unusable afterwards.
     func close() async throws
@@ -161,12 +197,70 @@ public struct StoredEvent: Sendable, Hashable {
     }
 }
 
+/// What an append needs to hold, checked in the transaction that appends.
+public struct AppendCondition: Sendable, Hashable {
+    /// The log the writer knows; a reset since makes the append stale.
+    public var epoch: String
+    /// The writer built its events from the log up to here (compare-and-append); nil: anywhere.
+    public var latest: Int?
+    /// The writer processes the meeting under this job owner's lease; nil: no lease needed.
+    public var lease: String?
+
+    public init(epoch: String, latest: Int? = nil, lease: String? = nil) {
+        self.epoch = epoch
+        self.latest = latest
+        self.lease = lease
+    }
+}
+
+/// Where a meeting's log is.
+public struct LogPosition: Sendable, Hashable {
+    public var epoch: String
+    public var latest: Int
+
+    public init(epoch: String, latest: Int) {
+        self.epoch = epoch
+        self.latest = latest
+    }
+}
+
+/// A change another process made, announced by the database.
+public enum StoreChange: Sendable, Hashable {
+    /// A meeting's log reached `latest` (in `epoch`).
+    case appended(meetingID: String, position: LogPosition)
+    /// A job was queued or released.
+    case jobQueued
+    /// The announcements were interrupted (a lost connection, now back): anything may have
+    /// happened meanwhile.
+    case resumed
+}
+
+/// Processing of one meeting: queued (no owner) or leased to a worker until `leaseUntil`.
+public struct JobRecord: Sendable, Hashable {
+    public var meetingID: String
+    public var epoch: String
+    public var owner: String?
+    public var leaseUntil: Date?
+    /// How many times it was claimed: more than one means an earlier worker stopped mid-job.
+    public var attempts: Int
+
+    public init(meetingID: String, epoch: String, owner: String?, leaseUntil: Date?, attempts: Int) {
+        self.meetingID = meetingID
+        self.epoch = epoch
+        self.owner = owner
+        self.leaseUntil = leaseUntil
+        self.attempts = attempts
+    }
+}
+
 /// The store's one error type.
 public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable {
-        private enum Value { case conflict, notFound, unavailable }
+        private enum Value { case conflict, notFound, unavailable, stale }
         private let value: Value
         public static let conflict = Code(value: .conflict)
+        /// A conditional write found the data moved on (see ``AppendCondition``).
+        public static let stale = Code(value: .stale)
         public static let notFound = Code(value: .notFound)
         public static let unavailable = Code(value: .unavailable)
     }
@@ -183,4 +277,5 @@ public struct StoreError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public static func conflict(_ message: String) -> Self { .init(code: .conflict, message: message) }
     public static func unavailable(_ message: String) -> Self { .init(code: .unavailable, message: message) }
+    public static func stale(_ message: String) -> Self { .init(code: .stale, message: message) }
 }

@@ -6,7 +6,8 @@ struct Parley: AsyncParsableCommand {
         commandName: "parley",
         abstract: "Meeting audio to speaker turns, transcripts and action items.",
         subcommands: [
-            Serve.self, ProcessMeeting.self, Batch.self, Plugins.self, Diarize.self, MakeMeeting.self, Features.self,
+            Serve.self, Worker.self, ProcessMeeting.self, Batch.self, Plugins.self, Diarize.self, MakeMeeting.self,
+            Features.self,
             Bench.self,
         ]
     )

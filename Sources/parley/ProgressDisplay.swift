@@ -28,6 +28,7 @@ struct ProgressDisplay {
             let name = status.stage.rawValue
             switch status.state {
             case .started: if !active.contains(name) { active.append(name) }
+            case .restarted: active = []
             case .completed, .failed: active.removeAll { $0 == name }
             case .progress: break
             }

@@ -52,7 +52,15 @@ import Testing
             let (_, token) = try await h.user("alice")
             let upload = try await h.meeting("Cut off upload", token: token)
             let processing = try await h.meeting("Cut off processing", token: token)
-            // What a crash leaves behind: both `processing`; one with the audio fully stored.
+            // What a crash leaves behind: both `processing` and leased to the process that died;
+            // one with the audio fully stored, and events already published.
+            let lease = Date().addingTimeInterval(3600)
+            for meeting in [upload, processing] {
+                try await h.server.store.putJob(
+                    meetingID: meeting, epoch: try #require(try await h.server.store.meeting(id: meeting)).epoch,
+                    owner: "crashed-node", leaseUntil: lease, at: Date())
+            }
+            try await h.publish(processing, count: 3, token: token)
             var first = try #require(try await h.server.store.meeting(id: upload))
             first.status = .processing
             first.audioPath = data + "/audio/\(upload).audio"
@@ -75,6 +83,10 @@ import Testing
                 messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
             }
             #expect(resumed.events.last?.stage == "completed")
+            // Same log, no gap: what the dead process published, then `restarted`, then the run.
+            #expect(resumed.offsets == Array(1...(resumed.offsets.last ?? 0)))
+            #expect(resumed.events.count > 4 && resumed.events[3].type == "status")
+            #expect(resumed.events[3].data["state"] as? String == "restarted")
             let states = try await h.request(.GET, "/api/meetings", token: token)
             let statuses = (states.json["meetings"] as? [[String: Any]])?.compactMap { $0["status"] as? String }
             #expect(statuses?.sorted() == ["completed", "failed"])

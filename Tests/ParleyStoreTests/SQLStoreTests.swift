@@ -85,24 +85,171 @@ import Testing
         #expect(recorded?.audioBytes == 99)
         #expect(recorded?.status == .processing)
 
-        let events = (1...1200).map { StoredEvent(meetingID: "m_1", offset: $0, type: "status", json: "{\"n\":\($0)}") }
-        try await store.appendEvents(events)
+        let log = AppendCondition(epoch: "e_1")
+        let events = try await store.appendEvents(meetingID: "m_1", count: 1200, condition: log) { first in
+            (first..<first + 1200).map {
+                StoredEvent(meetingID: "m_1", offset: $0, type: "status", json: "{\"n\":\($0)}")
+            }
+        }
+        #expect(events.map(\.offset) == Array(1...1200))
         #expect(try await store.latestOffset(meetingID: "m_1") == 1200)
         #expect(try await store.events(meetingID: "m_1", after: 1195, through: nil).map(\.offset) == Array(1196...1200))
         #expect(
             try await store.events(meetingID: "m_1", after: 10, through: 12).map(\.json) == [
                 "{\"n\":11}", "{\"n\":12}",
             ])
-        try await store.appendEvents([StoredEvent(meetingID: "m_1", offset: 1201, type: "summary", json: "{}")])
+        _ = try await store.appendEvents(meetingID: "m_1", count: 1, condition: log) {
+            [StoredEvent(meetingID: "m_1", offset: $0, type: "summary", json: "{}")]
+        }
         #expect(try await store.latestEvent(meetingID: "m_1", type: "status")?.offset == 1200)
         #expect(try await store.latestEvent(meetingID: "m_1", type: "speakers") == nil)
-        // An offset written twice is refused: the log never holds a duplicate.
-        await #expect(throws: (any Error).self) { try await store.appendEvents([events[0]]) }
-        try await store.deleteEvents(meetingID: "m_1")
+        #expect(
+            try await store.logPositions(meetingIDs: ["m_1", "m_9"]) == ["m_1": LogPosition(epoch: "e_1", latest: 1201)]
+        )
+        try await store.resetLog(meetingID: "m_1", epoch: "e_2")
         #expect(try await store.latestOffset(meetingID: "m_1") == 0)
+        #expect(try await store.events(meetingID: "m_1", after: 0, through: nil).isEmpty)
+        #expect(try await store.meeting(id: "m_1")?.epoch == "e_2")
         try await store.deleteMeeting(id: "m_1")
         #expect(try await store.meeting(id: "m_1") == nil)
         try await store.close()
+    }
+
+    @Test(arguments: Backend.allCases) func appendsHoldOnlyUnderTheirCondition(on backend: Backend) async throws {
+        let store = try await Self.store(backend)
+        try await Self.meeting(in: store)
+        func append(_ condition: AppendCondition) async throws -> Int {
+            try await store.appendEvents(meetingID: "m_1", count: 1, condition: condition) {
+                [StoredEvent(meetingID: "m_1", offset: $0, type: "status", json: "{}")]
+            }[0].offset
+        }
+        #expect(try await append(AppendCondition(epoch: "e_1")) == 1)
+        // Another epoch: the log was reset since the writer read it.
+        try await expectStale { try await append(AppendCondition(epoch: "e_0")) }
+        // Compare-and-append: only while the log still ends where the writer read it.
+        #expect(try await append(AppendCondition(epoch: "e_1", latest: 1)) == 2)
+        try await expectStale { try await append(AppendCondition(epoch: "e_1", latest: 1)) }
+        // Under a lease: only while the writer holds the meeting's job.
+        let now = Date()
+        try await store.putJob(
+            meetingID: "m_1", epoch: "e_1", owner: "w_a", leaseUntil: now.addingTimeInterval(30), at: now)
+        #expect(try await append(AppendCondition(epoch: "e_1", lease: "w_a")) == 3)
+        try await expectStale { try await append(AppendCondition(epoch: "e_1", lease: "w_b")) }
+        // A failed build appends nothing and reserves nothing.
+        struct Broken: Error {}
+        await #expect(throws: Broken.self) {
+            _ = try await store.appendEvents(meetingID: "m_1", count: 2, condition: AppendCondition(epoch: "e_1")) {
+                _ in
+                throw Broken()
+            }
+        }
+        #expect(try await store.latestOffset(meetingID: "m_1") == 3)
+        #expect(try await store.events(meetingID: "m_1", after: 0, through: nil).map(\.offset) == [1, 2, 3])
+        try await store.close()
+    }
+
+    @Test(arguments: Backend.allCases) func jobsAreClaimedOnceLeasedRenewedAndTakenOver(on backend: Backend)
+        async throws
+    {
+        let store = try await Self.store(backend)
+        try await Self.meeting(in: store)
+        let now = Date()
+        #expect(try await store.claimJob(owner: "w_a", until: now.addingTimeInterval(30), now: now) == nil)
+        try await store.putJob(meetingID: "m_1", epoch: "e_1", owner: nil, leaseUntil: nil, at: now)
+        let first = try #require(try await store.claimJob(owner: "w_a", until: now.addingTimeInterval(30), now: now))
+        #expect(first.meetingID == "m_1" && first.owner == "w_a" && first.attempts == 1)
+        // Leased: nobody else gets it while the lease runs.
+        #expect(try await store.claimJob(owner: "w_b", until: now.addingTimeInterval(60), now: now) == nil)
+        #expect(try await store.renewJob(meetingID: "m_1", owner: "w_a", until: now.addingTimeInterval(40)))
+        #expect(try await store.renewJob(meetingID: "m_1", owner: "w_b", until: now.addingTimeInterval(40)) == false)
+        // The lease runs out (w_a stopped answering): w_b takes it over, and w_a has lost it.
+        let later = now.addingTimeInterval(41)
+        let second = try #require(
+            try await store.claimJob(owner: "w_b", until: later.addingTimeInterval(30), now: later))
+        #expect(second.owner == "w_b" && second.attempts == 2)
+        #expect(try await store.renewJob(meetingID: "m_1", owner: "w_a", until: later) == false)
+        #expect(try await store.finishJob(meetingID: "m_1", owner: "w_a", status: .failed) == false)
+        #expect(try await store.meeting(id: "m_1")?.status == .created)
+        // Given back on a graceful stop: claimable at once, the attempt count kept.
+        #expect(try await store.releaseJob(meetingID: "m_1", owner: "w_b"))
+        let third = try #require(
+            try await store.claimJob(owner: "w_c", until: later.addingTimeInterval(30), now: later))
+        #expect(third.attempts == 3)
+        #expect(try await store.finishJob(meetingID: "m_1", owner: "w_c", status: .completed))
+        #expect(try await store.meeting(id: "m_1")?.status == .completed)
+        #expect(try await store.job(meetingID: "m_1") == nil)
+        try await store.close()
+    }
+
+    @Test func processesSharingPostgreSQLAppendWithoutGapsClaimJobsOnceAndHearEachOther() async throws {
+        let url = try await TestPostgres.freshDatabase()
+        let a = try await SQLStore.postgres(url: url, logger: Logger(label: "test"))
+        let b = try await SQLStore.postgres(url: url, logger: Logger(label: "test"))
+        try await Self.meeting(in: a)
+        let changes = try #require(b.changes())
+        var heard = changes.makeAsyncIterator()
+        #expect(await heard.next() == .resumed)  // listening
+        // Two processes appending to one log at once: offsets 1...400, each once.
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for store in [a, b] {
+                group.addTask {
+                    for _ in 0..<20 {
+                        _ = try await store.appendEvents(
+                            meetingID: "m_1", count: 10, condition: AppendCondition(epoch: "e_1")
+                        ) {
+                            first in
+                            (first..<first + 10).map {
+                                StoredEvent(meetingID: "m_1", offset: $0, type: "status", json: "{}")
+                            }
+                        }
+                    }
+                }
+            }
+            try await group.waitForAll()
+        }
+        #expect(try await a.events(meetingID: "m_1", after: 0, through: nil).map(\.offset) == Array(1...400))
+        // Every append was announced, in commit order, the last one at 400.
+        var announced: [Int] = []
+        while announced.last != 400, let change = await heard.next() {
+            if case .appended("m_1", let position) = change { announced.append(position.latest) }
+        }
+        #expect(announced == announced.sorted() && announced.count == 40)
+        // Ten jobs, four processes claiming at once: each job claimed exactly once.
+        for n in 2...11 {
+            try await a.createMeeting(
+                MeetingRecord(id: "m_\(n)", title: "t", ownerID: "u_1", createdAt: Date(), epoch: "e_1"))
+            try await a.putJob(meetingID: "m_\(n)", epoch: "e_1", owner: nil, leaseUntil: nil, at: Date())
+        }
+        let claimed = try await withThrowingTaskGroup(of: [String].self) { group in
+            for (index, store) in [a, b, a, b].enumerated() {
+                group.addTask {
+                    var mine: [String] = []
+                    let now = Date()
+                    while let job = try await store.claimJob(
+                        owner: "w_\(index)", until: now.addingTimeInterval(30), now: now)
+                    {
+                        mine.append(job.meetingID)
+                    }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        #expect(claimed.sorted() == (2...11).map { "m_\($0)" }.sorted())
+        try await a.close()
+        try await b.close()
+    }
+
+    /// The write is refused as stale (and nothing else goes wrong).
+    func expectStale(_ body: () async throws -> Int) async throws {
+        let error = await #expect(throws: StoreError.self) { _ = try await body() }
+        #expect(error?.code == .stale)
+    }
+
+    static func meeting(in store: SQLStore) async throws {
+        try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
+        try await store.createMeeting(
+            MeetingRecord(id: "m_1", title: "t", ownerID: "u_1", createdAt: Date(), epoch: "e_1"))
     }
 
     @Test func nodesStartingTogetherOnPostgreSQLMigrateOnce() async throws {
@@ -113,7 +260,7 @@ import Testing
         }
         let versions = try await stores[0].database.raw("SELECT version FROM schema_versions ORDER BY version").all()
             .map { try $0.decode(column: "version", as: Int.self) }
-        #expect(versions == [1, 2])
+        #expect(versions == [1, 2, 3])
         for store in stores { try await store.close() }
     }
 
@@ -129,8 +276,23 @@ import Testing
             PRIMARY KEY (meeting_id, user_id))
             """
         ).run()
+        try await store.database.raw("DROP TABLE jobs").run()
+        try await store.database.raw("ALTER TABLE meetings DROP COLUMN last_offset").run()
         try await store.database.raw("DROP TABLE schema_versions").run()
         try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
+        // A meeting left processing, with events numbered by the old version.
+        try await store.database.raw(
+            """
+            INSERT INTO meetings (id, title, owner_id, created_at, epoch, status)
+            VALUES ('m_2', 't', 'u_1', 0, 'e_1', 'processing')
+            """
+        ).run()
+        try await store.database.raw(
+            """
+            INSERT INTO events (meeting_id, "offset", type, json)
+            VALUES ('m_2', 1, 'status', '{}'), ('m_2', 2, 'status', '{}')
+            """
+        ).run()
         try await store.close()
 
         store = try await SQLStore.sqlite(path: path, logger: Logger(label: "test"))
@@ -140,7 +302,11 @@ import Testing
         #expect(try await store.members(meetingID: "m_1") == [MemberRecord(userID: "u_1", canEdit: true)])
         let versions = try await store.database.raw("SELECT version FROM schema_versions ORDER BY version").all()
             .map { try $0.decode(column: "version", as: Int.self) }
-        #expect(versions == [1, 2])
+        #expect(versions == [1, 2, 3])
+        // Version 3 counted the old log and queued the interrupted meeting, its lease run out.
+        #expect(try await store.latestOffset(meetingID: "m_2") == 2)
+        let job = try #require(try await store.claimJob(owner: "w_a", until: Date(), now: Date()))
+        #expect(job.meetingID == "m_2" && job.attempts == 2)
         try await store.close()
     }
 }

@@ -54,6 +54,18 @@ export function apply(state, event) {
   switch (event.type) {
     case "status":
       state.stage = data;
+      if (data.state === "restarted") {
+        // The process running the meeting stopped; processing starts again from the recording.
+        state.status = "processing";
+        state.stages = { upload: "started" };
+        state.speakers = Object.entries(state.renames).map(([id, name]) => ({ id, name }));
+        state.turns = [];
+        state.segments = [];
+        state.summary = null;
+        state.actionItems = [];
+        state.error = null;
+        return ["stages", "speakers", "transcript", "turns", "summary", "items"];
+      }
       if (data.stage === "completed" || data.stage === "failed") {
         state.status = data.stage;
         if (data.stage === "completed") for (const stage of STAGES) state.stages[stage] = "completed";
