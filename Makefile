@@ -33,7 +33,7 @@ test: lint
 	url=$$(scripts/test-postgres.sh start $(TEST_POSTGRES)) && trap 'scripts/test-postgres.sh stop $(TEST_POSTGRES)' EXIT && \
 	  PARLEY_TEST_POSTGRES_URL=$$url PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley \
 	    $(SWIFT) test --skip-build --no-parallel --sanitize=address --scratch-path $(ASAN_BUILD) && \
-	  PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Browser
+	  PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Browser Tests/Cluster
 
 # Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 20 minutes):
 # the audio front and diarizer (run.py), then the whole pipeline (pipeline.py).

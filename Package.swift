@@ -236,7 +236,7 @@ let package = Package(
         .testTarget(
             name: "ParleyHubTests",
             dependencies: [
-                "ParleyHub", "ParleyStore", "ParleyPipeline",
+                "ParleyHub", "ParleyStore", "ParleyPipeline", "ParleyTestSupport",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

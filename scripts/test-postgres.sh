@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway PostgreSQL for the tests, on loopback, from Debian's postgresql package.
 #   scripts/test-postgres.sh start DIR   -> creates and starts a cluster in DIR, prints its URL
+#   scripts/test-postgres.sh restart DIR -> stops it (fast: clients are cut off) and starts it again
 #   scripts/test-postgres.sh stop DIR    -> stops it and removes DIR
 # Runs the server as the `postgres` user when started as root (initdb refuses root).
 set -euo pipefail
@@ -23,9 +24,13 @@ start)
         { cat "$dir/server.log" >&2; exit 1; }
     echo "postgres://parley@127.0.0.1:$port/postgres"
     ;;
+restart)
+    as_owner "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -m fast -w restart >/dev/null ||
+        { cat "$dir/server.log" >&2; exit 1; }
+    ;;
 stop)
     if [ -d "$dir/data" ]; then as_owner "$bin/pg_ctl" -D "$dir/data" -m fast -w stop >/dev/null || true; fi
     rm -rf "$dir"
     ;;
-*) echo "test-postgres: start or stop" >&2; exit 1 ;;
+*) echo "test-postgres: start, restart or stop" >&2; exit 1 ;;
 esac

@@ -137,7 +137,8 @@ extension Hub {
                 }
             }
         } catch {
-            logger.warning("cannot compare the open meetings with the store", metadata: ["error": "\(error)"])
+            logger.warning(
+                "cannot compare the open meetings with the store", metadata: ["error": "\(store.describe(error))"])
         }
     }
 }

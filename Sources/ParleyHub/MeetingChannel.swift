@@ -72,7 +72,11 @@ public final class MeetingChannel: EventSink {
         }
 
         /// Whether the store holds events this channel has not delivered (and no read runs).
-        var needsFill: Bool { !filling && (known > published || !arrived.isEmpty) }
+        /// A gap before events already here is read at once. A later offset only announced is
+        /// not read while this channel writes: it is most often the notification of its own
+        /// append, which comes before the append returns; the writer reads what is still
+        /// missing once it has nothing left to write.
+        var needsFill: Bool { !filling && (!arrived.isEmpty || (!flushing && known > published)) }
     }
 
     let state: Mutex<State>
@@ -130,10 +134,12 @@ public final class MeetingChannel: EventSink {
     /// different batches; a compare-and-append goes alone.
     private func flush() async {
         while true {
-            let (batch, epoch): ([Pending], String) = state.withLock { state in
+            let (batch, epoch, fill): ([Pending], String, Bool) = state.withLock { state in
                 guard let first = state.pending.first else {
                     state.flushing = false
-                    return ([], state.epoch)
+                    let fill = state.needsFill
+                    if fill { state.filling = true }
+                    return ([], state.epoch, fill)
                 }
                 var count = 1
                 if first.requirement.latest == nil {
@@ -143,8 +149,9 @@ public final class MeetingChannel: EventSink {
                 }
                 let batch = Array(state.pending.prefix(count))
                 state.pending.removeFirst(count)
-                return (batch, state.epoch)
+                return (batch, state.epoch, false)
             }
+            if fill { Task { await self.fill() } }
             if batch.isEmpty { return }
             do {
                 let (events, timestamp) = try await append(batch, epoch: epoch)
@@ -159,7 +166,8 @@ public final class MeetingChannel: EventSink {
                 let stale = (error as? StoreError)?.code == .stale
                 if !stale {
                     logger.error(
-                        "event log write failed", metadata: ["meeting.id": "\(meetingID)", "error": "\(error)"])
+                        "event log write failed",
+                        metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
                 }
                 for pending in batch { pending.result.complete(.failure(error)) }
                 if stale { Task { await self.resynchronize() } }
@@ -179,9 +187,11 @@ public final class MeetingChannel: EventSink {
         while true {
             do {
                 let timestamp = Date()
-                let events = try await store.appendEvents(meetingID: meetingID, count: data.count, condition: condition)
-                {
-                    first in
+                // Where this channel believes the log ends (right unless another process wrote).
+                let hint = state.withLock { $0.known }
+                let events = try await store.appendEvents(
+                    meetingID: meetingID, count: data.count, condition: condition, hint: hint
+                ) { first in
                     try data.enumerated().map { index, data in
                         let event = MeetingEvent(
                             meetingID: meetingID, offset: first + index, timestamp: timestamp, data: data)
@@ -192,7 +202,8 @@ public final class MeetingChannel: EventSink {
                 return (events, timestamp)
             } catch  where store.isTransient(error) && ContinuousClock.now - started < configuration.storeOutage {
                 logger.warning(
-                    "event log unavailable; retrying", metadata: ["meeting.id": "\(meetingID)", "error": "\(error)"])
+                    "event log unavailable; retrying",
+                    metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
                 try await Task.sleep(for: delay)
                 delay = min(delay * 2, .seconds(2))
             }
@@ -259,7 +270,7 @@ public final class MeetingChannel: EventSink {
             } catch {
                 logger.warning(
                     "cannot read the event log to catch up; retrying",
-                    metadata: ["meeting.id": "\(meetingID)", "error": "\(error)"])
+                    metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
                 if (try? await Task.sleep(for: delay)) == nil {
                     state.withLock { $0.filling = false }
                     return

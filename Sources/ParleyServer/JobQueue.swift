@@ -52,7 +52,7 @@ final class JobQueue: Service {
                 job = try await store.claimJob(
                     owner: meetings.node, until: now.addingTimeInterval(meetings.settings.jobLease), now: now)
             } catch {
-                logger.warning("cannot read the job queue", metadata: ["error": "\(error)"])
+                logger.warning("cannot read the job queue", metadata: ["error": "\(store.describe(error))"])
                 return
             }
             guard let job else { return }
@@ -88,7 +88,9 @@ func keepLease(
             }
             expires = until
         } catch {
-            logger.warning("cannot renew the job lease", metadata: ["meeting.id": "\(meetingID)", "error": "\(error)"])
+            logger.warning(
+                "cannot renew the job lease",
+                metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
             if Date() >= expires {
                 logger.error("job lease ran out; stopping the job", metadata: ["meeting.id": "\(meetingID)"])
                 return

@@ -57,28 +57,38 @@ actor MeetingEditor {
         enum CodingKeys: String, CodingKey { case task, owner, due, done }
     }
 
-    /// Changes one action item (`action_items` with the whole list after the change).
+    /// Changes one action item (`action_items` with the whole list after the change). The list
+    /// is appended only if the log has not moved since it was read (another node's edit, the
+    /// pipeline's items); otherwise the edit is applied again to the newer state.
     func edit(_ meeting: MeetingRecord, actionItem id: Int, _ change: ActionItemChange) async throws
         -> [ActionItemRecord]
     {
-        var state = try await meetings.state(of: meeting)
-        guard let index = state.actionItems.firstIndex(where: { $0.id == id }) else {
-            throw APIError.notFound("no action item \(id) in this meeting")
-        }
-        var items = state.actionItems
-        if let task = change.task {
-            let task = task.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard (1...500).contains(task.count) else {
-                throw APIError.badRequest("a task must be 1 to 500 characters", code: "invalid_task")
+        for _ in 0..<5 {
+            var state = try await meetings.state(of: meeting)
+            guard let index = state.actionItems.firstIndex(where: { $0.id == id }) else {
+                throw APIError.notFound("no action item \(id) in this meeting")
             }
-            items[index].task = task
+            var items = state.actionItems
+            if let task = change.task {
+                let task = task.trimmingCharacters(in: .whitespacesAndNewlines)
+                guard (1...500).contains(task.count) else {
+                    throw APIError.badRequest("a task must be 1 to 500 characters", code: "invalid_task")
+                }
+                items[index].task = task
+            }
+            if let owner = change.owner { items[index].owner = try Self.optionalText(owner, field: "owner") }
+            if let due = change.due { items[index].due = try Self.optionalText(due, field: "due") }
+            if let done = change.done { items[index].done = done }
+            guard items != state.actionItems else { return items }
+            do {
+                state.apply(
+                    try await publish(.actionItems(ActionItemsUpdate(items: items)), in: meeting, after: state.offset))
+                return state.actionItems
+            } catch let error as StoreError where error.code == .stale {
+                continue  // someone else wrote meanwhile: read again
+            }
         }
-        if let owner = change.owner { items[index].owner = try Self.optionalText(owner, field: "owner") }
-        if let due = change.due { items[index].due = try Self.optionalText(due, field: "due") }
-        if let done = change.done { items[index].done = done }
-        guard items != state.actionItems else { return items }
-        state.apply(try await publish(.actionItems(ActionItemsUpdate(items: items)), in: meeting))
-        return state.actionItems
+        throw APIError.conflict("the meeting kept changing while the edit was saved; try again")
     }
 
     static func optionalText(_ value: String?, field: String) throws -> String? {
@@ -89,9 +99,11 @@ actor MeetingEditor {
         return text
     }
 
-    private func publish(_ data: EventData, in meeting: MeetingRecord) async throws -> MeetingEvent {
+    private func publish(_ data: EventData, in meeting: MeetingRecord, after latest: Int? = nil) async throws
+        -> MeetingEvent
+    {
         try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
-            try await channel.publish(data)
+            try await channel.publish(data, lease: nil, expecting: latest)
         }
     }
 }

@@ -393,7 +393,7 @@ final class MeetingService: Sendable {
                 return report.failure
             }
         } catch {
-            logger.error("processing could not run", metadata: ["error": "\(error)"])
+            logger.error("processing could not run", metadata: ["error": "\(store.describe(error))"])
             let failure = PipelineFailure(
                 stage: .upload, code: "internal", message: "processing could not start: \(error)")
             await fail(meeting, failure, lease: node)
@@ -440,7 +440,7 @@ final class MeetingService: Sendable {
             }
             await process(meeting, source: .file(path))
         } catch {
-            logger.error("cannot run the claimed job", metadata: ["error": "\(error)"])
+            logger.error("cannot run the claimed job", metadata: ["error": "\(store.describe(error))"])
             _ = try? await store.releaseJob(meetingID: job.meetingID, owner: node)
         }
     }
@@ -470,7 +470,8 @@ final class MeetingService: Sendable {
             }
         } catch {
             logger.error(
-                "cannot mark the meeting failed", metadata: ["meeting.id": "\(meeting.id)", "error": "\(error)"])
+                "cannot mark the meeting failed",
+                metadata: ["meeting.id": "\(meeting.id)", "error": "\(store.describe(error))"])
         }
     }
 

@@ -41,7 +41,12 @@ struct MeetingView: ResponseEncodable {
         self.editors = editors
         self.canEdit = canEdit
         createdAt = MeetingEvent.formatTimestamp(meeting.createdAt)
-        status = meeting.status.rawValue
+        // The log's last word wins: the `completed` event is out before the row says so.
+        switch state.status?.stage {
+        case .completed?: status = MeetingStatus.completed.rawValue
+        case .failed?: status = MeetingStatus.failed.rawValue
+        default: status = meeting.status.rawValue
+        }
         stage = state.status
         offset = state.offset
         epoch = meeting.epoch

@@ -29,7 +29,7 @@ extension SQLStore {
         let listener = PostgresListener(configuration: configuration.coreConfiguration, logger: logger)
         return SQLStore(
             database: database, transactor: PooledTransactor(database: database), feed: { listener.changes() },
-            isTransient: isTransient, onClose: { try await shared.pool.shutdownAsync() })
+            isTransient: isTransient, describe: describe, onClose: { try await shared.pool.shutdownAsync() })
     }
 
     /// Migrates on one connection holding an advisory lock, so nodes starting together take
@@ -68,6 +68,17 @@ extension SQLStore {
         default:
             return false
         }
+    }
+
+    /// Words for a log line: PostgreSQL's code, state and message, never the query or its
+    /// values (they can hold meeting content).
+    static func describe(_ error: any Error) -> String {
+        guard let error = error as? PSQLError else { return "\(error)" }
+        var words = "PostgreSQL \(error.code)"
+        if let state = error.serverInfo?[.sqlState] { words += " \(state)" }
+        if let message = error.serverInfo?[.message] { words += ": \(message)" }
+        if let underlying = error.underlying { words += " (\(underlying))" }
+        return words
     }
 
     /// The advisory lock key Parley's migrations hold ("parley" in ASCII).
@@ -134,7 +145,9 @@ final class PostgresListener: Sendable {
                 try? await connection.close()
             } catch {
                 if Task.isCancelled { break }
-                logger.warning("PostgreSQL notifications interrupted; listening again", metadata: ["error": "\(error)"])
+                logger.warning(
+                    "PostgreSQL notifications interrupted; listening again",
+                    metadata: ["error": "\(SQLStore.describe(error))"])
             }
             try? await Task.sleep(for: .seconds(delay))
             delay = min(delay * 2, 5)

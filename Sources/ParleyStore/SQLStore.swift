@@ -10,6 +10,7 @@ public struct SQLStore: Store {
     /// The other processes' changes (PostgreSQL's LISTEN), nil for a single-process database.
     private let feed: (@Sendable () -> AsyncStream<StoreChange>)?
     private let transient: @Sendable (any Error) -> Bool
+    private let describer: @Sendable (any Error) -> String
     private let onClose: @Sendable () async throws -> Void
     /// PostgreSQL: skip rows other transactions hold when claiming, and announce changes.
     private let isPostgres: Bool
@@ -18,8 +19,10 @@ public struct SQLStore: Store {
         database: any SQLDatabase, transactor: any SQLTransactor,
         feed: (@Sendable () -> AsyncStream<StoreChange>)? = nil,
         isTransient: @escaping @Sendable (any Error) -> Bool = { _ in false },
+        describe: @escaping @Sendable (any Error) -> String = { "\($0)" },
         onClose: @escaping @Sendable () async throws -> Void = {}
     ) {
+        self.describer = describe
         self.database = database
         self.transactor = transactor
         self.feed = feed
@@ -306,10 +309,21 @@ public struct SQLStore: Store {
     // MARK: Events
 
     public func appendEvents(
-        meetingID: String, count: Int, condition: AppendCondition,
+        meetingID: String, count: Int, condition: AppendCondition, hint: Int?,
         build: @escaping @Sendable (_ first: Int) throws -> [StoredEvent]
     ) async throws -> [StoredEvent] {
         guard count > 0 else { return [] }
+        if isPostgres, count <= 500, let guess = condition.latest ?? hint {
+            let events = try build(guess + 1)
+            if try await appendInOneStatement(events, meetingID: meetingID, condition: condition, expecting: guess) {
+                return events
+            }
+            // The log is not where the writer thought: a compare-and-append fails; otherwise
+            // the transaction below reserves wherever the log is now.
+            if condition.latest != nil {
+                throw StoreError.stale("the meeting's log moved on since the writer read it")
+            }
+        }
         return try await transactor.transaction { database in
             var reserve: SQLQueryString = """
                 UPDATE meetings SET last_offset = last_offset + \(bind: count)
@@ -335,6 +349,44 @@ public struct SQLStore: Store {
             try await notify("e|\(meetingID)|\(condition.epoch)|\(last)", on: database)
             return events
         }
+    }
+
+    /// PostgreSQL: reserves the offsets, inserts the rows and notifies in one statement (one
+    /// round trip, atomic), provided the log ends at `expecting` and the condition holds; false
+    /// (nothing written) otherwise.
+    private func appendInOneStatement(
+        _ events: [StoredEvent], meetingID: String, condition: AppendCondition, expecting latest: Int
+    ) async throws -> Bool {
+        var query: SQLQueryString = """
+            WITH reserved AS (
+                UPDATE meetings SET last_offset = last_offset + \(bind: events.count)
+                WHERE id = \(bind: meetingID) AND epoch = \(bind: condition.epoch) AND last_offset = \(bind: latest)
+            """
+        if let lease = condition.lease {
+            query.appendInterpolation(
+                " AND EXISTS (SELECT 1 FROM jobs WHERE jobs.meeting_id = meetings.id AND jobs.owner = \(bind: lease))"
+                    as SQLQueryString)
+        }
+        query.appendLiteral(
+            """
+             RETURNING last_offset),
+            added AS (
+                INSERT INTO events (meeting_id, "offset", type, json)
+                SELECT v.meeting_id, v.o, v.type, v.json FROM (VALUES
+            """)
+        for (index, event) in events.enumerated() {
+            if index > 0 { query.appendLiteral(", ") }
+            query.appendInterpolation(
+                "(\(bind: event.meetingID), \(bind: event.offset)::BIGINT, \(bind: event.type), \(bind: event.json))"
+                    as SQLQueryString)
+        }
+        query.appendInterpolation(
+            """
+            ) AS v(meeting_id, o, type, json) WHERE EXISTS (SELECT 1 FROM reserved))
+            SELECT pg_notify(\(literal: Self.notificationChannel),
+                'e|' || \(bind: meetingID) || '|' || \(bind: condition.epoch) || '|' || last_offset) FROM reserved
+            """ as SQLQueryString)
+        return try await database.raw(query).first() != nil
     }
 
     /// One multi-row INSERT per chunk of 500, under every driver's limit on bound parameters.
@@ -442,6 +494,8 @@ public struct SQLStore: Store {
     public func changes() -> AsyncStream<StoreChange>? { feed?() }
 
     public func isTransient(_ error: any Error) -> Bool { transient(error) }
+
+    public func describe(_ error: any Error) -> String { describer(error) }
 
     // MARK: Jobs
 

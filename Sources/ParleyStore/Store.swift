@@ -47,9 +47,11 @@ public protocol Store: Sendable {
     /// holds: the store reserves the offsets, `build(first)` makes the rows (their JSON carries
     /// the offsets), and they are inserted in one transaction, which also tells the other
     /// processes sharing the database (``changes()``). Throws `StoreError.stale` when the
-    /// condition does not hold (the log was reset, the lease lost, the log moved on).
+    /// condition does not hold (the log was reset, the lease lost, the log moved on). `hint`
+    /// is where the writer believes the log ends: when it is right, PostgreSQL appends in one
+    /// round trip instead of a transaction of four.
     func appendEvents(
-        meetingID: String, count: Int, condition: AppendCondition,
+        meetingID: String, count: Int, condition: AppendCondition, hint: Int?,
         build: @escaping @Sendable (_ first: Int) throws -> [StoredEvent]
     ) async throws -> [StoredEvent]
     /// Events with `after < offset <= through` (no upper bound when `through` is nil), in order.
@@ -68,6 +70,8 @@ public protocol Store: Sendable {
     /// Whether an error may pass by itself (the database restarting, a connection lost), so
     /// the write is worth retrying.
     func isTransient(_ error: any Error) -> Bool
+    /// Words for a log line about the error (the driver's details, not the query's values).
+    func describe(_ error: any Error) -> String
 
     // MARK: Jobs
 

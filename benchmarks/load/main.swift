@@ -319,14 +319,18 @@ switch mode {
 case "fanout":
     let subscribers = options.int("subscribers", 1000)
     let events = options.int("events", 1000)
-    let pid = options.int("pid", 0)
+    // Several servers (nodes of one cluster): `--ws` and `--pid` take comma-separated lists;
+    // subscribers are spread over the addresses in turn, CPU is summed over the processes.
+    let pids = options.string("pid").split(separator: ",").compactMap { Int($0) }
     let stats = Stats()
-    let ws = options.string("ws")
+    let addresses = options.string("ws").split(separator: ",").map(String.init)
     var result: [String: Any] = [:]
     let clients = await connect(
-        Array(repeating: ws, count: subscribers), stats: stats, expect: events, untilOffset: nil, record: false)
+        (0..<subscribers).map { addresses[$0 % addresses.count] }, stats: stats, expect: events, untilOffset: nil,
+        record: false)
     try? await Task.sleep(for: .milliseconds(300))  // let the presence messages settle
-    let cpuBefore = cpuSeconds(pid: pid)
+    func serverCPU() -> Double { pids.reduce(0) { $0 + cpuSeconds(pid: $1) } }
+    let cpuBefore = serverCPU()
     let ownCPUBefore = cpuSeconds(pid: Int(getpid()))
     let start = nowNanoseconds()
     do {
@@ -355,10 +359,19 @@ case "fanout":
         try? await Task.sleep(for: .milliseconds(2))
     }
     let elapsed = Double(nowNanoseconds() - start) / 1e9
-    let cpu = cpuSeconds(pid: pid) - cpuBefore
+    let cpu = serverCPU() - cpuBefore
     result["generator_cpu_seconds"] = cpuSeconds(pid: Int(getpid())) - ownCPUBefore
     let received = stats.received.load(ordering: .relaxed)
-    let latencies = (await collect(clients) { $0.latencies }).flatMap { $0 }.sorted()
+    let perClient = await collect(clients) { $0.latencies }
+    let latencies = perClient.flatMap { $0 }.sorted()
+    if addresses.count > 1 {
+        // Latency by the address the subscribers used (client i used address i % count).
+        result["latency_ms_by_ws"] = addresses.indices.map { index -> [String: Double] in
+            let mine = perClient.enumerated().filter { $0.offset % addresses.count == index }.flatMap(\.element)
+                .sorted()
+            return ["p50": percentile(mine, 0.5), "p99": percentile(mine, 0.99), "max": percentile(mine, 1.0)]
+        }
+    }
     for (_, channel) in clients { channel.close(promise: nil) }
     result["subscribers"] = subscribers
     result["connected"] = stats.connected.load(ordering: .relaxed)

@@ -1,0 +1,328 @@
+"""Several Parley processes sharing one PostgreSQL: two `parley serve` nodes and `parley worker`
+processes, real processes on loopback, killed with SIGKILL mid-meeting; PostgreSQL itself
+restarted mid-meeting. A WebSocket client (websocket-client) watches as a browser would:
+on a lost connection it reconnects, to the other node if need be, with `since` and `epoch`.
+
+Run by `make test` after the Swift tests: `.venv/bin/python -m pytest Tests/Cluster`. The
+binary is $PARLEY_BIN (make test: the AddressSanitizer build), else .build/debug/parley. Each
+test starts its own PostgreSQL with scripts/test-postgres.sh (so it can restart it). Logs of
+every process go to test-output/cluster/.
+"""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import threading
+import time
+import urllib.request
+
+import pytest
+import websocket
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+PARLEY = os.environ.get("PARLEY_BIN") or os.path.join(ROOT, ".build", "debug", "parley")
+LOGS = os.path.join(ROOT, "test-output", "cluster")
+PASSWORD = "correct horse"
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(condition, timeout, what):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if condition():
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+
+
+class Postgres:
+    """A throwaway PostgreSQL (scripts/test-postgres.sh) that a test may restart."""
+
+    def __init__(self):
+        self.dir = tempfile.mkdtemp(prefix="parley-cluster-pg-")
+        self.script = os.path.join(ROOT, "scripts", "test-postgres.sh")
+        self.url = subprocess.run([self.script, "start", self.dir], check=True, capture_output=True,
+                                  text=True).stdout.strip()
+
+    def restart(self):
+        subprocess.run([self.script, "restart", self.dir], check=True, capture_output=True)
+
+    def stop(self):
+        subprocess.run([self.script, "stop", self.dir], check=False, capture_output=True)
+
+
+class Process:
+    """One parley process with its log in test-output/cluster/."""
+
+    def __init__(self, name, arguments):
+        os.makedirs(LOGS, exist_ok=True)
+        self.name = name
+        self.log_path = os.path.join(LOGS, f"{name}.log")
+        self.log = open(self.log_path, "w")
+        self.proc = subprocess.Popen([PARLEY, *arguments], stdout=self.log, stderr=self.log)
+
+    def text(self):
+        with open(self.log_path) as f:
+            return f.read()
+
+    def kill(self):
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(timeout=30)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+        self.log.close()
+
+
+class Node(Process):
+    def __init__(self, name, data, database, processing=True):
+        self.port = free_port()
+        arguments = ["serve", "--port", str(self.port), "--data-dir", data, "--database", database,
+                     "--set", "server.bcrypt_cost=4"]
+        if not processing:
+            arguments.append("--no-processing")
+        super().__init__(name, arguments)
+        wait_for(self.healthy, 120, f"{name} to serve")
+
+    @property
+    def base(self):
+        return f"http://127.0.0.1:{self.port}"
+
+    def healthy(self):
+        assert self.proc.poll() is None, f"{self.name} exited: {self.text()[-2000:]}"
+        try:
+            urllib.request.urlopen(self.base + "/health", timeout=1).read()
+            return True
+        except OSError:
+            return False
+
+    def api(self, method, path, body=None, token=None, raw=None, content_type="application/json"):
+        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
+        headers = {"Content-Type": content_type}
+        if token:
+            headers["Authorization"] = f"Bearer {token}"
+        request = urllib.request.Request(self.base + path, method=method, data=data, headers=headers)
+        with urllib.request.urlopen(request, timeout=120) as response:
+            text = response.read()
+            return response.status, (json.loads(text) if text else None)
+
+
+class Worker(Process):
+    def __init__(self, name, data, database, lease):
+        super().__init__(name, ["worker", "--data-dir", data, "--database", database, "--job-lease", str(lease)])
+        wait_for(lambda: "processing queued meetings" in self.text(), 120, f"{name} to start")
+
+
+class Watcher(threading.Thread):
+    """A client of one meeting: keeps every message, reconnects (next node in the list) with
+    `since` and `epoch` when the connection is lost, stops after `completed` or `failed`."""
+
+    def __init__(self, nodes, meeting, token):
+        super().__init__(daemon=True)
+        self.nodes, self.meeting, self.token = nodes, meeting, token
+        self.events, self.connects, self.closed = [], [], []
+        self.node = 0
+        self.epoch = None
+        self.done = threading.Event()
+        self.stopped = False
+
+    @property
+    def offset(self):
+        return self.events[-1]["offset"] if self.events else 0
+
+    def run(self):
+        while not self.done.is_set() and not self.stopped:
+            node = self.nodes[self.node % len(self.nodes)]
+            query = f"token={self.token}&since={self.offset}" + (f"&epoch={self.epoch}" if self.epoch else "")
+            try:
+                ws = websocket.create_connection(f"ws://127.0.0.1:{node.port}/ws/meeting/{self.meeting}?{query}",
+                                                 timeout=5)
+            except (OSError, websocket.WebSocketException):
+                self.node += 1
+                time.sleep(0.3)
+                continue
+            try:
+                while not self.stopped:
+                    try:
+                        text = ws.recv()
+                    except websocket.WebSocketTimeoutException:
+                        continue
+                    if not text:
+                        break
+                    message = json.loads(text)
+                    if message["type"] == "connected":
+                        self.connects.append({**message, "node": node.name})
+                        self.epoch = message["epoch"]
+                    elif "offset" in message:
+                        self.events.append(message)
+                        if message["type"] == "status" and message["data"]["stage"] in ("completed", "failed"):
+                            self.done.set()
+                            return
+            except (OSError, websocket.WebSocketException) as error:
+                self.closed.append((node.name, repr(error)))
+            finally:
+                ws.close()
+            self.node += 1  # lost: try the other node
+            time.sleep(0.3)
+
+
+def login(node, username):
+    node.api("POST", "/api/auth/register", {"username": username, "password": PASSWORD})
+    return node.api("POST", "/api/auth/login", {"username": username, "password": PASSWORD})[1]["access_token"]
+
+
+def upload(node, meeting, token, path):
+    with open(path, "rb") as f:
+        status, body = node.api("PUT", f"/api/meetings/{meeting}/audio", token=token, raw=f.read(),
+                                content_type="audio/wav")
+    assert status == 202, body
+
+
+def assert_complete_ordered_stream(watcher):
+    offsets = [event["offset"] for event in watcher.events]
+    assert offsets == list(range(1, len(offsets) + 1)), f"gaps or duplicates: {offsets}"
+    assert watcher.events[-1]["data"]["stage"] == "completed", watcher.events[-3:]
+
+
+def segments_after_last_restart(events):
+    restart = max((i for i, e in enumerate(events) if e["type"] == "status" and e["data"]["state"] == "restarted"),
+                  default=-1)
+    segments = {}
+    for event in events[restart + 1:]:
+        if event["type"] == "transcript":
+            for replaced in event["data"].get("replaces") or []:
+                segments.pop(replaced, None)
+            segments[event["data"]["id"]] = event["data"]["text"]
+    return segments
+
+
+@pytest.fixture(scope="module")
+def long_meeting():
+    """Three passes of the project's generated standup (espeak-ng voices): long enough to kill a
+    process while it works on it."""
+    folder = tempfile.mkdtemp(prefix="parley-cluster-audio-")
+    subprocess.run([PARLEY, "make-meeting", folder, "--repeat", "3"], check=True, capture_output=True)
+    yield os.path.join(folder, "meeting.wav")
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster():
+    """A PostgreSQL, a shared data folder, and whatever processes the test starts (all stopped after)."""
+    postgres = Postgres()
+    data = tempfile.mkdtemp(prefix="parley-cluster-data-")
+    processes = []
+    yield postgres, data, processes
+    for process in processes:
+        process.stop()
+    postgres.stop()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def test_a_client_follows_a_meeting_through_a_worker_crash_and_a_node_crash(cluster, long_meeting):
+    postgres, data, processes = cluster
+    # Two nodes that only serve (uploads queue for workers), one worker.
+    a = Node("a", data, postgres.url, processing=False)
+    processes.append(a)
+    b = Node("b", data, postgres.url, processing=False)
+    processes.append(b)
+    first = Worker("worker-1", data, postgres.url, lease=4)
+    processes.append(first)
+
+    token = login(a, "alice")
+    meeting = b.api("POST", "/api/meetings", {"title": "Across nodes"}, token=token)[1]["id"]
+    watcher = Watcher([a, b], meeting, token)
+    watcher.start()
+    wait_for(lambda: watcher.connects, 30, "the client to connect to node a")
+    assert watcher.connects[0]["node"] == "a"
+
+    # The upload goes to node b; the worker processes it; the client on node a sees it live.
+    upload(b, meeting, token, long_meeting)
+    wait_for(lambda: any(e["type"] == "transcript" for e in watcher.events), 300, "the first segment")
+    assert "job claimed" in first.text()
+
+    # The worker dies mid-job: after its lease runs out another worker takes the meeting over.
+    first.kill()
+    killed_at = watcher.offset
+    second = Worker("worker-2", data, postgres.url, lease=4)
+    processes.append(second)
+    wait_for(lambda: any(e["type"] == "status" and e["data"]["state"] == "restarted" for e in watcher.events), 60,
+             "the takeover to be announced")
+    wait_for(lambda: sum(e["type"] == "transcript" for e in watcher.events[killed_at:]) >= 1, 300,
+             "the second worker's first segment")
+
+    # The client's node dies: the client reconnects to node b with since and epoch and recovers.
+    a.kill()
+    wait_for(lambda: len(watcher.connects) >= 2, 30, "the client to reconnect")
+    assert watcher.connects[1]["node"] == "b" and watcher.connects[1]["recovered"] is True
+
+    assert watcher.done.wait(600), f"the meeting did not finish; last events {watcher.events[-3:]}"
+    assert_complete_ordered_stream(watcher)
+    statuses = [(e["data"]["stage"], e["data"]["state"]) for e in watcher.events if e["type"] == "status"]
+    assert ("upload", "restarted") in statuses
+    assert any("queued for a worker" in (e["data"].get("detail") or "") for e in watcher.events if e["type"] == "status")
+    assert "taking over an interrupted meeting" in second.text()
+
+    # What the client built from the stream is what the server has.
+    _, view = b.api("GET", f"/api/meetings/{meeting}", token=token)
+    assert view["status"] == "completed"
+    assert view["offset"] == watcher.offset
+    assert {s["id"]: s["text"] for s in view["segments"]} == segments_after_last_restart(watcher.events)
+    assert len(view["segments"]) > 0
+
+    # Node a comes back. Four edits of one action item at once, through both nodes: each changes
+    # another field, and none is lost (an edit appends only if the log did not move meanwhile).
+    a = Node("a-again", data, postgres.url, processing=False)
+    processes.append(a)
+    item = view["action_items"][0]["id"]
+    changes = [(a, {"done": True}), (b, {"owner": "Dana"}), (a, {"due": "Friday"}), (b, {"task": "Ship the notes"})]
+    replies = []
+    threads = [threading.Thread(target=lambda n=n, c=c: replies.append(
+        n.api("PATCH", f"/api/meetings/{meeting}/action-items/{item}", c, token=token)[0])) for n, c in changes]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert replies == [200] * 4
+    _, view = a.api("GET", f"/api/meetings/{meeting}", token=token)
+    edited = next(i for i in view["action_items"] if i["id"] == item)
+    assert (edited["done"], edited["owner"], edited["due"], edited["task"]) == (True, "Dana", "Friday", "Ship the notes")
+
+
+def test_postgresql_restarting_mid_meeting_loses_nothing(cluster, long_meeting):
+    postgres, data, processes = cluster
+    node = Node("node", data, postgres.url, processing=False)
+    processes.append(node)
+    worker = Worker("worker", data, postgres.url, lease=30)
+    processes.append(worker)
+    token = login(node, "bob")
+    meeting = node.api("POST", "/api/meetings", {"title": "Database restart"}, token=token)[1]["id"]
+    watcher = Watcher([node], meeting, token)
+    watcher.start()
+    upload(node, meeting, token, long_meeting)
+    wait_for(lambda: any(e["type"] == "transcript" for e in watcher.events), 300, "the first segment")
+
+    postgres.restart()
+
+    assert watcher.done.wait(600), f"the meeting did not finish; last events {watcher.events[-3:]}"
+    assert_complete_ordered_stream(watcher)
+    # The worker kept its job (no takeover) and the node still answers from the database.
+    assert not any(e["type"] == "status" and e["data"]["state"] == "restarted" for e in watcher.events)
+    _, view = node.api("GET", f"/api/meetings/{meeting}", token=token)
+    assert view["status"] == "completed" and view["offset"] == watcher.offset
+    status, _ = node.api("POST", "/api/meetings", {"title": "After the restart"}, token=token)
+    assert status == 201
