@@ -15,6 +15,8 @@ final class JobQueue: Service {
     let concurrency: Int
     let pollInterval: Duration
     let logger: Logger
+    /// Jobs this queue claimed that still run (a node's own uploads are not counted).
+    private let active = Atomic<Int>(0)
     private let wake: AsyncStream<Void>
     private let waker: AsyncStream<Void>.Continuation
 
@@ -45,7 +47,7 @@ final class JobQueue: Service {
     }
 
     private func claimWhileRoom() async {
-        while !runner.isStopping && runner.runningCount < concurrency {
+        while !runner.isStopping && active.load(ordering: .relaxed) < concurrency {
             let now = Date()
             let job: JobRecord?
             do {
@@ -58,11 +60,14 @@ final class JobQueue: Service {
             guard let job else { return }
             logger.info(
                 "job claimed", metadata: ["meeting.id": "\(job.meetingID)", "attempt": "\(job.attempts)"])
+            active.add(1, ordering: .relaxed)
             let accepted = runner.submit(meetingID: job.meetingID) {
                 await self.meetings.runClaimed(job)
+                self.active.subtract(1, ordering: .relaxed)
                 self.poke()
             }
             if !accepted {
+                active.subtract(1, ordering: .relaxed)
                 // Running here already (a lease this node lost and took back), or stopping.
                 _ = try? await store.releaseJob(meetingID: job.meetingID, owner: meetings.node)
                 return
@@ -71,12 +76,12 @@ final class JobQueue: Service {
     }
 }
 
-/// Renews a job's lease every third of its length while the job runs; returns when the lease
-/// is lost (another process took the job over, or the meeting was deleted) or could not be
-/// renewed before it ran out. Cancelled when the job ends.
+/// Renews a job's lease every third of its length while the job runs; returns true when the
+/// lease is lost (another process took the job over, or the meeting was deleted) or could not
+/// be renewed before it ran out, false when cancelled (the job ended).
 func keepLease(
     meetingID: String, owner: String, lease: TimeInterval, store: any Store, logger: Logger
-) async {
+) async -> Bool {
     var expires = Date().addingTimeInterval(lease)
     while (try? await Task.sleep(for: .milliseconds(Int(lease * 1000 / 3)))) != nil {
         let until = Date().addingTimeInterval(lease)
@@ -84,7 +89,7 @@ func keepLease(
             guard try await store.renewJob(meetingID: meetingID, owner: owner, until: until) else {
                 logger.warning(
                     "job lease lost: another process has the meeting", metadata: ["meeting.id": "\(meetingID)"])
-                return
+                return true
             }
             expires = until
         } catch {
@@ -93,10 +98,11 @@ func keepLease(
                 metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
             if Date() >= expires {
                 logger.error("job lease ran out; stopping the job", metadata: ["meeting.id": "\(meetingID)"])
-                return
+                return true
             }
         }
     }
+    return false
 }
 
 enum NodeIdentity {

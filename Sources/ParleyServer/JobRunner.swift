@@ -32,7 +32,6 @@ final class JobRunner: Service {
 
     var isStopping: Bool { state.withLock { $0.stopping } }
     func isRunning(_ meetingID: String) -> Bool { state.withLock { $0.running.contains(meetingID) } }
-    var runningCount: Int { state.withLock { $0.running.count } }
 
     /// Queues a job; false when the server is stopping or the meeting already has one.
     func submit(meetingID: String, _ work: @escaping @Sendable () async -> Void) -> Bool {

@@ -202,26 +202,38 @@ final class MeetingService: Sendable {
             }
         }
 
+        // Claimed in the database, so an upload to the same meeting through another node gets
+        // 409 too; given back as it was if the upload cannot even start.
+        guard try await store.startProcessing(meetingID: current.id) else {
+            throw APIError.conflict("this meeting is already being processed")
+        }
         var meeting = current
-        try FileManager.default.createDirectory(atPath: settings.audioDirectory, withIntermediateDirectories: true)
         let path = (settings.audioDirectory as NSString).appendingPathComponent("\(meeting.id).audio")
-        try? FileManager.default.removeItem(atPath: path)
-        if meeting.status != .created {
-            meeting.epoch = Identifiers.epoch()
-            let epoch = meeting.epoch
-            try await hub.withChannel(meetingID: meeting.id, epoch: epoch) { try await $0.reset(epoch: epoch) }
+        do {
+            try FileManager.default.createDirectory(atPath: settings.audioDirectory, withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(atPath: path)
+            if meeting.status != .created {
+                meeting.epoch = Identifiers.epoch()
+                let epoch = meeting.epoch
+                try await hub.withChannel(meetingID: meeting.id, epoch: epoch) { try await $0.reset(epoch: epoch) }
+            }
+            meeting.status = .processing
+            meeting.audioPath = path
+            meeting.audioBytes = nil
+            let now = Date()
+            if processHere {
+                // Leased to this node from the first byte: if it dies, another takes the meeting over.
+                try await store.putJob(
+                    meetingID: meeting.id, epoch: meeting.epoch, owner: node,
+                    leaseUntil: now.addingTimeInterval(settings.jobLease), at: now)
+            }
+            try await store.updateMeeting(meeting)
+        } catch {
+            var previous = current
+            previous.epoch = meeting.epoch
+            try? await store.updateMeeting(previous)
+            throw error
         }
-        meeting.status = .processing
-        meeting.audioPath = path
-        meeting.audioBytes = nil
-        let now = Date()
-        if processHere {
-            // Leased to this node from the first byte: if it dies, another takes the meeting over.
-            try await store.putJob(
-                meetingID: meeting.id, epoch: meeting.epoch, owner: node,
-                leaseUntil: now.addingTimeInterval(settings.jobLease), at: now)
-        }
-        try await store.updateMeeting(meeting)
 
         let file = try UploadFile(path: path)
         let finished = Completion<PipelineFailure?>()
@@ -342,10 +354,12 @@ final class MeetingService: Sendable {
         let lost = Completion<Void>()
         return await withTaskGroup(of: PipelineFailure?.self) { group in
             group.addTask {
-                await keepLease(
+                if await keepLease(
                     meetingID: meeting.id, owner: self.node, lease: self.settings.jobLease, store: self.store,
                     logger: logger)
-                lost.complete(())
+                {
+                    lost.complete(())
+                }
                 return nil
             }
             group.addTask {
@@ -410,7 +424,7 @@ final class MeetingService: Sendable {
         do {
             guard let meeting = try await store.meeting(id: job.meetingID), meeting.epoch == job.epoch else {
                 // Deleted, or replaced by a new upload since: nothing to do.
-                _ = try await store.finishJob(meetingID: job.meetingID, owner: node, status: .failed)
+                _ = try await store.finishJob(meetingID: job.meetingID, owner: node, status: nil)
                 return
             }
             guard let path = meeting.audioPath, meeting.audioBytes != nil, FileManager.default.fileExists(atPath: path)

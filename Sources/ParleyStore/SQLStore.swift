@@ -257,6 +257,15 @@ public struct SQLStore: Store {
         ).run()
     }
 
+    public func startProcessing(meetingID: String) async throws -> Bool {
+        try await database.raw(
+            """
+            UPDATE meetings SET status = \(bind: MeetingStatus.processing.rawValue)
+            WHERE id = \(bind: meetingID) AND status <> \(bind: MeetingStatus.processing.rawValue) RETURNING id
+            """
+        ).first() != nil
+    }
+
     public func recordUpload(meetingID: String, bytes: Int64) async throws {
         try await database.raw("UPDATE meetings SET audio_bytes = \(bind: bytes) WHERE id = \(bind: meetingID)").run()
     }
@@ -540,7 +549,7 @@ public struct SQLStore: Store {
         ).first() != nil
     }
 
-    public func finishJob(meetingID: String, owner: String, status: MeetingStatus) async throws -> Bool {
+    public func finishJob(meetingID: String, owner: String, status: MeetingStatus?) async throws -> Bool {
         try await transactor.transaction { database in
             let held =
                 try await database.raw(
@@ -549,7 +558,7 @@ public struct SQLStore: Store {
                     RETURNING meeting_id
                     """
                 ).first() != nil
-            if held {
+            if held, let status {
                 try await database.raw(
                     "UPDATE meetings SET status = \(bind: status.rawValue) WHERE id = \(bind: meetingID)"
                 ).run()

@@ -32,6 +32,9 @@ public protocol Store: Sendable {
     /// Meetings whose processing was running (status `processing`): left so by a crash or a stop.
     func meetings(withStatus status: MeetingStatus) async throws -> [MeetingRecord]
     func updateMeeting(_ meeting: MeetingRecord) async throws
+    /// Marks the meeting `processing` unless it already is, in one statement, so two uploads
+    /// to it through two nodes cannot both start; false when it already was (or is gone).
+    func startProcessing(meetingID: String) async throws -> Bool
     /// Records that a meeting's upload is complete (its size), touching nothing else, so it
     /// cannot undo a status the pipeline set meanwhile.
     func recordUpload(meetingID: String, bytes: Int64) async throws
@@ -83,9 +86,9 @@ public protocol Store: Sendable {
     func claimJob(owner: String, until: Date, now: Date) async throws -> JobRecord?
     /// Extends the lease; false when `owner` no longer holds the job (it was taken over).
     func renewJob(meetingID: String, owner: String, until: Date) async throws -> Bool
-    /// Ends the job held by `owner`, setting the meeting's final status; false when `owner`
-    /// no longer held it (nothing is changed then).
-    func finishJob(meetingID: String, owner: String, status: MeetingStatus) async throws -> Bool
+    /// Ends the job held by `owner`, setting the meeting's final status (nil: leaving it); false
+    /// when `owner` no longer held it (nothing is changed then).
+    func finishJob(meetingID: String, owner: String, status: MeetingStatus?) async throws -> Bool
     /// Gives the job back to the queue (a graceful stop), keeping its attempt count, so
     /// another process takes it over at once; false when `owner` no longer held it.
     func releaseJob(meetingID: String, owner: String) async throws -> Bool

@@ -200,6 +200,10 @@ import Testing
         #expect(try await store.finishJob(meetingID: "m_1", owner: "w_c", status: .completed))
         #expect(try await store.meeting(id: "m_1")?.status == .completed)
         #expect(try await store.job(meetingID: "m_1") == nil)
+        // Starting to process: once, however many uploads try at the same time.
+        #expect(try await store.startProcessing(meetingID: "m_1"))
+        #expect(try await store.startProcessing(meetingID: "m_1") == false)
+        #expect(try await store.startProcessing(meetingID: "m_9") == false)
         try await store.close()
     }
 
