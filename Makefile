@@ -36,13 +36,15 @@ test: lint
 	  PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Browser Tests/Cluster
 
 # Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 20 minutes):
-# the audio front and diarizer (run.py), then the whole pipeline (pipeline.py).
+# the audio front and diarizer (run.py), the whole pipeline (pipeline.py), the WebSocket hub
+# (hub.py), and fan-out across two nodes on PostgreSQL (cluster.py).
 bench:
 	@scripts/setup.sh --bench
 	$(SWIFT) build -c release --product parley
 	.venv/bin/python benchmarks/run.py
 	.venv/bin/python benchmarks/pipeline.py
 	.venv/bin/python benchmarks/hub.py
+	.venv/bin/python benchmarks/cluster.py --skip-build
 
 clean:
 	rm -rf .build $(ASAN_BUILD) data bench-output

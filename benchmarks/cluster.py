@@ -66,6 +66,22 @@ class Node:
         shutil.rmtree(self.data, ignore_errors=True)
 
 
+def postgres_cpu_seconds():
+    """User + system CPU of every `postgres` process (the server and its backends), from /proc."""
+    total = 0.0
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            text = open(f"/proc/{pid}/stat").read()
+        except OSError:
+            continue
+        if text[text.index("(") + 1:text.rindex(")")] != "postgres":
+            continue
+        fields = text[text.rindex(")") + 2:].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks
+    return total
+
+
 def run(name, nodes, subscribers, events, interval_us):
     """One fan-out: a user and a meeting made on the first node, subscribers spread over the
     nodes, events published on the first."""
@@ -80,8 +96,11 @@ def run(name, nodes, subscribers, events, interval_us):
     pids = ",".join(str(node.proc.pid) for node in nodes)
     common = ["--ws", ws, "--publish", publish, "--token", token, "--pid", pids]
     hub.load("fanout", *common, "--subscribers", 50, "--events", 20)  # warm up
+    database_before = postgres_cpu_seconds()
     result = hub.load("fanout", *common, "--subscribers", subscribers, "--events", events, "--size", 120,
                       "--interval-us", interval_us)
+    # Over the whole run (connecting the subscribers included), 0 for SQLite.
+    result["postgres_cpu_seconds"] = postgres_cpu_seconds() - database_before
     result["configuration"] = name
     result["nodes"] = len(nodes)
     pace = "burst" if not interval_us else f"every {interval_us / 1000:g} ms"
@@ -134,15 +153,27 @@ def main():
         version = subprocess.run(["psql", url, "-Atc", "SHOW server_version"], capture_output=True,
                                  text=True).stdout.strip()
         results["machine"]["postgresql"] = version
+        # Each configuration several times, in turns (so a noisy moment of the machine does not
+        # fall on one configuration only); the run with the median p50 latency is reported, with
+        # the range of p99 over the repeats.
         for interval in (0, 10000):
-            for name, count, database in (("one node, SQLite", 1, None), ("one node, PostgreSQL", 1, url),
-                                          ("two nodes, PostgreSQL", 2, url)):
-                nodes = [Node(database) for _ in range(count)]
-                try:
-                    results["runs"].append(run(name, nodes, subscribers, events, interval))
-                finally:
-                    for node in nodes:
-                        node.stop()
+            repeats = {}
+            for _ in range(1 if args.quick else 3):
+                for name, count, database in (("one node, SQLite", 1, None), ("one node, PostgreSQL", 1, url),
+                                              ("two nodes, PostgreSQL", 2, url)):
+                    nodes = [Node(database) for _ in range(count)]
+                    try:
+                        repeats.setdefault(name, []).append(run(name, nodes, subscribers, events, interval))
+                    finally:
+                        for node in nodes:
+                            node.stop()
+            for name, runs in repeats.items():
+                runs.sort(key=lambda r: r["latency_ms"]["p50"])
+                chosen = dict(runs[len(runs) // 2])
+                chosen["repeats"] = len(runs)
+                chosen["p99_range_ms"] = [min(r["latency_ms"]["p99"] for r in runs),
+                                          max(r["latency_ms"]["p99"] for r in runs)]
+                results["runs"].append(chosen)
     finally:
         subprocess.run([script, "stop", postgres_dir], check=False)
     results["elapsed_seconds"] = time.time() - started
@@ -158,13 +189,15 @@ def write_report(results, quick):
              f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores), {m['os']}; {m['swift']}; PostgreSQL "
              f"{m.get('postgresql', '?')} (Debian's, fsync off, on the same machine). Command: "
              f"`.venv/bin/python benchmarks/cluster.py`{' --quick' if quick else ''} "
-             f"({results['elapsed_seconds'] / 60:.0f} min). Release builds; the nodes, PostgreSQL and the load "
+             f"({results['elapsed_seconds'] / 60:.0f} min). Each row is the run with the median p50 of its "
+             "repeats, taken in turns with the other configurations. Release builds; the nodes, PostgreSQL and the load "
              "generator share the 2 cores. Events are published on the first node; with two nodes half the "
              "subscribers watch the second, which learns of each commit by LISTEN/NOTIFY and reads the events "
              "from the shared log.", "",
-             "| configuration | publishing | events/s | messages/s | lost | server CPU per message (all nodes) | "
-             "latency p50 | p99 | max | p50 / p99 on the publishing node | on the other node |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "| configuration | publishing | events/s | messages/s | lost | all delivered after | server CPU (all nodes) "
+             "| per message | generator CPU | PostgreSQL CPU | latency p50 | p99 | max | p99 over the repeats | "
+             "p50 / p99 on the publishing node | on the other node |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in results["runs"]:
         lat = r["latency_ms"]
         pace = "as fast as it goes" if not r["interval_us"] else f"one event every {r['interval_us'] / 1000:g} ms"
@@ -172,8 +205,14 @@ def write_report(results, quick):
         split = (f"{by[0]['p50']:.1f} / {by[0]['p99']:.1f} ms | {by[1]['p50']:.1f} / {by[1]['p99']:.1f} ms"
                  if by else "— | —")
         lines.append(f"| {r['configuration']} | {pace} | {r['events'] / r['seconds']:,.0f} | "
-                     f"{r['messages_per_second']:,.0f} | {r['lost']:,} | {r['server_cpu_us_per_message']:.2f} µs | "
-                     f"{lat['p50']:.1f} ms | {lat['p99']:.1f} ms | {lat['max']:.1f} ms | {split} |")
+                     f"{r['messages_per_second']:,.0f} | {r['lost']:,} | {r['seconds']:.2f} s | "
+                     f"{r['server_cpu_seconds']:.2f} s | {r['server_cpu_us_per_message']:.2f} µs | "
+                     f"{r['generator_cpu_seconds']:.2f} s | "
+                     + (f"{r['postgres_cpu_seconds']:.2f} s | " if "postgres_cpu_seconds" in r and r["nodes"] and "PostgreSQL" in r["configuration"] else "— | ")
+                     + f"{lat['p50']:.1f} ms | {lat['p99']:.1f} ms | {lat['max']:.1f} ms | "
+                     + (f"{r['p99_range_ms'][0]:.0f}–{r['p99_range_ms'][1]:.0f} ms ({r['repeats']} runs)"
+                        if "p99_range_ms" in r else "—")
+                     + f" | {split} |")
 
     def find(name, interval):
         return next((r for r in results["runs"] if r["configuration"] == name and r["interval_us"] == interval), None)
@@ -185,6 +224,21 @@ def write_report(results, quick):
                   f"{other['p50'] - one['latency_ms']['p50']:+.1f} ms, p99 {other['p99'] - one['latency_ms']['p99']:+.1f} ms "
                   "against one node on the same database (the notification round trip and one read of the log per "
                   "wake-up, which batches whatever committed meanwhile)."]
+    burst_one, burst_two = find("one node, PostgreSQL", 0), find("two nodes, PostgreSQL", 0)
+    if burst_one and burst_two and burst_two.get("latency_ms_by_ws"):
+        mine, other = burst_two["latency_ms_by_ws"]
+        busy = burst_two["server_cpu_seconds"] + burst_two["generator_cpu_seconds"] + burst_two.get(
+            "postgres_cpu_seconds", 0)
+        lines += ["", f"Bursts, as fast as one publisher goes: two nodes delivered "
+                  f"{burst_two['events'] / burst_two['seconds']:,.0f} events/s "
+                  f"({burst_two['messages_per_second']:,.0f} messages/s) against "
+                  f"{burst_one['events'] / burst_one['seconds']:,.0f} for one node, with no loss. The publisher's "
+                  "rate is bounded by one commit per event (each publish awaits its own). Burst latency here measures "
+                  f"this machine more than the design: over the two-node burst the servers, the generator and "
+                  f"PostgreSQL used {busy:.1f} s of CPU in {burst_two['seconds']:.1f} s on 2 cores, so messages wait in "
+                  f"queues on both nodes (p99 {mine['p99']:.0f} ms on the publishing node, {other['p99']:.0f} ms on the "
+                  "other), and the figures vary widely from run to run (the repeats column). A fair burst figure needs "
+                  "the generator and the database on machines of their own."]
     lines += ["", "![latency, one node and two](cluster-latency.png)", "", END]
     text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n"
     block = "\n".join(lines)
@@ -195,5 +249,13 @@ def write_report(results, quick):
     open(DOC, "w").write(text)
 
 
+def rewrite_report():
+    """Rewrites the Docs section from the last run's results (no new measurement)."""
+    write_report(json.load(open(os.path.join(ROOT, "bench-output", "cluster", "results.json"))), False)
+
+
 if __name__ == "__main__":
-    main()
+    if "--report-only" in sys.argv:
+        rewrite_report()
+    else:
+        main()

@@ -6,14 +6,16 @@
 #    (requirements/runtime.txt), which the whisper plugin runs on.
 # --test adds what the tests start (faster-whisper-server, chromium with chromedriver and
 # Selenium for the browser tests, PostgreSQL); --bench adds the scorers and
-# the peers of the benchmarks. Safe to run again: it installs only what is missing.
+# the peers of the benchmarks, and PostgreSQL for the several-node benchmark. Safe to run
+# again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(pkg-config libsndfile1-dev libfftw3-dev libsamplerate0-dev libpocketsphinx-dev libsphinxbase-dev
     pocketsphinx-en-us espeak-ng sox python3 python3-venv)
-# The web app's tests run in a real browser; the store's also on PostgreSQL.
+# The web app's tests run in a real browser; the store's and the cluster's on PostgreSQL.
 if [ "${1:-}" = "--test" ]; then packages+=(chromium chromium-driver postgresql); fi
+if [ "${1:-}" = "--bench" ]; then packages+=(postgresql); fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -3,13 +3,17 @@ import Foundation
 import Logging
 import ParleyAudio
 import ParleyPipeline
+import ParleyServer
 
 struct Batch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Process every audio file in a folder, N at a time.",
         discussion: "Writes OUT/RELATIVE/NAME.FORMAT for each file. A rerun skips files whose JSON result is "
             + "complete (unless --force). A file that fails is reported and the batch goes on; the exit status "
-            + "is 1 if any file failed. A summary table ends the run, and OUT/batch-report.json keeps it.")
+            + "is 1 if any file failed. A summary table ends the run, and OUT/batch-report.json keeps it. "
+            + "With --database, the files become meetings of --owner in the shared job queue, and every "
+            + "`parley worker` (and this process, --jobs at a time; 0: none) takes a share; --data-dir must be "
+            + "the folder the workers share.")
 
     @Argument(help: "The folder of recordings.")
     var directory: String
@@ -17,8 +21,17 @@ struct Batch: AsyncParsableCommand {
     @Option(help: "Where to write the results.")
     var out: String
 
-    @Option(help: "How many files to process at once.")
+    @Option(help: "How many files to process at once (here; with --database, 0 leaves them all to workers).")
     var jobs = 1
+
+    @Option(help: "Spread the files over workers: the postgres:// URL they share.")
+    var database: String?
+
+    @Option(help: "With --database: the account that owns the meetings (it sees them in the web app).")
+    var owner: String?
+
+    @Option(help: "With --database: the data folder the workers share (default ./data).")
+    var dataDir: String?
 
     @Flag(help: "Include sub-folders.")
     var recursive = false
@@ -36,7 +49,13 @@ struct Batch: AsyncParsableCommand {
     ]
 
     func validate() throws {
-        guard jobs >= 1 else { throw ValidationError("--jobs must be at least 1") }
+        guard jobs >= (database == nil ? 1 : 0) else {
+            throw ValidationError("--jobs must be at least \(database == nil ? 1 : 0)")
+        }
+        if database != nil && owner == nil { throw ValidationError("--database needs --owner (an existing account)") }
+        if database == nil && (owner != nil || dataDir != nil) {
+            throw ValidationError("--owner and --data-dir go with --database")
+        }
         _ = try ExportFormat.list(format)
     }
 
@@ -63,9 +82,13 @@ struct Batch: AsyncParsableCommand {
             let cores = ProcessInfo.processInfo.activeProcessorCount
             configuration.set("transcriber.whisper.threads", String(max(1, cores / jobs)))
         }
-        let pipeline = try await PipelineFlags.pipeline(configuration)
         let files = try listFiles()
         guard !files.isEmpty else { throw ValidationError("\(directory): no audio files") }
+        if database != nil {
+            try await runQueued(files, formats: formats, configuration: configuration)
+            return
+        }
+        let pipeline = try await PipelineFlags.pipeline(configuration)
 
         // Declared durations (headers only) give the progress bar its ETA.
         let durations = files.map { (try? AudioDecoder(path: $0.path, targetRate: 16_000))?.info.declaredDuration ?? 0 }
@@ -76,7 +99,6 @@ struct Batch: AsyncParsableCommand {
         var done = 0.0
         var finished = 0
         var failed = 0
-        var skipped = 0
         let terminal = stderrIsTerminal
 
         func progress(_ last: String) {
@@ -138,14 +160,18 @@ struct Batch: AsyncParsableCommand {
                     if terminal { FileHandle.standardError.write(Data("\r\u{1B}[K".utf8)) }
                     printError("\(entry.file): failed: \(entry.error ?? "")")
                 }
-                if entry.status == "skipped" { skipped += 1 }
                 progress("\(entry.file) \(entry.status)")
                 start()
             }
         }
         if terminal { FileHandle.standardError.write(Data("\n".utf8)) }
+        try report(entries.compactMap { $0 }, started: started, transcriber: configuration.transcriberName)
+    }
 
-        let rows = entries.compactMap { $0 }
+    /// The summary table, the totals line and OUT/batch-report.json; exit status 1 if a file failed.
+    func report(_ rows: [Entry], started: Date, transcriber: String) throws {
+        let failed = rows.filter { $0.status == "failed" }.count
+        let skipped = rows.filter { $0.status == "skipped" }.count
         printTable(rows)
         let elapsed = Date().timeIntervalSince(started)
         print(
@@ -163,9 +189,81 @@ struct Batch: AsyncParsableCommand {
         encoder.keyEncodingStrategy = .convertToSnakeCase
         try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
         try encoder.encode(
-            Report(elapsed: elapsed, jobs: jobs, transcriber: configuration.transcriberName, files: rows)
+            Report(elapsed: elapsed, jobs: jobs, transcriber: transcriber, files: rows)
         ).write(to: URL(fileURLWithPath: (out as NSString).appendingPathComponent("batch-report.json")))
         if failed > 0 { throw ExitCode(1) }
+    }
+
+    /// `--database`: queues every file (but those already done), works on its share here, waits
+    /// for each meeting and writes its results as the local batch does.
+    func runQueued(_ files: [AudioFile], formats: [ExportFormat], configuration: ParleyConfiguration) async throws {
+        var configuration = configuration
+        configuration.set("server.database", database ?? "")
+        if let dataDir { configuration.set("server.data_dir", dataDir) }
+        configuration.set("server.jobs", String(max(jobs, 1)))
+        let settings = try ServerSettings.parse(configuration)
+        var queueSettings = settings
+        if jobs == 0 { queueSettings.jobs = 0 }
+        let frozen = configuration
+        let batch: QueuedBatch
+        do {
+            batch = try await QueuedBatch.open(
+                settings: queueSettings, owner: owner ?? "", logger: makeLogger(),
+                makePipeline: { try await PipelineFlags.pipeline(frozen) })
+        } catch let error as PipelineError {
+            throw ValidationError(error.message)
+        }
+        let worker = Task { await batch.work() }
+        defer { worker.cancel() }
+        let started = Date()
+        var entries: [Entry?] = Array(repeating: nil, count: files.count)
+        var waiting: [(index: Int, meeting: String, queued: Date)] = []
+        for (index, file) in files.enumerated() {
+            let outDirectory = (out as NSString).appendingPathComponent(file.relativeDirectory)
+            if !force, Self.isDone(directory: outDirectory, stem: file.stem) {
+                entries[index] = Entry(file: file.relative, status: "skipped")
+                continue
+            }
+            waiting.append((index, try await batch.submit(path: file.path, title: file.stem), Date()))
+        }
+        printError("batch: \(waiting.count) queued, \(files.count - waiting.count) skipped; waiting for the workers")
+        let total = waiting.count
+        var finished = 0
+        while !waiting.isEmpty {
+            try await Task.sleep(for: .milliseconds(500))
+            var still: [(index: Int, meeting: String, queued: Date)] = []
+            for item in waiting {
+                guard let state = try await batch.outcome(of: item.meeting) else {
+                    still.append(item)
+                    continue
+                }
+                let file = files[item.index]
+                var entry = Entry(
+                    file: file.relative, duration: state.duration, speakers: state.speakers.count,
+                    words: state.wordCount, seconds: Date().timeIntervalSince(item.queued), status: "ok")
+                if let error = state.error {
+                    entry.status = "failed"
+                    entry.error = error.description
+                    printError("\(file.relative): failed: \(error.description)")
+                } else {
+                    let outDirectory = (out as NSString).appendingPathComponent(file.relativeDirectory)
+                    do {
+                        _ = try writeExports(state, formats: formats, directory: outDirectory, stem: file.stem)
+                    } catch {
+                        entry.status = "failed"
+                        entry.error = "\(error)"
+                    }
+                }
+                entries[item.index] = entry
+                finished += 1
+                printError("batch: \(finished)/\(total) done (\(file.relative) \(entry.status))")
+            }
+            waiting = still
+        }
+        worker.cancel()
+        _ = await worker.value
+        try await batch.close()
+        try report(entries.compactMap { $0 }, started: started, transcriber: configuration.transcriberName)
     }
 
     struct AudioFile: Sendable {

@@ -326,3 +326,39 @@ def test_postgresql_restarting_mid_meeting_loses_nothing(cluster, long_meeting):
     assert view["status"] == "completed" and view["offset"] == watcher.offset
     status, _ = node.api("POST", "/api/meetings", {"title": "After the restart"}, token=token)
     assert status == 201
+
+
+def test_a_batch_spreads_a_folder_over_the_workers(cluster, long_meeting, tmp_path):
+    postgres, data, processes = cluster
+    node = Node("batch-node", data, postgres.url, processing=False)
+    processes.append(node)
+    login(node, "operator")
+    workers = [Worker(f"batch-worker-{n}", data, postgres.url, lease=30) for n in (1, 2)]
+    processes.extend(workers)
+    folder = tmp_path / "recordings"
+    folder.mkdir()
+    for name in ("monday", "tuesday", "wednesday"):
+        shutil.copy(long_meeting, folder / f"{name}.wav")
+    out = tmp_path / "out"
+    # This process only queues and waits (--jobs 0): the two workers do the work.
+    batch = subprocess.run(
+        [PARLEY, "batch", str(folder), "--out", str(out), "--database", postgres.url, "--data-dir", data,
+         "--owner", "operator", "--jobs", "0", "--format", "json,md"],
+        capture_output=True, text=True, timeout=900)
+    assert batch.returncode == 0, batch.stderr[-2000:]
+    assert "3 files: 3 ok, 0 skipped, 0 failed" in batch.stdout
+    for name in ("monday", "tuesday", "wednesday"):
+        result = json.loads((out / f"{name}.json").read_text())
+        assert result["status"]["stage"] == "completed" and result["segments"]
+        assert (out / f"{name}.md").exists()
+    # Both workers took a share, and the meetings are the operator's, as in the web app.
+    assert all("job claimed" in worker.text() for worker in workers)
+    token = node.api("POST", "/api/auth/login", {"username": "operator", "password": PASSWORD})[1]["access_token"]
+    _, listing = node.api("GET", "/api/meetings", token=token)
+    assert sorted(m["title"] for m in listing["meetings"]) == ["monday", "tuesday", "wednesday"]
+    assert all(m["status"] == "completed" for m in listing["meetings"])
+    # A second run finds the results complete and queues nothing.
+    again = subprocess.run(
+        [PARLEY, "batch", str(folder), "--out", str(out), "--database", postgres.url, "--data-dir", data,
+         "--owner", "operator", "--jobs", "0"], capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "0 ok, 3 skipped" in again.stdout, again.stdout + again.stderr[-1000:]
