@@ -200,7 +200,7 @@ public final class MeetingChannel: EventSink {
                     }
                 }
                 return (events, timestamp)
-            } catch where store.isTransient(error) && ContinuousClock.now - started < configuration.storeOutage {
+            } catch  where store.isTransient(error) && ContinuousClock.now - started < configuration.storeOutage {
                 logger.warning(
                     "event log unavailable; retrying",
                     metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])

@@ -1,8 +1,9 @@
 public import Foundation
 public import Logging
-public import ParleyPipeline
 import ParleyHub
+public import ParleyPipeline
 import ParleyStore
+import ServiceLifecycle
 
 /// `parley batch --database`: each file of a folder becomes a meeting of `owner` queued in the
 /// shared job queue, so every `parley worker` and processing node (and this process, with

@@ -80,7 +80,7 @@ struct Batch: AsyncParsableCommand {
         // Share the cores between the jobs unless told otherwise.
         if configuration["transcriber.whisper.threads"] == nil {
             let cores = ProcessInfo.processInfo.activeProcessorCount
-            configuration.set("transcriber.whisper.threads", String(max(1, cores / jobs)))
+            configuration.set("transcriber.whisper.threads", String(max(1, cores / max(jobs, 1))))
         }
         let files = try listFiles()
         guard !files.isEmpty else { throw ValidationError("\(directory): no audio files") }
