@@ -57,9 +57,11 @@ export class LiveMeeting {
       return;
     }
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const query = new URLSearchParams({ token, since: String(this.offset) });
+    const query = new URLSearchParams({ since: String(this.offset) });
     if (this.epoch) query.set("epoch", this.epoch);
-    const socket = new WebSocket(`${scheme}://${location.host}/ws/meeting/${encodeURIComponent(this.meetingID)}?${query}`);
+    // The token goes as a subprotocol, not in the address: proxies log addresses.
+    const socket = new WebSocket(`${scheme}://${location.host}/ws/meeting/${encodeURIComponent(this.meetingID)}?${query}`,
+      ["bearer", token]);
     this.socket = socket;
     socket.onmessage = (message) => this.receive(message.data);
     socket.onclose = (event) => {
