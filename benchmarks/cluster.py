@@ -21,7 +21,6 @@ and raw results in bench-output/cluster/.
 import argparse
 import json
 import os
-import resource
 import shutil
 import subprocess
 import sys
@@ -110,37 +109,12 @@ def run(name, nodes, subscribers, events, interval_us):
     return result
 
 
-def plot(results, path):
-    import matplotlib
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(8, 4.5))
-    for r in results:
-        if r["interval_us"] != 10000:
-            continue
-        sample = sorted(r["latency_sample_ms"])
-        if sample:
-            ax.plot(sample, [i / len(sample) for i in range(1, len(sample) + 1)], label=r["configuration"])
-    ax.set_xscale("log")
-    ax.set_xlabel("publish-to-receipt latency (ms, log scale)")
-    ax.set_ylabel("share of messages")
-    ax.set_title("1,000 subscribers, one event every 10 ms: one node and two")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-
-
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller loads, for trying the script")
     parser.add_argument("--skip-build", action="store_true")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if not args.skip_build:
-        for product in ("parley", "parley-load"):
-            subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
+    hub.prepare(args.skip_build)
     out = os.path.join(ROOT, "bench-output", "cluster")
     os.makedirs(out, exist_ok=True)
     subscribers, events = (200, 200) if args.quick else (1000, 1000)
@@ -179,7 +153,8 @@ def main():
     results["elapsed_seconds"] = time.time() - started
     with open(os.path.join(out, "results.json"), "w") as f:
         json.dump(results, f, indent=1)
-    plot(results["runs"], PLOT)
+    hub.plot([(r["configuration"], r) for r in results["runs"] if r["interval_us"] == 10000], PLOT,
+             title="1,000 subscribers, one event every 10 ms: one node and two", target_ms=None)
     write_report(results, args.quick)
 
 

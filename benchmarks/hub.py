@@ -157,7 +157,8 @@ def machine():
             "date": datetime.date.today().isoformat()}
 
 
-def plot(results, path):
+def plot(results, path, title="1,000 subscribers, 1,000 events: latency distribution", target_ms=10):
+    """Cumulative latency distributions, one line per (name, result)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -171,12 +172,22 @@ def plot(results, path):
     ax.set_xscale("log")
     ax.set_xlabel("publish-to-receipt latency (ms, log scale)")
     ax.set_ylabel("share of messages")
-    ax.set_title("1,000 subscribers, 1,000 events: latency distribution")
-    ax.axvline(10, color="grey", linestyle=":", label="target p99 10 ms")
+    ax.set_title(title)
+    if target_ms:
+        ax.axvline(target_ms, color="grey", linestyle=":", label=f"target p99 {target_ms} ms")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
+
+
+def prepare(skip_build):
+    """As many open files as allowed (thousands of sockets), and the release builds."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+    if not skip_build:
+        for product in ("parley", "parley-load"):
+            subprocess.run(["swift", "build", "-c", "release", "--product", product], cwd=ROOT, check=True)
 
 
 def main():
@@ -184,11 +195,7 @@ def main():
     parser.add_argument("--quick", action="store_true", help="smaller loads, for trying the script")
     parser.add_argument("--skip-build", action="store_true")
     args = parser.parse_args()
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-    if not args.skip_build:
-        subprocess.run(["swift", "build", "-c", "release", "--product", "parley"], cwd=ROOT, check=True)
-        subprocess.run(["swift", "build", "-c", "release", "--product", "parley-load"], cwd=ROOT, check=True)
+    prepare(args.skip_build)
     out = os.path.join(ROOT, "bench-output", "hub")
     os.makedirs(out, exist_ok=True)
     started = time.time()

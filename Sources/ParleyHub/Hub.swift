@@ -1,3 +1,4 @@
+public import Foundation
 public import Logging
 public import ParleyStore
 import Synchronization
@@ -14,15 +15,19 @@ public struct HubConfiguration: Sendable {
     /// How often open channels compare their position with the store's when other processes
     /// share it: the bound on the delay a lost notification can cause.
     public var sweepInterval: Duration
+    /// Viewers of a process not heard from for this long (each sweep renews a process's own)
+    /// stop counting: a process that died does not leave ghosts.
+    public var presenceTimeout: Duration
 
     public init(
         sendQueue: Int = 4096, recentEvents: Int = 2048, storeOutage: Duration = .seconds(60),
-        sweepInterval: Duration = .seconds(2)
+        sweepInterval: Duration = .seconds(2), presenceTimeout: Duration = .seconds(10)
     ) {
         self.sendQueue = sendQueue
         self.recentEvents = recentEvents
         self.storeOutage = storeOutage
         self.sweepInterval = sweepInterval
+        self.presenceTimeout = presenceTimeout
     }
 }
 
@@ -41,9 +46,15 @@ public final class Hub: Sendable {
 
     private let channels = Mutex<[String: Entry]>([:])
 
-    public init(store: any Store, configuration: HubConfiguration = .init(), logger: Logger) {
+    /// This process's name in what it shares through the store (presence).
+    public let node: String
+
+    public init(
+        store: any Store, configuration: HubConfiguration = .init(), node: String = NodeIdentity.current, logger: Logger
+    ) {
         self.store = store
         self.configuration = configuration
+        self.node = node
         self.logger = logger
     }
 
@@ -79,15 +90,19 @@ public final class Hub: Sendable {
             try await store.logPositions(meetingIDs: [meetingID])[meetingID] ?? LogPosition(epoch: epoch, latest: 0)
         let fresh = MeetingChannel(
             meetingID: meetingID, epoch: position.epoch, latestOffset: position.latest, store: store,
-            configuration: configuration,
-            metrics: metrics, loops: loops, logger: logger)
-        return channels.withLock { channels in
+            configuration: configuration, metrics: metrics, loops: loops, logger: logger,
+            presenceNode: store.isShared ? node : nil)
+        let (channel, opened) = channels.withLock { channels in
             // Someone may have opened it while the store was read: theirs wins.
+            let opened = channels[meetingID] == nil
             var entry = channels[meetingID] ?? Entry(channel: fresh)
             entry.users += 1
             channels[meetingID] = entry
-            return entry.channel
+            return (entry.channel, opened)
         }
+        // Viewers already watching through other processes.
+        if opened && store.isShared { Task { await self.refreshPresence(of: [channel]) } }
+        return channel
     }
 
     public func release(meetingID: String) {
@@ -100,6 +115,22 @@ public final class Hub: Sendable {
 }
 
 extension Hub {
+    /// Reads who watches the channels' meetings through other processes (those heard from
+    /// within `presenceTimeout`) and hands it to each channel.
+    func refreshPresence(of channels: [MeetingChannel]) async {
+        do {
+            let since = Date().addingTimeInterval(-Double(configuration.presenceTimeout.components.seconds))
+            let remote = try await store.presence(
+                meetingIDs: channels.map(\.meetingID), excluding: node, since: since)
+            for channel in channels {
+                channel.observeRemoteViewers(
+                    Set((remote[channel.meetingID] ?? []).map { Viewer(userID: $0.userID, username: $0.username) }))
+            }
+        } catch {
+            logger.warning("cannot read presence from the store", metadata: ["error": "\(store.describe(error))"])
+        }
+    }
+
     /// Keeps the open channels up with what other processes append to the same store: each
     /// notification as it comes, every channel after the notifications were interrupted, and
     /// every channel each `sweepInterval` (a lost notification delays, never loses). Other
@@ -112,6 +143,8 @@ extension Hub {
             for await change in changes {
                 switch change {
                 case .appended(let meetingID, let position): openChannel(meetingID: meetingID)?.observe(position)
+                case .presence(let meetingID):
+                    if let channel = openChannel(meetingID: meetingID) { await refreshPresence(of: [channel]) }
                 case .resumed:
                     await sweep()
                     other(change)
@@ -122,11 +155,18 @@ extension Hub {
         }
     }
 
-    /// Compares every open channel with the store; a meeting deleted elsewhere closes its
-    /// subscribers.
+    /// Compares every open channel with the store (a meeting deleted elsewhere closes its
+    /// subscribers), keeps this process's presence rows current and reads the others'.
     func sweep() async {
+        do {
+            try await store.touchPresence(node: node, at: Date())
+        } catch {
+            logger.warning("cannot renew this node's presence", metadata: ["error": "\(store.describe(error))"])
+        }
         let channels = openChannels
         guard !channels.isEmpty else { return }
+        for channel in channels { channel.retrySharingPresence() }
+        await refreshPresence(of: channels)
         do {
             let positions = try await store.logPositions(meetingIDs: channels.map(\.meetingID))
             for channel in channels {
@@ -175,4 +215,15 @@ public final class Completion<Value: Sendable>: Sendable {
             }
         }
     }
+}
+
+/// This process's name in what processes share through the store (job leases, presence): the
+/// host, the process id and a random tail, so a restarted process is a different one.
+public enum NodeIdentity {
+    public static let current: String = {
+        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
+        let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
+        let tail = String((0..<6).map { _ in alphabet[Int.random(in: 0..<alphabet.count)] })
+        return "\(host)-\(ProcessInfo.processInfo.processIdentifier)-\(tail)"
+    }()
 }

@@ -17,6 +17,8 @@ public final class MeetingChannel: EventSink {
     let metrics: HubMetrics
     let loops: DeliveryLoops
     let logger: Logger
+    /// This process's name in the shared presence table; nil when the store is not shared.
+    let presenceNode: String?
 
     /// An event waiting to be appended, with what its writer requires of the log.
     struct Pending {
@@ -49,6 +51,16 @@ public final class MeetingChannel: EventSink {
         var snapshot: [Subscriber]?
         /// Open connections per viewer: presence without scanning every subscriber.
         var viewerCounts: [Viewer: Int] = [:]
+        /// Viewers watching through other processes (a shared database only).
+        var remote: Set<Viewer> = []
+        /// This process's viewers changed since they were last written to the store.
+        var presenceDirty = false
+        var presenceWriting = false
+
+        /// Everyone watching, here or through another process, once each, in name order.
+        var viewers: [Viewer] {
+            Set(viewerCounts.keys).union(remote).sorted { ($0.username, $0.userID) < ($1.username, $1.userID) }
+        }
         var nextSubscriber = 1
         /// The latest events as sent, for replay without the store.
         var recent: RecentEvents
@@ -85,7 +97,7 @@ public final class MeetingChannel: EventSink {
 
     init(
         meetingID: String, epoch: String, latestOffset: Int, store: any Store, configuration: HubConfiguration,
-        metrics: HubMetrics, loops: DeliveryLoops, logger: Logger
+        metrics: HubMetrics, loops: DeliveryLoops, logger: Logger, presenceNode: String? = nil
     ) {
         self.meetingID = meetingID
         self.store = store
@@ -93,6 +105,7 @@ public final class MeetingChannel: EventSink {
         self.metrics = metrics
         self.loops = loops
         self.logger = logger
+        self.presenceNode = presenceNode
         state = Mutex(
             State(
                 epoch: epoch, published: latestOffset, known: latestOffset,
@@ -324,15 +337,16 @@ public final class MeetingChannel: EventSink {
                 id: state.nextSubscriber, viewer: viewer, capacity: configuration.sendQueue, outlet: outlet,
                 loop: loop)
             state.nextSubscriber += 1
-            let joined = state.viewerCounts[viewer, default: 0] == 0
+            let first = state.viewerCounts[viewer, default: 0] == 0
+            let joined = first && !state.remote.contains(viewer)
             state.viewerCounts[viewer, default: 0] += 1
+            if first { state.presenceDirty = true }
             state.subscribers[subscriber.id] = subscriber
             // Recoverable: the client names an offset of this log (its epoch, if given, is ours).
             let recovered = since.map { $0 <= state.published } == true && (clientEpoch ?? state.epoch) == state.epoch
             let fromMemory = recovered ? state.recent.messages(after: since ?? 0, through: state.published) : nil
             return (
-                subscriber, state.published, state.epoch, recovered, fromMemory, Self.viewers(state.viewerCounts),
-                joined
+                subscriber, state.published, state.epoch, recovered, fromMemory, state.viewers, joined
             )
         }
         metrics.connected()
@@ -355,6 +369,7 @@ public final class MeetingChannel: EventSink {
             timestamp: MeetingEvent.formatTimestamp(Date()))
         subscriber.start(with: [Self.message(connected)] + replay)
         if joined { announcePresence(joined: viewer, left: nil) }
+        sharePresence()
         return subscriber
     }
 
@@ -367,12 +382,14 @@ public final class MeetingChannel: EventSink {
             if removed {
                 let count = state.viewerCounts[subscriber.viewer, default: 1] - 1
                 state.viewerCounts[subscriber.viewer] = count > 0 ? count : nil
-                left = count <= 0
+                if count <= 0 { state.presenceDirty = true }
+                left = count <= 0 && !state.remote.contains(subscriber.viewer)
             }
             return (removed, left)
         }
         if removed { metrics.disconnected() }
         if left { announcePresence(joined: nil, left: subscriber.viewer) }
+        if removed { sharePresence() }
     }
 
     /// Closes every subscriber (shutdown, a reset log, a deleted meeting).
@@ -421,8 +438,59 @@ public final class MeetingChannel: EventSink {
         }
     }
 
+    /// Writes this process's viewers to the shared store (one write at a time, always the
+    /// latest set), so the other processes' channels of the meeting show them too.
+    private func sharePresence() {
+        guard let node = presenceNode else { return }
+        let start = state.withLock { state -> Bool in
+            guard state.presenceDirty, !state.presenceWriting else { return false }
+            state.presenceWriting = true
+            return true
+        }
+        guard start else { return }
+        Task {
+            while true {
+                let viewers: [PresenceRecord]? = state.withLock { state in
+                    guard state.presenceDirty else {
+                        state.presenceWriting = false
+                        return nil
+                    }
+                    state.presenceDirty = false
+                    return state.viewerCounts.keys.map { PresenceRecord(userID: $0.userID, username: $0.username) }
+                }
+                guard let viewers else { return }
+                do {
+                    try await store.putPresence(meetingID: meetingID, node: node, viewers: viewers, at: Date())
+                } catch {
+                    // The next change or the node's heartbeat tries again; stale rows expire.
+                    logger.warning(
+                        "cannot share presence",
+                        metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
+                    state.withLock { $0.presenceDirty = true }
+                    try? await Task.sleep(for: .seconds(1))
+                }
+            }
+        }
+    }
+
+    /// Who watches through the other processes now: announces each viewer who arrived or
+    /// went as a whole (not also watching here).
+    public func observeRemoteViewers(_ viewers: Set<Viewer>) {
+        let (joined, left) = state.withLock { state -> ([Viewer], [Viewer]) in
+            let before = Set(state.viewers)
+            state.remote = viewers
+            let after = Set(state.viewers)
+            return (Array(after.subtracting(before)), Array(before.subtracting(after)))
+        }
+        for viewer in joined { announcePresence(joined: viewer, left: nil) }
+        for viewer in left { announcePresence(joined: nil, left: viewer) }
+    }
+
+    /// Writes this process's viewers again if an earlier write failed.
+    func retrySharingPresence() { sharePresence() }
+
     private func announcePresence(joined: Viewer?, left: Viewer?) {
-        let viewers = state.withLock { Self.viewers($0.viewerCounts) }
+        let viewers = state.withLock { $0.viewers }
         let presence = Presence(
             meetingID: meetingID, timestamp: MeetingEvent.formatTimestamp(Date()),
             data: .init(viewers: viewers, joined: joined, left: left))
@@ -433,10 +501,6 @@ public final class MeetingChannel: EventSink {
     private func removeClosedSubscribers() {
         let closed = state.withLock { state in state.subscribers.values.filter { $0.closeReason != nil } }
         for subscriber in closed { unsubscribe(subscriber, reason: subscriber.closeReason ?? .tooSlow) }
-    }
-
-    private static func viewers(_ counts: [Viewer: Int]) -> [Viewer] {
-        counts.keys.sorted { ($0.username, $0.userID) < ($1.username, $1.userID) }
     }
 
     // MARK: Wire format

@@ -104,12 +104,3 @@ func keepLease(
     }
     return false
 }
-
-enum NodeIdentity {
-    /// This process's name in job leases: host, process id and a random tail (a restarted
-    /// process is a different owner).
-    static let current: String = {
-        let host = ProcessInfo.processInfo.hostName.split(separator: ".").first.map(String.init) ?? "host"
-        return "\(host)-\(ProcessInfo.processInfo.processIdentifier)-\(Identifiers.make("").prefix(6))"
-    }()
-}

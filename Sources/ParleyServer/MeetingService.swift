@@ -19,7 +19,7 @@ final class MeetingService: Sendable {
     let makePipeline: @Sendable () async throws -> MeetingPipeline
     let logger: Logger
     /// This process's name in job leases.
-    let node = NodeIdentity.current
+    var node: String { hub.node }
     /// Meetings whose upload request is running: a second concurrent PUT gets 409 before it
     /// touches the first one's file.
     private let uploading = Mutex<Set<String>>([])

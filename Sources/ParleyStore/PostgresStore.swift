@@ -162,7 +162,8 @@ final class PostgresListener: Sendable {
         continuation.finish()
     }
 
-    /// `e|meeting|epoch|offset` (a log reached offset) or `j` (a job was queued).
+    /// `e|meeting|epoch|offset` (a log reached offset), `j` (a job was queued) or `p|meeting`
+    /// (who watches the meeting changed).
     static func change(_ payload: String) -> StoreChange? {
         let parts = payload.split(separator: "|", omittingEmptySubsequences: false)
         switch parts.first {
@@ -172,6 +173,8 @@ final class PostgresListener: Sendable {
                 meetingID: String(parts[1]), position: LogPosition(epoch: String(parts[2]), latest: latest))
         case "j":
             return .jobQueued
+        case "p" where parts.count == 2:
+            return .presence(meetingID: String(parts[1]))
         default:
             return nil
         }

@@ -121,6 +121,19 @@ public struct SQLStore: Store {
                 """,
             ]
         ),
+        // Who watches which meeting through which node, for presence across nodes.
+        (
+            4,
+            [
+                """
+                CREATE TABLE IF NOT EXISTS presence (
+                    meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE, node TEXT NOT NULL,
+                    user_id TEXT NOT NULL, username TEXT NOT NULL, seen_at BIGINT NOT NULL,
+                    PRIMARY KEY (meeting_id, node, user_id))
+                """,
+                "CREATE INDEX IF NOT EXISTS presence_node ON presence(node)",
+            ]
+        ),
     ]
 
     // MARK: Users
@@ -273,6 +286,7 @@ public struct SQLStore: Store {
     public func deleteMeeting(id: String) async throws {
         // Explicit deletes, so the result does not depend on foreign keys being enforced.
         try await database.raw("DELETE FROM jobs WHERE meeting_id = \(bind: id)").run()
+        try await database.raw("DELETE FROM presence WHERE meeting_id = \(bind: id)").run()
         try await database.raw("DELETE FROM events WHERE meeting_id = \(bind: id)").run()
         try await database.raw("DELETE FROM meeting_members WHERE meeting_id = \(bind: id)").run()
         try await database.raw("DELETE FROM meetings WHERE id = \(bind: id)").run()
@@ -501,6 +515,64 @@ public struct SQLStore: Store {
     }
 
     public func changes() -> AsyncStream<StoreChange>? { feed?() }
+
+    public var isShared: Bool { feed != nil }
+
+    // MARK: Presence
+
+    public func putPresence(meetingID: String, node: String, viewers: [PresenceRecord], at date: Date) async throws {
+        try await transactor.transaction { database in
+            try await database.raw(
+                "DELETE FROM presence WHERE meeting_id = \(bind: meetingID) AND node = \(bind: node)"
+            ).run()
+            if !viewers.isEmpty {
+                var insert = SQLQueryString(
+                    "INSERT INTO presence (meeting_id, node, user_id, username, seen_at) VALUES ")
+                for (index, viewer) in viewers.enumerated() {
+                    if index > 0 { insert.appendLiteral(", ") }
+                    insert.appendInterpolation(
+                        """
+                        (\(bind: meetingID), \(bind: node), \(bind: viewer.userID), \(bind: viewer.username),
+                         \(bind: Self.milliseconds(date)))
+                        """ as SQLQueryString)
+                }
+                try await database.raw(insert).run()
+            }
+            try await notify("p|\(meetingID)", on: database)
+        }
+    }
+
+    public func presence(meetingIDs: [String], excluding node: String, since: Date) async throws
+        -> [String: [PresenceRecord]]
+    {
+        var viewers: [String: Set<PresenceRecord>] = [:]
+        var start = meetingIDs.startIndex
+        while start < meetingIDs.endIndex {
+            let end = min(start + 500, meetingIDs.endIndex)
+            var query = SQLQueryString("SELECT meeting_id, user_id, username FROM presence WHERE meeting_id IN (")
+            for (index, id) in meetingIDs[start..<end].enumerated() {
+                if index > 0 { query.appendLiteral(", ") }
+                query.appendInterpolation("\(bind: id)" as SQLQueryString)
+            }
+            query.appendInterpolation(
+                ") AND node <> \(bind: node) AND seen_at >= \(bind: Self.milliseconds(since))" as SQLQueryString)
+            for row in try await database.raw(query).all() {
+                viewers[try row.decode(column: "meeting_id", as: String.self), default: []].insert(
+                    PresenceRecord(
+                        userID: try row.decode(column: "user_id", as: String.self),
+                        username: try row.decode(column: "username", as: String.self)))
+            }
+            start = end
+        }
+        return viewers.mapValues { Array($0) }
+    }
+
+    public func touchPresence(node: String, at date: Date) async throws {
+        let now = Self.milliseconds(date)
+        try await database.raw("UPDATE presence SET seen_at = \(bind: now) WHERE node = \(bind: node)").run()
+        // Rows of nodes gone for an hour: nobody counts them any more.
+        try await database.raw("DELETE FROM presence WHERE seen_at < \(bind: now - 3_600_000)").run()
+    }
 
     public func isTransient(_ error: any Error) -> Bool { transient(error) }
 

@@ -68,13 +68,28 @@ public protocol Store: Sendable {
     /// Starts a new, empty log under `epoch`, atomically (a new upload, a reprocessing).
     func resetLog(meetingID: String, epoch: String) async throws
     /// What other processes appended, as they do it: nil when only this process uses the
-    /// database (SQLite). A notification can be lost; readers close gaps from the log.
+    /// database (SQLite). A notification can be lost; readers close gaps from the log. Each
+    /// call opens a new stream (on PostgreSQL, a listening connection).
     func changes() -> AsyncStream<StoreChange>?
+    /// Whether other processes may share this database (PostgreSQL), so presence and the like
+    /// are shared through it.
+    var isShared: Bool { get }
     /// Whether an error may pass by itself (the database restarting, a connection lost), so
     /// the write is worth retrying.
     func isTransient(_ error: any Error) -> Bool
     /// Words for a log line about the error (the driver's details, not the query's values).
     func describe(_ error: any Error) -> String
+
+    // MARK: Presence across processes
+
+    /// Replaces who watches the meeting through `node` (its viewers, each once), and tells the
+    /// other processes.
+    func putPresence(meetingID: String, node: String, viewers: [PresenceRecord], at date: Date) async throws
+    /// Who watches each meeting through nodes other than `node`, counting only nodes heard from
+    /// since `since` (a node that died stops counting).
+    func presence(meetingIDs: [String], excluding node: String, since: Date) async throws -> [String: [PresenceRecord]]
+    /// The node is alive: its presence rows stay current. Also drops rows long stale.
+    func touchPresence(node: String, at date: Date) async throws
 
     // MARK: Jobs
 
@@ -231,12 +246,25 @@ public struct LogPosition: Sendable, Hashable {
     }
 }
 
+/// A viewer of a meeting, as presence is shared between processes.
+public struct PresenceRecord: Sendable, Hashable {
+    public var userID: String
+    public var username: String
+
+    public init(userID: String, username: String) {
+        self.userID = userID
+        self.username = username
+    }
+}
+
 /// A change another process made, announced by the database.
 public enum StoreChange: Sendable, Hashable {
     /// A meeting's log reached `latest` (in `epoch`).
     case appended(meetingID: String, position: LogPosition)
     /// A job was queued or released.
     case jobQueued
+    /// Who watches the meeting through some process changed.
+    case presence(meetingID: String)
     /// The announcements were interrupted (a lost connection, now back): anything may have
     /// happened meanwhile.
     case resumed

@@ -220,28 +220,42 @@ def long_meeting():
     shutil.rmtree(folder, ignore_errors=True)
 
 
+class Cluster:
+    """A PostgreSQL, a shared data folder, and the processes a test starts on them."""
+
+    def __init__(self):
+        self.postgres = Postgres()
+        self.data = tempfile.mkdtemp(prefix="parley-cluster-data-")
+        self.processes = []
+
+    def node(self, name, processing=False):
+        node = Node(name, self.data, self.postgres.url, processing=processing)
+        self.processes.append(node)
+        return node
+
+    def worker(self, name, lease):
+        worker = Worker(name, self.data, self.postgres.url, lease)
+        self.processes.append(worker)
+        return worker
+
+    def stop(self):
+        for process in self.processes:
+            process.stop()
+        self.postgres.stop()
+        shutil.rmtree(self.data, ignore_errors=True)
+
+
 @pytest.fixture
 def cluster():
-    """A PostgreSQL, a shared data folder, and whatever processes the test starts (all stopped after)."""
-    postgres = Postgres()
-    data = tempfile.mkdtemp(prefix="parley-cluster-data-")
-    processes = []
-    yield postgres, data, processes
-    for process in processes:
-        process.stop()
-    postgres.stop()
-    shutil.rmtree(data, ignore_errors=True)
+    started = Cluster()
+    yield started
+    started.stop()
 
 
 def test_a_client_follows_a_meeting_through_a_worker_crash_and_a_node_crash(cluster, long_meeting):
-    postgres, data, processes = cluster
     # Two nodes that only serve (uploads queue for workers), one worker.
-    a = Node("a", data, postgres.url, processing=False)
-    processes.append(a)
-    b = Node("b", data, postgres.url, processing=False)
-    processes.append(b)
-    first = Worker("worker-1", data, postgres.url, lease=4)
-    processes.append(first)
+    a, b = cluster.node("a"), cluster.node("b")
+    first = cluster.worker("worker-1", lease=4)
 
     token = login(a, "alice")
     meeting = b.api("POST", "/api/meetings", {"title": "Across nodes"}, token=token)[1]["id"]
@@ -258,8 +272,7 @@ def test_a_client_follows_a_meeting_through_a_worker_crash_and_a_node_crash(clus
     # The worker dies mid-job: after its lease runs out another worker takes the meeting over.
     first.kill()
     killed_at = watcher.offset
-    second = Worker("worker-2", data, postgres.url, lease=4)
-    processes.append(second)
+    second = cluster.worker("worker-2", lease=4)
     wait_for(lambda: any(e["type"] == "status" and e["data"]["state"] == "restarted" for e in watcher.events), 60,
              "the takeover to be announced")
     wait_for(lambda: sum(e["type"] == "transcript" for e in watcher.events[killed_at:]) >= 1, 300,
@@ -286,8 +299,7 @@ def test_a_client_follows_a_meeting_through_a_worker_crash_and_a_node_crash(clus
 
     # Node a comes back. Four edits of one action item at once, through both nodes: each changes
     # another field, and none is lost (an edit appends only if the log did not move meanwhile).
-    a = Node("a-again", data, postgres.url, processing=False)
-    processes.append(a)
+    a = cluster.node("a-again")
     item = view["action_items"][0]["id"]
     changes = [(a, {"done": True}), (b, {"owner": "Dana"}), (a, {"due": "Friday"}), (b, {"task": "Ship the notes"})]
     replies = []
@@ -304,11 +316,8 @@ def test_a_client_follows_a_meeting_through_a_worker_crash_and_a_node_crash(clus
 
 
 def test_postgresql_restarting_mid_meeting_loses_nothing(cluster, long_meeting):
-    postgres, data, processes = cluster
-    node = Node("node", data, postgres.url, processing=False)
-    processes.append(node)
-    worker = Worker("worker", data, postgres.url, lease=30)
-    processes.append(worker)
+    node = cluster.node("node")
+    cluster.worker("worker", lease=30)
     token = login(node, "bob")
     meeting = node.api("POST", "/api/meetings", {"title": "Database restart"}, token=token)[1]["id"]
     watcher = Watcher([node], meeting, token)
@@ -316,7 +325,7 @@ def test_postgresql_restarting_mid_meeting_loses_nothing(cluster, long_meeting):
     upload(node, meeting, token, long_meeting)
     wait_for(lambda: any(e["type"] == "transcript" for e in watcher.events), 300, "the first segment")
 
-    postgres.restart()
+    cluster.postgres.restart()
 
     assert watcher.done.wait(600), f"the meeting did not finish; last events {watcher.events[-3:]}"
     assert_complete_ordered_stream(watcher)
@@ -329,12 +338,9 @@ def test_postgresql_restarting_mid_meeting_loses_nothing(cluster, long_meeting):
 
 
 def test_a_batch_spreads_a_folder_over_the_workers(cluster, long_meeting, tmp_path):
-    postgres, data, processes = cluster
-    node = Node("batch-node", data, postgres.url, processing=False)
-    processes.append(node)
+    node = cluster.node("batch-node")
     login(node, "operator")
-    workers = [Worker(f"batch-worker-{n}", data, postgres.url, lease=30) for n in (1, 2)]
-    processes.extend(workers)
+    workers = [cluster.worker(f"batch-worker-{n}", lease=30) for n in (1, 2)]
     folder = tmp_path / "recordings"
     folder.mkdir()
     for name in ("monday", "tuesday", "wednesday"):
@@ -342,7 +348,7 @@ def test_a_batch_spreads_a_folder_over_the_workers(cluster, long_meeting, tmp_pa
     out = tmp_path / "out"
     # This process only queues and waits (--jobs 0): the two workers do the work.
     batch = subprocess.run(
-        [PARLEY, "batch", str(folder), "--out", str(out), "--database", postgres.url, "--data-dir", data,
+        [PARLEY, "batch", str(folder), "--out", str(out), "--database", cluster.postgres.url, "--data-dir", cluster.data,
          "--owner", "operator", "--jobs", "0", "--format", "json,md"],
         capture_output=True, text=True, timeout=900)
     assert batch.returncode == 0, batch.stderr[:3000]
@@ -359,6 +365,6 @@ def test_a_batch_spreads_a_folder_over_the_workers(cluster, long_meeting, tmp_pa
     assert all(m["status"] == "completed" for m in listing["meetings"])
     # A second run finds the results complete and queues nothing.
     again = subprocess.run(
-        [PARLEY, "batch", str(folder), "--out", str(out), "--database", postgres.url, "--data-dir", data,
+        [PARLEY, "batch", str(folder), "--out", str(out), "--database", cluster.postgres.url, "--data-dir", cluster.data,
          "--owner", "operator", "--jobs", "0"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "0 ok, 3 skipped" in again.stdout, again.stdout + again.stderr[-1000:]

@@ -24,7 +24,8 @@ import Testing
     static func node(_ url: String, hearing: Bool = true) async throws -> Node {
         let store = try await SQLStore.postgres(url: url, logger: Logger(label: "test"))
         let hub = Hub(
-            store: store, configuration: .init(sweepInterval: .milliseconds(200)), logger: Logger(label: "test"))
+            store: store, configuration: .init(sweepInterval: .milliseconds(200), presenceTimeout: .seconds(2)),
+            node: "node-\(UUID().uuidString.prefix(8))", logger: Logger(label: "test"))
         let changes = hearing ? store.changes()! : AsyncStream { _ in }
         return Node(store: store, hub: hub, follower: Task { await hub.follow(changes) { _ in } })
     }
@@ -39,6 +40,69 @@ import Testing
             }
         }
         return seen
+    }
+
+    /// The presence messages and `connected` viewers a subscriber reads until `until` holds.
+    static func presence(_ subscriber: Subscriber, until: ([String: Any]) -> Bool) async -> [String: Any]? {
+        while case .messages(let batch) = await subscriber.next() {
+            for buffer in batch {
+                guard
+                    let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView))
+                        as? [String: Any],
+                    object["type"] as? String == "presence"
+                else { continue }
+                if until(object) { return object }
+            }
+        }
+        return nil
+    }
+
+    static func names(_ presence: [String: Any]?) -> [String] {
+        ((presence?["data"] as? [String: Any])?["viewers"] as? [[String: Any]])?.compactMap {
+            $0["username"] as? String
+        }
+            ?? []
+    }
+
+    @Test func viewersOfEveryHubSeeEachOtherAndADeadHubsViewersGo() async throws {
+        let url = try await TestPostgres.freshDatabase()
+        let (a, b) = (try await Self.node(url), try await Self.node(url))
+        try await a.store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
+        try await a.store.createUser(UserRecord(id: "u_2", username: "bob", passwordHash: "h", createdAt: Date()))
+        try await a.store.createMeeting(
+            MeetingRecord(id: "m_1", title: "t", ownerID: "u_1", createdAt: Date(), epoch: "e_1"))
+        let (alice, bob) = (Viewer(userID: "u_1", username: "alice"), Viewer(userID: "u_2", username: "bob"))
+        let onA = try await a.hub.acquire(meetingID: "m_1", epoch: "e_1")
+        let onB = try await b.hub.acquire(meetingID: "m_1", epoch: "e_1")
+        let watching = try await onA.subscribe(viewer: alice, since: nil, epoch: nil)
+        // Bob connects through the other hub: Alice is told, and Bob's viewers name her.
+        let bobs = try await onB.subscribe(viewer: bob, since: nil, epoch: nil)
+        let joined = await Self.presence(watching) {
+            ($0["data"] as? [String: Any])?["joined"] != nil && Self.names($0) == ["alice", "bob"]
+        }
+        #expect(((joined?["data"] as? [String: Any])?["joined"] as? [String: Any])?["username"] as? String == "bob")
+        let seenByBob = await Self.presence(bobs) { Self.names($0) == ["alice", "bob"] }
+        #expect(seenByBob != nil)
+        // Bob leaves: Alice is told.
+        onB.unsubscribe(bobs, reason: .clientClosed)
+        let left = await Self.presence(watching) { ($0["data"] as? [String: Any])?["left"] != nil }
+        #expect(Self.names(left) == ["alice"])
+        // Bob again, then his hub dies (no more heartbeats): after the timeout he is gone.
+        _ = try await onB.subscribe(viewer: bob, since: nil, epoch: nil)
+        _ = await Self.presence(watching) { Self.names($0) == ["alice", "bob"] }
+        b.follower.cancel()
+        _ = await b.follower.value
+        let gone = await Self.presence(watching) { ($0["data"] as? [String: Any])?["left"] != nil }
+        #expect(Self.names(gone) == ["alice"])
+
+        onA.closeAll(.shutdown)
+        onB.closeAll(.shutdown)
+        a.hub.release(meetingID: "m_1")
+        b.hub.release(meetingID: "m_1")
+        a.follower.cancel()
+        _ = await a.follower.value
+        try await a.store.close()
+        try await b.store.close()
     }
 
     @Test func everySubscriberOnEveryHubGetsEveryEventInOrder() async throws {
