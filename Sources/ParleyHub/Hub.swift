@@ -131,10 +131,11 @@ extension Hub {
         }
     }
 
-    /// Keeps the open channels up with what other processes append to the same store: each
-    /// notification as it comes, every channel after the notifications were interrupted, and
-    /// every channel each `sweepInterval` (a lost notification delays, never loses). Other
-    /// changes (a queued job) go to `other`. Returns at once for a single-process store.
+    /// Keeps the open channels up with what other processes do through a shared store (give it
+    /// `store.changes()`): appended events and presence as each notification comes, every
+    /// channel after the notifications were interrupted and each `sweepInterval` (a lost
+    /// notification delays, never loses). Other changes (a queued job) go to `other`. Runs until
+    /// the stream ends or the task is cancelled.
     public func follow(_ changes: AsyncStream<StoreChange>, other: @escaping @Sendable (StoreChange) -> Void) async {
         await withDiscardingTaskGroup { group in
             group.addTask {
