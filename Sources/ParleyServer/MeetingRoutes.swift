@@ -57,6 +57,7 @@ struct MeetingRoutes {
                 }
                 var row = summary(meeting, owner: names[meeting.ownerID]!)
                 row.duration = try await meetings.duration(of: meeting)
+                row.status = try await meetings.status(of: meeting).rawValue
                 rows.append(row)
             }
             return MeetingList(meetings: rows)

@@ -98,6 +98,20 @@ final class MeetingService: Sendable {
         return (members, editors)
     }
 
+    /// The meeting's status as its clients know it: the log's `completed` or `failed` event is
+    /// out a moment before the processing process records it in the meeting's row.
+    func status(of meeting: MeetingRecord) async throws -> MeetingStatus {
+        guard meeting.status == .processing,
+            let stored = try await store.latestEvent(meetingID: meeting.id, type: "status"),
+            case .status(let update) = try JSONDecoder().decode(MeetingEvent.self, from: Data(stored.json.utf8)).data
+        else { return meeting.status }
+        switch update.stage {
+        case .completed: return .completed
+        case .failed: return .failed
+        default: return meeting.status
+        }
+    }
+
     /// Seconds of audio decoded so far (the latest `upload_progress`), nil before an upload.
     func duration(of meeting: MeetingRecord) async throws -> Double? {
         guard let stored = try await store.latestEvent(meetingID: meeting.id, type: "upload_progress"),
