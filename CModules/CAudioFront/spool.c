@@ -54,10 +54,14 @@ pa_spool *pa_spool_new(const char *path, int64_t expected_length, pa_error *err)
 int pa_spool_append(pa_spool *spool, const void *bytes, size_t n, pa_error *err) {
     pthread_mutex_lock(&spool->lock);
     int64_t at = spool->written;
-    int closed = spool->finished || spool->aborted;
+    int finished = spool->finished, aborted = spool->aborted;
     pthread_mutex_unlock(&spool->lock);
-    if (closed) {
-        pa_set_error(err, PA_ERR_CONFIG, 0, "append to a spool that was already finished or aborted");
+    if (aborted) {
+        pa_set_error(err, PA_ERR_ABORTED, 0, "append to a spool that was aborted");
+        return -1;
+    }
+    if (finished) {
+        pa_set_error(err, PA_ERR_CONFIG, 0, "append to a spool that was already finished");
         return -1;
     }
     const char *p = bytes;

@@ -106,11 +106,14 @@ public struct AudioAnalyzer: Sendable {
                     // Let the decoding thread see the abort and end before the spool goes.
                     do { for try await _ in events {} } catch {}
                     // When the bytes stopped because their source failed (a stalled or broken
-                    // upload), that is the reason to report, not the decoder's "aborted".
+                    // upload), that is the reason to report, not the decoder's "aborted". The
+                    // feeder failing only because of the abort above is not such a reason.
                     group.cancelAll()
                     do {
                         try await group.waitForAll()
-                    } catch let source where !(source is CancellationError) {
+                    } catch let source
+                        where !(source is CancellationError) && (source as? AudioError)?.code != .aborted
+                    {
                         throw source
                     } catch {}
                     throw error

@@ -3,6 +3,7 @@ public import Logging
 import NIOCore
 import NIOPosix
 import PostgresKit
+import Synchronization
 
 extension SQLStore {
     /// The store on PostgreSQL (`postgres://user:password@host:port/database`): the same SQL as
@@ -32,6 +33,7 @@ extension SQLStore {
             database: database, transactor: PooledTransactor(database: database), feed: { listener.changes() },
             isTransient: isTransient, describe: describe,
             onClose: {
+                await listener.shutdown()
                 try await shared.pool.shutdownAsync()
                 try await loop.shutdownGracefully()
             })
@@ -121,12 +123,38 @@ final class PostgresListener: Sendable {
         self.logger = logger
     }
 
+    /// The listening tasks, so closing the store stops them before its event loop goes.
+    private let tasks = Mutex<(closed: Bool, running: [Int: Task<Void, Never>], next: Int)>((false, [:], 0))
+
     func changes() -> AsyncStream<StoreChange> {
         let (stream, continuation) = AsyncStream.makeStream(
             of: StoreChange.self, bufferingPolicy: .bufferingNewest(100_000))
-        let task = Task { await self.run(continuation) }
+        let id = tasks.withLock { tasks -> Int? in
+            guard !tasks.closed else { return nil }
+            tasks.next += 1
+            return tasks.next
+        }
+        guard let id else {
+            continuation.finish()
+            return stream
+        }
+        let task = Task {
+            await self.run(continuation)
+            _ = self.tasks.withLock { $0.running.removeValue(forKey: id) }
+        }
+        tasks.withLock { $0.running[id] = task }
         continuation.onTermination = { _ in task.cancel() }
         return stream
+    }
+
+    /// Stops every listening connection and waits until they are closed.
+    func shutdown() async {
+        let running = tasks.withLock { tasks in
+            tasks.closed = true
+            return Array(tasks.running.values)
+        }
+        for task in running { task.cancel() }
+        for task in running { await task.value }
     }
 
     private func run(_ continuation: AsyncStream<StoreChange>.Continuation) async {
@@ -136,18 +164,23 @@ final class PostgresListener: Sendable {
                 let connection = try await PostgresConnection.connect(
                     on: loop.any(), configuration: configuration, id: 0,
                     logger: logger)
-                try await withTaskCancellationHandler {
-                    try await connection.listen(on: SQLStore.notificationChannel) { notifications in
-                        // Listening now: whatever was announced before is read from the tables.
-                        continuation.yield(.resumed)
-                        delay = 0.1
-                        for try await notification in notifications {
-                            if let change = Self.change(notification.payload) { continuation.yield(change) }
+                do {
+                    try await withTaskCancellationHandler {
+                        try await connection.listen(on: SQLStore.notificationChannel) { notifications in
+                            // Listening now: whatever was announced before is read from the tables.
+                            continuation.yield(.resumed)
+                            delay = 0.1
+                            for try await notification in notifications {
+                                if let change = Self.change(notification.payload) { continuation.yield(change) }
+                            }
                         }
+                    } onCancel: {
+                        let closing: EventLoopFuture<Void> = connection.close()
+                        closing.whenComplete { _ in }
                     }
-                } onCancel: {
-                    let closing: EventLoopFuture<Void> = connection.close()
-                    closing.whenComplete { _ in }
+                } catch {
+                    try? await connection.close()
+                    throw error
                 }
                 try? await connection.close()
             } catch {
