@@ -43,7 +43,7 @@ public struct SQLStore: Store {
                 try $0.decode(column: "version", as: Int.self)
             })
         for (version, statements) in Self.migrations where !applied.contains(version) {
-            for statement in statements {
+            for statement in statements + (isPostgres ? [] : Self.sqliteOnly[version] ?? []) {
                 try await database.raw(SQLQueryString(statement)).run()
             }
             try await database.raw(
@@ -134,6 +134,21 @@ public struct SQLStore: Store {
                 "CREATE INDEX IF NOT EXISTS presence_node ON presence(node)",
             ]
         ),
+        // SQLite only (below): a trigger keeps the counter, so an append is one statement.
+        (5, []),
+    ]
+
+    /// Statements of a migration that only SQLite runs (PostgreSQL records the version too).
+    static let sqliteOnly: [Int: [String]] = [
+        5: [
+            """
+            CREATE TRIGGER IF NOT EXISTS events_counter AFTER INSERT ON events FOR EACH ROW
+            BEGIN
+                UPDATE meetings SET last_offset = NEW."offset"
+                WHERE id = NEW.meeting_id AND last_offset < NEW."offset";
+            END
+            """
+        ]
     ]
 
     // MARK: Users
@@ -336,11 +351,13 @@ public struct SQLStore: Store {
         build: @escaping @Sendable (_ first: Int) throws -> [StoredEvent]
     ) async throws -> [StoredEvent] {
         guard count > 0 else { return [] }
-        if isPostgres, count <= 500, let guess = condition.latest ?? hint {
+        if count <= 500, let guess = condition.latest ?? hint {
             let events = try build(guess + 1)
-            if try await appendInOneStatement(events, meetingID: meetingID, condition: condition, expecting: guess) {
-                return events
-            }
+            let appended =
+                isPostgres
+                ? try await appendInOneStatement(events, meetingID: meetingID, condition: condition, expecting: guess)
+                : try await insertWhere(events, meetingID: meetingID, condition: condition, expecting: guess)
+            if appended { return events }
             // The log is not where the writer thought: a compare-and-append fails; otherwise
             // the transaction below reserves wherever the log is now.
             if condition.latest != nil {
@@ -410,6 +427,43 @@ public struct SQLStore: Store {
                 'e|' || \(bind: meetingID) || '|' || \(bind: condition.epoch) || '|' || last_offset) FROM reserved
             """ as SQLQueryString)
         return try await database.raw(query).first() != nil
+    }
+
+    /// SQLite: inserts the rows in one statement (the trigger of migration 5 moves the counter
+    /// in the same statement), provided the log ends at `expecting` and the condition holds;
+    /// false (nothing written) otherwise.
+    private func insertWhere(
+        _ events: [StoredEvent], meetingID: String, condition: AppendCondition, expecting latest: Int
+    ) async throws -> Bool {
+        // The condition is evaluated once, before any row goes in (MATERIALIZED): the trigger
+        // moves the counter as rows are inserted.
+        var query: SQLQueryString = """
+            WITH allowed AS MATERIALIZED (
+                SELECT 1 AS yes FROM meetings WHERE id = \(bind: meetingID) AND epoch = \(bind: condition.epoch)
+                    AND last_offset = \(bind: latest)
+            """
+        if let lease = condition.lease {
+            query.appendInterpolation(
+                " AND EXISTS (SELECT 1 FROM jobs WHERE jobs.meeting_id = meetings.id AND jobs.owner = \(bind: lease))"
+                    as SQLQueryString)
+        }
+        query.appendLiteral(
+            """
+            )
+            INSERT INTO events (meeting_id, "offset", type, json)
+            SELECT v.column1, v.column2, v.column3, v.column4 FROM allowed, (VALUES
+            """)
+        for (index, event) in events.enumerated() {
+            if index > 0 { query.appendLiteral(", ") }
+            query.appendInterpolation(
+                "(\(bind: event.meetingID), \(bind: event.offset), \(bind: event.type), \(bind: event.json))"
+                    as SQLQueryString)
+        }
+        query.appendLiteral(") AS v RETURNING \"offset\"")
+        let inserted = try await database.raw(query).all().count
+        // One statement is atomic: all rows or none.
+        precondition(inserted == 0 || inserted == events.count, "a conditional insert wrote only some rows")
+        return inserted == events.count
     }
 
     /// One multi-row INSERT per chunk of 500, under every driver's limit on bound parameters.
