@@ -215,13 +215,7 @@ def write_report(results, quick):
                   "other), and the figures vary widely from run to run (the repeats column). A fair burst figure needs "
                   "the generator and the database on machines of their own."]
     lines += ["", "![latency, one node and two](cluster-latency.png)", "", END]
-    text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n"
-    block = "\n".join(lines)
-    if BEGIN in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    open(DOC, "w").write(text)
+    hub.write_section(BEGIN, END, lines)
 
 
 def rewrite_report():

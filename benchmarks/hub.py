@@ -257,6 +257,17 @@ def main():
     write_report(results, args.quick)
 
 
+def write_section(begin, end, lines):
+    """Replaces the lines between `begin` and `end` in Docs/benchmarks.md (appends them if absent)."""
+    text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n"
+    block = "\n".join(lines)
+    if begin in text:
+        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
+    else:
+        text = text.rstrip() + "\n\n" + block + "\n"
+    open(DOC, "w").write(text)
+
+
 def rewrite_report():
     """Rewrites the Docs section from the last run's results (no new measurement)."""
     results = json.load(open(os.path.join(ROOT, "bench-output", "hub", "results.json")))
@@ -344,13 +355,7 @@ def write_report(results, quick):
               f"`since=<last offset seen>`: {r['recovered_completely']:,} of {r['clients']:,} received exactly the "
               f"missed events in order (no gap, no duplicate) in {r['seconds']:.1f} s; {r['failed']} failed to connect.",
               "", END]
-    text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n"
-    block = "\n".join(lines)
-    if BEGIN in text:
-        text = text[:text.index(BEGIN)] + block + text[text.index(END) + len(END):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    open(DOC, "w").write(text)
+    write_section(BEGIN, END, lines)
 
 
 if __name__ == "__main__":
