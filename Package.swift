@@ -96,11 +96,18 @@ let package = Package(
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),
             ],
             path: "Plugins/OpenAI", swiftSettings: swiftSettings),
-        // Stages, events, registry, alignment, exports: no HTTP.
+        // The event protocol: the envelope, what events carry, the state they build, where they
+        // go. Pure Swift: the hub and the store depend on it and on nothing that links C.
+        .target(
+            name: "ParleyEvents",
+            dependencies: ["ParleyPluginAPI"],
+            swiftSettings: swiftSettings
+        ),
+        // Stages, registry, alignment, exports: no HTTP.
         .target(
             name: "ParleyPipeline",
             dependencies: [
-                "ParleyAudio", "ParleyPluginAPI",
+                "ParleyAudio", "ParleyPluginAPI", "ParleyEvents",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Yams", package: "Yams"),
             ],
@@ -124,7 +131,7 @@ let package = Package(
         .target(
             name: "ParleyStore",
             dependencies: [
-                "ParleyPipeline",
+                "ParleyEvents",
                 .product(name: "SQLKit", package: "sql-kit"),
                 .product(name: "SQLiteKit", package: "sqlite-kit"),
                 .product(name: "PostgresKit", package: "postgres-kit"),
@@ -136,11 +143,25 @@ let package = Package(
         .target(
             name: "ParleyHub",
             dependencies: [
-                "ParleyStore", "ParleyPipeline",
+                "ParleyStore", "ParleyEvents",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // What runs meetings outside HTTP: the processor that runs a meeting under a job lease, the
+        // job runner and queue, queued batches, the worker. No Hummingbird, JWT or bcrypt.
+        .target(
+            name: "ParleyJobs",
+            dependencies: [
+                "ParleyHub", "ParleyStore", "ParleyEvents", "ParleyPipeline",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "UnixSignals", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
@@ -148,10 +169,9 @@ let package = Package(
         .target(
             name: "ParleyServer",
             dependencies: [
-                "ParleyHub", "ParleyStore", "ParleyPipeline", "ParleyPlugins",
+                "ParleyHub", "ParleyStore", "ParleyEvents", "ParleyPipeline", "ParleyJobs",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
-                .product(name: "HummingbirdAuth", package: "hummingbird-auth"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),
                 .product(name: "JWTKit", package: "jwt-kit"),
                 .product(name: "Metrics", package: "swift-metrics"),
@@ -175,8 +195,10 @@ let package = Package(
             dependencies: [
                 "ParleyAudio",
                 "ParleySynth",
+                "ParleyEvents",
                 "ParleyPipeline",
                 "ParleyPlugins",
+                "ParleyJobs",
                 "ParleyServer",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -204,7 +226,7 @@ let package = Package(
         .testTarget(
             name: "ParleyPipelineTests",
             dependencies: [
-                "ParleyPipeline", "ParleyPlugins", "ParleySynth", "ParleyExtractive", "ParleyOpenAI",
+                "ParleyPipeline", "ParleyEvents", "ParleyPlugins", "ParleySynth", "ParleyExtractive", "ParleyOpenAI",
                 "ParleyCommand", "ParleyWhisper", "ParleyPocketSphinx", "ParleyTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -236,8 +258,10 @@ let package = Package(
         .testTarget(
             name: "ParleyHubTests",
             dependencies: [
-                "ParleyHub", "ParleyStore", "ParleyPipeline", "ParleyTestSupport",
+                "ParleyHub", "ParleyStore", "ParleyEvents", "ParleyTestSupport",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "InMemoryLogging", package: "swift-log"),
+                .product(name: "ServiceLifecycleTestKit", package: "swift-service-lifecycle"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "DequeModule", package: "swift-collections"),
@@ -247,7 +271,8 @@ let package = Package(
         .testTarget(
             name: "ParleyServerTests",
             dependencies: [
-                "ParleyServer", "ParleyStore", "ParleyPipeline", "ParleyPlugins", "ParleyPluginAPI", "ParleySynth",
+                "ParleyServer", "ParleyStore", "ParleyEvents", "ParleyPipeline", "ParleyJobs", "ParleyHub", "ParleyPlugins", "ParleyPluginAPI",
+                "ParleySynth",
                 "ParleyTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "HummingbirdTesting", package: "hummingbird"),

@@ -255,7 +255,7 @@ def section(acc, items, batch_rows, stream, elapsed, quick):
     s = [r["pocketsphinx"] for r in acc]
     f = [r["faster_whisper"] for r in acc]
     dur = mean([r["duration"] for r in acc])
-    lines = [BEGIN, "", "## The whole pipeline (issue 3)", "",
+    lines = [BEGIN, "", "## The whole pipeline", "",
              f"Made by `benchmarks/pipeline.py` on {datetime.date.today()} "
              f"({'quick run' if quick else 'full run'}, {elapsed / 60:.0f} min); release build; both cores "
              "(whisper's CTranslate2 uses them). Meetings from `parley make-meeting` (espeak-ng voices, exact "

@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 public import ParleyStore
+public import ServiceLifecycle
 import Synchronization
 
 /// Settings of the hub; the server fills them from its configuration.
@@ -18,6 +19,9 @@ public struct HubConfiguration: Sendable {
     /// Viewers of a process not heard from for this long (each sweep renews a process's own)
     /// stop counting: a process that died does not leave ghosts.
     public var presenceTimeout: Duration
+    /// Whether the hub listens to the store's notifications (tests turn it off to show that the
+    /// sweep alone catches up).
+    var listensForChanges = true
 
     public init(
         sendQueue: Int = 4096, recentEvents: Int = 2048, storeOutage: Duration = .seconds(60),
@@ -32,12 +36,24 @@ public struct HubConfiguration: Sendable {
 }
 
 /// The meetings' live channels. A channel exists while someone publishes to it or watches it.
-public final class Hub: Sendable {
+///
+/// Publishing and subscribing run in the caller's task. What runs in the background (catching
+/// up from the store, sharing presence, following other processes through a shared database,
+/// the periodic sweep) runs in ``run()``'s task group: the hub is a ServiceLifecycle `Service`,
+/// and once `run()` returns nothing of it runs any more. Run it once, for as long as its store
+/// is open, and close the store after `run()` returned.
+public final class Hub: Service, Sendable {
     public let store: any Store
     public let configuration: HubConfiguration
     let metrics = HubMetrics()
     let loops = DeliveryLoops()
     let logger: Logger
+    let work = HubWorkQueue()
+    /// A signal each time another process queued or released a job, and when the notifications
+    /// resumed after an interruption (anything may have been queued meanwhile): for this
+    /// process's job queue, its one reader.
+    public let jobsChanged: AsyncStream<Void>
+    private let jobsChangedSignal: AsyncStream<Void>.Continuation
 
     private struct Entry {
         var channel: MeetingChannel
@@ -56,6 +72,7 @@ public final class Hub: Sendable {
         self.configuration = configuration
         self.node = node
         self.logger = logger
+        (jobsChanged, jobsChangedSignal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }
 
     /// Runs `body` with the meeting's channel, opened from the store if nobody has it open.
@@ -91,7 +108,7 @@ public final class Hub: Sendable {
         let fresh = MeetingChannel(
             meetingID: meetingID, epoch: position.epoch, latestOffset: position.latest, store: store,
             configuration: configuration, metrics: metrics, loops: loops, logger: logger,
-            presenceNode: store.isShared ? node : nil)
+            presenceNode: store.isShared ? node : nil, work: work)
         let (channel, opened) = channels.withLock { channels in
             // Someone may have opened it while the store was read: theirs wins.
             let opened = channels[meetingID] == nil
@@ -101,7 +118,7 @@ public final class Hub: Sendable {
             return (entry.channel, opened)
         }
         // Viewers already watching through other processes.
-        if opened && store.isShared { Task { await self.refreshPresence(of: [channel]) } }
+        if opened && store.isShared { _ = work.submit(HubWork(.refreshPresence, channel)) }
         return channel
     }
 
@@ -131,28 +148,49 @@ extension Hub {
         }
     }
 
-    /// Keeps the open channels up with what other processes do through a shared store (give it
-    /// `store.changes()`): appended events and presence as each notification comes, every
-    /// channel after the notifications were interrupted and each `sweepInterval` (a lost
-    /// notification delays, never loses). Other changes (a queued job) go to `other`. Runs until
-    /// the stream ends or the task is cancelled.
-    public func follow(_ changes: AsyncStream<StoreChange>, other: @escaping @Sendable (StoreChange) -> Void) async {
+    /// Runs the channels' background work and, with a store other processes share, follows
+    /// their changes (appended events and presence as each notification comes, every channel
+    /// after the notifications were interrupted and each `sweepInterval`: a lost notification
+    /// delays, never loses). Returns on graceful shutdown or cancellation, after every child
+    /// task ended; work submitted later is dropped.
+    public func run() async throws {
         await withDiscardingTaskGroup { group in
-            group.addTask {
-                while (try? await Task.sleep(for: self.configuration.sweepInterval)) != nil { await self.sweep() }
-            }
-            for await change in changes {
-                switch change {
-                case .appended(let meetingID, let position): openChannel(meetingID: meetingID)?.observe(position)
-                case .presence(let meetingID):
-                    if let channel = openChannel(meetingID: meetingID) { await refreshPresence(of: [channel]) }
-                case .resumed:
-                    await sweep()
-                    other(change)
-                case .jobQueued: other(change)
+            if store.isShared {
+                if configuration.listensForChanges {
+                    group.addTask { await self.store.followChanges { await self.handle($0) } }
+                }
+                group.addTask {
+                    while (try? await Task.sleep(for: self.configuration.sweepInterval)) != nil { await self.sweep() }
                 }
             }
+            for await item in work.items.cancelOnGracefulShutdown() {
+                group.addTask { await self.perform(item) }
+            }
+            work.close()
             group.cancelAll()
+        }
+    }
+
+    private func perform(_ item: HubWork) async {
+        guard let channel = item.channel else { return }  // closed meanwhile
+        switch item.kind {
+        case .fill: await channel.fill()
+        case .resynchronize: await channel.resynchronize()
+        case .sharePresence: await channel.writePresence()
+        case .refreshPresence: await refreshPresence(of: [channel])
+        }
+    }
+
+    private func handle(_ change: StoreChange) async {
+        switch change {
+        case .appended(let meetingID, let position): openChannel(meetingID: meetingID)?.observe(position)
+        case .presence(let meetingID):
+            if let channel = openChannel(meetingID: meetingID) { await refreshPresence(of: [channel]) }
+        case .resumed:
+            await sweep()
+            jobsChangedSignal.yield()
+        case .jobQueued:
+            jobsChangedSignal.yield()
         }
     }
 

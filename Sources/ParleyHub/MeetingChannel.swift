@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 public import NIOCore
-public import ParleyPipeline
+public import ParleyEvents
 public import ParleyStore
 import Synchronization
 
@@ -19,6 +19,8 @@ public final class MeetingChannel: EventSink {
     let logger: Logger
     /// This process's name in the shared presence table; nil when the store is not shared.
     let presenceNode: String?
+    /// The hub's background work: reads and writes that outlive the call that needed them.
+    let work: HubWorkQueue
 
     /// An event waiting to be appended, with what its writer requires of the log.
     struct Pending {
@@ -97,7 +99,7 @@ public final class MeetingChannel: EventSink {
 
     init(
         meetingID: String, epoch: String, latestOffset: Int, store: any Store, configuration: HubConfiguration,
-        metrics: HubMetrics, loops: DeliveryLoops, logger: Logger, presenceNode: String? = nil
+        metrics: HubMetrics, loops: DeliveryLoops, logger: Logger, presenceNode: String? = nil, work: HubWorkQueue
     ) {
         self.meetingID = meetingID
         self.store = store
@@ -106,6 +108,7 @@ public final class MeetingChannel: EventSink {
         self.loops = loops
         self.logger = logger
         self.presenceNode = presenceNode
+        self.work = work
         state = Mutex(
             State(
                 epoch: epoch, published: latestOffset, known: latestOffset,
@@ -164,7 +167,7 @@ public final class MeetingChannel: EventSink {
                 state.pending.removeFirst(count)
                 return (batch, state.epoch, false)
             }
-            if fill { Task { await self.fill() } }
+            if fill { startFilling() }
             if batch.isEmpty { return }
             do {
                 let (events, timestamp) = try await append(batch, epoch: epoch)
@@ -183,7 +186,7 @@ public final class MeetingChannel: EventSink {
                         metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
                 }
                 for pending in batch { pending.result.complete(.failure(error)) }
-                if stale { Task { await self.resynchronize() } }
+                if stale { _ = work.submit(HubWork(.resynchronize, self)) }
             }
         }
     }
@@ -241,7 +244,7 @@ public final class MeetingChannel: EventSink {
             if !ready.isEmpty { deliver(ready, to: subscribers) }
             return fill
         }
-        if fill { Task { await self.fill() } }
+        if fill { startFilling() }
     }
 
     private func deliver(_ messages: [ByteBuffer], to subscribers: [Subscriber]) {
@@ -253,9 +256,15 @@ public final class MeetingChannel: EventSink {
         if slow > 0 { removeClosedSubscribers() }
     }
 
+    /// Hands the catching up to the hub (the state is marked `filling` already); if the hub
+    /// stopped, the mark goes, and the next observation tries again.
+    private func startFilling() {
+        if !work.submit(HubWork(.fill, self)) { state.withLock { $0.filling = false } }
+    }
+
     /// Reads from the store what this channel has not delivered, until it has caught up with
-    /// the latest offset it knows of. One read runs at a time.
-    private func fill() async {
+    /// the latest offset it knows of. One read runs at a time (the hub runs it).
+    func fill() async {
         var delay = Duration.milliseconds(100)
         while true {
             let range: (after: Int, through: Int, epoch: String)? = state.withLock { state in
@@ -312,7 +321,7 @@ public final class MeetingChannel: EventSink {
             return (reset, fill)
         }
         if reset { closeAll(.logReset) }
-        if fill { Task { await self.fill() } }
+        if fill { startFilling() }
     }
 
     /// Reads the meeting's position from the store and observes it (after a stale write).
@@ -438,38 +447,45 @@ public final class MeetingChannel: EventSink {
         }
     }
 
-    /// Writes this process's viewers to the shared store (one write at a time, always the
+    /// Has this process's viewers written to the shared store (one write at a time, always the
     /// latest set), so the other processes' channels of the meeting show them too.
     private func sharePresence() {
-        guard let node = presenceNode else { return }
+        guard presenceNode != nil else { return }
         let start = state.withLock { state -> Bool in
             guard state.presenceDirty, !state.presenceWriting else { return false }
             state.presenceWriting = true
             return true
         }
         guard start else { return }
-        Task {
-            while true {
-                let viewers: [PresenceRecord]? = state.withLock { state in
-                    guard state.presenceDirty else {
-                        state.presenceWriting = false
-                        return nil
-                    }
-                    state.presenceDirty = false
-                    return state.viewerCounts.keys.map { PresenceRecord(userID: $0.userID, username: $0.username) }
+        if !work.submit(HubWork(.sharePresence, self)) { state.withLock { $0.presenceWriting = false } }
+    }
+
+    /// Writes the viewers until the store has the latest set (the hub runs it). A failed write
+    /// is left for the hub's next sweep, which retries it; stale rows expire meanwhile.
+    func writePresence() async {
+        guard let node = presenceNode else { return }
+        while !Task.isCancelled {
+            let viewers: [PresenceRecord]? = state.withLock { state in
+                guard state.presenceDirty else {
+                    state.presenceWriting = false
+                    return nil
                 }
-                guard let viewers else { return }
-                do {
-                    try await store.putPresence(meetingID: meetingID, node: node, viewers: viewers, at: Date())
-                } catch {
-                    // The next change or the node's heartbeat tries again; stale rows expire.
-                    logger.warning(
-                        "cannot share presence",
-                        metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
-                    state.withLock { $0.presenceDirty = true }
-                    try? await Task.sleep(for: .seconds(1))
-                }
+                state.presenceDirty = false
+                return state.viewerCounts.keys.map { PresenceRecord(userID: $0.userID, username: $0.username) }
             }
+            guard let viewers else { return }
+            do {
+                try await store.putPresence(meetingID: meetingID, node: node, viewers: viewers, at: Date())
+            } catch {
+                logger.warning(
+                    "cannot share presence",
+                    metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
+                break
+            }
+        }
+        state.withLock { state in
+            state.presenceDirty = true
+            state.presenceWriting = false
         }
     }
 

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAudio
+public import ParleyEvents
 import ParleyPluginAPI
 
 /// The formats a finished meeting can be written in.
@@ -33,7 +34,7 @@ public enum Exporter {
         case .vtt: subtitles(state, vtt: true)
         case .txt: text(state)
         case .md: markdown(state)
-        case .rttm: RTTM.format(state.turns, recording: state.meetingID)
+        case .rttm: RTTM.format(state.turns.map(SpeakerTurn.init), recording: state.meetingID)
         }
     }
 

@@ -1,14 +1,6 @@
 public import Foundation
+public import ParleyEvents
 import Synchronization
-
-/// Where a running meeting's events go. The engine calls ``publish(_:)`` for each event in
-/// order; the sink numbers it, keeps it and hands it on. The server's sink persists the event
-/// before broadcasting it; ``MeetingEventLog`` keeps events in memory for the CLI and tests.
-public protocol EventSink: Sendable {
-    /// Numbers, timestamps, stores and forwards one event. Must not wait for any consumer.
-    @discardableResult
-    func publish(_ data: EventData) async throws -> MeetingEvent
-}
 
 /// An in-memory event log: numbers events from `firstOffset`, keeps the meeting's state, and
 /// offers the events as an `AsyncSequence` whose buffer is unbounded, so a slow consumer

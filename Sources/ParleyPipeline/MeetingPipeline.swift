@@ -1,6 +1,7 @@
 import Foundation
 public import Logging
 import ParleyAudio
+public import ParleyEvents
 public import ParleyPluginAPI
 import Synchronization
 
@@ -209,7 +210,8 @@ private struct Run<Sink: EventSink>: Sendable {
             }
         }
         var speakers = Self.speakerList(turns: turns)
-        try await publish(.speakers(.init(reason: .clustering, speakers: speakers, changes: changes, turns: turns)))
+        try await publish(
+            .speakers(.init(reason: .clustering, speakers: speakers, changes: changes, turns: turns.map(\.record))))
         for piece in replacements { try await publish(.transcript(piece)) }
         try await publish(
             .status(
@@ -537,7 +539,7 @@ private struct Run<Sink: EventSink>: Sendable {
                         .speakers(
                             .init(
                                 reason: .provisional, speakers: Self.speakerList(turns: turns), changes: changes,
-                                turns: turns)))
+                                turns: turns.map(\.record))))
                 }
             }
             for segment in transcription.segments {

@@ -1,4 +1,5 @@
 public import ParleyAudio
+public import ParleyEvents
 public import ParleyPluginAPI
 
 /// Where a meeting's audio comes from.

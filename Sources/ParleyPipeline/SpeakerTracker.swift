@@ -1,4 +1,5 @@
 public import ParleyAudio
+public import ParleyEvents
 
 /// Keeps speaker labels stable while diarization is re-run on more and more of the audio:
 /// each new clustering's speakers are matched to the labels already given by how much their
@@ -48,5 +49,14 @@ public struct SpeakerTracker: Sendable {
             .sorted { $0.start < $1.start }
         coveredUntil = duration
         return turns
+    }
+}
+
+extension SpeakerTurn {
+    /// The turn as the meeting's events carry it.
+    public var record: SpeakerTurnRecord { SpeakerTurnRecord(speaker: speaker, start: start, end: end) }
+
+    public init(_ record: SpeakerTurnRecord) {
+        self.init(speaker: record.speaker, start: record.start, end: record.end)
     }
 }

@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import ParleyEvents
 import ParleyHub
 import ParleyPipeline
 import ParleyStore

@@ -1,12 +1,14 @@
 import Foundation
+import ParleyEvents
 import ParleyHub
 import ParleyPipeline
 import ParleyStore
 
 /// People's edits to a meeting — a speaker's name, an action item — published as numbered
 /// events like the pipeline's, so every viewer sees them live, a reload shows them, and the
-/// exports include them. An actor: each edit reads the state and publishes the change without
-/// another edit in between.
+/// exports include them. Each edit reads the state up to an offset and publishes only if the
+/// log still ends there (compare-and-append, retried on a conflict): an actor alone would not
+/// keep edits apart, since it lets another call in at every `await`.
 actor MeetingEditor {
     let meetings: MeetingService
     let hub: Hub

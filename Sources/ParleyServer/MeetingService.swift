@@ -3,7 +3,9 @@ import Hummingbird
 import Logging
 import Metrics
 import NIOCore
+import ParleyEvents
 import ParleyHub
+import ParleyJobs
 import ParleyPipeline
 import ParleyStore
 import Synchronization
@@ -13,27 +15,25 @@ import Synchronization
 final class MeetingService: Sendable {
     let store: any Store
     let hub: Hub
-    let runner: JobRunner
+    let processor: MeetingProcessor
+    let states: MeetingStates
     let settings: ServerSettings
     let metrics: ServerMetrics
-    let makePipeline: @Sendable () async throws -> MeetingPipeline
     let logger: Logger
+    var runner: JobRunner { processor.runner }
     /// This process's name in job leases.
-    var node: String { hub.node }
+    var node: String { processor.node }
     /// Meetings whose upload request is running: a second concurrent PUT gets 409 before it
     /// touches the first one's file.
     private let uploading = Mutex<Set<String>>([])
 
-    init(
-        store: any Store, hub: Hub, runner: JobRunner, settings: ServerSettings, metrics: ServerMetrics,
-        makePipeline: @escaping @Sendable () async throws -> MeetingPipeline, logger: Logger
-    ) {
-        self.store = store
-        self.hub = hub
-        self.runner = runner
+    init(engine: Engine, settings: ServerSettings, metrics: ServerMetrics, logger: Logger) {
+        self.store = engine.store
+        self.hub = engine.hub
+        self.processor = engine.processor
+        self.states = engine.states
         self.settings = settings
         self.metrics = metrics
-        self.makePipeline = makePipeline
         self.logger = logger
     }
 
@@ -67,14 +67,9 @@ final class MeetingService: Sendable {
 
     // MARK: State
 
-    /// The meeting's whole state, from its persisted events.
+    /// The meeting's whole state, from the read model (a snapshot and the events after it).
     func state(of meeting: MeetingRecord) async throws -> MeetingState {
-        var state = MeetingState(meetingID: meeting.id, title: meeting.title, createdAt: meeting.createdAt)
-        let decoder = JSONDecoder()
-        for stored in try await store.events(meetingID: meeting.id, after: 0, through: nil) {
-            state.apply(try decoder.decode(MeetingEvent.self, from: Data(stored.json.utf8)))
-        }
-        return state
+        try await states.state(of: meeting)
     }
 
     func view(of meeting: MeetingRecord, for user: AuthenticatedUser) async throws -> MeetingView {
@@ -210,7 +205,7 @@ final class MeetingService: Sendable {
         var pipeline: MeetingPipeline?
         if processHere {
             do {
-                pipeline = try await makePipeline()
+                pipeline = try await processor.pipeline()
             } catch let error as PipelineError {
                 throw APIError(.serviceUnavailable, "backend_not_ready", error.message)
             }
@@ -256,7 +251,7 @@ final class MeetingService: Sendable {
         if let pipeline {
             let accepted = runner.submit(meetingID: meeting.id) {
                 finished.complete(
-                    await self.process(
+                    await self.processor.process(
                         record, source: .upload(file.chunks(), expectedLength: expected, spoolPath: nil),
                         pipeline: pipeline))
             }
@@ -266,7 +261,7 @@ final class MeetingService: Sendable {
                 throw APIError(.serviceUnavailable, "stopping", "the server is stopping; try again shortly")
             }
         } else {
-            try await publish(
+            try await processor.publish(
                 .status(.init(stage: .upload, state: .started, detail: "receiving the recording")), in: record)
         }
 
@@ -303,7 +298,7 @@ final class MeetingService: Sendable {
                 try await store.recordUpload(meetingID: meeting.id, bytes: file.bytesWritten)
                 file.finish()
                 if !processHere {
-                    try await publish(
+                    try await processor.publish(
                         .status(
                             .init(
                                 stage: .upload, state: .progress,
@@ -315,21 +310,21 @@ final class MeetingService: Sendable {
         } catch let error as APIError {
             let failure = PipelineFailure(stage: .upload, code: "bad_request", message: error.message)
             file.fail(failure)
-            if processHere { _ = await finished.value } else { await fail(record, failure) }
+            if processHere { _ = await finished.value } else { await processor.fail(record, failure) }
             throw error
         } catch {
             // The client went away mid-upload: the pipeline (or this node) fails the upload stage.
             let failure = PipelineFailure(
                 stage: .upload, code: "interrupted", message: "the upload was interrupted: \(error)")
             file.fail(failure)
-            if !processHere { await fail(record, failure) }
+            if !processHere { await processor.fail(record, failure) }
             throw error
         }
         if overLimit {
             if processHere {
                 _ = await finished.value
             } else {
-                await fail(
+                await processor.fail(
                     record,
                     PipelineFailure(
                         stage: .upload, code: "too_large",
@@ -355,195 +350,13 @@ final class MeetingService: Sendable {
         return response
     }
 
-    /// Runs the pipeline on the meeting's channel under this node's job lease (kept alive
-    /// while it runs) and records how it ended. A lost lease stops it without a word: the
-    /// process that took the meeting over speaks for it now.
-    @discardableResult
-    func process(_ meeting: MeetingRecord, source: AudioSource, pipeline ready: MeetingPipeline? = nil) async
-        -> PipelineFailure?
-    {
-        var meetingLogger = self.logger
-        meetingLogger[metadataKey: "meeting.id"] = "\(meeting.id)"
-        let logger = meetingLogger
-        let lost = Completion<Void>()
-        return await withTaskGroup(of: PipelineFailure?.self) { group in
-            group.addTask {
-                if await keepLease(
-                    meetingID: meeting.id, owner: self.node, lease: self.settings.jobLease, store: self.store,
-                    logger: logger)
-                {
-                    lost.complete(())
-                }
-                return nil
-            }
-            group.addTask {
-                await self.runPipeline(meeting, source: source, pipeline: ready, lost: lost, logger: logger)
-            }
-            let first = await group.next() ?? nil
-            if lost.isCompleted {
-                group.cancelAll()  // the lease went first: stop the pipeline
-                await group.waitForAll()
-                return PipelineFailure(
-                    stage: .upload, code: "taken_over", message: "another process took the meeting over")
-            }
-            group.cancelAll()  // the pipeline ended: stop renewing
-            return first
-        }
-    }
-
-    private func runPipeline(
-        _ meeting: MeetingRecord, source: AudioSource, pipeline ready: MeetingPipeline?, lost: Completion<Void>,
-        logger: Logger
-    ) async -> PipelineFailure? {
-        do {
-            let pipeline: MeetingPipeline
-            if let ready { pipeline = ready } else { pipeline = try await makePipeline() }
-            return try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
-                let sink = JobSink(channel: channel, lease: node, metrics: metrics)
-                logger.info("processing started")
-                let report = await pipeline.run(source, sink: sink, logger: logger)
-                if Task.isCancelled && (runner.isStopping || lost.isCompleted) {
-                    if runner.isStopping {
-                        // Given back at once, so another process (or this one's next start) resumes it.
-                        _ = try? await store.releaseJob(meetingID: meeting.id, owner: node)
-                        logger.info("processing interrupted by shutdown; the job is back in the queue")
-                    }
-                    return report.failure
-                }
-                let status: MeetingStatus = report.failure == nil ? .completed : .failed
-                guard try await store.finishJob(meetingID: meeting.id, owner: node, status: status) else {
-                    logger.warning("processing ended after the meeting was taken over, deleted or replaced")
-                    return report.failure
-                }
-                logger.info(
-                    "processing ended",
-                    metadata: ["status": "\(status.rawValue)", "error": "\(report.failure?.message ?? "")"])
-                return report.failure
-            }
-        } catch {
-            logger.error("processing could not run", metadata: ["error": "\(store.describe(error))"])
-            let failure = PipelineFailure(
-                stage: .upload, code: "internal", message: "processing could not start: \(error)")
-            await fail(meeting, failure, lease: node)
-            return failure
-        }
-    }
-
-    /// Runs a job this node claimed from the queue: a meeting another node received (its
-    /// recording complete), or one whose worker stopped. A takeover says so first (a `status`
-    /// event with state `restarted`), then processing starts again from the stored recording.
-    func runClaimed(_ job: JobRecord) async {
-        var logger = self.logger
-        logger[metadataKey: "meeting.id"] = "\(job.meetingID)"
-        do {
-            guard let meeting = try await store.meeting(id: job.meetingID), meeting.epoch == job.epoch else {
-                // Deleted, or replaced by a new upload since: nothing to do.
-                _ = try await store.finishJob(meetingID: job.meetingID, owner: node, status: nil)
-                return
-            }
-            guard let path = meeting.audioPath, meeting.audioBytes != nil, FileManager.default.fileExists(atPath: path)
-            else {
-                logger.warning("interrupted upload: meeting failed")
-                await fail(
-                    meeting,
-                    PipelineFailure(
-                        stage: .upload, code: "interrupted",
-                        message:
-                            "the upload stopped before it finished (the server receiving it stopped); upload the audio again"
-                    ),
-                    lease: node)
-                return
-            }
-            if job.attempts > 1 {
-                logger.info("taking over an interrupted meeting", metadata: ["attempt": "\(job.attempts)"])
-                try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
-                    _ = try await channel.publish(
-                        .status(
-                            .init(
-                                stage: .upload, state: .restarted,
-                                detail:
-                                    "the process running this meeting stopped; processing starts again from the recording (attempt \(job.attempts))"
-                            )), lease: node, expecting: nil)
-                }
-            }
-            await process(meeting, source: .file(path))
-        } catch {
-            logger.error("cannot run the claimed job", metadata: ["error": "\(store.describe(error))"])
-            _ = try? await store.releaseJob(meetingID: job.meetingID, owner: node)
-        }
-    }
-
-    /// Publishes an event on the meeting's channel (not under a lease).
-    func publish(_ data: EventData, in meeting: MeetingRecord) async throws {
-        try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { _ = try await $0.publish(data) }
-    }
-
-    /// Ends a meeting as failed with an `error` event and a `failed` status; under `lease`,
-    /// only while this node holds the meeting's job.
-    func fail(_ meeting: MeetingRecord, _ failure: PipelineFailure, lease: String? = nil) async {
-        do {
-            try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
-                try await channel.publish(.error(failure), lease: lease, expecting: nil)
-                try await channel.publish(
-                    .status(
-                        .init(stage: .failed, state: .failed, detail: "\(failure.stage.rawValue): \(failure.message)")),
-                    lease: lease, expecting: nil)
-            }
-            if let lease {
-                _ = try await store.finishJob(meetingID: meeting.id, owner: lease, status: .failed)
-            } else {
-                var failed = try await store.meeting(id: meeting.id) ?? meeting
-                failed.status = .failed
-                try await store.updateMeeting(failed)
-            }
-        } catch {
-            logger.error(
-                "cannot mark the meeting failed",
-                metadata: ["meeting.id": "\(meeting.id)", "error": "\(store.describe(error))"])
-        }
-    }
-
-    /// After a start. With a database only this process uses (SQLite), whoever held a job's
-    /// lease is gone, so every lease ends now and the queue takes the meetings over at once
-    /// (processing again from the recording when it was complete, failed when it was not).
-    /// Shared databases need nothing: leases of a stopped process run out by themselves.
-    func recover() async throws {
-        guard store.changes() == nil else { return }
-        try await store.expireLeases()
-    }
-
     // MARK: Delete
 
     func delete(_ meeting: MeetingRecord) async throws {
         await runner.cancel(meetingID: meeting.id)
+        defer { states.forget(meetingID: meeting.id) }
         try await store.deleteMeeting(id: meeting.id)
         hub.openChannel(meetingID: meeting.id)?.closeAll(.meetingDeleted)
         if let path = meeting.audioPath { try? FileManager.default.removeItem(atPath: path) }
     }
-}
-
-/// The pipeline's sink in the server: the meeting's channel, written under the node's job
-/// lease, plus metrics; drops events once the job is cancelled (the server stopping, the lease
-/// lost), since whoever resumes the meeting publishes them again.
-struct JobSink: EventSink {
-    let channel: MeetingChannel
-    let lease: String
-    let metrics: ServerMetrics
-
-    func publish(_ data: EventData) async throws -> MeetingEvent {
-        if Task.isCancelled { throw CancellationError() }
-        metrics.observe(data)
-        return try await channel.publish(data, lease: lease, expecting: nil)
-    }
-}
-
-enum Identifiers {
-    static func make(_ prefix: String) -> String {
-        let alphabet = Array("abcdefghijkmnpqrstuvwxyz23456789")
-        var generator = SystemRandomNumberGenerator()
-        return prefix + String((0..<14).map { _ in alphabet[Int.random(in: 0..<alphabet.count, using: &generator)] })
-    }
-    static func meeting() -> String { make("m_") }
-    static func user() -> String { make("u_") }
-    static func epoch() -> String { make("e_") }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import Hummingbird
-import ParleyAudio
+import ParleyEvents
 import ParleyPipeline
 import ParleyStore
 
@@ -23,7 +23,7 @@ struct MeetingView: ResponseEncodable {
     var duration: Double?
     var speakers: [SpeakerInfo]
     /// Who spoke when (after clustering).
-    var turns: [SpeakerTurn]
+    var turns: [SpeakerTurnRecord]
     var segments: [TranscriptSegment]
     var summary: SummaryUpdate?
     var actionItems: [ActionItemRecord]

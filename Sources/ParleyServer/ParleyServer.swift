@@ -6,6 +6,7 @@ public import Logging
 import Metrics
 import NIOCore
 public import ParleyHub
+import ParleyJobs
 public import ParleyPipeline
 public import ParleyStore
 import Prometheus
@@ -33,8 +34,9 @@ public struct ParleyServer: Sendable {
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> ParleyServer {
         let registry = Self.bootstrapMetrics()
-        let engine = try await Engine.open(settings: settings, logger: logger, makePipeline: makePipeline)
-        let (store, hub, meetings) = (engine.store, engine.hub, engine.meetings)
+        let engine = try await Engine.open(settings: settings.engine, logger: logger, makePipeline: makePipeline)
+        let (store, hub) = (engine.store, engine.hub)
+        let meetings = MeetingService(engine: engine, settings: settings, metrics: ServerMetrics(), logger: logger)
         let tokens = await TokenService(
             secret: try TokenService.secret(settings: settings), store: store, settings: settings)
         let lifecycle = ServerLifecycle(hub: hub, logger: logger)
@@ -94,8 +96,8 @@ public struct ParleyServer: Sendable {
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Parley"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)
-        application.addServices(engine.runner, KeepaliveService(hub: hub, interval: settings.keepaliveInterval))
         application.addServices(engine.services)
+        application.addServices(engine.runner, KeepaliveService(hub: hub, interval: settings.keepaliveInterval))
 
         let server = ParleyServer(
             application: application, store: store, hub: hub, settings: settings, lifecycle: lifecycle,
@@ -106,7 +108,7 @@ public struct ParleyServer: Sendable {
     /// Ends or resumes what a previous run left `processing`. Call once the job runner runs
     /// (`run()` does).
     public func recover() async throws {
-        try await meetings.recover()
+        try await meetings.processor.recover()
         queue?.poke()
     }
 
@@ -155,97 +157,5 @@ struct RecoveryService: Service {
             server.logger.error("recovering interrupted meetings failed", metadata: ["error": "\(error)"])
         }
         try? await gracefulShutdown()
-    }
-}
-
-/// What `parley serve` and `parley worker` share: the store, the hub, the job runner and
-/// queue, and (with a database other processes share) the follower that brings their events.
-struct Engine {
-    let store: any Store
-    let hub: Hub
-    let runner: JobRunner
-    let meetings: MeetingService
-    /// Nil when this process does not process meetings.
-    let queue: JobQueue?
-    /// The queue and the follower, to run beside the runner.
-    let services: [any Service]
-
-    static func open(
-        settings: ServerSettings, logger: Logger, makePipeline: @escaping @Sendable () async throws -> MeetingPipeline
-    ) async throws -> Engine {
-        try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
-        let store =
-            if let url = settings.database {
-                try await SQLStore.postgres(url: url, logger: logger)
-            } else {
-                try await SQLStore.sqlite(path: settings.databasePath, logger: logger)
-            }
-        let hub = Hub(
-            store: store,
-            configuration: HubConfiguration(
-                sendQueue: settings.sendQueue, sweepInterval: .milliseconds(Int(settings.sweepInterval * 1000))),
-            logger: logger)
-        let runner = JobRunner(logger: logger)
-        let meetings = MeetingService(
-            store: store, hub: hub, runner: runner, settings: settings, metrics: ServerMetrics(),
-            makePipeline: makePipeline, logger: logger)
-        let queue =
-            settings.processing
-            ? JobQueue(store: store, meetings: meetings, runner: runner, settings: settings, logger: logger) : nil
-        var services: [any Service] = []
-        if let queue { services.append(queue) }
-        if let changes = store.changes() {
-            services.append(StoreFollower(hub: hub, changes: changes, queue: queue))
-        }
-        return Engine(store: store, hub: hub, runner: runner, meetings: meetings, queue: queue, services: services)
-    }
-}
-
-/// Brings other processes' events to this process's channels and wakes the job queue when
-/// they queue a job (see `Hub.follow`).
-struct StoreFollower: Service {
-    let hub: Hub
-    let changes: AsyncStream<StoreChange>
-    let queue: JobQueue?
-
-    func run() async throws {
-        await cancelWhenGracefulShutdown {
-            await hub.follow(changes) { _ in queue?.poke() }
-        }
-    }
-}
-
-/// `parley worker`: processes meetings from the shared job queue, publishing their events
-/// through the shared event log; serves no HTTP.
-public struct ParleyWorker: Sendable {
-    let engine: Engine
-    let logger: Logger
-
-    public static func build(
-        settings: ServerSettings, logger: Logger, makePipeline: @escaping @Sendable () async throws -> MeetingPipeline
-    ) async throws -> ParleyWorker {
-        guard settings.database != nil else {
-            throw PipelineError(
-                .badConfiguration,
-                "a worker shares the queue through PostgreSQL: give --database postgres://user:password@host:port/db")
-        }
-        var settings = settings
-        settings.processing = true
-        return ParleyWorker(
-            engine: try await Engine.open(settings: settings, logger: logger, makePipeline: makePipeline),
-            logger: logger)
-    }
-
-    /// This worker's name in job leases.
-    public var name: String { engine.meetings.node }
-
-    /// Runs until SIGTERM or SIGINT; running jobs are then given back to the queue.
-    public func run() async throws {
-        let group = ServiceGroup(
-            configuration: .init(
-                services: [.init(service: engine.runner)] + engine.services.map { .init(service: $0) },
-                gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        try await group.run()
-        try await engine.store.close()
     }
 }

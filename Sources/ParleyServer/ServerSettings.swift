@@ -1,4 +1,5 @@
 public import Foundation
+public import ParleyJobs
 public import ParleyPipeline
 
 /// The server's settings: `server.*` keys of the configuration (file, `PARLEY_SERVER_*`
@@ -49,76 +50,58 @@ public struct ServerSettings: Sendable {
 
     public init() {}
 
-    public init(configuration: ParleyConfiguration) throws {
+    public init(configuration: ParleyConfiguration) throws(SettingsError) {
         self.init()
+        let engine = try EngineSettings(configuration: configuration)
+        dataDirectory = engine.dataDirectory
+        database = engine.database
+        sendQueue = engine.sendQueue
+        processing = engine.processing
+        jobs = engine.jobs
+        jobLease = engine.jobLease
+        jobPollInterval = engine.jobPollInterval
+        sweepInterval = engine.sweepInterval
         host = configuration["server.host"] ?? host
-        port = try Self.integer(configuration, "server.port", default: port, range: 0...65535)
-        dataDirectory = configuration["server.data_dir"] ?? dataDirectory
-        if let database = configuration["server.database"], !database.isEmpty, database != "sqlite" {
-            guard database.hasPrefix("postgres://") || database.hasPrefix("postgresql://") else {
-                throw PipelineError(
-                    .badConfiguration,
-                    "setting 'server.database': give a postgres://user:password@host:port/database URL, or sqlite")
-            }
-            self.database = database
-        }
+        port = try EngineSettings.integer(configuration, "server.port", default: port, range: 0...65535)
         jwtSecret = configuration["server.jwt_secret"]
-        accessTokenLifetime = try configuration.double("server.access_token_ttl", default: accessTokenLifetime)
-        refreshTokenLifetime = try configuration.double("server.refresh_token_ttl", default: refreshTokenLifetime)
-        bcryptCost = try Self.integer(configuration, "server.bcrypt_cost", default: bcryptCost, range: 4...31)
+        accessTokenLifetime = try EngineSettings.number(
+            configuration, "server.access_token_ttl", default: accessTokenLifetime)
+        refreshTokenLifetime = try EngineSettings.number(
+            configuration, "server.refresh_token_ttl", default: refreshTokenLifetime)
+        bcryptCost = try EngineSettings.integer(configuration, "server.bcrypt_cost", default: bcryptCost, range: 4...31)
         maxUploadBytes = Int64(
-            try Self.integer(configuration, "server.max_upload_bytes", default: Int(maxUploadBytes), range: 1...Int.max)
-        )
+            try EngineSettings.integer(
+                configuration, "server.max_upload_bytes", default: Int(maxUploadBytes), range: 1...Int.max))
         allowedOrigins = (configuration["server.allowed_origins"] ?? "")
             .split(whereSeparator: { $0 == " " || $0 == "," }).map(String.init)
-        maxConnectionsPerUser = try Self.integer(
+        maxConnectionsPerUser = try EngineSettings.integer(
             configuration, "server.max_connections_per_user", default: maxConnectionsPerUser, range: 1...1_000_000)
-        connectAttemptsPerUser = try Self.integer(
+        connectAttemptsPerUser = try EngineSettings.integer(
             configuration, "server.connect_attempts_per_user", default: connectAttemptsPerUser, range: 1...10_000_000)
-        connectAttemptsPerAddress = try Self.integer(
+        connectAttemptsPerAddress = try EngineSettings.integer(
             configuration, "server.connect_attempts_per_address", default: connectAttemptsPerAddress,
             range: 1...10_000_000)
-        connectWindow = try configuration.double("server.connect_window", default: connectWindow)
-        keepaliveInterval = try configuration.double("server.keepalive_interval", default: keepaliveInterval)
-        sendQueue = try Self.integer(configuration, "server.send_queue", default: sendQueue, range: 1...1_000_000)
-        maxMessageBytes = try Self.integer(
+        connectWindow = try EngineSettings.number(configuration, "server.connect_window", default: connectWindow)
+        keepaliveInterval = try EngineSettings.number(
+            configuration, "server.keepalive_interval", default: keepaliveInterval)
+        maxMessageBytes = try EngineSettings.integer(
             configuration, "server.max_message_bytes", default: maxMessageBytes, range: 128...16 << 20)
-        development = try Self.flag(configuration, "server.development", default: development)
-        processing = try Self.flag(configuration, "server.processing", default: processing)
-        jobs = try Self.integer(configuration, "server.jobs", default: jobs, range: 1...1024)
-        jobLease = try configuration.double("server.job_lease", default: jobLease)
-        jobPollInterval = try configuration.double("server.job_poll_interval", default: jobPollInterval)
-        sweepInterval = try configuration.double("server.sweep_interval", default: sweepInterval)
-        for (key, value) in [
-            ("server.job_lease", jobLease), ("server.job_poll_interval", jobPollInterval),
-            ("server.sweep_interval", sweepInterval),
-        ] where !(0.05...86400).contains(value) {
-            throw PipelineError(.badConfiguration, "setting '\(key)': \(value) is not between 0.05 and 86400 seconds")
-        }
+        development = try EngineSettings.flag(configuration, "server.development", default: development)
     }
 
-    var databasePath: String { (dataDirectory as NSString).appendingPathComponent("parley.sqlite") }
-    var audioDirectory: String { (dataDirectory as NSString).appendingPathComponent("audio") }
-
-    private static func flag(_ configuration: ParleyConfiguration, _ key: String, default fallback: Bool) throws
-        -> Bool
-    {
-        guard let text = configuration[key] else { return fallback }
-        guard let value = Bool(text.lowercased()) else {
-            throw PipelineError(.badConfiguration, "setting '\(key)': '\(text)' is not true or false")
-        }
-        return value
+    /// The part of the settings the engine that processes meetings uses.
+    public var engine: EngineSettings {
+        var engine = EngineSettings()
+        engine.dataDirectory = dataDirectory
+        engine.database = database
+        engine.sendQueue = sendQueue
+        engine.processing = processing
+        engine.jobs = jobs
+        engine.jobLease = jobLease
+        engine.jobPollInterval = jobPollInterval
+        engine.sweepInterval = sweepInterval
+        return engine
     }
 
-    private static func integer(
-        _ configuration: ParleyConfiguration, _ key: String, default fallback: Int, range: ClosedRange<Int>
-    ) throws -> Int {
-        guard let text = configuration[key] else { return fallback }
-        guard let value = Int(text), range.contains(value) else {
-            throw PipelineError(
-                .badConfiguration,
-                "setting '\(key)': '\(text)' is not a whole number in \(range.lowerBound)...\(range.upperBound)")
-        }
-        return value
-    }
+    var audioDirectory: String { engine.audioDirectory }
 }

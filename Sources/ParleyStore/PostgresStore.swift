@@ -3,7 +3,6 @@ public import Logging
 import NIOCore
 import NIOPosix
 import PostgresKit
-import Synchronization
 
 extension SQLStore {
     /// The store on PostgreSQL (`postgres://user:password@host:port/database`): the same SQL as
@@ -30,12 +29,10 @@ extension SQLStore {
         let database = pool.database(logger: logger).sql(queryLogLevel: .trace)
         let listener = PostgresListener(configuration: configuration.coreConfiguration, loop: loop, logger: logger)
         return SQLStore(
-            database: database, transactor: PooledTransactor(database: database), feed: { listener.changes() },
+            database: database, transactor: PooledTransactor(database: database),
+            follow: { handle in await listener.follow(handle) },
             isTransient: isTransient, describe: describe,
-            onClose: {
-                await listener.shutdown()
-                try await shared.pool.shutdownAsync()
-            })
+            onClose: { try await shared.pool.shutdownAsync() })
     }
 
     /// One event loop thread for every PostgreSQL connection of the process (the pools and the
@@ -113,68 +110,28 @@ private final class SharedPool: @unchecked Sendable {
 }
 
 /// LISTENs on Parley's notification channel on a connection of its own and turns the
-/// payloads into `StoreChange`s. A lost connection is opened again (backoff up to 5 s) and
-/// announced as `.resumed`, because notifications sent meanwhile are gone.
-final class PostgresListener: Sendable {
+/// payloads into `StoreChange`s, in the task that follows them. A lost connection is opened
+/// again (backoff up to 5 s) and announced as `.resumed`, because notifications sent meanwhile
+/// are gone. Cancelling the task closes the connection and ends the following.
+struct PostgresListener: Sendable {
     let configuration: PostgresConnection.Configuration
     let loop: any EventLoopGroup
     let logger: Logger
 
-    init(configuration: PostgresConnection.Configuration, loop: any EventLoopGroup, logger: Logger) {
-        self.configuration = configuration
-        self.loop = loop
-        self.logger = logger
-    }
-
-    /// The listening tasks, so closing the store stops them before its event loop goes.
-    private let tasks = Mutex<(closed: Bool, running: [Int: Task<Void, Never>], next: Int)>((false, [:], 0))
-
-    func changes() -> AsyncStream<StoreChange> {
-        let (stream, continuation) = AsyncStream.makeStream(
-            of: StoreChange.self, bufferingPolicy: .bufferingNewest(100_000))
-        let id = tasks.withLock { tasks -> Int? in
-            guard !tasks.closed else { return nil }
-            tasks.next += 1
-            return tasks.next
-        }
-        guard let id else {
-            continuation.finish()
-            return stream
-        }
-        let task = Task {
-            await self.run(continuation)
-            _ = self.tasks.withLock { $0.running.removeValue(forKey: id) }
-        }
-        tasks.withLock { $0.running[id] = task }
-        continuation.onTermination = { _ in task.cancel() }
-        return stream
-    }
-
-    /// Stops every listening connection and waits until they are closed.
-    func shutdown() async {
-        let running = tasks.withLock { tasks in
-            tasks.closed = true
-            return Array(tasks.running.values)
-        }
-        for task in running { task.cancel() }
-        for task in running { await task.value }
-    }
-
-    private func run(_ continuation: AsyncStream<StoreChange>.Continuation) async {
+    func follow(_ handle: @escaping @Sendable (StoreChange) async -> Void) async {
         var delay = 0.1
         while !Task.isCancelled {
             do {
                 let connection = try await PostgresConnection.connect(
-                    on: loop.any(), configuration: configuration, id: 0,
-                    logger: logger)
+                    on: loop.any(), configuration: configuration, id: 0, logger: logger)
                 do {
                     try await withTaskCancellationHandler {
                         try await connection.listen(on: SQLStore.notificationChannel) { notifications in
                             // Listening now: whatever was announced before is read from the tables.
-                            continuation.yield(.resumed)
+                            await handle(.resumed)
                             delay = 0.1
                             for try await notification in notifications {
-                                if let change = Self.change(notification.payload) { continuation.yield(change) }
+                                if let change = Self.change(notification.payload) { await handle(change) }
                             }
                         }
                     } onCancel: {
@@ -192,10 +149,9 @@ final class PostgresListener: Sendable {
                     "PostgreSQL notifications interrupted; listening again",
                     metadata: ["error": "\(SQLStore.describe(error))"])
             }
-            try? await Task.sleep(for: .seconds(delay))
+            if (try? await Task.sleep(for: .seconds(delay))) == nil { break }
             delay = min(delay * 2, 5)
         }
-        continuation.finish()
     }
 
     /// `e|meeting|epoch|offset` (a log reached offset), `j` (a job was queued) or `p|meeting`

@@ -7,8 +7,9 @@ public struct SQLStore: Store {
     public let database: any SQLDatabase
     /// Runs the writes that must be atomic (appends, resets, finishing a job).
     let transactor: any SQLTransactor
-    /// The other processes' changes (PostgreSQL's LISTEN), nil for a single-process database.
-    private let feed: (@Sendable () -> AsyncStream<StoreChange>)?
+    /// Follows the other processes' changes (PostgreSQL's LISTEN) in the caller's task; nil for
+    /// a single-process database.
+    private let follower: (@Sendable (@escaping @Sendable (StoreChange) async -> Void) async -> Void)?
     private let transient: @Sendable (any Error) -> Bool
     private let describer: @Sendable (any Error) -> String
     private let onClose: @Sendable () async throws -> Void
@@ -17,7 +18,7 @@ public struct SQLStore: Store {
 
     public init(
         database: any SQLDatabase, transactor: any SQLTransactor,
-        feed: (@Sendable () -> AsyncStream<StoreChange>)? = nil,
+        follow: (@Sendable (@escaping @Sendable (StoreChange) async -> Void) async -> Void)? = nil,
         isTransient: @escaping @Sendable (any Error) -> Bool = { _ in false },
         describe: @escaping @Sendable (any Error) -> String = { "\($0)" },
         onClose: @escaping @Sendable () async throws -> Void = {}
@@ -25,7 +26,7 @@ public struct SQLStore: Store {
         self.describer = describe
         self.database = database
         self.transactor = transactor
-        self.feed = feed
+        self.follower = follow
         self.transient = isTransient
         self.onClose = onClose
         isPostgres = database.dialect.name == "postgresql"
@@ -43,15 +44,17 @@ public struct SQLStore: Store {
                 try $0.decode(column: "version", as: Int.self)
             })
         for (version, statements) in Self.migrations where !applied.contains(version) {
-            for statement in statements + (isPostgres ? [] : Self.sqliteOnly[version] ?? []) {
-                try await database.raw(SQLQueryString(statement)).run()
+            // Each version whole or not at all: a failed step leaves the previous version intact.
+            let all = statements + (isPostgres ? [] : Self.sqliteOnly[version] ?? [])
+            try await transactor.transaction { database in
+                for statement in all { try await database.raw(SQLQueryString(statement)).run() }
+                try await database.raw(
+                    """
+                    INSERT INTO schema_versions (version, applied_at)
+                    VALUES (\(bind: version), \(bind: Self.milliseconds(Date())))
+                    """
+                ).run()
             }
-            try await database.raw(
-                """
-                INSERT INTO schema_versions (version, applied_at)
-                VALUES (\(bind: version), \(bind: Self.milliseconds(Date())))
-                """
-            ).run()
         }
     }
 
@@ -136,6 +139,18 @@ public struct SQLStore: Store {
         ),
         // SQLite only (below): a trigger keeps the counter, so an append is one statement.
         (5, []),
+        // The read model: each meeting's state as of an offset of its log, so reading a meeting
+        // does not decode its whole log.
+        (
+            6,
+            [
+                """
+                CREATE TABLE IF NOT EXISTS meeting_snapshots (
+                    meeting_id TEXT PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
+                    epoch TEXT NOT NULL, "offset" BIGINT NOT NULL, state TEXT NOT NULL)
+                """
+            ]
+        ),
     ]
 
     /// Statements of a migration that only SQLite runs (PostgreSQL records the version too).
@@ -299,12 +314,14 @@ public struct SQLStore: Store {
     }
 
     public func deleteMeeting(id: String) async throws {
-        // Explicit deletes, so the result does not depend on foreign keys being enforced.
-        try await database.raw("DELETE FROM jobs WHERE meeting_id = \(bind: id)").run()
-        try await database.raw("DELETE FROM presence WHERE meeting_id = \(bind: id)").run()
-        try await database.raw("DELETE FROM events WHERE meeting_id = \(bind: id)").run()
-        try await database.raw("DELETE FROM meeting_members WHERE meeting_id = \(bind: id)").run()
-        try await database.raw("DELETE FROM meetings WHERE id = \(bind: id)").run()
+        // Explicit deletes, so the result does not depend on foreign keys being enforced; one
+        // transaction, so a failure leaves the meeting whole.
+        try await transactor.transaction { database in
+            for table in ["jobs", "presence", "events", "meeting_snapshots", "meeting_members"] {
+                try await database.raw("DELETE FROM \(unsafeRaw: table) WHERE meeting_id = \(bind: id)").run()
+            }
+            try await database.raw("DELETE FROM meetings WHERE id = \(bind: id)").run()
+        }
     }
 
     public func addMember(meetingID: String, userID: String, canEdit: Bool) async throws {
@@ -564,13 +581,16 @@ public struct SQLStore: Store {
                 "UPDATE meetings SET epoch = \(bind: epoch), last_offset = 0 WHERE id = \(bind: meetingID)"
             ).run()
             try await database.raw("DELETE FROM events WHERE meeting_id = \(bind: meetingID)").run()
+            try await database.raw("DELETE FROM meeting_snapshots WHERE meeting_id = \(bind: meetingID)").run()
             try await notify("e|\(meetingID)|\(epoch)|0", on: database)
         }
     }
 
-    public func changes() -> AsyncStream<StoreChange>? { feed?() }
+    public func followChanges(_ handle: @escaping @Sendable (StoreChange) async -> Void) async {
+        await follower?(handle)
+    }
 
-    public var isShared: Bool { feed != nil }
+    public var isShared: Bool { follower != nil }
 
     // MARK: Presence
 
@@ -722,6 +742,36 @@ public struct SQLStore: Store {
             owner: try row.decode(column: "owner", as: String?.self),
             leaseUntil: try row.decode(column: "lease_until", as: Int64?.self).map(date),
             attempts: try row.decode(column: "attempts", as: Int.self))
+    }
+
+    // MARK: Read model
+
+    public func snapshot(meetingID: String) async throws -> StateSnapshot? {
+        try await database.raw(
+            """
+            SELECT meeting_id, epoch, "offset", state FROM meeting_snapshots WHERE meeting_id = \(bind: meetingID)
+            """
+        ).first().map { row in
+            StateSnapshot(
+                meetingID: try row.decode(column: "meeting_id", as: String.self),
+                epoch: try row.decode(column: "epoch", as: String.self),
+                offset: try row.decode(column: "offset", as: Int.self),
+                json: try row.decode(column: "state", as: String.self))
+        }
+    }
+
+    public func putSnapshot(_ snapshot: StateSnapshot) async throws {
+        // Only forward: an older snapshot (a slower reader) never replaces a newer one of the same
+        // log; a meeting deleted meanwhile gets none.
+        try await database.raw(
+            """
+            INSERT INTO meeting_snapshots (meeting_id, epoch, "offset", state)
+            SELECT \(bind: snapshot.meetingID), \(bind: snapshot.epoch), \(bind: snapshot.offset), \(bind: snapshot.json)
+            WHERE EXISTS (SELECT 1 FROM meetings WHERE id = \(bind: snapshot.meetingID) AND epoch = \(bind: snapshot.epoch))
+            ON CONFLICT (meeting_id) DO UPDATE SET epoch = excluded.epoch, "offset" = excluded."offset", state = excluded.state
+            WHERE meeting_snapshots.epoch <> excluded.epoch OR meeting_snapshots."offset" < excluded."offset"
+            """
+        ).run()
     }
 
     public func close() async throws { try await onClose() }

@@ -4,7 +4,8 @@ public import Foundation
 /// numbered event log. The hub and the routes talk to this protocol only, so a second
 /// database (PostgreSQL for scale-out) is a second conformance, not a change to them.
 public protocol Store: Sendable {
-    /// Creates the tables and indexes that are missing. Safe to call on every start.
+    /// Brings the schema up to date (each numbered migration once, in order). Safe to call on
+    /// every start.
     func migrate() async throws
 
     // MARK: Users
@@ -67,10 +68,12 @@ public protocol Store: Sendable {
     func logPositions(meetingIDs: [String]) async throws -> [String: LogPosition]
     /// Starts a new, empty log under `epoch`, atomically (a new upload, a reprocessing).
     func resetLog(meetingID: String, epoch: String) async throws
-    /// What other processes appended, as they do it: nil when only this process uses the
-    /// database (SQLite). A notification can be lost; readers close gaps from the log. Each
-    /// call opens a new stream (on PostgreSQL, a listening connection).
-    func changes() -> AsyncStream<StoreChange>?
+    /// Hands `handle` what other processes change, as they do it, one change at a time, until
+    /// the calling task is cancelled; returns at once when only this process uses the database
+    /// (SQLite). Runs in the caller's task (on PostgreSQL, on a listening connection of its
+    /// own). A notification can be lost; `.resumed` says some may have been, and readers
+    /// close gaps from the log.
+    func followChanges(_ handle: @escaping @Sendable (StoreChange) async -> Void) async
     /// Whether other processes may share this database (PostgreSQL), so presence and the like
     /// are shared through it.
     var isShared: Bool { get }
@@ -111,6 +114,14 @@ public protocol Store: Sendable {
     func expireLeases() async throws
     /// The meeting's job, if it has one.
     func job(meetingID: String) async throws -> JobRecord?
+
+    // MARK: Read model
+
+    /// The stored snapshot of the meeting's state, if any (see ``MeetingStates``).
+    func snapshot(meetingID: String) async throws -> StateSnapshot?
+    /// Stores a snapshot unless the one stored is of the same log and at least as recent, or
+    /// the meeting's log is no longer `snapshot.epoch`.
+    func putSnapshot(_ snapshot: StateSnapshot) async throws
 
     /// Closes connections. The store is unusable afterwards.
     func close() async throws
@@ -232,6 +243,21 @@ public struct AppendCondition: Sendable, Hashable {
         self.epoch = epoch
         self.latest = latest
         self.lease = lease
+    }
+}
+
+/// A meeting's state as its log built it up to `offset` (JSON of `MeetingState`).
+public struct StateSnapshot: Sendable, Hashable {
+    public var meetingID: String
+    public var epoch: String
+    public var offset: Int
+    public var json: String
+
+    public init(meetingID: String, epoch: String, offset: Int, json: String) {
+        self.meetingID = meetingID
+        self.epoch = epoch
+        self.offset = offset
+        self.json = json
     }
 }
 

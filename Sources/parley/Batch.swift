@@ -2,8 +2,9 @@ import ArgumentParser
 import Foundation
 import Logging
 import ParleyAudio
+import ParleyEvents
+import ParleyJobs
 import ParleyPipeline
-import ParleyServer
 
 struct Batch: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -201,7 +202,7 @@ struct Batch: AsyncParsableCommand {
         configuration.set("server.database", database ?? "")
         if let dataDir { configuration.set("server.data_dir", dataDir) }
         configuration.set("server.jobs", String(max(jobs, 1)))
-        let settings = try ServerSettings.parse(configuration)
+        let settings = try EngineSettings.parse(configuration)
         var queueSettings = settings
         if jobs == 0 { queueSettings.jobs = 0 }
         let frozen = configuration
@@ -210,7 +211,7 @@ struct Batch: AsyncParsableCommand {
             batch = try await QueuedBatch.open(
                 settings: queueSettings, owner: owner ?? "", logger: makeLogger(),
                 makePipeline: { try await PipelineFlags.pipeline(frozen) })
-        } catch let error as PipelineError {
+        } catch let error as SettingsError {
             throw ValidationError(error.message)
         }
         let worker = Task { await batch.work() }

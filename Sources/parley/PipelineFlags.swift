@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ParleyEvents
 import ParleyPipeline
 import ParleyPluginAPI
 import ParleyPlugins

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ParleyEvents
 import ParleyPipeline
 
 struct ProcessMeeting: AsyncParsableCommand {

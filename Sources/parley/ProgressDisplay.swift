@@ -1,4 +1,5 @@
 import Foundation
+import ParleyEvents
 import ParleyPipeline
 
 /// Shows a meeting's stages as its events arrive: a redrawn bar on a terminal, plain lines

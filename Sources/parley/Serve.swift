@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ParleyJobs
 import ParleyPipeline
 import ParleyServer
 
@@ -95,7 +96,7 @@ struct Worker: AsyncParsableCommand {
         if let database { configuration.set("server.database", database) }
         if let dataDir { configuration.set("server.data_dir", dataDir) }
         jobs.apply(to: &configuration)
-        let settings = try ServerSettings.parse(configuration)
+        let settings = try EngineSettings.parse(configuration)
         let frozen = configuration
         let worker: ParleyWorker
         do {
@@ -133,7 +134,17 @@ extension ServerSettings {
     static func parse(_ configuration: ParleyConfiguration) throws -> ServerSettings {
         do {
             return try ServerSettings(configuration: configuration)
-        } catch let error as PipelineError {
+        } catch {
+            throw ValidationError(error.message)
+        }
+    }
+}
+
+extension EngineSettings {
+    static func parse(_ configuration: ParleyConfiguration) throws -> EngineSettings {
+        do {
+            return try EngineSettings(configuration: configuration)
+        } catch {
             throw ValidationError(error.message)
         }
     }

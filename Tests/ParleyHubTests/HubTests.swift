@@ -1,10 +1,12 @@
 import DequeModule
 import Foundation
+import InMemoryLogging
 import Logging
 import NIOCore
 import NIOPosix
-import ParleyPipeline
+import ParleyEvents
 import ParleyStore
+import ServiceLifecycleTestKit
 import Synchronization
 import Testing
 
@@ -35,6 +37,42 @@ import Testing
             let object = try? JSONSerialization.jsonObject(with: Data(buffer.readableBytesView)) as? [String: Any]
             return object?["type"] as? String == "connected" ? nil : object?["offset"] as? Int
         }
+    }
+
+    /// The hub's background work runs in `run()`'s task group: shut down gracefully while a
+    /// catch-up read keeps failing (its store is gone) and retrying, nothing of it runs once
+    /// `run()` returned, and later work is refused instead of left waiting.
+    @Test func aHubShutDownGracefullyLeavesNothingRunning() async throws {
+        let logs = InMemoryLogHandler()
+        let logger = Logger(label: "test", factory: { _ in logs })
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-hub-\(UUID().uuidString)")
+        let store = try await SQLStore.sqlite(path: folder.path + "/hub.sqlite", logger: logger)
+        try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
+        try await store.createMeeting(
+            MeetingRecord(id: "m_1", title: "t", ownerID: "u_1", createdAt: Date(), epoch: "e_1"))
+        let hub = Hub(store: store, logger: logger)
+        let channel = try await hub.acquire(meetingID: "m_1", epoch: "e_1")
+        try await store.close()
+        func retries() -> Int {
+            logs.entries.filter { $0.message.description.hasPrefix("cannot read the event log") }.count
+        }
+        try await testGracefulShutdown { trigger in
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await hub.run() }
+                // Another process is said to have appended: the channel reads the log, which fails.
+                channel.observe(LogPosition(epoch: "e_1", latest: 5))
+                while retries() < 2 { try await Task.sleep(for: .milliseconds(10)) }
+                trigger.triggerGracefulShutdown()
+                try await group.next()  // run() returned
+            }
+        }
+        let stopped = retries()
+        try await Task.sleep(for: .milliseconds(900))  // a retry would come within 400 ms
+        #expect(retries() == stopped)
+        #expect(channel.state.withLock { $0.filling } == false)
+        channel.observe(LogPosition(epoch: "e_1", latest: 6))
+        #expect(channel.state.withLock { $0.filling } == false)  // refused, not queued
+        hub.release(meetingID: "m_1")
     }
 
     @Test func concurrentPublishersGetConsecutiveOffsetsPersistedInOrder() async throws {

@@ -1,7 +1,7 @@
 import Foundation
 import Logging
 import NIOCore
-import ParleyPipeline
+import ParleyEvents
 import ParleyStore
 import ParleyTestSupport
 import Testing
@@ -16,6 +16,7 @@ import Testing
     struct Node {
         let store: SQLStore
         let hub: Hub
+        /// The hub's `run()`: cancelled, the hub stops (as when its process dies).
         let follower: Task<Void, Never>
     }
 
@@ -23,11 +24,12 @@ import Testing
     /// the database's notifications, or none (`hearing: false`: only the sweep).
     static func node(_ url: String, hearing: Bool = true) async throws -> Node {
         let store = try await SQLStore.postgres(url: url, logger: Logger(label: "test"))
+        var configuration = HubConfiguration(sweepInterval: .milliseconds(200), presenceTimeout: .seconds(2))
+        configuration.listensForChanges = hearing
         let hub = Hub(
-            store: store, configuration: .init(sweepInterval: .milliseconds(200), presenceTimeout: .seconds(2)),
-            node: "node-\(UUID().uuidString.prefix(8))", logger: Logger(label: "test"))
-        let changes = hearing ? store.changes()! : AsyncStream { _ in }
-        return Node(store: store, hub: hub, follower: Task { await hub.follow(changes) { _ in } })
+            store: store, configuration: configuration, node: "node-\(UUID().uuidString.prefix(8))",
+            logger: Logger(label: "test"))
+        return Node(store: store, hub: hub, follower: Task { try? await hub.run() })
     }
 
     static func offsets(_ subscriber: Subscriber, until last: Int) async -> [Int] {

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAudio
+import ParleyEvents
 import ParleyPipeline
 import ParleyPluginAPI
 import Testing
@@ -125,7 +126,9 @@ import Testing
             meetingID: "m_x", title: "Release | sync", createdAt: Date(timeIntervalSince1970: 1_795_948_502))
         state.duration = 3725
         state.speakers = [SpeakerInfo(id: "S1", name: "Maria"), SpeakerInfo(id: "S2", name: "Speaker 2")]
-        state.turns = [SpeakerTurn(speaker: "S1", start: 0, end: 2), SpeakerTurn(speaker: "S2", start: 2, end: 3725)]
+        state.turns = [
+            SpeakerTurnRecord(speaker: "S1", start: 0, end: 2), SpeakerTurnRecord(speaker: "S2", start: 2, end: 3725),
+        ]
         state.segments = [
             TranscriptSegment(id: 1, speaker: "S1", start: 0.5, end: 1.75, text: "Good morning.", words: []),
             TranscriptSegment(

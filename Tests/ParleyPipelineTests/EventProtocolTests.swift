@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAudio
+import ParleyEvents
 import ParleyPipeline
 import ParleyPluginAPI
 import Testing

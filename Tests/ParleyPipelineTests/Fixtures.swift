@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import ParleyAudio
+import ParleyEvents
 import ParleyPipeline
 import ParleyPluginAPI
 import ParleySynth

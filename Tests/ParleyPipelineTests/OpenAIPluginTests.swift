@@ -2,6 +2,7 @@ import AsyncHTTPClient
 import Foundation
 import NIOCore
 import NIOFoundationCompat
+import ParleyEvents
 import ParleyPipeline
 import ParleyPluginAPI
 import ParleySynth

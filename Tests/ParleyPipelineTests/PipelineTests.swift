@@ -1,6 +1,7 @@
 import Foundation
 import ParleyAudio
 import ParleyCommand
+import ParleyEvents
 import ParleyExtractive
 import ParleyPipeline
 import ParleyPluginAPI
@@ -96,7 +97,7 @@ import Testing
         #expect(reasons.contains(.clustering))
         // Whatever the provisional labels were, after every relabel each segment's speaker is the
         // one whose final turns hold it.
-        let aligner = Aligner(turns: state.turns)
+        let aligner = Aligner(turns: state.turns.map(SpeakerTurn.init))
         for segment in state.segments {
             let middle = (segment.start + segment.end) / 2
             let words = segment.words.filter { aligner.speaker(from: $0.start, to: $0.end) == segment.speaker }

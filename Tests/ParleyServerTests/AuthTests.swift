@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import NIOWebSocket
+import ParleyJobs
 import ParleyStore
 import ParleySynth
 import Testing
@@ -83,7 +84,7 @@ import Testing
     /// A well-formed token signed with another secret.
     static func foreignToken(userID: String) async throws -> String {
         let other = try ServerFixture.settings { $0.jwtSecret = String(repeating: "x", count: 40) }
-        let store = try await SQLStore.sqlite(path: other.databasePath, logger: ServerFixture.logger)
+        let store = try await SQLStore.sqlite(path: other.engine.databasePath, logger: ServerFixture.logger)
         let tokens = await TokenService(secret: other.jwtSecret!, store: store, settings: other)
         let token = try await tokens.accessToken(userID: userID, username: "alice", lifetime: 600)
         try await store.close()

@@ -8,6 +8,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOWebSocket
+import ParleyEvents
 import ParleyPipeline
 import ParleyPluginAPI
 import ParleyPlugins

@@ -213,7 +213,9 @@ import Testing
         let a = try await SQLStore.postgres(url: url, logger: Logger(label: "test"))
         let b = try await SQLStore.postgres(url: url, logger: Logger(label: "test"))
         try await Self.meeting(in: a)
-        let changes = try #require(b.changes())
+        #expect(b.isShared)
+        let (changes, hear) = AsyncStream.makeStream(of: StoreChange.self)
+        let listening = Task { await b.followChanges { hear.yield($0) } }
         var heard = changes.makeAsyncIterator()
         #expect(await heard.next() == .resumed)  // listening
         // Two processes appending to one log at once, each guessing where the log ends from its
@@ -268,6 +270,8 @@ import Testing
             return try await group.reduce(into: []) { $0 += $1 }
         }
         #expect(claimed.sorted() == (2...11).map { "m_\($0)" }.sorted())
+        listening.cancel()
+        await listening.value
         try await a.close()
         try await b.close()
     }

@@ -1,13 +1,12 @@
-import Logging
+public import Logging
 import ParleyHub
-import ParleyPipeline
-import ServiceLifecycle
+public import ServiceLifecycle
 import Synchronization
 
 /// Runs meeting pipelines in a task group of its own, as a Service. On graceful shutdown the
 /// running pipelines are cancelled; events they would publish after that are dropped and their
-/// meetings stay `processing`, so the next start resumes them (see `ParleyServer.recover`).
-final class JobRunner: Service {
+/// meetings stay `processing`, so the next start resumes them (see `MeetingProcessor.recover`).
+public final class JobRunner: Service {
     struct Job: Sendable {
         let meetingID: String
         let work: @Sendable () async -> Void
@@ -25,16 +24,16 @@ final class JobRunner: Service {
     private let state = Mutex(State())
     let logger: Logger
 
-    init(logger: Logger) {
+    public init(logger: Logger) {
         (jobs, continuation) = AsyncStream.makeStream()
         self.logger = logger
     }
 
-    var isStopping: Bool { state.withLock { $0.stopping } }
-    func isRunning(_ meetingID: String) -> Bool { state.withLock { $0.running.contains(meetingID) } }
+    public var isStopping: Bool { state.withLock { $0.stopping } }
+    public func isRunning(_ meetingID: String) -> Bool { state.withLock { $0.running.contains(meetingID) } }
 
     /// Queues a job; false when the server is stopping or the meeting already has one.
-    func submit(meetingID: String, _ work: @escaping @Sendable () async -> Void) -> Bool {
+    public func submit(meetingID: String, _ work: @escaping @Sendable () async -> Void) -> Bool {
         let accepted = state.withLock { state in
             if state.stopping || state.running.contains(meetingID) { return false }
             state.running.insert(meetingID)
@@ -51,7 +50,7 @@ final class JobRunner: Service {
     }
 
     /// Cancels the meeting's job, if one runs, and waits until it has ended.
-    func cancel(meetingID: String) async {
+    public func cancel(meetingID: String) async {
         let (canceller, ended) = state.withLock { ($0.cancellers[meetingID], $0.ended[meetingID]) }
         canceller?.complete(())
         await ended?.value
@@ -66,7 +65,7 @@ final class JobRunner: Service {
         ended?.complete(())
     }
 
-    func run() async throws {
+    public func run() async throws {
         await withGracefulShutdownHandler {
             await withDiscardingTaskGroup { group in
                 for await job in jobs {

@@ -1,6 +1,6 @@
 public import Foundation
 public import Logging
-import ParleyHub
+public import ParleyEvents
 public import ParleyPipeline
 import ParleyStore
 import ServiceLifecycle
@@ -12,30 +12,30 @@ import ServiceLifecycle
 public final class QueuedBatch: Sendable {
     let engine: Engine
     let owner: UserRecord
-    let settings: ServerSettings
+    let settings: EngineSettings
     let logger: Logger
 
     /// Opens the shared store; `owner` must be an existing account. `settings.jobs` 0: this
     /// process only queues and waits.
     public static func open(
-        settings: ServerSettings, owner username: String, logger: Logger,
+        settings: EngineSettings, owner username: String, logger: Logger,
         makePipeline: @escaping @Sendable () async throws -> MeetingPipeline
     ) async throws -> QueuedBatch {
         guard settings.database != nil else {
-            throw PipelineError(
-                .badConfiguration, "a queued batch shares the queue through PostgreSQL: give --database postgres://...")
+            throw SettingsError(
+                .missing, "a queued batch shares the queue through PostgreSQL: give --database postgres://...")
         }
         var settings = settings
         settings.processing = settings.jobs > 0
         let engine = try await Engine.open(settings: settings, logger: logger, makePipeline: makePipeline)
         guard let owner = try await engine.store.user(named: username) else {
             try await engine.store.close()
-            throw PipelineError(.badConfiguration, "no account '\(username)' to own the batch's meetings")
+            throw SettingsError(.missing, "no account '\(username)' to own the batch's meetings")
         }
         return QueuedBatch(engine: engine, owner: owner, settings: settings, logger: logger)
     }
 
-    init(engine: Engine, owner: UserRecord, settings: ServerSettings, logger: Logger) {
+    init(engine: Engine, owner: UserRecord, settings: EngineSettings, logger: Logger) {
         self.engine = engine
         self.owner = owner
         self.settings = settings
@@ -71,10 +71,10 @@ public final class QueuedBatch: Sendable {
     /// The meeting's state once it completed or failed; nil while it is processing.
     public func outcome(of meetingID: String) async throws -> MeetingState? {
         guard let meeting = try await engine.store.meeting(id: meetingID) else {
-            throw PipelineError(.badConfiguration, "the meeting \(meetingID) was deleted while the batch waited")
+            throw StoreError(code: .notFound, message: "the meeting \(meetingID) was deleted while the batch waited")
         }
         guard meeting.status == .completed || meeting.status == .failed else { return nil }
-        return try await engine.meetings.state(of: meeting)
+        return try await engine.states.state(of: meeting)
     }
 
     public func close() async throws {

@@ -1,5 +1,4 @@
 public import Foundation
-public import ParleyAudio
 public import ParleyPluginAPI
 
 /// A meeting as its events have built it so far. Applying every event of a meeting in order
@@ -15,7 +14,7 @@ public struct MeetingState: Sendable, Hashable, Codable {
     /// Names people gave speakers (`speakers` events with reason `rename`); they stay when the
     /// pipeline relabels or renames speakers later.
     public var renames: [String: String] = [:]
-    public var turns: [SpeakerTurn] = []
+    public var turns: [SpeakerTurnRecord] = []
     /// In time order.
     public var segments: [TranscriptSegment] = []
     public var summary: SummaryUpdate?

@@ -1,0 +1,45 @@
+/// What a channel asks its hub to do in the background. Each channel has at most one of each
+/// kind outstanding (its state says when one runs), so the queue holds a few items per open
+/// channel at most. Items hold their channel weakly: a queue left with items when the hub
+/// stops never keeps a channel (and its store) alive.
+struct HubWork: Sendable {
+    enum Kind: Sendable {
+        /// Read from the store what the channel has not delivered.
+        case fill
+        /// Read the channel's position from the store (after a stale write).
+        case resynchronize
+        /// Write this process's viewers of the channel to the shared store.
+        case sharePresence
+        /// Read who watches the channel's meeting through other processes.
+        case refreshPresence
+    }
+
+    let kind: Kind
+    weak let channel: MeetingChannel?
+
+    init(_ kind: Kind, _ channel: MeetingChannel) {
+        self.kind = kind
+        self.channel = channel
+    }
+}
+
+/// The hand-over from channels to the hub's task group: channels submit without waiting; the
+/// hub's `run()` takes each item and runs it as a child task. Once the hub stopped, nothing is
+/// taken any more and `submit` says so, so the channel can clear its "running" mark.
+final class HubWorkQueue: Sendable {
+    let items: AsyncStream<HubWork>
+    private let continuation: AsyncStream<HubWork>.Continuation
+
+    init() {
+        (items, continuation) = AsyncStream.makeStream(of: HubWork.self)
+    }
+
+    /// Queues the work; false when the hub stopped and will not run it.
+    func submit(_ work: HubWork) -> Bool {
+        if case .enqueued = continuation.yield(work) { return true }
+        return false
+    }
+
+    /// No more work is taken (the hub's `run()` ended).
+    func close() { continuation.finish() }
+}

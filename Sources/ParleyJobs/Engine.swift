@@ -1,0 +1,51 @@
+public import Foundation
+public import Logging
+public import ParleyHub
+public import ParleyPipeline
+public import ParleyStore
+public import ServiceLifecycle
+
+/// What `parley serve`, `parley worker` and a queued batch share: the store, the hub, the job
+/// runner, the processor that runs meetings under a lease, and (when this process processes
+/// meetings) the job queue.
+public struct Engine: Sendable {
+    public let store: any Store
+    public let hub: Hub
+    public let runner: JobRunner
+    public let processor: MeetingProcessor
+    /// The meetings' states (the read model).
+    public let states: MeetingStates
+    /// Nil when this process does not process meetings.
+    public let queue: JobQueue?
+    /// The hub and the queue, to run beside the runner (the hub first: a service group stops
+    /// its services in reverse order, so the hub outlives what publishes through it).
+    public let services: [any Service]
+
+    /// Opens the store (creating the data directory; migrating it) and builds the rest on it.
+    public static func open(
+        settings: EngineSettings, logger: Logger,
+        makePipeline: @escaping @Sendable () async throws -> MeetingPipeline
+    ) async throws -> Engine {
+        try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
+        let store =
+            if let url = settings.database {
+                try await SQLStore.postgres(url: url, logger: logger)
+            } else {
+                try await SQLStore.sqlite(path: settings.databasePath, logger: logger)
+            }
+        let hub = Hub(
+            store: store,
+            configuration: HubConfiguration(
+                sendQueue: settings.sendQueue, sweepInterval: .milliseconds(Int(settings.sweepInterval * 1000))),
+            logger: logger)
+        let runner = JobRunner(logger: logger)
+        let processor = MeetingProcessor(
+            store: store, hub: hub, runner: runner, settings: settings, makePipeline: makePipeline, logger: logger)
+        let queue = settings.processing ? JobQueue(processor: processor, settings: settings, logger: logger) : nil
+        var services: [any Service] = [hub]
+        if let queue { services.append(queue) }
+        return Engine(
+            store: store, hub: hub, runner: runner, processor: processor, states: MeetingStates(store: store),
+            queue: queue, services: services)
+    }
+}
