@@ -209,6 +209,7 @@ let package = Package(
         .executableTarget(
             name: "parley-load",
             dependencies: [
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -271,7 +272,8 @@ let package = Package(
         .testTarget(
             name: "ParleyServerTests",
             dependencies: [
-                "ParleyServer", "ParleyStore", "ParleyEvents", "ParleyPipeline", "ParleyJobs", "ParleyHub", "ParleyPlugins", "ParleyPluginAPI",
+                "ParleyServer", "ParleyStore", "ParleyEvents", "ParleyPipeline", "ParleyJobs", "ParleyHub",
+                "ParleyPlugins", "ParleyPluginAPI",
                 "ParleySynth",
                 "ParleyTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

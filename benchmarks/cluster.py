@@ -28,10 +28,9 @@ import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import hub  # noqa: E402  (the same load generator, helpers and machine description)
+import hub  # noqa: E402  (the same load generator, plot and machine description)
+from common import PARLEY, ROOT, free_port, http, wait_port, write_section  # noqa: E402
 
-ROOT = hub.ROOT
-DOC = hub.DOC
 PLOT = os.path.join(ROOT, "Docs", "cluster-latency.png")
 BEGIN, END = "<!-- cluster:begin -->", "<!-- cluster:end -->"
 SECRET = "cluster-benchmark-secret-0123456789abcdef"
@@ -41,9 +40,9 @@ class Node:
     """`parley serve --development` (release build) on SQLite or on the shared PostgreSQL."""
 
     def __init__(self, database=None):
-        self.port = hub.free_port()
+        self.port = free_port()
         self.data = tempfile.mkdtemp(prefix="parley-cluster-bench-")
-        arguments = [hub.PARLEY, "serve", "--port", str(self.port), "--data-dir", self.data, "--development",
+        arguments = [PARLEY, "serve", "--port", str(self.port), "--data-dir", self.data, "--development",
                      "--no-processing", "--set", f"server.jwt_secret={SECRET}", "--set", "server.bcrypt_cost=4",
                      "--set", "server.max_connections_per_user=1000000",
                      "--set", "server.connect_attempts_per_user=10000000",
@@ -53,7 +52,7 @@ class Node:
             arguments += ["--database", database]
         self.proc = subprocess.Popen(arguments, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                                      env={**os.environ, "PARLEY_LOG_LEVEL": "error"})
-        hub.wait_port(self.port, self.proc)
+        wait_port(self.port, self.proc)
         self.base = f"http://127.0.0.1:{self.port}"
 
     def ws(self, meeting, token):
@@ -86,10 +85,10 @@ def run(name, nodes, subscribers, events, interval_us):
     nodes, events published on the first."""
     first = nodes[0]
     user = f"u{time.time_ns()}"
-    hub.http("POST", first.base + "/api/auth/register", {"username": user, "password": "benchmark"})
-    token = hub.http("POST", first.base + "/api/auth/login", {"username": user, "password": "benchmark"})[
+    http("POST", first.base + "/api/auth/register", {"username": user, "password": "benchmark"})
+    token = http("POST", first.base + "/api/auth/login", {"username": user, "password": "benchmark"})[
         "access_token"]
-    meeting = hub.http("POST", first.base + "/api/meetings", {"title": "bench"}, token)["id"]
+    meeting = http("POST", first.base + "/api/meetings", {"title": "bench"}, token)["id"]
     publish = f"{first.base}/api/dev/meetings/{meeting}/events"
     ws = ",".join(node.ws(meeting, token) for node in nodes)
     pids = ",".join(str(node.proc.pid) for node in nodes)
@@ -215,7 +214,7 @@ def write_report(results, quick):
                   "other), and the figures vary widely from run to run (the repeats column). A fair burst figure needs "
                   "the generator and the database on machines of their own."]
     lines += ["", "![latency, one node and two](cluster-latency.png)", "", END]
-    hub.write_section(BEGIN, END, lines)
+    write_section(BEGIN, END, "\n".join(lines))
 
 
 def rewrite_report():

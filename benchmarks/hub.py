@@ -25,48 +25,15 @@ import os
 import platform
 import resource
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-RELEASE = os.path.join(ROOT, ".build", "release")
-PARLEY = os.path.join(RELEASE, "parley")
-LOAD = os.path.join(RELEASE, "parley-load")
-DOC = os.path.join(ROOT, "Docs", "benchmarks.md")
+from common import LOAD, PARLEY, ROOT, cpu_name, free_port, http, wait_port, write_section
+
 PLOT = os.path.join(ROOT, "Docs", "hub-latency.png")
 BEGIN, END = "<!-- hub:begin -->", "<!-- hub:end -->"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def http(method, url, body=None, token=None):
-    req = urllib.request.Request(url, data=json.dumps(body).encode() if body is not None else None, method=method)
-    req.add_header("content-type", "application/json")
-    if token:
-        req.add_header("authorization", "Bearer " + token)
-    with urllib.request.urlopen(req, timeout=600) as r:
-        return json.loads(r.read() or b"null")
-
-
-def wait_port(port, proc, seconds=30):
-    end = time.time() + seconds
-    while time.time() < end:
-        if proc.poll() is not None:
-            raise RuntimeError("server exited early")
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError("server did not start")
 
 
 class Parley:
@@ -144,11 +111,7 @@ def fanout(server, subscribers, events, size=120, interval_us=0):
 
 
 def machine():
-    cpu = "unknown"
-    for line in open("/proc/cpuinfo"):
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_name()
     swift = subprocess.run(["swift", "--version"], capture_output=True, text=True).stdout.splitlines()[0]
     import fastapi
     import uvicorn
@@ -257,17 +220,6 @@ def main():
     write_report(results, args.quick)
 
 
-def write_section(begin, end, lines):
-    """Replaces the lines between `begin` and `end` in Docs/benchmarks.md (appends them if absent)."""
-    text = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n"
-    block = "\n".join(lines)
-    if begin in text:
-        text = text[:text.index(begin)] + block + text[text.index(end) + len(end):]
-    else:
-        text = text.rstrip() + "\n\n" + block + "\n"
-    open(DOC, "w").write(text)
-
-
 def rewrite_report():
     """Rewrites the Docs section from the last run's results (no new measurement)."""
     results = json.load(open(os.path.join(ROOT, "bench-output", "hub", "results.json")))
@@ -355,7 +307,7 @@ def write_report(results, quick):
               f"`since=<last offset seen>`: {r['recovered_completely']:,} of {r['clients']:,} received exactly the "
               f"missed events in order (no gap, no duplicate) in {r['seconds']:.1f} s; {r['failed']} failed to connect.",
               "", END]
-    write_section(BEGIN, END, lines)
+    write_section(BEGIN, END, "\n".join(lines))
 
 
 if __name__ == "__main__":

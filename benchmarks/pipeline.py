@@ -30,10 +30,9 @@ import time
 
 import jiwer
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PARLEY = os.path.join(ROOT, ".build", "release", "parley")
+from common import PARLEY, ROOT, make_meeting, run, write_section
+
 PY = sys.executable
-DOC = os.path.join(ROOT, "Docs", "benchmarks.md")
 BEGIN, END = "<!-- pipeline:begin -->", "<!-- pipeline:end -->"
 
 NUMBERS = {"0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six", "7": "seven",
@@ -44,19 +43,6 @@ def normalize(text):
     """Lower case, no punctuation, digits as words: 'version 2.' and 'version two' are the same."""
     words = re.sub(r"[^a-z0-9' ]+", " ", text.lower().replace("-", " ")).split()
     return " ".join(NUMBERS.get(w.strip("'"), w.strip("'")) for w in words if w.strip("'"))
-
-
-def run(cmd, **kw):
-    p = subprocess.run(cmd, capture_output=True, text=True, **kw)
-    if p.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed: {p.stderr.strip()[-600:]}")
-    return p
-
-
-def make_meeting(out, *args):
-    if not os.path.exists(os.path.join(out, "reference.json")):
-        run([PARLEY, "make-meeting", out, *args])
-    return out
 
 
 def process(meeting_dir, transcriber, extra=()):
@@ -344,15 +330,6 @@ def plot(acc, batch_rows, stream, path):
     fig.savefig(path, dpi=110)
 
 
-def write_section(text):
-    doc = open(DOC).read() if os.path.exists(DOC) else "# Benchmarks\n"
-    if BEGIN in doc and END in doc:
-        doc = doc[:doc.index(BEGIN)] + text.strip() + "\n" + doc[doc.index(END) + len(END):].lstrip("\n")
-    else:
-        doc = doc.rstrip("\n") + "\n\n" + text
-    open(DOC, "w").write(doc)
-
-
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="2 seeds, 6 batch files, a 12-minute stream")
@@ -371,7 +348,7 @@ def main():
     stream = streaming(a.out, a.quick)
     plot(acc, batch_rows, stream, os.path.join(ROOT, "Docs", "pipeline.png"))
     text = section(acc, items, batch_rows, stream, time.time() - start, a.quick)
-    write_section(text)
+    write_section(BEGIN, END, text)
     json.dump({"accuracy": acc, "action_items": items, "batch": batch_rows, "streaming": stream},
               open(os.path.join(a.out, "results.json"), "w"), indent=1)
     print(text)

@@ -13,30 +13,20 @@ import datetime
 import json
 import os
 import platform
-import re
 import shutil
 import statistics
 import subprocess
 import sys
 import time
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-PARLEY = os.path.join(ROOT, ".build", "release", "parley")
+from common import PARLEY, ROOT, cpu_name, make_meeting, run, write_section
+
 PY = sys.executable
+BEGIN, END = "<!-- front:begin -->", "<!-- front:end -->"
 SHARED_GENERATOR = os.path.join(ROOT, "..", "shared", "tools", "make_meeting.py")
 ONE_CORE = ["taskset", "-c", "0"] if shutil.which("taskset") else []
 SINGLE_THREAD_ENV = dict(os.environ, OMP_NUM_THREADS="1", OPENBLAS_NUM_THREADS="1", MKL_NUM_THREADS="1",
                          NUMBA_NUM_THREADS="1")
-
-
-def run(cmd, **kw):
-    return subprocess.run(cmd, check=True, capture_output=True, text=True, **kw)
-
-
-def make_meeting(out, *args):
-    if not os.path.exists(os.path.join(out, "reference.rttm")):
-        run([PARLEY, "make-meeting", out, *args])
-    return out
 
 
 def timed(cmd, env=None):
@@ -70,14 +60,7 @@ def diarize(audio, out_prefix, *args):
 
 
 def machine():
-    cpu = "unknown"
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
+    cpu = cpu_name()
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     swift = run(["swift", "--version"]).stdout.splitlines()[0] if shutil.which("swift") else "?"
     libs = {}
@@ -241,11 +224,11 @@ def pct(v):
     return f"{100 * v:.1f}%"
 
 
-def write_report(path, info, speed, agree, acc, cross, long_rows, commands, elapsed):
+def write_report(info, speed, agree, acc, cross, long_rows, commands, elapsed):
     p, pp, lr = speed["parley"], speed["parley_pitch"], speed["librosa"]
     lr_rtf = lr["audio_seconds"] / lr["seconds"]
     lines = [
-        "# Benchmarks",
+        BEGIN,
         "",
         f"Written by `make bench` (benchmarks/run.py) on {datetime.date.today()}; the run took {elapsed / 60:.0f} min.",
         "Every figure below comes from that one run. Accuracy is scored with pyannote.metrics "
@@ -322,16 +305,8 @@ def write_report(path, info, speed, agree, acc, cross, long_rows, commands, elap
     for r in long_rows:
         lines.append(f"| {r['preset']} | {r['audio_seconds'] / 60:.0f} min | {r['wall_seconds']:.2f} | "
                      f"{r['peak_mib']:.0f} MiB | {pct(r['der'])} | {r['speakers_found']} / {r['speakers']} |")
-    lines += ["", "## Commands", "", "```sh"] + commands + ["```", ""]
-    # The whole-pipeline section is benchmarks/pipeline.py's: keep it as it is.
-    kept = ""
-    if os.path.exists(path):
-        old = open(path).read()
-        begin, end = "<!-- pipeline:begin -->", "<!-- pipeline:end -->"
-        if begin in old and end in old:
-            kept = "\n" + old[old.index(begin):old.index(end) + len(end)] + "\n"
-    with open(path, "w") as f:
-        f.write("\n".join(lines) + kept)
+    lines += ["", "## Commands", "", "```sh"] + commands + ["```", "", END]
+    write_section(BEGIN, END, "\n".join(lines))
 
 
 def main():
@@ -365,7 +340,7 @@ def main():
         "taskset -c 0 parley bench front FILE --runs 3 [--pitch]",
         "taskset -c 0 /usr/bin/time -f '%e s %M KiB' parley diarize LONG.wav --rttm out.rttm",
     ]
-    write_report(os.path.join(ROOT, "Docs", "benchmarks.md"), info, speed, agree, acc, cross, long_rows, commands,
+    write_report(info, speed, agree, acc, cross, long_rows, commands,
                  time.time() - start)
     with open(os.path.join(a.out, "results.json"), "w") as f:
         json.dump({"machine": info, "speed": speed, "agreement": agree, "accuracy": acc, "cross_check": cross,

@@ -148,7 +148,7 @@ public final class MeetingChannel: EventSink {
     /// Appends pending events in batches, one writer at a time per channel. Group commit: a
     /// burst costs one transaction per batch. Events with different requirements go in
     /// different batches; a compare-and-append goes alone.
-    private func flush() async {
+    func flush() async {
         while true {
             let (batch, epoch, fill): ([Pending], String, Bool) = state.withLock { state in
                 guard let first = state.pending.first else {
@@ -193,7 +193,7 @@ public final class MeetingChannel: EventSink {
 
     /// One transactional append, retried while the store's errors are transient (the
     /// database restarting), for up to `configuration.storeOutage`.
-    private func append(_ batch: [Pending], epoch: String) async throws -> ([StoredEvent], Date) {
+    func append(_ batch: [Pending], epoch: String) async throws -> ([StoredEvent], Date) {
         let meetingID = meetingID
         let data = batch.map(\.data)
         let requirement = batch[0].requirement
@@ -228,7 +228,7 @@ public final class MeetingChannel: EventSink {
 
     /// Takes persisted events (ours or another process's) and delivers every one that follows
     /// the last delivered without a gap; a gap is read from the store.
-    private func accept(_ events: [(offset: Int, message: ByteBuffer)], epoch: String) {
+    func accept(_ events: [(offset: Int, message: ByteBuffer)], epoch: String) {
         let fill = delivery.withLock { _ -> Bool in
             let (ready, subscribers, fill) = state.withLock { state -> ([ByteBuffer], [Subscriber], Bool) in
                 guard state.epoch == epoch else { return ([], [], false) }  // read before a reset
@@ -247,7 +247,7 @@ public final class MeetingChannel: EventSink {
         if fill { startFilling() }
     }
 
-    private func deliver(_ messages: [ByteBuffer], to subscribers: [Subscriber]) {
+    func deliver(_ messages: [ByteBuffer], to subscribers: [Subscriber]) {
         var slow = 0
         for subscriber in subscribers where !subscriber.enqueue(contentsOf: messages) {
             slow += 1
@@ -256,369 +256,8 @@ public final class MeetingChannel: EventSink {
         if slow > 0 { removeClosedSubscribers() }
     }
 
-    /// Hands the catching up to the hub (the state is marked `filling` already); if the hub
-    /// stopped, the mark goes, and the next observation tries again.
-    private func startFilling() {
-        if !work.submit(HubWork(.fill, self)) { state.withLock { $0.filling = false } }
-    }
-
-    /// Reads from the store what this channel has not delivered, until it has caught up with
-    /// the latest offset it knows of. One read runs at a time (the hub runs it).
-    func fill() async {
-        var delay = Duration.milliseconds(100)
-        while true {
-            let range: (after: Int, through: Int, epoch: String)? = state.withLock { state in
-                let through = state.arrived.keys.min().map { $0 - 1 } ?? state.known
-                guard through > state.published else {
-                    state.filling = false
-                    return nil
-                }
-                return (state.published, through, state.epoch)
-            }
-            guard let range else { return }
-            do {
-                let events = try await store.events(meetingID: meetingID, after: range.after, through: range.through)
-                let progressed = state.withLock { $0.published }
-                accept(events.map { ($0.offset, ByteBuffer(string: $0.json)) }, epoch: range.epoch)
-                let stuck = state.withLock { state in
-                    // The store had nothing new: stop, the next notification or sweep resumes.
-                    if state.published == progressed && events.isEmpty {
-                        state.filling = false
-                        return true
-                    }
-                    return false
-                }
-                if stuck { return }
-            } catch {
-                logger.warning(
-                    "cannot read the event log to catch up; retrying",
-                    metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
-                if (try? await Task.sleep(for: delay)) == nil {
-                    state.withLock { $0.filling = false }
-                    return
-                }
-                delay = min(delay * 2, .seconds(5))
-            }
-        }
-    }
-
-    /// Another process (or this one) brought the log to `position`: delivers what is missing;
-    /// a new epoch means the log was reset, so every subscriber is closed with `logReset`.
-    public func observe(_ position: LogPosition) {
-        let (reset, fill) = state.withLock { state -> (Bool, Bool) in
-            var reset = false
-            if position.epoch != state.epoch {
-                state.epoch = position.epoch
-                state.published = 0
-                state.known = 0
-                state.arrived = [:]
-                state.recent.removeAll()
-                reset = true
-            }
-            state.known = max(state.known, position.latest)
-            let fill = state.needsFill
-            if fill { state.filling = true }
-            return (reset, fill)
-        }
-        if reset { closeAll(.logReset) }
-        if fill { startFilling() }
-    }
-
-    /// Reads the meeting's position from the store and observes it (after a stale write).
-    func resynchronize() async {
-        guard let position = try? await store.logPositions(meetingIDs: [meetingID])[meetingID] else { return }
-        observe(position)
-    }
-
-    // MARK: Subscribing
-
-    /// Registers a subscriber and queues, in order: `connected`, then (when `since` is given
-    /// and the log is the one the client knew) every event after `since`, then live events.
-    /// No gap and no duplicate: live events that arrive while the replay is read queue behind it.
-    /// With an `outlet`, messages are pushed to it from its event loop; without, pull them with
-    /// `Subscriber.next()`.
-    public func subscribe(
-        viewer: Viewer, since: Int?, epoch clientEpoch: String?, outlet: (any Outlet)? = nil
-    ) async throws -> Subscriber {
-        let loop = outlet.map { loops.loop(for: $0.eventLoop) }
-        let (subscriber, latest, epoch, recovered, fromMemory, viewers, joined) = state.withLock { state in
-            let subscriber = Subscriber(
-                id: state.nextSubscriber, viewer: viewer, capacity: configuration.sendQueue, outlet: outlet,
-                loop: loop)
-            state.nextSubscriber += 1
-            let first = state.viewerCounts[viewer, default: 0] == 0
-            let joined = first && !state.remote.contains(viewer)
-            state.viewerCounts[viewer, default: 0] += 1
-            if first { state.presenceDirty = true }
-            state.subscribers[subscriber.id] = subscriber
-            // Recoverable: the client names an offset of this log (its epoch, if given, is ours).
-            let recovered = since.map { $0 <= state.published } == true && (clientEpoch ?? state.epoch) == state.epoch
-            let fromMemory = recovered ? state.recent.messages(after: since ?? 0, through: state.published) : nil
-            return (
-                subscriber, state.published, state.epoch, recovered, fromMemory, state.viewers, joined
-            )
-        }
-        metrics.connected()
-        var replay: [ByteBuffer] = []
-        if recovered, let since {
-            if let fromMemory {
-                replay = fromMemory
-            } else {
-                do {
-                    replay = try await store.events(meetingID: meetingID, after: max(since, 0), through: latest)
-                        .map { ByteBuffer(string: $0.json) }
-                } catch {
-                    unsubscribe(subscriber, reason: .shutdown)
-                    throw error
-                }
-            }
-        }
-        let connected = Connected(
-            meetingID: meetingID, offset: latest, epoch: epoch, recovered: recovered, viewers: viewers,
-            timestamp: MeetingEvent.formatTimestamp(Date()))
-        subscriber.start(with: [Self.message(connected)] + replay)
-        if joined { announcePresence(joined: viewer, left: nil) }
-        sharePresence()
-        return subscriber
-    }
-
-    /// Removes a subscriber (its connection ended) and tells the others if its user left.
-    public func unsubscribe(_ subscriber: Subscriber, reason: CloseReason) {
-        subscriber.close(reason)
-        let (removed, left) = state.withLock { state in
-            let removed = state.subscribers.removeValue(forKey: subscriber.id) != nil
-            var left = false
-            if removed {
-                let count = state.viewerCounts[subscriber.viewer, default: 1] - 1
-                state.viewerCounts[subscriber.viewer] = count > 0 ? count : nil
-                if count <= 0 { state.presenceDirty = true }
-                left = count <= 0 && !state.remote.contains(subscriber.viewer)
-            }
-            return (removed, left)
-        }
-        if removed { metrics.disconnected() }
-        if left { announcePresence(joined: nil, left: subscriber.viewer) }
-        if removed { sharePresence() }
-    }
-
-    /// Closes every subscriber (shutdown, a reset log, a deleted meeting).
-    public func closeAll(_ reason: CloseReason) {
-        let subscribers = state.withLock { $0.everyone() }
-        for subscriber in subscribers { subscriber.close(reason) }
-    }
-
-    /// Starts a new, empty log under a new epoch and closes every subscriber with
-    /// `logReset` so clients refetch the state.
-    public func reset(epoch: String) async throws {
-        try await store.resetLog(meetingID: meetingID, epoch: epoch)
-        state.withLock { state in
-            state.epoch = epoch
-            state.published = 0
-            state.known = 0
-            state.arrived = [:]
-            state.recent.removeAll()
-        }
-        closeAll(.logReset)
-    }
-
-    /// Queues a message for one subscriber only (a `pong`).
-    public func send(_ message: ByteBuffer, to subscriber: Subscriber) {
-        subscriber.enqueue(message)
-    }
-
-    /// Queues a message for everyone watching; not numbered, not persisted.
-    public func broadcastUnnumbered(_ message: ByteBuffer) {
-        let subscribers = state.withLock { $0.everyone() }
-        for subscriber in subscribers { subscriber.enqueue(message) }
-    }
-
-    /// The keepalive round: a `ping` message and a WebSocket ping frame to everyone watching,
-    /// and `unresponsive` for whoever has sent nothing (not even a pong) for `silentAfter`.
-    public func keepalive(silentAfter: TimeAmount) {
-        let subscribers = state.withLock { $0.everyone() }
-        let now = NIODeadline.now()
-        let ping = Keepalive.ping()
-        for subscriber in subscribers {
-            if subscriber.isSilent(longerThan: silentAfter, now: now) {
-                subscriber.close(.unresponsive)
-            } else {
-                subscriber.ping(ping)
-            }
-        }
-    }
-
-    /// Has this process's viewers written to the shared store (one write at a time, always the
-    /// latest set), so the other processes' channels of the meeting show them too.
-    private func sharePresence() {
-        guard presenceNode != nil else { return }
-        let start = state.withLock { state -> Bool in
-            guard state.presenceDirty, !state.presenceWriting else { return false }
-            state.presenceWriting = true
-            return true
-        }
-        guard start else { return }
-        if !work.submit(HubWork(.sharePresence, self)) { state.withLock { $0.presenceWriting = false } }
-    }
-
-    /// Writes the viewers until the store has the latest set (the hub runs it). A failed write
-    /// is left for the hub's next sweep, which retries it; stale rows expire meanwhile.
-    func writePresence() async {
-        guard let node = presenceNode else { return }
-        while !Task.isCancelled {
-            let viewers: [PresenceRecord]? = state.withLock { state in
-                guard state.presenceDirty else {
-                    state.presenceWriting = false
-                    return nil
-                }
-                state.presenceDirty = false
-                return state.viewerCounts.keys.map { PresenceRecord(userID: $0.userID, username: $0.username) }
-            }
-            guard let viewers else { return }
-            do {
-                try await store.putPresence(meetingID: meetingID, node: node, viewers: viewers, at: Date())
-            } catch {
-                logger.warning(
-                    "cannot share presence",
-                    metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
-                break
-            }
-        }
-        state.withLock { state in
-            state.presenceDirty = true
-            state.presenceWriting = false
-        }
-    }
-
-    /// Who watches through the other processes now: announces each viewer who arrived or
-    /// went as a whole (not also watching here).
-    public func observeRemoteViewers(_ viewers: Set<Viewer>) {
-        let (joined, left) = state.withLock { state -> ([Viewer], [Viewer]) in
-            let before = Set(state.viewers)
-            state.remote = viewers
-            let after = Set(state.viewers)
-            return (Array(after.subtracting(before)), Array(before.subtracting(after)))
-        }
-        for viewer in joined { announcePresence(joined: viewer, left: nil) }
-        for viewer in left { announcePresence(joined: nil, left: viewer) }
-    }
-
-    /// Writes this process's viewers again if an earlier write failed.
-    func retrySharingPresence() { sharePresence() }
-
-    private func announcePresence(joined: Viewer?, left: Viewer?) {
-        let viewers = state.withLock { $0.viewers }
-        let presence = Presence(
-            meetingID: meetingID, timestamp: MeetingEvent.formatTimestamp(Date()),
-            data: .init(viewers: viewers, joined: joined, left: left))
-        broadcastUnnumbered(Self.message(presence))
-        removeClosedSubscribers()
-    }
-
-    private func removeClosedSubscribers() {
+    func removeClosedSubscribers() {
         let closed = state.withLock { state in state.subscribers.values.filter { $0.closeReason != nil } }
         for subscriber in closed { unsubscribe(subscriber, reason: subscriber.closeReason ?? .tooSlow) }
-    }
-
-    // MARK: Wire format
-
-    static func encode(_ value: some Encodable) throws -> String {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.withoutEscapingSlashes]
-        return String(decoding: try encoder.encode(value), as: UTF8.self)
-    }
-
-    static func message(_ value: some Encodable) -> ByteBuffer {
-        // The hub's own messages are plain structs of strings and numbers: encoding cannot fail.
-        ByteBuffer(string: (try? encode(value)) ?? "{}")
-    }
-}
-
-/// The first message on every connection.
-struct Connected: Encodable {
-    let type = "connected"
-    var meetingID: String
-    var offset: Int
-    var epoch: String
-    var recovered: Bool
-    var viewers: [Viewer]
-    var timestamp: String
-
-    private enum CodingKeys: String, CodingKey {
-        case type, meetingID = "meeting_id", offset, epoch, recovered, viewers, timestamp
-    }
-}
-
-/// Who is watching changed. Not numbered: presence is not part of the meeting's log.
-struct Presence: Encodable {
-    struct Change: Encodable {
-        var viewers: [Viewer]
-        var joined: Viewer?
-        var left: Viewer?
-    }
-    let type = "presence"
-    var meetingID: String
-    var timestamp: String
-    var data: Change
-
-    private enum CodingKeys: String, CodingKey { case type, meetingID = "meeting_id", timestamp, data }
-}
-
-/// `ping` and `pong`: keepalive messages, not numbered.
-public struct Keepalive: Encodable, Sendable {
-    public let type: String
-    public let timestamp: String
-
-    public static func ping() -> ByteBuffer {
-        MeetingChannel.message(Keepalive(type: "ping", timestamp: MeetingEvent.formatTimestamp(Date())))
-    }
-
-    public static func pong() -> ByteBuffer {
-        MeetingChannel.message(Keepalive(type: "pong", timestamp: MeetingEvent.formatTimestamp(Date())))
-    }
-}
-
-/// A ring of the latest serialized events.
-struct RecentEvents {
-    let capacity: Int
-    private var messages: [ByteBuffer] = []
-    private var offsets: [Int] = []
-    private var head = 0
-
-    init(capacity: Int) { self.capacity = max(capacity, 0) }
-
-    mutating func append(offset: Int, message: ByteBuffer) {
-        guard capacity > 0 else { return }
-        if messages.count < capacity {
-            messages.append(message)
-            offsets.append(offset)
-        } else {
-            messages[head] = message
-            offsets[head] = offset
-            head = (head + 1) % capacity
-        }
-    }
-
-    mutating func removeAll() {
-        messages = []
-        offsets = []
-        head = 0
-    }
-
-    /// The messages with `after < offset <= through`, or nil when the ring no longer holds
-    /// all of them.
-    func messages(after: Int, through: Int) -> [ByteBuffer]? {
-        if through <= after { return [] }
-        let count = messages.count
-        guard count > 0 else { return nil }
-        let oldest = offsets[messages.count < capacity ? 0 : head]
-        guard after + 1 >= oldest else { return nil }
-        var result: [ByteBuffer] = []
-        result.reserveCapacity(through - after)
-        for index in 0..<count {
-            let slot = (messages.count < capacity ? 0 : head) + index
-            let offset = offsets[slot % count]
-            if offset > after && offset <= through { result.append(messages[slot % count]) }
-        }
-        return result.count == through - after ? result : nil
     }
 }

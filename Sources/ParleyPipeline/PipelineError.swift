@@ -1,4 +1,5 @@
 public import ParleyEvents
+
 /// The one error type of the pipeline module for what goes wrong before a meeting runs
 /// (configuration, plugin choice). Failures during a meeting become ``PipelineFailure`` events.
 public struct PipelineError: Error, Hashable, Sendable, CustomStringConvertible {

@@ -3,6 +3,7 @@ public import HTTPTypes
 public import Hummingbird
 import Logging
 import NIOCore
+import Synchronization
 
 /// Every error the API returns: `{"error": {"code", "message"}}` with its status.
 public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConvertible {
@@ -57,8 +58,11 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
 }
 
 /// Turns every error into the JSON envelope: Hummingbird's own (404 no route, 413 body too
-/// large, decoding errors) and unexpected ones (500, details only in the log).
+/// large, decoding errors) and unexpected ones (500, details only in the log). A path that is a
+/// route, asked with a method it does not take, gets 405 with `Allow` (not 404).
 struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
+    let routes: RouteMethods
+
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response)
         async throws -> Response
     {
@@ -66,6 +70,17 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
             return try await next(request, context)
         } catch let error as APIError {
             throw error
+        } catch let error as MeetingError {
+            throw error  // renders the envelope itself (MeetingError+HTTP.swift)
+        } catch let error as HTTPError
+            where error.status == .notFound && error.body == nil && !routes.methods(of: request.uri.path).isEmpty
+        {
+            let allowed = routes.methods(of: request.uri.path)
+            var refusal = APIError(
+                .methodNotAllowed, "method_not_allowed",
+                "\(request.method) is not one of the methods of this path (\(allowed.joined(separator: ", ")))")
+            refusal.headers[.allow] = allowed.joined(separator: ", ")
+            throw refusal
         } catch let error as HTTPError {
             let code =
                 switch error.status {
@@ -81,6 +96,37 @@ struct ErrorEnvelopeMiddleware<Context: RequestContext>: RouterMiddleware {
         } catch {
             context.logger.error("request failed", metadata: ["error": "\(error)"])
             throw APIError.internalError()
+        }
+    }
+}
+
+/// The methods each route path takes, read from the router once every route is added.
+final class RouteMethods: Sendable {
+    private let table = Mutex<[(segments: [Substring], methods: [String])]>([])
+
+    /// Records the router's routes (call once they are all added).
+    func record(_ routes: [(path: String, method: String)]) {
+        var byPath: [String: [String]] = [:]
+        for route in routes { byPath[route.path, default: []].append(route.method) }
+        table.withLock { table in
+            table = byPath.map { path, methods in
+                (path.split(separator: "/"), Array(Set(methods)).sorted())
+            }
+        }
+    }
+
+    /// The methods of the route whose path matches (`:name` segments match any one segment);
+    /// empty when no route has this path.
+    func methods(of path: String) -> [String] {
+        let asked = path.split(separator: "/")
+        return table.withLock { table in
+            for route in table where route.segments.count == asked.count {
+                let matches = zip(route.segments, asked).allSatisfy { pattern, segment in
+                    pattern.hasPrefix(":") || pattern.hasPrefix("{") || pattern == segment
+                }
+                if matches { return route.methods }
+            }
+            return []
         }
     }
 }

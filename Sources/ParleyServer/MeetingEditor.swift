@@ -22,11 +22,11 @@ actor MeetingEditor {
     func rename(_ meeting: MeetingRecord, speaker id: String, to name: String) async throws -> [SpeakerInfo] {
         let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
         guard (1...80).contains(name.count) else {
-            throw APIError.badRequest("a speaker's name must be 1 to 80 characters", code: "invalid_name")
+            throw MeetingError.invalid("name", "a speaker's name must be 1 to 80 characters")
         }
         var state = try await meetings.state(of: meeting)
         guard state.speakers.contains(where: { $0.id == id }) else {
-            throw APIError.notFound("no speaker '\(id)' in this meeting")
+            throw MeetingError.notFound("no speaker '\(id)' in this meeting")
         }
         let event = try await publish(
             .speakers(SpeakersUpdate(reason: .rename, speakers: [SpeakerInfo(id: id, name: name)])), in: meeting)
@@ -68,13 +68,13 @@ actor MeetingEditor {
         for _ in 0..<5 {
             var state = try await meetings.state(of: meeting)
             guard let index = state.actionItems.firstIndex(where: { $0.id == id }) else {
-                throw APIError.notFound("no action item \(id) in this meeting")
+                throw MeetingError.notFound("no action item \(id) in this meeting")
             }
             var items = state.actionItems
             if let task = change.task {
                 let task = task.trimmingCharacters(in: .whitespacesAndNewlines)
                 guard (1...500).contains(task.count) else {
-                    throw APIError.badRequest("a task must be 1 to 500 characters", code: "invalid_task")
+                    throw MeetingError.invalid("task", "a task must be 1 to 500 characters")
                 }
                 items[index].task = task
             }
@@ -90,13 +90,13 @@ actor MeetingEditor {
                 continue  // someone else wrote meanwhile: read again
             }
         }
-        throw APIError.conflict("the meeting kept changing while the edit was saved; try again")
+        throw MeetingError.conflict("the meeting kept changing while the edit was saved; try again")
     }
 
     static func optionalText(_ value: String?, field: String) throws -> String? {
         guard let text = value?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
         guard text.count <= 100 else {
-            throw APIError.badRequest("\(field) must be at most 100 characters", code: "invalid_\(field)")
+            throw MeetingError.invalid(field, "\(field) must be at most 100 characters")
         }
         return text
     }

@@ -79,7 +79,7 @@ struct MeetingRoutes {
             let meeting = try await meetings.meeting(try context.parameters.require("id"), for: owner, need: .own)
             let body = try await request.decode(as: NewMember.self, context: context)
             guard let member = try await store.user(named: body.username) else {
-                throw APIError.notFound("no user '\(body.username)'")
+                throw APIError(.unprocessableContent, "unknown_user", "no account named '\(body.username)'")
             }
             if member.id != owner.id {
                 try await store.addMember(meetingID: meeting.id, userID: member.id, canEdit: body.canEdit ?? false)

@@ -45,7 +45,8 @@ public struct ParleyServer: Sendable {
         let router = Router(context: ParleyRequestContext.self)
         router.add(middleware: RequestLogMiddleware())
         router.add(middleware: MetricsMiddleware())
-        router.add(middleware: ErrorEnvelopeMiddleware())
+        let routeMethods = RouteMethods()
+        router.add(middleware: ErrorEnvelopeMiddleware(routes: routeMethods))
         // The web app (Resources/web): plain files, shipped in the package, nothing from a CDN.
         // Inside the error envelope, so a path that is neither a route nor a file gets the JSON 404.
         if let web = Bundle.module.resourceURL?.appendingPathComponent("web").path {
@@ -81,6 +82,8 @@ public struct ParleyServer: Sendable {
             DevelopmentRoutes(hub: hub, meetings: meetings).add(
                 to: router.group("/api/dev").add(middleware: BearerAuthMiddleware(tokens: tokens)))
         }
+
+        routeMethods.record(router.routes.map { (path: $0.path.description, method: $0.method.rawValue) })
 
         let webSocket = WebSocketEndpoint(
             hub: hub, tokens: tokens, meetings: meetings, limits: limits, settings: settings,

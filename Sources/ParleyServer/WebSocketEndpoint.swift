@@ -98,6 +98,8 @@ struct WebSocketEndpoint {
             return Upgrade(headers: headers, subscriber: subscriber, outlet: outlet, meeting: meeting)
         } catch let error as APIError {
             refuse(error, channel: channel, logger: logger)
+        } catch let error as MeetingError {
+            refuse(error.apiError, channel: channel, logger: logger)
         } catch {
             logger.error("websocket admission failed", metadata: ["error": "\(error)"])
             refuse(.internalError(), channel: channel, logger: logger)

@@ -6,89 +6,27 @@ binary is $PARLEY_BIN (make test: the AddressSanitizer build), else .build/debug
 Screenshots of every step go to test-output/browser/.
 """
 
-import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import time
 import urllib.error
-import urllib.request
 
 import pytest
+from conftest import PARLEY, PASSWORD, ROOT, ParleyServer
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.ui import WebDriverWait
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PARLEY = os.environ.get("PARLEY_BIN") or os.path.join(ROOT, ".build", "debug", "parley")
 SHOTS = os.path.join(ROOT, "test-output", "browser")
-PASSWORD = "correct horse"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
-    """`parley serve` on a fixed port and data directory, so it can be killed and started again."""
-
-    def __init__(self, data):
-        self.port = free_port()
-        self.data = data
-        self.proc = None
-        self.start()
-
-    @property
-    def base(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def start(self):
-        log = open(os.path.join(self.data, f"serve-{time.time():.0f}.log"), "w")
-        self.proc = subprocess.Popen(
-            [PARLEY, "serve", "--port", str(self.port), "--data-dir", self.data, "--set", "server.bcrypt_cost=4"],
-            stdout=log, stderr=log)
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"parley serve exited with {self.proc.returncode}")
-            try:
-                urllib.request.urlopen(self.base + "/health", timeout=1).read()
-                return
-            except OSError:
-                time.sleep(0.2)
-        raise RuntimeError("parley serve did not start")
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self):
-        if self.proc and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=60)
-
-    def api(self, method, path, body=None, token=None):
-        request = urllib.request.Request(
-            self.base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-            headers={"Content-Type": "application/json", **({"Authorization": f"Bearer {token}"} if token else {})})
-        with urllib.request.urlopen(request, timeout=60) as response:
-            text = response.read()
-            return json.loads(text) if text else None
-
-    def token(self, username):
-        return self.api("POST", "/api/auth/login", {"username": username, "password": PASSWORD})["access_token"]
 
 
 @pytest.fixture
 def server():
     data = tempfile.mkdtemp(prefix="parley-browser-")
-    srv = Server(data)
+    srv = ParleyServer("serve", data, log_dir=data, timeout=60)
     yield srv
     srv.stop()
     shutil.rmtree(data, ignore_errors=True)
@@ -208,7 +146,7 @@ class Page:
 
 
 def rest_segments(server, meeting, username):
-    view = server.api("GET", f"/api/meetings/{meeting}", token=server.token(username))
+    view = server.request("GET", f"/api/meetings/{meeting}", token=server.token(username))[1]
     names = {s["id"]: s["name"] for s in view["speakers"]}
     return [[s["id"], names.get(s["speaker"], s["speaker"]), s["text"]] for s in view["segments"]], view
 
@@ -257,10 +195,10 @@ def test_a_meeting_goes_live_from_upload_to_summary(server, meeting_audio, pages
     box.click()
     page.wait(lambda d: page.all(".items li.done"), 30, "the action item was not marked done")
     page.shot("edited", whole_page=True)
-    items = server.api("GET", f"/api/meetings/{meeting}", token=server.token("alice"))["action_items"]
+    items = server.request("GET", f"/api/meetings/{meeting}", token=server.token("alice"))[1]["action_items"]
     assert items[0]["done"] is True
     assert any(s["id"] == speaker_id and s["name"] == "Dana Scully"
-               for s in server.api("GET", f"/api/meetings/{meeting}", token=server.token("alice"))["speakers"])
+               for s in server.request("GET", f"/api/meetings/{meeting}", token=server.token("alice"))[1]["speakers"])
 
     # Choosing a segment's time plays the recording from there (fetched with byte ranges).
     third = page.all("li.segment")[2]
@@ -329,7 +267,7 @@ def test_a_second_session_sees_the_same_events_and_who_is_watching(server, meeti
     pages.append(alice)
     alice.register("alice")
     meeting = alice.create_meeting("Shared review")
-    server.api("POST", "/api/auth/register", {"username": "bob", "password": PASSWORD})
+    server.request("POST", "/api/auth/register", {"username": "bob", "password": PASSWORD})
     alice.visible("#share-user").send_keys("bob")
     alice.find("#share-edit").click()
     alice.find("#share-user ~ button[type=submit], #share-title ~ button[type=submit]").click()
@@ -396,5 +334,5 @@ def test_after_five_failed_reconnects_the_page_waits_for_a_manual_retry(server, 
     page.wait(lambda d: not page.all(f"tr[data-meeting='{meeting}']"), 30, "the meeting is still listed")
     assert "No meetings yet" in page.find("main").text
     with pytest.raises(urllib.error.HTTPError) as gone:
-        server.api("GET", f"/api/meetings/{meeting}", token=server.token("alice"))
+        server.request("GET", f"/api/meetings/{meeting}", token=server.token("alice"))
     assert gone.value.code == 404

@@ -12,36 +12,16 @@ every process go to test-output/cluster/.
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import tempfile
 import threading
 import time
-import urllib.request
 
 import pytest
 import websocket
+from conftest import PARLEY, PASSWORD, ROOT, ParleyProcess, ParleyServer, wait_for
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-PARLEY = os.environ.get("PARLEY_BIN") or os.path.join(ROOT, ".build", "debug", "parley")
 LOGS = os.path.join(ROOT, "test-output", "cluster")
-PASSWORD = "correct horse"
-
-
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_for(condition, timeout, what):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out after {timeout} s waiting for {what}")
 
 
 class Postgres:
@@ -60,70 +40,16 @@ class Postgres:
         subprocess.run([self.script, "stop", self.dir], check=False, capture_output=True)
 
 
-class Process:
-    """One parley process with its log in test-output/cluster/."""
-
-    def __init__(self, name, arguments):
-        os.makedirs(LOGS, exist_ok=True)
-        self.name = name
-        self.log_path = os.path.join(LOGS, f"{name}.log")
-        self.log = open(self.log_path, "w")
-        self.proc = subprocess.Popen([PARLEY, *arguments], stdout=self.log, stderr=self.log)
-
-    def text(self):
-        with open(self.log_path) as f:
-            return f.read()
-
-    def kill(self):
-        self.proc.send_signal(signal.SIGKILL)
-        self.proc.wait(timeout=30)
-
-    def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-        self.log.close()
-
-
-class Node(Process):
+class Node(ParleyServer):
     def __init__(self, name, data, database, processing=True):
-        self.port = free_port()
-        arguments = ["serve", "--port", str(self.port), "--data-dir", data, "--database", database,
-                     "--set", "server.bcrypt_cost=4"]
-        if not processing:
-            arguments.append("--no-processing")
-        super().__init__(name, arguments)
-        wait_for(self.healthy, 120, f"{name} to serve")
-
-    @property
-    def base(self):
-        return f"http://127.0.0.1:{self.port}"
-
-    def healthy(self):
-        assert self.proc.poll() is None, f"{self.name} exited: {self.text()[-2000:]}"
-        try:
-            urllib.request.urlopen(self.base + "/health", timeout=1).read()
-            return True
-        except OSError:
-            return False
-
-    def api(self, method, path, body=None, token=None, raw=None, content_type="application/json"):
-        data = raw if raw is not None else (json.dumps(body).encode() if body is not None else None)
-        headers = {"Content-Type": content_type}
-        if token:
-            headers["Authorization"] = f"Bearer {token}"
-        request = urllib.request.Request(self.base + path, method=method, data=data, headers=headers)
-        with urllib.request.urlopen(request, timeout=120) as response:
-            text = response.read()
-            return response.status, (json.loads(text) if text else None)
+        extra = ["--database", database] + ([] if processing else ["--no-processing"])
+        super().__init__(name, data, LOGS, extra=extra)
 
 
-class Worker(Process):
+class Worker(ParleyProcess):
     def __init__(self, name, data, database, lease):
-        super().__init__(name, ["worker", "--data-dir", data, "--database", database, "--job-lease", str(lease)])
+        super().__init__(
+            name, ["worker", "--data-dir", data, "--database", database, "--job-lease", str(lease)], LOGS)
         wait_for(lambda: "processing queued meetings" in self.text(), 120, f"{name} to start")
 
 
@@ -181,13 +107,13 @@ class Watcher(threading.Thread):
 
 
 def login(node, username):
-    node.api("POST", "/api/auth/register", {"username": username, "password": PASSWORD})
-    return node.api("POST", "/api/auth/login", {"username": username, "password": PASSWORD})[1]["access_token"]
+    node.request("POST", "/api/auth/register", {"username": username, "password": PASSWORD})
+    return node.request("POST", "/api/auth/login", {"username": username, "password": PASSWORD})[1]["access_token"]
 
 
 def upload(node, meeting, token, path):
     with open(path, "rb") as f:
-        status, body = node.api("PUT", f"/api/meetings/{meeting}/audio", token=token, raw=f.read(),
+        status, body = node.request("PUT", f"/api/meetings/{meeting}/audio", token=token, raw=f.read(),
                                 content_type="audio/wav")
     assert status == 202, body
 
@@ -258,7 +184,7 @@ def test_a_client_follows_a_meeting_through_a_worker_crash_and_a_node_crash(clus
     first = cluster.worker("worker-1", lease=4)
 
     token = login(a, "alice")
-    meeting = b.api("POST", "/api/meetings", {"title": "Across nodes"}, token=token)[1]["id"]
+    meeting = b.request("POST", "/api/meetings", {"title": "Across nodes"}, token=token)[1]["id"]
     watcher = Watcher([a, b], meeting, token)
     watcher.start()
     wait_for(lambda: watcher.connects, 30, "the client to connect to node a")
@@ -291,7 +217,7 @@ def test_a_client_follows_a_meeting_through_a_worker_crash_and_a_node_crash(clus
     assert "taking over an interrupted meeting" in second.text()
 
     # What the client built from the stream is what the server has.
-    _, view = b.api("GET", f"/api/meetings/{meeting}", token=token)
+    _, view = b.request("GET", f"/api/meetings/{meeting}", token=token)
     assert view["status"] == "completed"
     assert view["offset"] == watcher.offset
     assert {s["id"]: s["text"] for s in view["segments"]} == segments_after_last_restart(watcher.events)
@@ -304,13 +230,13 @@ def test_a_client_follows_a_meeting_through_a_worker_crash_and_a_node_crash(clus
     changes = [(a, {"done": True}), (b, {"owner": "Dana"}), (a, {"due": "Friday"}), (b, {"task": "Ship the notes"})]
     replies = []
     threads = [threading.Thread(target=lambda n=n, c=c: replies.append(
-        n.api("PATCH", f"/api/meetings/{meeting}/action-items/{item}", c, token=token)[0])) for n, c in changes]
+        n.request("PATCH", f"/api/meetings/{meeting}/action-items/{item}", c, token=token)[0])) for n, c in changes]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
     assert replies == [200] * 4
-    _, view = a.api("GET", f"/api/meetings/{meeting}", token=token)
+    _, view = a.request("GET", f"/api/meetings/{meeting}", token=token)
     edited = next(i for i in view["action_items"] if i["id"] == item)
     assert (edited["done"], edited["owner"], edited["due"], edited["task"]) == (True, "Dana", "Friday", "Ship the notes")
 
@@ -319,7 +245,7 @@ def test_postgresql_restarting_mid_meeting_loses_nothing(cluster, long_meeting):
     node = cluster.node("node")
     cluster.worker("worker", lease=30)
     token = login(node, "bob")
-    meeting = node.api("POST", "/api/meetings", {"title": "Database restart"}, token=token)[1]["id"]
+    meeting = node.request("POST", "/api/meetings", {"title": "Database restart"}, token=token)[1]["id"]
     watcher = Watcher([node], meeting, token)
     watcher.start()
     upload(node, meeting, token, long_meeting)
@@ -331,9 +257,9 @@ def test_postgresql_restarting_mid_meeting_loses_nothing(cluster, long_meeting):
     assert_complete_ordered_stream(watcher)
     # The worker kept its job (no takeover) and the node still answers from the database.
     assert not any(e["type"] == "status" and e["data"]["state"] == "restarted" for e in watcher.events)
-    _, view = node.api("GET", f"/api/meetings/{meeting}", token=token)
+    _, view = node.request("GET", f"/api/meetings/{meeting}", token=token)
     assert view["status"] == "completed" and view["offset"] == watcher.offset
-    status, _ = node.api("POST", "/api/meetings", {"title": "After the restart"}, token=token)
+    status, _ = node.request("POST", "/api/meetings", {"title": "After the restart"}, token=token)
     assert status == 201
 
 
@@ -359,8 +285,8 @@ def test_a_batch_spreads_a_folder_over_the_workers(cluster, long_meeting, tmp_pa
         assert (out / f"{name}.md").exists()
     # Both workers took a share, and the meetings are the operator's, as in the web app.
     assert all("job claimed" in worker.text() for worker in workers)
-    token = node.api("POST", "/api/auth/login", {"username": "operator", "password": PASSWORD})[1]["access_token"]
-    _, listing = node.api("GET", "/api/meetings", token=token)
+    token = node.request("POST", "/api/auth/login", {"username": "operator", "password": PASSWORD})[1]["access_token"]
+    _, listing = node.request("GET", "/api/meetings", token=token)
     assert sorted(m["title"] for m in listing["meetings"]) == ["monday", "tuesday", "wednesday"]
     assert all(m["status"] == "completed" for m in listing["meetings"])
     # A second run finds the results complete and queues nothing.

@@ -3,10 +3,10 @@
 // Parley and to the FastAPI peer alike: both send the same JSON events whose transcript text
 // starts with `t<publish time in ns>`.
 //
-//   parley-load fanout    --ws URL --publish URL [--token T] --subscribers N --events M [--size S]
+//   parley-load fanout    --ws URL --publish URL [--token T] --subscribers N --events M [--size S] --pid PID
 //   parley-load idle      --ws URL --connections N --hold SECONDS --pid PID
 //   parley-load reconnect --ws URL --publish URL --clients N --events M
-// Prints one JSON object with the results.
+// Prints one JSON object with the results (`parley-load help` for every option).
 
 import AsyncHTTPClient
 import Foundation
@@ -16,26 +16,6 @@ import NIOHTTP1
 import NIOPosix
 import NIOWebSocket
 import Synchronization
-
-struct Options {
-    var values: [String: String] = [:]
-    init(_ arguments: [String]) {
-        var i = 0
-        while i < arguments.count {
-            if arguments[i].hasPrefix("--"), i + 1 < arguments.count {
-                values[String(arguments[i].dropFirst(2))] = arguments[i + 1]
-                i += 2
-            } else {
-                i += 1
-            }
-        }
-    }
-    func string(_ key: String) -> String {
-        guard let value = values[key] else { fatalError("--\(key) is required") }
-        return value
-    }
-    func int(_ key: String, _ fallback: Int) -> Int { values[key].flatMap { Int($0) } ?? fallback }
-}
 
 func nowNanoseconds() -> Int64 {
     var time = timespec()
@@ -309,152 +289,4 @@ func rssMegabytes(pid: Int) -> Double {
 func percentile(_ sorted: [Int64], _ p: Double) -> Double {
     guard !sorted.isEmpty else { return 0 }
     return Double(sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]) / 1e6
-}
-
-let arguments = CommandLine.arguments
-let mode = arguments.count > 1 ? arguments[1] : "help"
-let options = Options(Array(arguments.dropFirst(2)))
-
-switch mode {
-case "fanout":
-    let subscribers = options.int("subscribers", 1000)
-    let events = options.int("events", 1000)
-    // Several servers (nodes of one cluster): `--ws` and `--pid` take comma-separated lists;
-    // subscribers are spread over the addresses in turn, CPU is summed over the processes.
-    let pids = options.string("pid").split(separator: ",").compactMap { Int($0) }
-    let stats = Stats()
-    let addresses = options.string("ws").split(separator: ",").map(String.init)
-    var result: [String: Any] = [:]
-    let clients = await connect(
-        (0..<subscribers).map { addresses[$0 % addresses.count] }, stats: stats, expect: events, untilOffset: nil,
-        record: false)
-    try? await Task.sleep(for: .milliseconds(300))  // let the presence messages settle
-    func serverCPU() -> Double { pids.reduce(0) { $0 + cpuSeconds(pid: $1) } }
-    let cpuBefore = serverCPU()
-    let ownCPUBefore = cpuSeconds(pid: Int(getpid()))
-    let start = nowNanoseconds()
-    do {
-        try await post(
-            options.string("publish"),
-            body:
-                #"{"count":\#(events),"size":\#(options.int("size", 120)),"interval_us":\#(options.int("interval-us", 0))}"#,
-            token: options.values["token"])
-    } catch {
-        result["error"] = "\(error)"
-    }
-    // The publish request returns once every event was handed over (the seed: sent to everyone).
-    result["publish_seconds"] = Double(nowNanoseconds() - start) / 1e9
-    let expected = subscribers * events
-    var last = -1
-    var lastChange = nowNanoseconds()
-    while true {
-        let received = stats.received.load(ordering: .relaxed)
-        if received >= expected { break }
-        if received != last {
-            last = received
-            lastChange = nowNanoseconds()
-        } else if nowNanoseconds() - lastChange > 10_000_000_000 {
-            break  // nothing for 10 s: the rest is lost
-        }
-        try? await Task.sleep(for: .milliseconds(2))
-    }
-    let elapsed = Double(nowNanoseconds() - start) / 1e9
-    let cpu = serverCPU() - cpuBefore
-    result["generator_cpu_seconds"] = cpuSeconds(pid: Int(getpid())) - ownCPUBefore
-    let received = stats.received.load(ordering: .relaxed)
-    let perClient = await collect(clients) { $0.latencies }
-    let latencies = perClient.flatMap { $0 }.sorted()
-    if addresses.count > 1 {
-        // Latency by the address the subscribers used (client i used address i % count).
-        result["latency_ms_by_ws"] = addresses.indices.map { index -> [String: Double] in
-            let mine = perClient.enumerated().filter { $0.offset % addresses.count == index }.flatMap(\.element)
-                .sorted()
-            return ["p50": percentile(mine, 0.5), "p99": percentile(mine, 0.99), "max": percentile(mine, 1.0)]
-        }
-    }
-    for (_, channel) in clients { channel.close(promise: nil) }
-    result["subscribers"] = subscribers
-    result["connected"] = stats.connected.load(ordering: .relaxed)
-    result["events"] = events
-    result["interval_us"] = options.int("interval-us", 0)
-    result["expected"] = expected
-    result["received"] = received
-    result["lost"] = expected - received
-    result["seconds"] = elapsed
-    result["messages_per_second"] = Double(received) / elapsed
-    result["server_cpu_seconds"] = cpu
-    result["server_cpu_us_per_message"] = received > 0 ? cpu / Double(received) * 1e6 : 0
-    result["latency_ms"] = [
-        "p50": percentile(latencies, 0.5), "p90": percentile(latencies, 0.9), "p99": percentile(latencies, 0.99),
-        "max": percentile(latencies, 1.0),
-    ]
-    // A sample of the latencies for the distribution plot.
-    let step = max(1, latencies.count / 20000)
-    result["latency_sample_ms"] = stride(from: 0, to: latencies.count, by: step).map { Double(latencies[$0]) / 1e6 }
-    emit(result)
-
-case "idle":
-    let count = options.int("connections", 10000)
-    let pid = options.int("pid", 0)
-    let hold = options.int("hold", 5)
-    let stats = Stats()
-    let ws = options.string("ws")
-    let tokens = (options.values["tokens"] ?? "").split(separator: ",").map(String.init)
-    // One token per user, round robin: the per-user connection cap stays meaningful.
-    let urls = (0..<count).map { tokens.isEmpty ? ws : ws + "?token=" + tokens[$0 % tokens.count] }
-    let rssBefore = rssMegabytes(pid: pid)
-    let started = Date()
-    let clients = await connect(urls, stats: stats, expect: Int.max, untilOffset: nil, record: false)
-    let connectSeconds = Date().timeIntervalSince(started)
-    try? await Task.sleep(for: .seconds(hold))
-    var result: [String: Any] = [:]
-    result["connections"] = count
-    result["connected"] = stats.connected.load(ordering: .relaxed)
-    result["failed"] = stats.failed.load(ordering: .relaxed)
-    result["still_open"] = clients.filter { $0.1.isActive }.count
-    result["connect_seconds"] = connectSeconds
-    result["server_rss_mb_before"] = rssBefore
-    result["server_rss_mb"] = rssMegabytes(pid: pid)
-    for (_, channel) in clients { channel.close(promise: nil) }
-    emit(result)
-
-case "reconnect":
-    // N clients watch; all disconnect; `events` more happen; all reconnect at once with
-    // since=<last offset seen> and must receive exactly the missed events, in order.
-    let count = options.int("clients", 1000)
-    let events = options.int("events", 100)
-    let ws = options.string("ws")
-    let stats = Stats()
-    let first = await connect(
-        Array(repeating: ws, count: count), stats: stats, expect: events, untilOffset: nil, record: true)
-    try? await post(options.string("publish"), body: #"{"count":\#(events),"size":60}"#, token: options.values["token"])
-    let waitStart = Date()
-    while stats.closed.load(ordering: .relaxed) < count, Date().timeIntervalSince(waitStart) < 60 {
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    let lastSeen = await collect(first) { $0.offsets.last ?? 0 }
-    try? await post(options.string("publish"), body: #"{"count":\#(events),"size":60}"#, token: options.values["token"])
-    let target = (lastSeen.max() ?? 0) + events
-    let again = Stats()
-    let started = Date()
-    let second = await connect(
-        lastSeen.map { ws + "&since=\($0)" }, stats: again, expect: Int.max, untilOffset: target, record: true)
-    while again.closed.load(ordering: .relaxed) + again.failed.load(ordering: .relaxed) < count,
-        Date().timeIntervalSince(started) < 120
-    {
-        try? await Task.sleep(for: .milliseconds(5))
-    }
-    let seconds = Date().timeIntervalSince(started)
-    let replayed = await collect(second) { $0.offsets }
-    var complete = 0
-    for (index, offsets) in replayed.enumerated() where index < lastSeen.count {
-        if offsets == Array((lastSeen[index] + 1)...target) { complete += 1 }
-    }
-    emit([
-        "clients": count, "missed_events": events, "recovered_completely": complete, "seconds": seconds,
-        "failed": again.failed.load(ordering: .relaxed),
-    ])
-
-default:
-    print("usage: parley-load fanout|idle|reconnect --ws URL ...")
 }

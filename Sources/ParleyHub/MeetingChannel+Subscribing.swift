@@ -1,0 +1,124 @@
+import Foundation
+import Logging
+public import NIOCore
+import ParleyEvents
+public import ParleyStore
+import Synchronization
+
+/// Subscribing, replay, closing, keepalive.
+extension MeetingChannel {
+    /// Registers a subscriber and queues, in order: `connected`, then (when `since` is given
+    /// and the log is the one the client knew) every event after `since`, then live events.
+    /// No gap and no duplicate: live events that arrive while the replay is read queue behind it.
+    /// With an `outlet`, messages are pushed to it from its event loop; without, pull them with
+    /// `Subscriber.next()`.
+    public func subscribe(
+        viewer: Viewer, since: Int?, epoch clientEpoch: String?, outlet: (any Outlet)? = nil
+    ) async throws -> Subscriber {
+        let loop = outlet.map { loops.loop(for: $0.eventLoop) }
+        let (subscriber, latest, epoch, recovered, fromMemory, viewers, joined) = state.withLock { state in
+            let subscriber = Subscriber(
+                id: state.nextSubscriber, viewer: viewer, capacity: configuration.sendQueue, outlet: outlet,
+                loop: loop)
+            state.nextSubscriber += 1
+            let first = state.viewerCounts[viewer, default: 0] == 0
+            let joined = first && !state.remote.contains(viewer)
+            state.viewerCounts[viewer, default: 0] += 1
+            if first { state.presenceDirty = true }
+            state.subscribers[subscriber.id] = subscriber
+            // Recoverable: the client names an offset of this log (its epoch, if given, is ours).
+            let recovered = since.map { $0 <= state.published } == true && (clientEpoch ?? state.epoch) == state.epoch
+            let fromMemory = recovered ? state.recent.messages(after: since ?? 0, through: state.published) : nil
+            return (
+                subscriber, state.published, state.epoch, recovered, fromMemory, state.viewers, joined
+            )
+        }
+        metrics.connected()
+        var replay: [ByteBuffer] = []
+        if recovered, let since {
+            if let fromMemory {
+                replay = fromMemory
+            } else {
+                do {
+                    replay = try await store.events(meetingID: meetingID, after: max(since, 0), through: latest)
+                        .map { ByteBuffer(string: $0.json) }
+                } catch {
+                    unsubscribe(subscriber, reason: .shutdown)
+                    throw error
+                }
+            }
+        }
+        let connected = Connected(
+            meetingID: meetingID, offset: latest, epoch: epoch, recovered: recovered, viewers: viewers,
+            timestamp: MeetingEvent.formatTimestamp(Date()))
+        subscriber.start(with: [Self.message(connected)] + replay)
+        if joined { announcePresence(joined: viewer, left: nil) }
+        sharePresence()
+        return subscriber
+    }
+
+    /// Removes a subscriber (its connection ended) and tells the others if its user left.
+    public func unsubscribe(_ subscriber: Subscriber, reason: CloseReason) {
+        subscriber.close(reason)
+        let (removed, left) = state.withLock { state in
+            let removed = state.subscribers.removeValue(forKey: subscriber.id) != nil
+            var left = false
+            if removed {
+                let count = state.viewerCounts[subscriber.viewer, default: 1] - 1
+                state.viewerCounts[subscriber.viewer] = count > 0 ? count : nil
+                if count <= 0 { state.presenceDirty = true }
+                left = count <= 0 && !state.remote.contains(subscriber.viewer)
+            }
+            return (removed, left)
+        }
+        if removed { metrics.disconnected() }
+        if left { announcePresence(joined: nil, left: subscriber.viewer) }
+        if removed { sharePresence() }
+    }
+
+    /// Closes every subscriber (shutdown, a reset log, a deleted meeting).
+    public func closeAll(_ reason: CloseReason) {
+        let subscribers = state.withLock { $0.everyone() }
+        for subscriber in subscribers { subscriber.close(reason) }
+    }
+
+    /// Starts a new, empty log under a new epoch and closes every subscriber with
+    /// `logReset` so clients refetch the state.
+    public func reset(epoch: String) async throws {
+        try await store.resetLog(meetingID: meetingID, epoch: epoch)
+        state.withLock { state in
+            state.epoch = epoch
+            state.published = 0
+            state.known = 0
+            state.arrived = [:]
+            state.recent.removeAll()
+        }
+        closeAll(.logReset)
+    }
+
+    /// Queues a message for one subscriber only (a `pong`).
+    public func send(_ message: ByteBuffer, to subscriber: Subscriber) {
+        subscriber.enqueue(message)
+    }
+
+    /// Queues a message for everyone watching; not numbered, not persisted.
+    public func broadcastUnnumbered(_ message: ByteBuffer) {
+        let subscribers = state.withLock { $0.everyone() }
+        for subscriber in subscribers { subscriber.enqueue(message) }
+    }
+
+    /// The keepalive round: a `ping` message and a WebSocket ping frame to everyone watching,
+    /// and `unresponsive` for whoever has sent nothing (not even a pong) for `silentAfter`.
+    public func keepalive(silentAfter: TimeAmount) {
+        let subscribers = state.withLock { $0.everyone() }
+        let now = NIODeadline.now()
+        let ping = Keepalive.ping()
+        for subscriber in subscribers {
+            if subscriber.isSilent(longerThan: silentAfter, now: now) {
+                subscriber.close(.unresponsive)
+            } else {
+                subscriber.ping(ping)
+            }
+        }
+    }
+}

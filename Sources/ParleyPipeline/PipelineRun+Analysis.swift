@@ -1,0 +1,158 @@
+import Foundation
+import Logging
+import ParleyAudio
+import ParleyEvents
+import ParleyPluginAPI
+import Synchronization
+
+extension PipelineRun {
+    /// Decodes and analyses the audio, closing speech windows as the voice activity detector
+    /// finds them; then runs the final clustering.
+    func analyse(
+        _ source: AudioSource, shared: SharedAnalysis, windows: AsyncStream<PendingWindow>.Continuation
+    ) async throws -> ChildResult {
+        var analyzer = options.analyzer
+        analyzer.emitSamples = true
+        let features = analyzer.features
+        let rate = Double(features.sampleRate)
+        var vad = VoiceActivityDetector(configuration: options.diarization.voiceActivity, features: features)
+        let grouping = TranscriptionWindows(
+            preferred: pipeline.transcriber.capabilities.preferredWindow,
+            maxPause: options.windowPause)
+        var state = WindowState(
+            grouping: grouping, padding: options.padding, rate: rate, scratch: context.scratchDirectory)
+        let bytes = ByteCounter()
+        var expected: Int64?
+        var declared: Double?
+        var lastProgress = ContinuousClock.now
+        var lastFraction = 0.0
+        var diarizationStarted = false
+        var speech = 0.0
+
+        func emit(_ closed: [TranscriptionWindows.Window]) throws {
+            for window in closed { windows.yield(try state.write(window)) }
+        }
+        let onEvent: (AnalysisEvent) async throws -> Void = { event in
+            switch event {
+            case .opened(let info):
+                declared = info.declaredDuration
+                context.logger.debug("audio opened", metadata: ["format": "\(info.format)"])
+            case .samples(let block, let first):
+                state.append(block, first: first)
+            case .frames(let block, let total):
+                if !diarizationStarted {
+                    diarizationStarted = true
+                    try await publish(.status(.init(stage: .diarization, state: .started)))
+                }
+                let seconds = Double(total) / rate
+                shared.state.withLock {
+                    $0.frames.append(block)
+                    $0.seconds = seconds
+                }
+                for segment in vad.push(block.energy) {
+                    speech += segment.duration
+                    try emit(state.grouping.add(segment))
+                }
+                try emit(state.grouping.advance(to: vad.settledUntil))
+                let fraction = declared.map { min(1, seconds / max($0, 0.001)) }
+                let now = ContinuousClock.now
+                if now - lastProgress > .milliseconds(500) || (fraction ?? 0) - lastFraction >= 0.1 {
+                    lastProgress = now
+                    lastFraction = fraction ?? 0
+                    let received = bytes.value
+                    try await publish(
+                        .uploadProgress(
+                            .init(
+                                bytes: received > 0 ? received : Int64((fraction ?? 0) * Double(expected ?? 0)),
+                                total: expected, seconds: seconds)))
+                }
+            }
+        }
+        let audio: AnalyzedAudio
+        do {
+            switch source {
+            case .file(let path):
+                expected = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
+                audio = try await analyzer.analyze(file: path, onEvent: onEvent)
+            case .upload(let stream, let length, let spoolPath):
+                expected = length
+                // The bytes pass through a relay so that a watchdog can end a stalled upload.
+                let (relay, relayInput) = AsyncThrowingStream<[UInt8], any Error>.makeStream()
+                let idle = options.timeouts.uploadIdle
+                audio = try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        do {
+                            for try await chunk in stream {
+                                bytes.add(chunk.count)
+                                relayInput.yield(chunk)
+                            }
+                            relayInput.finish()
+                        } catch {
+                            relayInput.finish(throwing: error)
+                        }
+                    }
+                    group.addTask {
+                        var seen = bytes.arrivals
+                        var quiet = ContinuousClock.now
+                        while true {
+                            try await Task.sleep(for: .seconds(min(1, idle / 4)))
+                            if bytes.arrivals != seen {
+                                seen = bytes.arrivals
+                                quiet = ContinuousClock.now
+                            } else if ContinuousClock.now - quiet > .seconds(idle) {
+                                relayInput.finish(
+                                    throwing: PipelineFailure(
+                                        stage: .upload, code: "timeout",
+                                        message: "no bytes arrived for \(Int(idle)) s; the upload was given up"))
+                                return
+                            }
+                        }
+                    }
+                    defer { group.cancelAll() }
+                    return try await analyzer.analyze(
+                        chunks: relay, expectedLength: length, spoolPath: spoolPath, onEvent: onEvent)
+                }
+            }
+            for segment in vad.finish() {
+                speech += segment.duration
+                try emit(state.grouping.add(segment))
+            }
+            try emit(state.grouping.finish())
+        } catch {
+            shared.state.withLock { $0.failed = true }
+            if error is CancellationError || Task.isCancelled { throw CancellationError() }
+            if let failure = error as? PipelineFailure { throw failure }
+            throw PipelineFailure(stage: .upload, code: Self.code(error), message: MeetingPipeline.words(error))
+        }
+        windows.finish()
+        let total = bytes.value
+        try await publish(
+            .uploadProgress(.init(bytes: total > 0 ? total : expected ?? 0, total: expected, seconds: audio.duration)))
+        try await publish(
+            .status(
+                .init(
+                    stage: .upload, state: .completed, progress: 1,
+                    detail: String(format: "%.1f s of audio, %.1f s of speech", audio.duration, speech),
+                    elapsed: (ContinuousClock.now - started).seconds)))
+        shared.state.withLock { $0.totalSpeech = speech }
+        if !diarizationStarted { try await publish(.status(.init(stage: .diarization, state: .started))) }
+
+        // The final clustering over the whole meeting.
+        let clusteringStart = ContinuousClock.now
+        let diarizer = SpeakerDiarizer(configuration: options.diarization)
+        let diarization: Diarization
+        do {
+            diarization = try diarizer.diarize(audio.frames, duration: audio.duration)
+        } catch {
+            throw PipelineFailure(stage: .diarization, code: Self.code(error), message: MeetingPipeline.words(error))
+        }
+        shared.state.withLock { $0.final = diarization }
+        try await publish(
+            .status(
+                .init(
+                    stage: .diarization, state: .completed, progress: 1,
+                    detail: "\(diarization.speakers.count) speakers, \(diarization.turns.count) turns",
+                    elapsed: (ContinuousClock.now - clusteringStart).seconds)))
+        return .analysis(audio, diarization)
+    }
+}

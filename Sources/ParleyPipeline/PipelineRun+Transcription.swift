@@ -1,0 +1,168 @@
+import Foundation
+import Logging
+import ParleyAudio
+import ParleyEvents
+import ParleyPluginAPI
+import Synchronization
+
+extension PipelineRun {
+    /// Sends each window to the recognizer as it arrives and publishes its segments with the
+    /// best speaker labels known at that moment.
+    func transcribeAll(_ windows: AsyncStream<PendingWindow>, shared: SharedAnalysis) async throws -> Transcribed {
+        var result = Transcribed()
+        var started = false
+        var lastProvisional = 0.0
+        var done = 0.0
+        var adoptedFinal = false
+        // Rebuilt only when the tracker adopts new turns.
+        var aligner = Aligner(turns: [])
+        let timeout = options.timeouts.transcriptionRequest
+        for await pending in windows {
+            try Task.checkCancellation()
+            if !started {
+                started = true
+                try await publish(.status(.init(stage: .transcription, state: .started)))
+            }
+            let samples = try Self.read(pending)
+            context.logger.debug(
+                "transcribing window",
+                metadata: [
+                    "window": "\(pending.window.index)", "start": "\(pending.offset)",
+                    "seconds": "\(Double(samples.count) / 16_000)", "segments": "\(pending.window.segments)",
+                ])
+            defer { try? FileManager.default.removeItem(atPath: pending.file) }
+            let audio = AudioSegment(samples: samples, offset: pending.offset)
+            let session = self.session
+            let transcriptionOptions = options.transcription
+            let requestStart = ContinuousClock.now
+            let transcription: Transcription
+            do {
+                transcription = try await withTimeout(.seconds(timeout), what: "a transcription request") {
+                    try await session.transcribe(audio, options: transcriptionOptions)
+                }
+            } catch {
+                // A worker stopped because we were cancelled reports that, not its own end.
+                if error is CancellationError || Task.isCancelled { throw CancellationError() }
+                throw PipelineFailure(
+                    stage: .transcription, code: Self.code(error), message: MeetingPipeline.words(error))
+            }
+            result.time += (ContinuousClock.now - requestStart).seconds
+            if transcription.wordTiming == .estimated { result.wordTiming = .estimated }
+
+            // Provisional speakers: the final clustering if it is there, else a clustering of the
+            // audio so far, re-run when the audio has grown enough.
+            let (snapshot, final) = shared.state.withLock { s -> ((FeatureFrames, Double)?, Diarization?) in
+                if let final = s.final { return (nil, final) }
+                let stale =
+                    pending.window.end > result.tracker.coveredUntil
+                    && s.seconds >= lastProvisional * options.provisionalGrowth
+                return (stale ? (s.frames, s.seconds) : nil, nil)
+            }
+            if let final, !adoptedFinal {
+                adoptedFinal = true
+                aligner = Aligner(turns: result.tracker.adopt(final, covering: final.duration))
+            } else if let (frames, seconds) = snapshot {
+                if let provisional = try? SpeakerDiarizer(configuration: options.diarization).diarize(
+                    frames, duration: seconds)
+                {
+                    lastProvisional = seconds
+                    let turns = result.tracker.adopt(provisional, covering: seconds)
+                    // Segments already out follow the new estimate (by most of their words'
+                    // time); splitting them waits for the final clustering.
+                    aligner = Aligner(turns: turns)
+                    var changes: [SpeakersUpdate.Change] = []
+                    for index in result.segments.indices {
+                        let segment = result.segments[index]
+                        guard let speaker = Self.majority(segment.words, aligner), speaker != segment.speaker
+                        else { continue }
+                        result.segments[index].speaker = speaker
+                        changes.append(.init(segmentID: segment.id, speaker: speaker))
+                    }
+                    try await publish(
+                        .speakers(
+                            .init(
+                                reason: .provisional, speakers: Self.speakerList(turns: turns), changes: changes,
+                                turns: turns.map(\.record))))
+                }
+            }
+            for segment in transcription.segments {
+                for run in aligner.split(segment, unknown: "S1") {
+                    let piece = Self.segment(
+                        id: result.nextID, speaker: run.speaker, words: run.words,
+                        wordTiming: transcription.wordTiming)
+                    result.nextID += 1
+                    result.segments.append(piece)
+                    try await publish(.transcript(piece))
+                }
+            }
+            done += pending.window.end - pending.window.start
+            let total = shared.state.withLock { $0.totalSpeech }
+            try await publish(
+                .status(
+                    .init(
+                        stage: .transcription, state: .progress, progress: total.map { min(1, done / max($0, 0.001)) },
+                        detail: String(format: "%.1f s of speech transcribed", done))))
+        }
+        try Task.checkCancellation()
+        // The windows ended because the analysis failed: its error ends the meeting, not this.
+        if shared.state.withLock({ $0.failed }) { return result }
+        if !started { try await publish(.status(.init(stage: .transcription, state: .started))) }
+        try await publish(
+            .status(
+                .init(
+                    stage: .transcription, state: .completed, progress: 1,
+                    detail: "\(result.segments.count) segments", elapsed: result.time)))
+        return result
+    }
+
+    static func read(_ pending: PendingWindow) throws -> [Float] {
+        guard let data = FileManager.default.contents(atPath: pending.file) else {
+            throw PipelineFailure(stage: .transcription, code: "io", message: "cannot read \(pending.file)")
+        }
+        return data.withUnsafeBytes { Array($0.bindMemory(to: Float.self)) }
+    }
+}
+
+/// The samples not yet sent to the recognizer, and the windows being formed.
+struct WindowState {
+    var grouping: TranscriptionWindows
+    let padding: Double
+    let rate: Double
+    let scratch: String
+    var samples: [Float] = []
+    /// Index (in the whole meeting) of samples[0].
+    var base = 0
+    /// Where the last window's audio ended; the next one starts no earlier.
+    var lastEnd = 0.0
+
+    init(grouping: TranscriptionWindows, padding: Double, rate: Double, scratch: String) {
+        self.grouping = grouping
+        self.padding = padding
+        self.rate = rate
+        self.scratch = scratch
+    }
+
+    mutating func append(_ block: [Float], first: Int) {
+        if samples.isEmpty { base = first }
+        samples.append(contentsOf: block)
+    }
+
+    /// Writes a window's samples (padded, never overlapping the previous window) to a file
+    /// and forgets everything before its end.
+    mutating func write(_ window: TranscriptionWindows.Window) throws -> PendingWindow {
+        let from = max(lastEnd, window.start - padding, 0)
+        let to = window.end + padding
+        let a = max(base, Int((from * rate).rounded()))
+        let b = max(a, min(base + samples.count, Int((to * rate).rounded())))
+        let file = "\(scratch)/window-\(window.index).f32"
+        let slice = samples[(a - base)..<(b - base)]
+        let data = slice.withUnsafeBytes { Data($0) }
+        guard FileManager.default.createFile(atPath: file, contents: data) else {
+            throw PipelineFailure(stage: .transcription, code: "io", message: "cannot write \(file)")
+        }
+        lastEnd = Double(b) / rate
+        samples.removeFirst(b - base)
+        base = b
+        return PendingWindow(window: window, offset: Double(a) / rate, file: file)
+    }
+}

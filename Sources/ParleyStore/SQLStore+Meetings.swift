@@ -1,0 +1,118 @@
+public import Foundation
+import SQLKit
+
+/// Meetings and their members (`MeetingStore`).
+extension SQLStore: MeetingStore {
+    private static let meetingColumns =
+        "id, title, owner_id, created_at, epoch, status, audio_path, audio_bytes, transcriber, summarizer"
+
+    public func createMeeting(_ meeting: MeetingRecord) async throws {
+        try await database.raw(
+            """
+            INSERT INTO meetings (\(unsafeRaw: Self.meetingColumns))
+            VALUES (\(bind: meeting.id), \(bind: meeting.title), \(bind: meeting.ownerID),
+                    \(bind: Self.milliseconds(meeting.createdAt)), \(bind: meeting.epoch), \(bind: meeting.status.rawValue),
+                    \(bind: meeting.audioPath), \(bind: meeting.audioBytes), \(bind: meeting.transcriber),
+                    \(bind: meeting.summarizer))
+            """
+        ).run()
+    }
+
+    public func meeting(id: String) async throws -> MeetingRecord? {
+        try await database.raw("SELECT \(unsafeRaw: Self.meetingColumns) FROM meetings WHERE id = \(bind: id)")
+            .first().map(Self.meeting)
+    }
+
+    public func meetings(visibleTo userID: String) async throws -> [MeetingRecord] {
+        try await database.raw(
+            """
+            SELECT \(unsafeRaw: Self.meetingColumns) FROM meetings
+            WHERE owner_id = \(bind: userID)
+               OR id IN (SELECT meeting_id FROM meeting_members WHERE user_id = \(bind: userID))
+            ORDER BY created_at DESC, id
+            """
+        ).all().map(Self.meeting)
+    }
+
+    public func meetings(withStatus status: MeetingStatus) async throws -> [MeetingRecord] {
+        try await database.raw(
+            "SELECT \(unsafeRaw: Self.meetingColumns) FROM meetings WHERE status = \(bind: status.rawValue) ORDER BY created_at"
+        ).all().map(Self.meeting)
+    }
+
+    public func updateMeeting(_ meeting: MeetingRecord) async throws {
+        try await database.raw(
+            """
+            UPDATE meetings SET title = \(bind: meeting.title), epoch = \(bind: meeting.epoch),
+                status = \(bind: meeting.status.rawValue), audio_path = \(bind: meeting.audioPath),
+                audio_bytes = \(bind: meeting.audioBytes), transcriber = \(bind: meeting.transcriber),
+                summarizer = \(bind: meeting.summarizer)
+            WHERE id = \(bind: meeting.id)
+            """
+        ).run()
+    }
+
+    public func startProcessing(meetingID: String) async throws -> Bool {
+        try await database.raw(
+            """
+            UPDATE meetings SET status = \(bind: MeetingStatus.processing.rawValue)
+            WHERE id = \(bind: meetingID) AND status <> \(bind: MeetingStatus.processing.rawValue) RETURNING id
+            """
+        ).first() != nil
+    }
+
+    public func recordUpload(meetingID: String, bytes: Int64) async throws {
+        try await database.raw("UPDATE meetings SET audio_bytes = \(bind: bytes) WHERE id = \(bind: meetingID)").run()
+    }
+
+    public func deleteMeeting(id: String) async throws {
+        // Explicit deletes, so the result does not depend on foreign keys being enforced; one
+        // transaction, so a failure leaves the meeting whole.
+        try await transactor.transaction { database in
+            for table in ["jobs", "presence", "events", "meeting_snapshots", "meeting_members"] {
+                try await database.raw("DELETE FROM \(unsafeRaw: table) WHERE meeting_id = \(bind: id)").run()
+            }
+            try await database.raw("DELETE FROM meetings WHERE id = \(bind: id)").run()
+        }
+    }
+
+    public func addMember(meetingID: String, userID: String, canEdit: Bool) async throws {
+        try await database.raw(
+            """
+            INSERT INTO meeting_members (meeting_id, user_id, can_edit)
+            VALUES (\(bind: meetingID), \(bind: userID), \(bind: canEdit ? 1 : 0))
+            ON CONFLICT (meeting_id, user_id) DO UPDATE SET can_edit = excluded.can_edit
+            """
+        ).run()
+    }
+
+    public func members(meetingID: String) async throws -> [MemberRecord] {
+        try await database.raw(
+            """
+            SELECT user_id, can_edit FROM meeting_members WHERE meeting_id = \(bind: meetingID) ORDER BY user_id
+            """
+        ).all().map {
+            MemberRecord(
+                userID: try $0.decode(column: "user_id", as: String.self),
+                canEdit: try $0.decode(column: "can_edit", as: Int.self) != 0)
+        }
+    }
+
+    static func meeting(_ row: any SQLRow) throws -> MeetingRecord {
+        let stored = try row.decode(column: "status", as: String.self)
+        guard let status = MeetingStatus(rawValue: stored) else {
+            throw StoreError.unreadable("a meeting's stored status '\(stored)' is not one this version knows")
+        }
+        return MeetingRecord(
+            id: try row.decode(column: "id", as: String.self),
+            title: try row.decode(column: "title", as: String.self),
+            ownerID: try row.decode(column: "owner_id", as: String.self),
+            createdAt: date(try row.decode(column: "created_at", as: Int64.self)),
+            epoch: try row.decode(column: "epoch", as: String.self),
+            status: status,
+            audioPath: try row.decode(column: "audio_path", as: String?.self),
+            audioBytes: try row.decode(column: "audio_bytes", as: Int64?.self),
+            transcriber: try row.decode(column: "transcriber", as: String?.self),
+            summarizer: try row.decode(column: "summarizer", as: String?.self))
+    }
+}
