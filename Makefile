@@ -36,9 +36,10 @@ test: lint
 	    $(SWIFT) test --skip-build --no-parallel --sanitize=address --scratch-path $(ASAN_BUILD) && \
 	  PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Browser Tests/Cluster Tests/API
 
-# Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 20 minutes):
+# Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 25 minutes):
 # the audio front and diarizer (run.py), the whole pipeline (pipeline.py), the WebSocket hub
-# (hub.py), and fan-out across two nodes on PostgreSQL (cluster.py).
+# (hub.py), fan-out across two nodes on PostgreSQL (cluster.py), and the read model
+# (readmodel.py). Each script rewrites its own section only.
 bench:
 	@scripts/setup.sh --bench
 	$(SWIFT) build -c release --product parley
@@ -46,6 +47,7 @@ bench:
 	.venv/bin/python benchmarks/pipeline.py
 	.venv/bin/python benchmarks/hub.py
 	.venv/bin/python benchmarks/cluster.py --skip-build
+	.venv/bin/python benchmarks/readmodel.py --skip-build
 
 clean:
 	rm -rf .build $(ASAN_BUILD) data bench-output

@@ -45,7 +45,9 @@ public struct Engine: Sendable {
         var services: [any Service] = [hub]
         if let queue { services.append(queue) }
         return Engine(
-            store: store, hub: hub, runner: runner, processor: processor, states: MeetingStates(store: store),
+            store: store, hub: hub, runner: runner, processor: processor,
+            states: MeetingStates(
+                store: store, capacity: settings.stateCache, snapshotEvery: settings.snapshotEvery),
             queue: queue, services: services)
     }
 }

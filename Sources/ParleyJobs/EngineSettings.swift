@@ -21,6 +21,11 @@ public struct EngineSettings: Sendable {
     public var jobPollInterval: TimeInterval = 2
     /// Seconds between comparisons of the open meetings with a shared database.
     public var sweepInterval: TimeInterval = 2
+    /// Meetings whose state the read model keeps in memory (0: none; every read starts from the
+    /// stored snapshot).
+    public var stateCache = 32
+    /// Events applied after which the read model stores a new snapshot of a meeting's state.
+    public var snapshotEvery = 256
 
     public init() {}
 
@@ -41,6 +46,9 @@ public struct EngineSettings: Sendable {
         jobLease = try Self.seconds(configuration, "server.job_lease", default: jobLease)
         jobPollInterval = try Self.seconds(configuration, "server.job_poll_interval", default: jobPollInterval)
         sweepInterval = try Self.seconds(configuration, "server.sweep_interval", default: sweepInterval)
+        stateCache = try Self.integer(configuration, "server.state_cache", default: stateCache, range: 0...1_000_000)
+        snapshotEvery = try Self.integer(
+            configuration, "server.snapshot_every", default: snapshotEvery, range: 1...Int.max)
     }
 
     public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("parley.sqlite") }

@@ -67,7 +67,7 @@ struct AuthRoutes {
             throw APIError.badRequest(
                 "the username must be 3 to 32 letters, digits, dots, dashes or underscores", code: "invalid_username")
         }
-        guard (8...128).contains(credentials.password.count) else {
+        guard (8...128).contains(credentials.password.unicodeScalars.count) else {
             throw APIError.badRequest("the password must be 8 to 128 characters", code: "invalid_password")
         }
     }

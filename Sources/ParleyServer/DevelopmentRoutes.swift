@@ -18,6 +18,8 @@ struct DevelopmentRoutes {
         var size: Int?
         /// Microseconds between events (0: as fast as they are persisted).
         var interval_us: Int?
+        /// Then this many action items in one `action_items` event (the read model benchmark edits them).
+        var action_items: Int?
     }
 
     struct Published: ResponseEncodable {
@@ -48,6 +50,12 @@ struct DevelopmentRoutes {
                     let event = try await channel.publish(.transcript(segment))
                     if n == 0 { first = event.offset }
                     last = event.offset
+                }
+                if let count = burst.action_items, count > 0 {
+                    let items = (1...min(count, 1000)).map {
+                        ActionItemRecord(id: $0, owner: "S1", task: "item \($0)", due: nil, time: Double($0))
+                    }
+                    last = try await channel.publish(.actionItems(.init(items: items))).offset
                 }
                 return Published(first: first, last: last)
             }

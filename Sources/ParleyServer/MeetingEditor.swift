@@ -20,9 +20,8 @@ actor MeetingEditor {
 
     /// Names a speaker (`speakers` with reason `rename`, naming only that speaker).
     func rename(_ meeting: MeetingRecord, speaker id: String, to name: String) async throws -> [SpeakerInfo] {
-        let name = name.trimmingCharacters(in: .whitespacesAndNewlines)
-        guard (1...80).contains(name.count) else {
-            throw MeetingError.invalid("name", "a speaker's name must be 1 to 80 characters")
+        guard let name = TextRules.required(name, max: 80) else {
+            throw MeetingError.invalid("name", "a speaker's name must be 1 to 80 characters, not only spaces")
         }
         var state = try await meetings.state(of: meeting)
         guard state.speakers.contains(where: { $0.id == id }) else {
@@ -72,9 +71,8 @@ actor MeetingEditor {
             }
             var items = state.actionItems
             if let task = change.task {
-                let task = task.trimmingCharacters(in: .whitespacesAndNewlines)
-                guard (1...500).contains(task.count) else {
-                    throw MeetingError.invalid("task", "a task must be 1 to 500 characters")
+                guard let task = TextRules.required(task, max: 500) else {
+                    throw MeetingError.invalid("task", "a task must be 1 to 500 characters, not only spaces")
                 }
                 items[index].task = task
             }
@@ -93,12 +91,14 @@ actor MeetingEditor {
         throw MeetingError.conflict("the meeting kept changing while the edit was saved; try again")
     }
 
+    /// An owner or due phrase: at most 100 characters; only spaces (or null) clears it.
     static func optionalText(_ value: String?, field: String) throws -> String? {
-        guard let text = value?.trimmingCharacters(in: .whitespacesAndNewlines), !text.isEmpty else { return nil }
-        guard text.count <= 100 else {
+        guard let value else { return nil }
+        guard TextRules.fits(value, max: 100) else {
             throw MeetingError.invalid(field, "\(field) must be at most 100 characters")
         }
-        return text
+        let text = value.trimmingCharacters(in: .whitespacesAndNewlines)
+        return text.isEmpty ? nil : text
     }
 
     private func publish(_ data: EventData, in meeting: MeetingRecord, after latest: Int? = nil) async throws

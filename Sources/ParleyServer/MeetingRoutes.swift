@@ -38,9 +38,9 @@ struct MeetingRoutes {
         group.post { request, context -> EditedResponse<MeetingSummaryView> in
             let user = try context.requireUser()
             let body = try await request.decode(as: NewMeeting.self, context: context)
-            let title = body.title.trimmingCharacters(in: .whitespacesAndNewlines)
-            guard (1...200).contains(title.count) else {
-                throw APIError.badRequest("the title must be 1 to 200 characters", code: "invalid_title")
+            guard let title = TextRules.required(body.title, max: 200) else {
+                throw APIError.badRequest(
+                    "the title must be 1 to 200 characters, not only spaces", code: "invalid_title")
             }
             let meeting = MeetingRecord(
                 id: Identifiers.meeting(), title: title, ownerID: user.id, createdAt: Date(),

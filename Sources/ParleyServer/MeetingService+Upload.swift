@@ -39,7 +39,7 @@ extension MeetingService {
         }
         // A node that processes runs the pipeline while the bytes arrive; one that does not
         // (`--no-processing`) keeps the file and queues the meeting for a worker once it is whole.
-        let processHere = settings.processing
+        let processHere = settings.engine.processing
         var pipeline: MeetingPipeline?
         if processHere {
             do {
@@ -55,9 +55,10 @@ extension MeetingService {
             throw APIError.conflict("this meeting is already being processed")
         }
         var meeting = current
-        let path = (settings.audioDirectory as NSString).appendingPathComponent("\(meeting.id).audio")
+        let path = (settings.engine.audioDirectory as NSString).appendingPathComponent("\(meeting.id).audio")
         do {
-            try FileManager.default.createDirectory(atPath: settings.audioDirectory, withIntermediateDirectories: true)
+            try FileManager.default.createDirectory(
+                atPath: settings.engine.audioDirectory, withIntermediateDirectories: true)
             try? FileManager.default.removeItem(atPath: path)
             if meeting.status != .created {
                 meeting.epoch = Identifiers.epoch()
@@ -72,7 +73,7 @@ extension MeetingService {
                 // Leased to this node from the first byte: if it dies, another takes the meeting over.
                 try await store.putJob(
                     meetingID: meeting.id, epoch: meeting.epoch, owner: node,
-                    leaseUntil: now.addingTimeInterval(settings.jobLease), at: now)
+                    leaseUntil: now.addingTimeInterval(settings.engine.jobLease), at: now)
             }
             try await store.updateMeeting(meeting)
         } catch {

@@ -5,13 +5,11 @@ public import ParleyPipeline
 /// The server's settings: `server.*` keys of the configuration (file, `PARLEY_SERVER_*`
 /// environment, `--set`), with the named `parley serve` flags on top.
 public struct ServerSettings: Sendable {
+    /// What the engine that processes meetings uses (data folder, database, jobs, leases, the
+    /// read model): shared with `parley worker` and a queued batch.
+    public var engine = EngineSettings()
     public var host = "127.0.0.1"
     public var port = 8080
-    /// The SQLite database, the uploaded audio and the generated JWT secret live here.
-    public var dataDirectory = "./data"
-    /// Where meetings, users and events are kept: nil for the embedded SQLite file in the data
-    /// directory, or a `postgres://user:password@host:port/database` URL.
-    public var database: String?
     /// HS256 secret; generated and stored in `<data>/jwt-secret` on first start when not set.
     public var jwtSecret: String?
     public var accessTokenLifetime: TimeInterval = 15 * 60
@@ -28,23 +26,8 @@ public struct ServerSettings: Sendable {
     public var connectWindow: TimeInterval = 10
     /// Seconds between keepalives; a client silent for two is closed.
     public var keepaliveInterval: TimeInterval = 30
-    /// Messages queued per WebSocket before the client is closed as too slow (4008).
-    public var sendQueue = 4096
     /// Largest message a client may send.
     public var maxMessageBytes = 64 * 1024
-    /// Whether this node processes meetings: its own uploads while they arrive, and jobs from
-    /// the queue. Off (`--no-processing`), it stores uploads and queues them for workers.
-    public var processing = true
-    /// Queued jobs this process runs at once (its own uploads are not counted).
-    public var jobs = 2
-    /// Seconds a job's lease lasts; renewed every third of it. A process that stops answering
-    /// loses its meetings to another after this long.
-    public var jobLease: TimeInterval = 30
-    /// Seconds between looks at the job queue besides the database's announcements.
-    public var jobPollInterval: TimeInterval = 2
-    /// Seconds between comparisons of the open meetings with the shared database (the longest a
-    /// lost notification delays an event).
-    public var sweepInterval: TimeInterval = 2
     /// Serves `/api/dev/*` (publishing test events) and nothing else extra. Never on by default.
     public var development = false
 
@@ -52,15 +35,7 @@ public struct ServerSettings: Sendable {
 
     public init(configuration: ParleyConfiguration) throws(SettingsError) {
         self.init()
-        let engine = try EngineSettings(configuration: configuration)
-        dataDirectory = engine.dataDirectory
-        database = engine.database
-        sendQueue = engine.sendQueue
-        processing = engine.processing
-        jobs = engine.jobs
-        jobLease = engine.jobLease
-        jobPollInterval = engine.jobPollInterval
-        sweepInterval = engine.sweepInterval
+        engine = try EngineSettings(configuration: configuration)
         host = configuration["server.host"] ?? host
         port = try EngineSettings.integer(configuration, "server.port", default: port, range: 0...65535)
         jwtSecret = configuration["server.jwt_secret"]
@@ -89,19 +64,4 @@ public struct ServerSettings: Sendable {
         development = try EngineSettings.flag(configuration, "server.development", default: development)
     }
 
-    /// The part of the settings the engine that processes meetings uses.
-    public var engine: EngineSettings {
-        var engine = EngineSettings()
-        engine.dataDirectory = dataDirectory
-        engine.database = database
-        engine.sendQueue = sendQueue
-        engine.processing = processing
-        engine.jobs = jobs
-        engine.jobLease = jobLease
-        engine.jobPollInterval = jobPollInterval
-        engine.sweepInterval = sweepInterval
-        return engine
-    }
-
-    var audioDirectory: String { engine.audioDirectory }
 }

@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdBcrypt
 import JWTKit
+import ParleyJobs
 import NIOPosix
 import ParleyStore
 
@@ -151,14 +152,15 @@ final class TokenService: Sendable {
             }
             return secret
         }
-        let path = (settings.dataDirectory as NSString).appendingPathComponent("jwt-secret")
+        let path = (settings.engine.dataDirectory as NSString).appendingPathComponent("jwt-secret")
         if let stored = try? String(contentsOfFile: path, encoding: .utf8).trimmingCharacters(
             in: .whitespacesAndNewlines),
             stored.utf8.count >= 32
         {
             return stored
         }
-        try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(
+            atPath: settings.engine.dataDirectory, withIntermediateDirectories: true)
         let secret = randomToken(bytes: 48)
         guard
             FileManager.default.createFile(

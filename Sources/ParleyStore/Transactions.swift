@@ -73,41 +73,61 @@ struct SerializedDatabase: SQLDatabase {
 }
 
 /// A first-come, first-served lock for async code (an actor would let a second caller in at
-/// the first one's `await`).
+/// the first one's `await`). A task cancelled while it waits stops waiting (CancellationError)
+/// and never takes the lock. No package in Parley's list offers an async mutex; SQLite's one
+/// connection needs one so that no statement lands inside another's transaction.
 final class AsyncLock: Sendable {
     private struct State {
         var held = false
-        var waiting: [CheckedContinuation<Void, Never>] = []
+        var waiting: [(id: UInt64, continuation: CheckedContinuation<Void, any Error>)] = []
+        var nextID: UInt64 = 0
     }
     private let state = Mutex(State())
 
     func withLock<T: Sendable>(_ body: () async throws -> T) async throws -> T {
-        await acquire()
+        try await acquire()
         defer { release() }
         return try await body()
     }
 
-    private func acquire() async {
-        await withCheckedContinuation { continuation in
-            let granted = state.withLock { state in
-                if !state.held {
-                    state.held = true
-                    return true
+    private func acquire() async throws {
+        let id = state.withLock { state in
+            state.nextID += 1
+            return state.nextID
+        }
+        try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+                let granted = state.withLock { state -> Bool? in
+                    if Task.isCancelled { return nil }
+                    if !state.held {
+                        state.held = true
+                        return true
+                    }
+                    state.waiting.append((id, continuation))
+                    return false
                 }
-                state.waiting.append(continuation)
-                return false
+                switch granted {
+                case true?: continuation.resume()
+                case nil: continuation.resume(throwing: CancellationError())
+                case false?: break  // resumed by `release` or by the cancellation handler
+                }
             }
-            if granted { continuation.resume() }
+        } onCancel: {
+            let waiter = state.withLock { state -> CheckedContinuation<Void, any Error>? in
+                guard let index = state.waiting.firstIndex(where: { $0.id == id }) else { return nil }
+                return state.waiting.remove(at: index).continuation
+            }
+            waiter?.resume(throwing: CancellationError())
         }
     }
 
     private func release() {
-        let next = state.withLock { state -> CheckedContinuation<Void, Never>? in
+        let next = state.withLock { state -> CheckedContinuation<Void, any Error>? in
             if state.waiting.isEmpty {
                 state.held = false
                 return nil
             }
-            return state.waiting.removeFirst()
+            return state.waiting.removeFirst().continuation
         }
         next?.resume()  // the lock passes to it still held
     }

@@ -214,9 +214,26 @@ struct Batch: AsyncParsableCommand {
         } catch let error as SettingsError {
             throw ValidationError(error.message)
         }
-        let worker = Task { await batch.work() }
-        defer { worker.cancel() }
         let started = Date()
+        let entries: [Entry]
+        do {
+            // This process's share of the work runs beside the waiting, and ends with it.
+            entries = try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { await batch.work() }
+                let entries = try await collect(files, from: batch, formats: formats)
+                group.cancelAll()
+                return entries
+            }
+        } catch {
+            try? await batch.close()
+            throw error
+        }
+        try await batch.close()
+        try report(entries, started: started, transcriber: configuration.transcriberName)
+    }
+
+    /// Queues every file (but those already done), waits for each meeting and writes its results.
+    func collect(_ files: [AudioFile], from batch: QueuedBatch, formats: [ExportFormat]) async throws -> [Entry] {
         var entries: [Entry?] = Array(repeating: nil, count: files.count)
         var waiting: [(index: Int, meeting: String, queued: Date)] = []
         for (index, file) in files.enumerated() {
@@ -261,10 +278,7 @@ struct Batch: AsyncParsableCommand {
             }
             waiting = still
         }
-        worker.cancel()
-        _ = await worker.value
-        try await batch.close()
-        try report(entries.compactMap { $0 }, started: started, transcriber: configuration.transcriberName)
+        return entries.compactMap { $0 }
     }
 
     struct AudioFile: Sendable {

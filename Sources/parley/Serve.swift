@@ -55,7 +55,8 @@ struct Serve: AsyncParsableCommand {
                 settings: settings, logger: logger,
                 makePipeline: { try await PipelineFlags.pipeline(frozen) },
                 onServerRunning: { port in
-                    printError("parley: serving on http://\(settings.host):\(port) (data in \(settings.dataDirectory))")
+                    printError(
+                        "parley: serving on http://\(settings.host):\(port) (data in \(settings.engine.dataDirectory))")
                 })
         } catch {
             printError("parley: cannot start: \(error)")

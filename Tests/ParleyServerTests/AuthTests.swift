@@ -97,7 +97,7 @@ import Testing
         let second = try TokenService.secret(settings: settings)
         #expect(first == second)
         #expect(first.count >= 43)
-        let attributes = try FileManager.default.attributesOfItem(atPath: settings.dataDirectory + "/jwt-secret")
+        let attributes = try FileManager.default.attributesOfItem(atPath: settings.engine.dataDirectory + "/jwt-secret")
         #expect((attributes[.posixPermissions] as? Int) == 0o600)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import NIOHTTP1
 import NIOWebSocket
+import ParleyJobs
 import ParleyStore
 import ParleySynth
 import ParleyTestSupport
@@ -19,7 +20,7 @@ import Testing
     {
         let data = try ServerFixture.scratch("restart")
         let url = database == .postgres ? try await TestPostgres.freshDatabase() : nil
-        let settings = try ServerFixture.settings(dataDirectory: data) { $0.database = url }
+        let settings = try ServerFixture.settings(dataDirectory: data) { $0.engine.database = url }
         let (token, meeting, epoch) = try await ServerFixture.withServer(settings) { h in
             let (_, token) = try await h.user("alice")
             let meeting = try await h.meeting("Restart", token: token)
@@ -28,7 +29,8 @@ import Testing
             return (token, meeting, seen.messages.first?.fields["epoch"] as? String)
         }
         // A new process on the same data: the client that saw up to 12 gets 13...20, then live 21...25.
-        try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: data) { $0.database = url }) { h in
+        try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: data) { $0.engine.database = url })
+        { h in
             let publisher = Task {
                 try await Task.sleep(for: .milliseconds(400))
                 try await h.publish(meeting, count: 5, token: token)

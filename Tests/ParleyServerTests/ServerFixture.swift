@@ -9,6 +9,7 @@ import NIOFoundationCompat
 import NIOHTTP1
 import NIOWebSocket
 import ParleyEvents
+import ParleyJobs
 import ParleyPipeline
 import ParleyPluginAPI
 import ParleyPlugins
@@ -194,7 +195,7 @@ enum ServerFixture {
     {
         var settings = ServerSettings()
         settings.port = 0
-        settings.dataDirectory = try dataDirectory ?? scratch("data")
+        settings.engine.dataDirectory = try dataDirectory ?? scratch("data")
         settings.bcryptCost = 4
         settings.development = true
         adjust(&settings)

@@ -3,6 +3,7 @@ import Foundation
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
+import ParleyJobs
 import ParleySynth
 import Testing
 
@@ -155,7 +156,7 @@ import Testing
             #expect(seen.events.last?.stage == "completed")
             // The stored audio is the file part alone, byte for byte.
             let stored = try Data(
-                contentsOf: URL(fileURLWithPath: h.server.settings.audioDirectory + "/\(meeting).audio"))
+                contentsOf: URL(fileURLWithPath: h.server.settings.engine.audioDirectory + "/\(meeting).audio"))
             #expect(stored.count == audio.count)
             #expect(stored.elementsEqual(audio))  // a Bool: a failure must not diff two megabytes
         }

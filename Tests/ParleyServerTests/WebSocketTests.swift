@@ -2,6 +2,7 @@ import Foundation
 import HummingbirdWSClient
 import NIOHTTP1
 import NIOWebSocket
+import ParleyJobs
 import ParleySynth
 import Testing
 
@@ -273,7 +274,7 @@ import Testing
     }
 
     @Test func aSlowConsumerIsClosedWhileTheOthersKeepReceiving() async throws {
-        let settings = try ServerFixture.settings { $0.sendQueue = 64 }
+        let settings = try ServerFixture.settings { $0.engine.sendQueue = 64 }
         try await ServerFixture.withServer(settings) { h in
             let (_, alice) = try await h.user("alice")
             let meeting = try await h.meeting("Slow", token: alice)
