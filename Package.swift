@@ -251,7 +251,7 @@ let package = Package(
         .testTarget(
             name: "ParleyStoreTests",
             dependencies: [
-                "ParleyStore", "ParleyTestSupport", .product(name: "Logging", package: "swift-log"),
+                "ParleyStore", "ParleyEvents", "ParleyTestSupport", .product(name: "Logging", package: "swift-log"),
                 .product(name: "SQLKit", package: "sql-kit"),
             ],
             swiftSettings: swiftSettings

@@ -1,6 +1,5 @@
 public import Foundation
 public import Logging
-import Metrics
 public import ParleyEvents
 public import ParleyHub
 public import ParleyPipeline

@@ -26,7 +26,7 @@ extension SQLStore: SnapshotStore {
             SELECT \(bind: snapshot.meetingID), \(bind: snapshot.epoch), \(bind: snapshot.offset), \(bind: snapshot.json)
             WHERE EXISTS (SELECT 1 FROM meetings WHERE id = \(bind: snapshot.meetingID) AND epoch = \(bind: snapshot.epoch))
             ON CONFLICT (meeting_id) DO UPDATE SET epoch = excluded.epoch, "offset" = excluded."offset", state = excluded.state
-            WHERE meeting_snapshots.epoch <> excluded.epoch OR meeting_snapshots."offset" < excluded."offset"
+            WHERE meeting_snapshots.epoch <> excluded.epoch OR meeting_snapshots."offset" <= excluded."offset"
             """
         ).run()
     }

@@ -2,7 +2,7 @@
 public protocol SnapshotStore: Sendable {
     /// The stored snapshot of the meeting's state, if any (see ``MeetingStates``).
     func snapshot(meetingID: String) async throws -> StateSnapshot?
-    /// Stores a snapshot unless the one stored is of the same log and at least as recent, or
+    /// Stores a snapshot unless the one stored is of the same log and more recent, or
     /// the meeting's log is no longer `snapshot.epoch`.
     func putSnapshot(_ snapshot: StateSnapshot) async throws
 }
