@@ -4,8 +4,8 @@ import HTTPTypes
 import Hummingbird
 import HummingbirdBcrypt
 import JWTKit
-import ParleyJobs
 import NIOPosix
+import ParleyJobs
 import ParleyStore
 
 /// The claims of an access token.
