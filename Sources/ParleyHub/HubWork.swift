@@ -24,17 +24,20 @@ struct HubWork: Sendable {
 }
 
 /// The hand-over from channels to the hub's task group: channels submit without waiting; the
-/// hub's `run()` takes each item and runs it as a child task. Once the hub stopped, nothing is
-/// taken any more and `submit` says so, so the channel can clear its "running" mark.
+/// hub's `run()` takes each item and runs it as a child task. The queue is bounded: each channel
+/// has at most one item of a kind waiting, so it holds a few per open channel, and past
+/// `capacity` an item is refused rather than kept. A refused item, or one submitted once the hub
+/// stopped, is reported to the channel, which clears its "running" mark so that the next
+/// observation (or the sweep, with a shared store) asks again.
 final class HubWorkQueue: Sendable {
     let items: AsyncStream<HubWork>
     private let continuation: AsyncStream<HubWork>.Continuation
 
-    init() {
-        (items, continuation) = AsyncStream.makeStream(of: HubWork.self)
+    init(capacity: Int = 100_000) {
+        (items, continuation) = AsyncStream.makeStream(of: HubWork.self, bufferingPolicy: .bufferingOldest(capacity))
     }
 
-    /// Queues the work; false when the hub stopped and will not run it.
+    /// Queues the work; false when it will not run (the queue is full, or the hub stopped).
     func submit(_ work: HubWork) -> Bool {
         if case .enqueued = continuation.yield(work) { return true }
         return false

@@ -75,6 +75,25 @@ import Testing
         hub.release(meetingID: "m_1")
     }
 
+    /// The hand-over to the hub is bounded: past its capacity, work is refused (and the channel
+    /// told), never queued without end; once the hub stopped, everything is refused.
+    @Test func theHubsWorkQueueIsBounded() async throws {
+        let (channel, store) = try await Self.channel()
+        let queue = HubWorkQueue(capacity: 2)
+        #expect(queue.submit(HubWork(.fill, channel)))
+        #expect(queue.submit(HubWork(.refreshPresence, channel)))
+        #expect(!queue.submit(HubWork(.resynchronize, channel)))  // full
+        var taker = queue.items.makeAsyncIterator()  // the hub's side
+        #expect(await taker.next()?.kind == .fill)
+        #expect(await taker.next()?.kind == .refreshPresence)
+        #expect(queue.submit(HubWork(.fill, channel)))  // room again
+        queue.close()
+        #expect(!queue.submit(HubWork(.fill, channel)))  // stopped
+        #expect(await taker.next()?.kind == .fill)  // what was queued before is still handed over
+        #expect(await taker.next() == nil)
+        try await store.close()
+    }
+
     @Test func concurrentPublishersGetConsecutiveOffsetsPersistedInOrder() async throws {
         let (channel, store) = try await Self.channel()
         let viewer = Viewer(userID: "u_1", username: "alice")
