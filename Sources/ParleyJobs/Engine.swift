@@ -41,7 +41,7 @@ public struct Engine: Sendable {
         let runner = JobRunner(logger: logger)
         let processor = MeetingProcessor(
             store: store, hub: hub, runner: runner, settings: settings, makePipeline: makePipeline, logger: logger)
-        let queue = settings.processing ? JobQueue(processor: processor, settings: settings, logger: logger) : nil
+        let queue = settings.processing ? JobQueue(processor: processor, logger: logger) : nil
         var services: [any Service] = [hub]
         if let queue { services.append(queue) }
         return Engine(

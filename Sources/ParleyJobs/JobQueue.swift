@@ -19,10 +19,10 @@ public final class JobQueue: Service {
     private let wake: AsyncStream<Void>
     private let waker: AsyncStream<Void>.Continuation
 
-    init(processor: MeetingProcessor, settings: EngineSettings, logger: Logger) {
+    init(processor: MeetingProcessor, logger: Logger) {
         self.processor = processor
-        concurrency = settings.jobs
-        pollInterval = .milliseconds(Int(settings.jobPollInterval * 1000))
+        concurrency = processor.settings.jobs
+        pollInterval = .milliseconds(Int(processor.settings.jobPollInterval * 1000))
         self.logger = logger
         (wake, waker) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
     }

@@ -12,7 +12,6 @@ import ServiceLifecycle
 public final class QueuedBatch: Sendable {
     let engine: Engine
     let owner: UserRecord
-    let settings: EngineSettings
     let logger: Logger
 
     /// Opens the shared store; `owner` must be an existing account. `settings.jobs` 0: this
@@ -32,13 +31,12 @@ public final class QueuedBatch: Sendable {
             try await engine.store.close()
             throw SettingsError(.missing, "no account '\(username)' to own the batch's meetings")
         }
-        return QueuedBatch(engine: engine, owner: owner, settings: settings, logger: logger)
+        return QueuedBatch(engine: engine, owner: owner, logger: logger)
     }
 
-    init(engine: Engine, owner: UserRecord, settings: EngineSettings, logger: Logger) {
+    init(engine: Engine, owner: UserRecord, logger: Logger) {
         self.engine = engine
         self.owner = owner
-        self.settings = settings
         self.logger = logger
     }
 
@@ -55,7 +53,7 @@ public final class QueuedBatch: Sendable {
     /// the meeting's id.
     public func submit(path: String, title: String) async throws -> String {
         let id = Identifiers.meeting()
-        let folder = settings.audioDirectory
+        let folder = engine.processor.settings.audioDirectory
         try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
         let stored = (folder as NSString).appendingPathComponent("\(id).audio")
         try FileManager.default.copyItem(atPath: path, toPath: stored)

@@ -93,12 +93,19 @@ struct BearerAuthMiddleware: RouterMiddleware {
             }
             throw APIError.unauthorized("missing bearer token")
         }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+        guard let token = Self.token(header) else {
             throw APIError.unauthorized("the Authorization header must be 'Bearer <token>'")
         }
         var context = context
-        context.user = try await tokens.verifyAccess(String(parts[1]).trimmingCharacters(in: .whitespaces))
+        context.user = try await tokens.verifyAccess(token)
         return try await next(request, context)
+    }
+
+    /// The token of an `Authorization: Bearer <token>` header (the scheme in any case); nil when
+    /// the header is not that.
+    static func token(_ header: String) -> String? {
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else { return nil }
+        return String(parts[1]).trimmingCharacters(in: .whitespaces)
     }
 }

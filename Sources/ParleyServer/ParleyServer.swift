@@ -74,16 +74,12 @@ public struct ParleyServer: Sendable {
         }
         router.get("/ws/meeting/:id") { request, _ -> Response in
             // A plain request gets the upgrade's first answers (a token, a valid `since`), then 426.
-            let bearer = request.headers[.authorization].flatMap {
-                $0.hasPrefix("Bearer ") ? String($0.dropFirst(7)) : nil
-            }
+            let bearer = request.headers[.authorization].flatMap(BearerAuthMiddleware.token)
             guard let token = bearer ?? request.uri.queryParameters.get("token"), !token.isEmpty else {
                 throw APIError.unauthorized("missing access token")
             }
             _ = try await tokens.verifyAccess(token)
-            if let since = request.uri.queryParameters.get("since"), (Int(since) ?? -1) < 0 {
-                throw APIError.badRequest("since must be an offset (0 or more)", code: "invalid_since")
-            }
+            _ = try WebSocketEndpoint.since(request.uri.queryParameters.get("since"))
             throw APIError(.upgradeRequired, "upgrade_required", "connect with a WebSocket client")
         }
         AuthRoutes(store: store, tokens: tokens).add(to: router.group("/api/auth"))

@@ -138,14 +138,18 @@ struct WebSocketEndpoint {
             throw APIError.tooManyRequests("too many connection attempts for this user")
         }
         let meeting = try await meetings.meeting(String(segments[2]), for: user)
-        var since: Int?
-        if let text = query["since"] {
-            guard let value = Int(text), value >= 0 else {
-                throw APIError.badRequest("since must be an offset (0 or more)", code: "invalid_since")
-            }
-            since = value
+        return Admission(
+            user: user, meeting: meeting, since: try Self.since(query["since"]), epoch: query["epoch"],
+            subprotocol: subprotocol)
+    }
+
+    /// The `since` query parameter: nil when absent, 400 when it is not an offset.
+    static func since(_ text: String?) throws -> Int? {
+        guard let text else { return nil }
+        guard let value = Int(text), value >= 0 else {
+            throw APIError.badRequest("since must be an offset (0 or more)", code: "invalid_since")
         }
-        return Admission(user: user, meeting: meeting, since: since, epoch: query["epoch"], subprotocol: subprotocol)
+        return value
     }
 
     func originAllowed(_ origin: String, host: String?) -> Bool {
