@@ -76,6 +76,12 @@ let package = Package(
         .target(
             name: "ParleyWhisper", dependencies: ["ParleyPluginAPI"], path: "Plugins/Whisper",
             resources: [.copy("worker.py")], swiftSettings: swiftSettings),
+        // Neural diarization (segmentation-3.0 + CAM++ on onnxruntime) in a Python worker. The
+        // setup scripts beside it (install_models.py, convert_campplus.py) are not resources.
+        .target(
+            name: "ParleyNeural", dependencies: ["ParleyPluginAPI"], path: "Plugins/Neural",
+            exclude: ["install_models.py", "convert_campplus.py"],
+            resources: [.copy("worker.py"), .copy("diarization.py")], swiftSettings: swiftSettings),
         .target(
             name: "ParleyCommand", dependencies: ["ParleyPluginAPI"], path: "Plugins/Command",
             swiftSettings: swiftSettings),
@@ -118,7 +124,7 @@ let package = Package(
             name: "ParleyPlugins",
             dependencies: [
                 "ParleyPipeline", "ParleyWhisper", "ParleyCommand", "ParleyPocketSphinx", "ParleyExtractive",
-                "ParleyOpenAI",
+                "ParleyOpenAI", "ParleyNeural",
             ],
             swiftSettings: swiftSettings
         ),
@@ -228,7 +234,7 @@ let package = Package(
             name: "ParleyPipelineTests",
             dependencies: [
                 "ParleyPipeline", "ParleyEvents", "ParleyPlugins", "ParleySynth", "ParleyExtractive", "ParleyOpenAI",
-                "ParleyCommand", "ParleyWhisper", "ParleyPocketSphinx", "ParleyTestSupport",
+                "ParleyCommand", "ParleyWhisper", "ParleyPocketSphinx", "ParleyNeural", "ParleyTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOFoundationCompat", package: "swift-nio"),

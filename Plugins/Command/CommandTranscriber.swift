@@ -11,7 +11,8 @@ public struct CommandTranscriber: Transcriber {
     public static let name = "command"
     public static let summary = "any program speaking the NDJSON subprocess protocol (Docs/plugins.md)"
 
-    public let command: [String]
+    let program: CommandProgram
+    public var command: [String] { program.words }
     public let window: Double
     public let wordTimestamps: Bool
     public let startTimeout: Double
@@ -19,7 +20,7 @@ public struct CommandTranscriber: Transcriber {
     let pool = WorkerPool()
 
     public init(settings: PluginSettings) throws(PluginError) {
-        command = (settings.string("command") ?? "").split(whereSeparator: \.isWhitespace).map(String.init)
+        program = CommandProgram(settings.string("command"), setting: "transcriber.command.command")
         window = try settings.double("window", default: 0)
         wordTimestamps = try settings.bool("word_timestamps", default: true)
         startTimeout = try settings.double("start_timeout", default: 60)
@@ -29,34 +30,12 @@ public struct CommandTranscriber: Transcriber {
         .init(wordTimestamps: wordTimestamps, preferredWindow: window, acceptsPrompt: true)
     }
 
-    /// The program's full path: as given when it has a slash, else searched in PATH.
-    func executable() -> String? {
-        guard let program = command.first else { return nil }
-        if program.contains("/") { return FileManager.default.isExecutableFile(atPath: program) ? program : nil }
-        let path = ProcessInfo.processInfo.environment["PATH"] ?? "/usr/local/bin:/usr/bin:/bin"
-        for directory in path.split(separator: ":") {
-            let candidate = "\(directory)/\(program)"
-            if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-        }
-        return nil
-    }
-
-    public func readiness() async -> Readiness {
-        guard let program = command.first else {
-            return .notReady("command: no program configured (set transcriber.command.command)")
-        }
-        guard let path = executable() else {
-            return .notReady("command: '\(program)' is not an executable file or not in PATH")
-        }
-        return .ready("\(([path] + command.dropFirst()).joined(separator: " "))")
-    }
+    public func readiness() async -> Readiness { program.readiness() }
 
     public func makeSession(context: PluginContext) async throws -> any TranscriptionSession {
-        if case .notReady(let reason) = await readiness() { throw PluginError(.notReady, reason) }
-        guard let path = executable() else { throw PluginError(.notReady, "command: no program") }
+        let (launch, displayName) = try program.launch()
         return try await SubprocessTranscriptionSession.start(
-            launch: .init(executable: path, arguments: Array(command.dropFirst())),
-            displayName: "command '\((path as NSString).lastPathComponent)'", context: context,
-            startTimeout: .seconds(startTimeout), pool: pool)
+            launch: launch, displayName: displayName, context: context, startTimeout: .seconds(startTimeout),
+            pool: pool)
     }
 }

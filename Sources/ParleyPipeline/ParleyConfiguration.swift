@@ -1,5 +1,5 @@
 public import Foundation
-import ParleyAudio
+public import ParleyAudio
 public import ParleyPluginAPI
 import Yams
 
@@ -144,6 +144,8 @@ public struct ParleyConfiguration: Sendable, Hashable {
 
     public var transcriberName: String { self["pipeline.transcriber"] ?? "whisper" }
     public var summarizerName: String { self["pipeline.summarizer"] ?? "extractive" }
+    /// `auto` (the best backend ready here), `classic`, or a backend's name.
+    public var diarizerName: String { self["pipeline.diarizer"] ?? "auto" }
 
     /// The pipeline options these settings give.
     public func pipelineOptions() throws -> PipelineOptions {
@@ -156,24 +158,41 @@ public struct ParleyConfiguration: Sendable, Hashable {
         options.timeouts.uploadIdle = try double("timeouts.upload_idle", default: options.timeouts.uploadIdle)
         options.padding = try double("pipeline.padding", default: options.padding)
         options.windowPause = try double("pipeline.window_pause", default: options.windowPause)
-        if let speakers = self["pipeline.speakers"] {
-            guard let n = Int(speakers), n >= 1 else {
-                throw PipelineError(.badConfiguration, "setting 'pipeline.speakers': '\(speakers)' is not a count")
-            }
-            options.diarization.speakers = n
+        options.diarization.speakers = try count("pipeline.speakers")
+        options.diarization.minSpeakers = try count("pipeline.min_speakers") ?? 1
+        options.diarization.maxSpeakers =
+            try count("pipeline.max_speakers")
+            ?? max(8, options.diarization.speakers ?? 0, options.diarization.minSpeakers)
+        if let problem = options.diarization.speakerCount.problem {
+            throw PipelineError(.badConfiguration, "speaker count: \(problem)")
         }
         options.scratchDirectory = self["pipeline.scratch_dir"]
         return options
     }
 
+    /// A speaker count setting: a whole number of at least 1, or nil when not set.
+    func count(_ key: String) throws -> Int? {
+        guard let text = self[key] else { return nil }
+        guard let n = Int(text), n >= 1 else {
+            throw PipelineError(.badConfiguration, "setting '\(key)': '\(text)' is not a count")
+        }
+        return n
+    }
+
     static let wellKnownKeys = [
         "pipeline.transcriber", "pipeline.summarizer", "pipeline.language", "pipeline.prompt", "pipeline.padding",
-        "pipeline.window_pause", "pipeline.speakers", "pipeline.scratch_dir", "timeouts.transcription_request",
+        "pipeline.window_pause", "pipeline.speakers", "pipeline.min_speakers", "pipeline.max_speakers",
+        "pipeline.diarizer", "pipeline.scratch_dir", "timeouts.transcription_request",
         "timeouts.summarization", "timeouts.upload_idle",
     ]
 
     static let pluginSections = [
         "transcriber.whisper", "transcriber.pocketsphinx", "transcriber.command", "transcriber.openai",
-        "summarizer.extractive", "summarizer.openai-chat", "server",
+        "summarizer.extractive", "summarizer.openai-chat", "diarizer.neural", "diarizer.command", "server",
     ]
+}
+
+extension DiarizationConfiguration {
+    /// The count hints as a diarization backend takes them.
+    public var speakerCount: SpeakerCount { SpeakerCount(exact: speakers, min: minSpeakers, max: maxSpeakers) }
 }

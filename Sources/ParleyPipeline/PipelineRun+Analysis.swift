@@ -1,8 +1,8 @@
 import Foundation
 import Logging
-import ParleyAudio
+public import ParleyAudio
 import ParleyEvents
-import ParleyPluginAPI
+public import ParleyPluginAPI
 import Synchronization
 
 extension PipelineRun {
@@ -28,6 +28,12 @@ extension PipelineRun {
         var lastFraction = 0.0
         var diarizationStarted = false
         var speech = 0.0
+        // A diarization backend reads the whole meeting as a 16 kHz WAV file, written as it is decoded.
+        let wave = try pipeline.diarizer.map { _ in
+            try WaveFileWriter(
+                path: (context.scratchDirectory as NSString).appendingPathComponent("meeting.wav"),
+                sampleRate: Int(rate))
+        }
 
         func emit(_ closed: [TranscriptionWindows.Window]) throws {
             for window in closed { windows.yield(try state.write(window)) }
@@ -39,6 +45,7 @@ extension PipelineRun {
                 context.logger.debug("audio opened", metadata: ["format": "\(info.format)"])
             case .samples(let block, let first):
                 state.append(block, first: first)
+                try wave?.append(block)
             case .frames(let block, let total):
                 if !diarizationStarted {
                     diarizationStarted = true
@@ -139,20 +146,69 @@ extension PipelineRun {
 
         // The final clustering over the whole meeting.
         let clusteringStart = ContinuousClock.now
-        let diarizer = SpeakerDiarizer(configuration: options.diarization)
-        let diarization: Diarization
-        do {
-            diarization = try diarizer.diarize(audio.frames, duration: audio.duration)
-        } catch {
-            throw PipelineFailure(stage: .diarization, code: Self.code(error), message: MeetingPipeline.words(error))
+        var detail = ""
+        var diarization: Diarization?
+        if let backend = pipeline.diarizer, let wave {
+            do {
+                try wave.finish()
+                let output = try await backend.diarize(
+                    file: wave.path, count: options.diarization.speakerCount, context: context)
+                diarization = Diarization(output, duration: audio.duration, features: features)
+                detail = "\(type(of: backend).name), "
+            } catch {
+                if error is CancellationError || Task.isCancelled { throw CancellationError() }
+                // The meeting is not lost: the classic diarizer takes over, and the status says why.
+                let reason = MeetingPipeline.words(error)
+                context.logger.warning(
+                    "diarization backend failed; the classic diarizer takes over",
+                    metadata: ["diarizer": "\(type(of: backend).name)", "error": "\(reason)"])
+                detail = "classic (\(type(of: backend).name) failed: \(reason)), "
+            }
+            try? FileManager.default.removeItem(atPath: wave.path)
         }
+        if diarization == nil {
+            do {
+                diarization = try SpeakerDiarizer(configuration: options.diarization).diarize(
+                    audio.frames, duration: audio.duration)
+            } catch {
+                throw PipelineFailure(stage: .diarization, code: Self.code(error), message: MeetingPipeline.words(error))
+            }
+        }
+        guard let diarization else { throw CancellationError() }
         shared.state.withLock { $0.final = diarization }
         try await publish(
             .status(
                 .init(
                     stage: .diarization, state: .completed, progress: 1,
-                    detail: "\(diarization.speakers.count) speakers, \(diarization.turns.count) turns",
+                    detail: detail + "\(diarization.speakers.count) speakers, \(diarization.turns.count) turns",
                     elapsed: (ContinuousClock.now - clusteringStart).seconds)))
         return .analysis(audio, diarization)
+    }
+}
+
+extension Diarization {
+    /// A backend's turns as the pipeline's diarization: speakers named `SPEAKER_00` on, speech
+    /// the union of the turns.
+    public init(_ output: DiarizerOutput, duration: Double, features: FeatureConfiguration) {
+        let turns = output.turns.map {
+            SpeakerTurn(
+                speaker: String(format: "SPEAKER_%02d", $0.speaker), start: $0.start, end: min(duration, $0.end))
+        }
+        var speech: [SpeechSegment] = []
+        let hop = features.hopDuration
+        for turn in turns.sorted(by: { $0.start < $1.start }) {
+            if let last = speech.last, turn.start <= last.end {
+                speech[speech.count - 1].end = max(last.end, turn.end)
+                speech[speech.count - 1].endFrame = max(last.endFrame, Int((turn.end / hop).rounded(.up)))
+            } else {
+                speech.append(
+                    SpeechSegment(
+                        startFrame: Int(turn.start / hop), endFrame: Int((turn.end / hop).rounded(.up)),
+                        start: turn.start, end: turn.end))
+            }
+        }
+        var names: [String] = []
+        for turn in turns where !names.contains(turn.speaker) { names.append(turn.speaker) }
+        self.init(turns: turns, speakers: names.sorted(), speech: speech, duration: duration)
     }
 }

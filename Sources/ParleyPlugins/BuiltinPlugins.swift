@@ -1,5 +1,6 @@
 import ParleyCommand
 import ParleyExtractive
+import ParleyNeural
 import ParleyOpenAI
 public import ParleyPipeline
 import ParleyPocketSphinx
@@ -15,6 +16,8 @@ extension PluginRegistry {
         registry.register(OpenAITranscriber.self)
         registry.register(ExtractiveSummarizer.self)
         registry.register(OpenAIChatSummarizer.self)
+        registry.register(NeuralDiarizer.self)
+        registry.register(CommandDiarizer.self)
         return registry
     }
 }

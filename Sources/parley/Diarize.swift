@@ -1,12 +1,17 @@
 import ArgumentParser
 import Foundation
+import Logging
 import ParleyAudio
+import ParleyPipeline
+import ParleyPluginAPI
+import ParleyPlugins
 
 struct Diarize: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Print who spoke when in a recording.",
         discussion: "Decodes any format libsndfile reads, streams it through the feature front in bounded memory, "
-            + "and prints one line per speaker turn: start, end and speaker, in seconds.")
+            + "and prints one line per speaker turn: start, end and speaker, in seconds. --diarizer auto (the "
+            + "default) uses the neural backend when setup installed it, else the built-in classic one.")
 
     @Argument(help: "An audio file (WAV, FLAC, Ogg Vorbis, AIFF, MP3, ...).")
     var file: String
@@ -29,8 +34,17 @@ struct Diarize: AsyncParsableCommand {
     @Flag(help: "Decode a file that is shorter than its header says instead of failing.")
     var allowTruncated = false
 
-    @Flag(help: "Label units directly, without the frame-level re-segmentation pass.")
+    @Flag(help: "Label units directly, without the frame-level re-segmentation pass (classic).")
     var noResegment = false
+
+    @Option(help: "auto (the best backend ready here), classic (built in), neural or command.")
+    var diarizer = "auto"
+
+    @Option(help: "A YAML configuration file (the diarizer.* settings are read from it).")
+    var config: String?
+
+    @Option(name: .customLong("set"), help: "A setting, as key=value (repeatable), e.g. diarizer.neural.threads=2.")
+    var assignments: [String] = []
 
     func validate() throws {
         if let speakers, speakers < 1 { throw ValidationError("--speakers must be at least 1") }
@@ -48,11 +62,31 @@ struct Diarize: AsyncParsableCommand {
             speakers: speakers, minSpeakers: minSpeakers, maxSpeakers: maxSpeakers ?? max(8, minSpeakers, speakers ?? 0)
         )
         configuration.resegment = !noResegment
-        let analyzer = AudioAnalyzer(allowTruncated: allowTruncated)
-        let analyzed = try analyzer.analyze(path: file)
-        let result = try SpeakerDiarizer(configuration: configuration).diarize(
-            analyzed.frames, duration: analyzed.duration)
-
+        var settings = try ParleyConfiguration.load(path: config)
+        for assignment in assignments { try settings.set(assignment: assignment) }
+        let choice = try await PluginRegistry.builtIn.resolveDiarizer(diarizer, configuration: settings)
+        var analyzer = AudioAnalyzer(allowTruncated: allowTruncated)
+        let analyzed: AnalyzedAudio
+        let result: Diarization
+        if let backend = choice.backend {
+            // The backend reads the recording as a 16 kHz mono WAV, written while it is decoded.
+            let scratch = NSTemporaryDirectory() + "parley-diarize-\(UUID().uuidString.prefix(8))"
+            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            let wave = try WaveFileWriter(path: scratch + "/audio.wav", sampleRate: analyzer.features.sampleRate)
+            analyzer.emitSamples = true
+            analyzed = try await analyzer.analyze(file: file) { event in
+                if case .samples(let block, _) = event { try wave.append(block) }
+            }
+            try wave.finish()
+            let output = try await backend.diarize(
+                file: wave.path, count: configuration.speakerCount,
+                context: PluginContext(logger: makeLogger(), scratchDirectory: scratch))
+            result = Diarization(output, duration: analyzed.duration, features: analyzer.features)
+        } else {
+            analyzed = try analyzer.analyze(path: file)
+            result = try SpeakerDiarizer(configuration: configuration).diarize(analyzed.frames, duration: analyzed.duration)
+        }
         let recording = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         if let rttm {
             let text = RTTM.format(result.turns, recording: recording)
@@ -70,6 +104,7 @@ struct Diarize: AsyncParsableCommand {
         if json {
             struct Output: Encodable {
                 var file: String
+                var diarizer: String
                 var source: AudioSourceInfo
                 var duration: Double
                 var speakers: [String]
@@ -79,12 +114,14 @@ struct Diarize: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let output = Output(
-                file: file, source: analyzed.info, duration: result.duration, speakers: result.speakers,
+                file: file, diarizer: choice.name, source: analyzed.info, duration: result.duration, speakers: result.speakers,
                 turns: result.turns, speech: result.speech)
             print(String(decoding: try encoder.encode(output), as: UTF8.self))
             return
         }
-        print("\(file): \(format(result.duration)) s, \(result.speakers.count) speakers, \(result.turns.count) turns")
+        print(
+            "\(file): \(format(result.duration)) s, \(result.speakers.count) speakers, \(result.turns.count) turns "
+                + "(\(choice.name) diarizer)")
         for turn in result.turns {
             print("\(format(turn.start))\t\(format(turn.end))\t\(turn.speaker)")
         }

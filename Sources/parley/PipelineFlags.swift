@@ -21,8 +21,20 @@ struct PipelineFlags: ParsableArguments {
     @Option(help: "The spoken language, as an ISO 639-1 code (default: the backend's).")
     var language: String?
 
+    @Option(
+        help: ArgumentHelp(
+            "The diarization backend: auto (the best one ready here), classic (built in), neural, command "
+                + "(see `parley plugins`; default auto)."))
+    var diarizer: String?
+
     @Option(help: "The number of speakers, if known.")
     var speakers: Int?
+
+    @Option(help: "The fewest speakers the automatic count may choose (default 1).")
+    var minSpeakers: Int?
+
+    @Option(help: "The most speakers the automatic count may choose (default 8).")
+    var maxSpeakers: Int?
 
     @Option(
         name: .customLong("set"), help: "Any setting, as key=value (repeatable), e.g. transcriber.whisper.beam_size=1.")
@@ -34,14 +46,19 @@ struct PipelineFlags: ParsableArguments {
         if let transcriber { configuration.set("pipeline.transcriber", transcriber) }
         if let summarizer { configuration.set("pipeline.summarizer", summarizer) }
         if let language { configuration.set("pipeline.language", language) }
-        if let speakers {
-            guard speakers >= 1 else { throw ValidationError("--speakers must be at least 1") }
-            configuration.set("pipeline.speakers", String(speakers))
+        if let diarizer { configuration.set("pipeline.diarizer", diarizer) }
+        for (flag, key, value) in [
+            ("--speakers", "pipeline.speakers", speakers), ("--min-speakers", "pipeline.min_speakers", minSpeakers),
+            ("--max-speakers", "pipeline.max_speakers", maxSpeakers),
+        ] {
+            guard let value else { continue }
+            guard value >= 1 else { throw ValidationError("\(flag) must be at least 1") }
+            configuration.set(key, String(value))
         }
         return configuration
     }
 
-    /// The pipeline the configuration describes, with both backends checked for readiness.
+    /// The pipeline the configuration describes, with every backend checked for readiness.
     static func pipeline(_ configuration: ParleyConfiguration) async throws -> MeetingPipeline {
         let registry = PluginRegistry.builtIn
         let transcriberName = configuration.transcriberName
@@ -56,8 +73,10 @@ struct PipelineFlags: ParsableArguments {
         if case .notReady(let reason) = await summarizer.readiness() {
             throw PipelineError(.notReady, reason)
         }
+        let diarizer = try await registry.resolveDiarizer(configuration.diarizerName, configuration: configuration)
         return MeetingPipeline(
-            transcriber: transcriber, summarizer: summarizer, options: try configuration.pipelineOptions())
+            transcriber: transcriber, summarizer: summarizer, diarizer: diarizer.backend,
+            options: try configuration.pipelineOptions())
     }
 }
 

@@ -6,7 +6,7 @@ import ParleyPlugins
 
 struct Plugins: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "List every transcription and summarization backend, and whether it is ready.",
+        abstract: "List every transcription, summarization and diarization backend, and whether it is ready.",
         discussion: "Each backend is checked as configured (file, environment, --set): model present, "
             + "executable found, server reachable. A backend that is not ready says why.")
 
@@ -46,6 +46,25 @@ struct Plugins: AsyncParsableCommand {
                         .readiness()
                 })
         }
+        let chosen: DiarizerChoice
+        do {
+            chosen = try await registry.resolveDiarizer(configuration.diarizerName, configuration: configuration)
+        } catch {
+            chosen = DiarizerChoice(backend: nil, name: configuration.diarizerName, reason: "\(error)")
+        }
+        rows.append(
+            Row(
+                kind: "diarizer", name: "classic", ready: true,
+                detail: chosen.name == "classic"
+                    ? "used: \(chosen.reason)" : "built in (C front, energy segmentation, spectral clustering)",
+                summary: "built in: energy-based segmentation and clustering of spectral features",
+                selected: chosen.name == "classic"))
+        for name in registry.diarizers.keys.sorted() {
+            rows.append(
+                await row("diarizer", name, registry.diarizers[name]!.summary, chosen.name == name) {
+                    try await registry.diarizer(name, settings: configuration.settings("diarizer.\(name)")).readiness()
+                })
+        }
         if json {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
@@ -53,7 +72,7 @@ struct Plugins: AsyncParsableCommand {
             return
         }
         if let file = configuration.file { print("configuration: \(file)") }
-        for kind in ["transcriber", "summarizer"] {
+        for kind in ["transcriber", "summarizer", "diarizer"] {
             print("\(kind)s:")
             for row in rows where row.kind == kind {
                 let mark = row.selected ? "*" : " "
@@ -63,7 +82,7 @@ struct Plugins: AsyncParsableCommand {
                 print("      \(row.detail)")
             }
         }
-        print("(* = selected by the configuration)")
+        print("(* = selected by the configuration; diarizer \(configuration.diarizerName) chose \(chosen.name))")
     }
 
     /// A backend's row: its readiness as configured, or why it cannot even be configured.

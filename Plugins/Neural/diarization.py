@@ -1,0 +1,331 @@
+"""Neural speaker diarization on CPU with onnxruntime: pyannote segmentation-3.0 finds, in
+overlapping 10-second windows, up to three local speakers frame by frame (overlap included);
+CAM++ gives each local speaker of each window a voice embedding; the embeddings are clustered
+across the meeting (average-linkage cosine clustering, or the count the caller gives); each
+window's local speakers are matched to the clusters one to one; and the frames are rebuilt from
+all the windows that saw them, with as many speakers at a time as the segmentation counted.
+
+Memory stays bounded on long meetings: the audio is read window by window from the file, and
+what is kept per window is its three local activities (589 bytes each) and up to three
+embeddings.
+"""
+
+import math
+
+import numpy as np
+import soundfile
+
+RATE = 16000
+WINDOW = 10 * RATE
+# Segmentation frames: 270-sample steps over a 991-sample receptive field.
+FRAME_STEP = 270
+FRAME_SPAN = 991
+FRAMES = 589
+# The seven powerset classes of segmentation-3.0, as sets of local speakers.
+POWERSET = np.array(
+    [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=np.uint8)
+
+
+class Settings:
+    """The diarizer's settings; every one has a default tuned on real speech (see
+    Docs/diarization.md)."""
+
+    def __init__(self, **values):
+        # Seconds between the starts of two segmentation windows (10 s long).
+        self.step = 2.5
+        # Cosine distance at which average-linkage clustering stops merging.
+        self.threshold = 0.62
+        # A local speaker needs this much speech in a window (seconds) for an embedding.
+        self.min_embedding_speech = 0.4
+        # Clusters with less speech than this (seconds, over the meeting) are not speakers of
+        # their own; their windows go to the nearest large cluster.
+        self.min_cluster_speech = 3.0
+        # At most this many embeddings are clustered (the longest); the others are assigned.
+        self.max_clustered = 2500
+        # Windows segmented (and embeddings computed) per onnxruntime call.
+        self.batch = 8
+        # Gaps of at most this long between two turns of one speaker are closed (seconds).
+        self.merge_gap = 0.25
+        # The number of speakers at a frame is the windows' mean count rounded up from
+        # 0.5 - count_bias; soft_count uses the expected count of the model's probabilities.
+        self.count_bias = 0.0
+        self.soft_count = 1
+        # Turns shorter than this are dropped (seconds).
+        self.min_turn = 0.05
+        for key, value in values.items():
+            if not hasattr(self, key):
+                raise ValueError(f"unknown setting {key}")
+            setattr(self, key, type(getattr(self, key))(value))
+
+
+# MARK: - features
+
+
+def _mel(f):
+    return 1127.0 * np.log(1.0 + f / 700.0)
+
+
+def _mel_banks(count=80, fft=512, low=20.0, high=RATE / 2):
+    width = RATE / fft
+    lo, hi = _mel(low), _mel(high)
+    delta = (hi - lo) / (count + 1)
+    mel = _mel(width * np.arange(fft // 2))
+    left = lo + delta * np.arange(count)[:, None]
+    up = (mel - left) / delta
+    down = (left + 2 * delta - mel) / delta
+    banks = np.maximum(0, np.minimum(up, down))
+    return np.pad(banks, ((0, 0), (0, 1))).astype(np.float32)  # the Nyquist bin has no weight
+
+
+_BANKS = _mel_banks()
+_POVEY = ((0.5 - 0.5 * np.cos(2 * np.pi * np.arange(400) / 399)) ** 0.85).astype(np.float32)
+
+
+def fbank(samples):
+    """80-dimensional log-mel filterbank as Kaldi computes it (25 ms frames every 10 ms, DC
+    removed, pre-emphasis 0.97, Povey window, 512-point FFT, power spectrum, mel from 20 Hz to
+    Nyquist), mean-normalized over the frames, as CAM++ was trained on."""
+    x = np.asarray(samples, dtype=np.float32) * 32768.0
+    count = 1 + (len(x) - 400) // 160
+    if count <= 0:
+        return np.zeros((0, 80), np.float32)
+    frames = x[np.arange(400)[None, :] + 160 * np.arange(count)[:, None]]
+    frames -= frames.mean(axis=1, keepdims=True)
+    frames[:, 1:] -= 0.97 * frames[:, :-1].copy()
+    frames[:, 0] *= 0.03
+    spectrum = np.abs(np.fft.rfft(frames * _POVEY, 512)) ** 2
+    features = np.log(np.maximum(spectrum.astype(np.float32) @ _BANKS.T, np.finfo(np.float32).eps))
+    return features - features.mean(axis=0, keepdims=True)
+
+
+# MARK: - models
+
+
+class Models:
+    def __init__(self, segmentation, embedding, threads=1):
+        import onnxruntime
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+        providers = ["CPUExecutionProvider"]
+        self.segmentation = onnxruntime.InferenceSession(segmentation, options, providers=providers)
+        self.embedding = onnxruntime.InferenceSession(embedding, options, providers=providers)
+        self.segmentation_input = self.segmentation.get_inputs()[0].name
+
+    def segment(self, windows):
+        """(n, WINDOW) samples -> (n, FRAMES, 3) local speaker activity (0/1) and (n, FRAMES)
+        number of speakers."""
+        logp = self.segmentation.run(None, {self.segmentation_input: windows[:, None, :]})[0]
+        activity = POWERSET[logp.argmax(axis=2)]
+        expected = np.exp(logp) @ POWERSET.sum(axis=1).astype(np.float32)
+        return activity, activity.sum(axis=2), expected
+
+    def embed(self, samples):
+        features = fbank(samples)
+        vector = self.embedding.run(None, {"fbank": features[None]})[0][0]
+        return vector / max(1e-9, float(np.linalg.norm(vector)))
+
+
+# MARK: - the pipeline
+
+
+class Window:
+    __slots__ = ("start", "activity", "expected", "speakers", "embeddings", "speech", "assignment")
+
+    def __init__(self, start, activity, expected):
+        self.start = start  # sample offset
+        self.activity = activity  # (FRAMES, 3) uint8
+        self.expected = expected.astype(np.float16)  # (FRAMES,) expected number of speakers
+        self.speakers = []  # local speakers with an embedding
+        self.embeddings = []
+        self.speech = []  # seconds of speech of each such speaker
+        self.assignment = {}  # local speaker -> cluster
+
+
+def window_starts(length, step):
+    if length <= WINDOW:
+        return [0]
+    starts = list(range(0, length - WINDOW + 1, step))
+    if starts[-1] + WINDOW < length:
+        starts.append(length - WINDOW)
+    return starts
+
+
+def frame_samples(frames):
+    """The samples a set of segmentation frames stands for (each frame: its 270-sample step
+    around the centre of its receptive field)."""
+    centre = FRAME_SPAN // 2 - FRAME_STEP // 2
+    return np.concatenate([np.arange(f * FRAME_STEP + centre, (f + 1) * FRAME_STEP + centre) for f in frames])
+
+
+def analyse(path, models, settings, progress=None):
+    """Segments and embeds a 16 kHz mono file window by window."""
+    with soundfile.SoundFile(path) as f:
+        if f.samplerate != RATE:
+            raise ValueError(f"audio must be {RATE} Hz, got {f.samplerate} Hz")
+        length = f.frames
+        step = max(FRAME_STEP, int(settings.step * RATE))
+        starts = window_starts(length, step)
+        windows = []
+        min_frames = int(settings.min_embedding_speech * RATE / FRAME_STEP)
+        for b in range(0, len(starts), settings.batch):
+            batch = starts[b : b + settings.batch]
+            audio = np.zeros((len(batch), WINDOW), dtype=np.float32)
+            for i, start in enumerate(batch):
+                f.seek(start)
+                block = f.read(min(WINDOW, length - start), dtype="float32", always_2d=True).mean(axis=1)
+                audio[i, : len(block)] = block
+            activity, count, expected = models.segment(audio)
+            for i, start in enumerate(batch):
+                window = Window(start, activity[i].astype(np.uint8), expected[i])
+                for k in range(3):
+                    active = activity[i, :, k] == 1
+                    clean = active & (count[i] == 1)
+                    # Embed the speaker where it speaks alone; where it never does, where it speaks.
+                    frames = np.flatnonzero(clean if clean.sum() >= min_frames else active)
+                    if len(frames) < min_frames:
+                        continue
+                    samples = audio[i][np.clip(frame_samples(frames), 0, WINDOW - 1)]
+                    window.speakers.append(k)
+                    window.embeddings.append(models.embed(samples))
+                    window.speech.append(active.sum() * FRAME_STEP / RATE)
+                windows.append(window)
+            if progress:
+                progress(min(1.0, (b + len(batch)) / len(starts)))
+    return windows, length
+
+
+def cluster(embeddings, weights, settings, speakers=None, min_speakers=1, max_speakers=None):
+    """Labels for the embeddings: average-linkage clustering on cosine distance, cut at the
+    threshold or at the number of speakers given; clusters with little speech are folded into
+    the nearest large one."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    n = len(embeddings)
+    if n == 0:
+        return np.zeros(0, dtype=int), np.zeros((0, 192), dtype=np.float32)
+    if n == 1:
+        return np.zeros(1, dtype=int), embeddings[:1]
+    order = np.argsort(-weights)[: settings.max_clustered]
+    chosen = embeddings[order]
+    tree = linkage(chosen, method="average", metric="cosine")
+    if speakers:
+        labels = fcluster(tree, t=min(speakers, len(chosen)), criterion="maxclust") - 1
+    else:
+        labels = fcluster(tree, t=settings.threshold, criterion="distance") - 1
+    centroids, speech = _centroids(chosen, weights[order], labels)
+    # Small clusters are no speakers of their own (unless a count was given).
+    if not speakers:
+        large = speech >= settings.min_cluster_speech
+        if large.any() and not large.all():
+            centroids, speech = centroids[large], speech[large]
+        labels = _nearest(chosen, centroids)
+        centroids, speech = _centroids(chosen, weights[order], labels)
+    # Bounds on the count: cut the tree again.
+    if not speakers:
+        count = len(centroids)
+        bound = max(min_speakers, min(count, max_speakers or count))
+        if bound != count:
+            labels = fcluster(tree, t=min(bound, len(chosen)), criterion="maxclust") - 1
+            centroids, speech = _centroids(chosen, weights[order], labels)
+    return _nearest(embeddings, centroids), centroids
+
+
+def _centroids(points, weights, labels):
+    present = np.unique(labels)
+    centroids = np.stack([np.average(points[labels == c], axis=0, weights=weights[labels == c]) for c in present])
+    centroids /= np.maximum(1e-9, np.linalg.norm(centroids, axis=1, keepdims=True))
+    speech = np.array([weights[labels == c].sum() for c in present])
+    return centroids, speech
+
+
+def _nearest(points, centroids):
+    return (points @ centroids.T).argmax(axis=1)
+
+
+def assign(windows, centroids):
+    """Each window's local speakers go to distinct clusters (the best one-to-one match of
+    their embeddings with the centroids)."""
+    from scipy.optimize import linear_sum_assignment
+
+    for window in windows:
+        if not window.speakers:
+            window.assignment = {}
+            continue
+        similarity = np.stack(window.embeddings) @ centroids.T
+        if len(window.speakers) <= len(centroids):
+            rows, cols = linear_sum_assignment(-similarity)
+        else:  # more local speakers than clusters: each takes its nearest
+            rows, cols = np.arange(len(window.speakers)), similarity.argmax(axis=1)
+        window.assignment = {window.speakers[r]: int(c) for r, c in zip(rows, cols)}
+
+
+def reconstruct(windows, length, clusters, settings):
+    """Frame-level speaker activity over the whole recording, from every window that covers
+    each frame: the number of speakers at a frame is the windows' average count, and the
+    speakers are the clusters most active there."""
+    total = (length + FRAME_STEP - 1) // FRAME_STEP + FRAMES
+    score = np.zeros((total, max(1, clusters)), dtype=np.float32)
+    count = np.zeros(total, dtype=np.float32)
+    cover = np.zeros(total, dtype=np.float32)
+    for window in windows:
+        first = int(round(window.start / FRAME_STEP))
+        span = slice(first, first + FRAMES)
+        cover[span] += 1
+        count[span] += window.expected if settings.soft_count else window.activity.sum(axis=1)
+        for k, c in window.assignment.items():
+            score[span, c] += window.activity[:, k]
+    used = int(math.ceil(length / FRAME_STEP))
+    score, count, cover = score[:used], count[:used], np.maximum(1, cover[:used])
+    speakers = np.floor(count / cover + 0.5 + settings.count_bias).astype(int)
+    active = np.zeros_like(score, dtype=bool)
+    ranked = np.argsort(-score, axis=1)
+    for n in range(1, min(3, score.shape[1]) + 1):
+        rows = np.flatnonzero(speakers >= n)
+        picks = ranked[rows, n - 1]
+        keep = score[rows, picks] > 0
+        active[rows[keep], picks[keep]] = True
+    return active
+
+
+def turns(active, settings):
+    """(speaker, start, end) in seconds, speakers numbered by first appearance."""
+    step = FRAME_STEP / RATE
+    offset = FRAME_SPAN / 2 / RATE
+    found = []
+    for c in range(active.shape[1]):
+        column = np.concatenate([[False], active[:, c], [False]])
+        edges = np.flatnonzero(np.diff(column.astype(np.int8)))
+        runs = []
+        for a, b in zip(edges[::2], edges[1::2]):
+            start, end = a * step + offset - step / 2, b * step + offset - step / 2
+            if runs and start - runs[-1][1] <= settings.merge_gap:
+                runs[-1][1] = end
+            else:
+                runs.append([start, end])
+        found += [(c, max(0.0, s), e) for s, e in runs if e - s >= settings.min_turn]
+    found.sort(key=lambda t: (t[1], t[2]))
+    names = {}
+    for c, _, _ in found:
+        names.setdefault(c, len(names))
+    return [(names[c], s, e) for c, s, e in found], names
+
+
+def diarize(path, models, settings=None, speakers=None, min_speakers=1, max_speakers=None, progress=None):
+    """Who spoke when in a 16 kHz mono file: a list of (speaker index, start, end)."""
+    settings = settings or Settings()
+    windows, length = analyse(path, models, settings, progress)
+    embeddings = [e for w in windows for e in w.embeddings]
+    if not embeddings:
+        return [], length / RATE, np.zeros((0, 192), dtype=np.float32)
+    points = np.stack(embeddings)
+    weights = np.array([s for w in windows for s in w.speech])
+    labels, centroids = cluster(points, weights, settings, speakers, min_speakers, max_speakers)
+    assign(windows, centroids)
+    active = reconstruct(windows, length, len(centroids), settings)
+    found, names = turns(active, settings)
+    # The centroids of the speakers that remain, in their new numbering, for voice matching.
+    kept = sorted(names, key=names.get)
+    return found, length / RATE, centroids[kept] if kept else centroids[:0]
