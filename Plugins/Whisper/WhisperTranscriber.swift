@@ -91,7 +91,11 @@ public struct WhisperTranscriber: Transcriber {
 
     public func makeSession(context: PluginContext) async throws -> any TranscriptionSession {
         let script = try Self.workerScript()
-        if case .notReady(let reason) = await Self.checked.readiness(key: [python, model, computeType], check: readiness) { throw PluginError(.notReady, reason) }
+        if case .notReady(let reason) = await Self.checked.readiness(
+            key: [python, model, computeType], check: readiness)
+        {
+            throw PluginError(.notReady, reason)
+        }
         return try await SubprocessTranscriptionSession.start(
             launch: .init(executable: python, arguments: ["-u", script], environment: environment),
             displayName: "whisper worker", context: context, startTimeout: .seconds(startTimeout), pool: pool)

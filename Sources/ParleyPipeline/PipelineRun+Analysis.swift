@@ -171,7 +171,8 @@ extension PipelineRun {
                 diarization = try SpeakerDiarizer(configuration: options.diarization).diarize(
                     audio.frames, duration: audio.duration)
             } catch {
-                throw PipelineFailure(stage: .diarization, code: Self.code(error), message: MeetingPipeline.words(error))
+                throw PipelineFailure(
+                    stage: .diarization, code: Self.code(error), message: MeetingPipeline.words(error))
             }
         }
         guard let diarization else { throw CancellationError() }

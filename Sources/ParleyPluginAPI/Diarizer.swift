@@ -135,7 +135,8 @@ public enum SubprocessDiarization {
             guard turn.speaker >= 0, turn.start.isFinite, turn.end.isFinite, turn.end >= turn.start else {
                 throw PluginError(
                     .protocolViolation,
-                    "\(displayName) answered a turn that is not one (speaker \(turn.speaker), \(turn.start)-\(turn.end))")
+                    "\(displayName) answered a turn that is not one (speaker \(turn.speaker), \(turn.start)-\(turn.end))"
+                )
             }
             turns.append(DiarizedTurn(speaker: turn.speaker, start: max(0, turn.start), end: turn.end))
         }

@@ -85,7 +85,8 @@ struct Diarize: AsyncParsableCommand {
             result = Diarization(output, duration: analyzed.duration, features: analyzer.features)
         } else {
             analyzed = try analyzer.analyze(path: file)
-            result = try SpeakerDiarizer(configuration: configuration).diarize(analyzed.frames, duration: analyzed.duration)
+            result = try SpeakerDiarizer(configuration: configuration).diarize(
+                analyzed.frames, duration: analyzed.duration)
         }
         let recording = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         if let rttm {
@@ -114,7 +115,8 @@ struct Diarize: AsyncParsableCommand {
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let output = Output(
-                file: file, diarizer: choice.name, source: analyzed.info, duration: result.duration, speakers: result.speakers,
+                file: file, diarizer: choice.name, source: analyzed.info, duration: result.duration,
+                speakers: result.speakers,
                 turns: result.turns, speech: result.speech)
             print(String(decoding: try encoder.encode(output), as: UTF8.self))
             return

@@ -81,7 +81,8 @@ import Testing
         #expect(Set(reference.map(\.speaker)).count == 3)
 
         let run = try Self.parley(
-            "diarize", dir + "/meeting.flac", "--speakers", "3", "--rttm", dir + "/hyp.rttm", "--json")
+            "diarize", dir + "/meeting.flac", "--speakers", "3", "--rttm", dir + "/hyp.rttm", "--json", "--diarizer",
+            "classic")
         #expect(run.status == 0, "\(run.errors)")
         let json = try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [String: Any]
         #expect((json?["speakers"] as? [String])?.count == 3)
@@ -90,7 +91,8 @@ import Testing
         #expect(fraction > 0.9, "attributed \(fraction) of the speech to the right speaker")
 
         // The automatic count finds the three voices too (two of them 1.6 semitones apart).
-        let auto = try Self.parley("diarize", dir + "/meeting.flac", "--rttm", dir + "/auto.rttm")
+        let auto = try Self.parley(
+            "diarize", dir + "/meeting.flac", "--rttm", dir + "/auto.rttm", "--diarizer", "classic")
         #expect(auto.status == 0)
         let counted = try RTTM.parse(String(contentsOfFile: dir + "/auto.rttm", encoding: .utf8))
         #expect(Set(counted.map(\.speaker)).count == 3)

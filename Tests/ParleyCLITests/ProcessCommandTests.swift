@@ -8,9 +8,10 @@ import Testing
     @Test func processWritesEveryFormatAndReportsTheStages() throws {
         let dir = try CLI.scratch()
         #expect(try CLI.parley("make-meeting", dir, "--seed", "4").status == 0)
+        // The classic diarizer: the generator's voices are told apart by it only (Docs/diarization.md).
         let run = try CLI.parley(
             "process", "\(dir)/meeting.wav", "--out", "\(dir)/out", "--format", "json,srt,vtt,txt,md,rttm",
-            "--title", "Release sync")
+            "--title", "Release sync", "--diarizer", "classic")
         #expect(run.status == 0, "\(run.errors)")
         // Piped, the stages come as plain lines on standard error.
         for stage in ["upload", "diarization", "transcription", "alignment", "summarization"] {
@@ -78,12 +79,19 @@ import Testing
         #expect(run.status == 0)
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(run.output.utf8)) as? [[String: Any]])
         let names = Set(rows.compactMap { $0["name"] as? String })
-        #expect(names == ["whisper", "pocketsphinx", "command", "openai", "extractive", "openai-chat"])
-        let command = try #require(rows.first { $0["name"] as? String == "command" })
+        #expect(
+            names == ["whisper", "pocketsphinx", "command", "openai", "extractive", "openai-chat", "classic", "neural"])
+        let command = try #require(
+            rows.first { $0["name"] as? String == "command" && $0["kind"] as? String == "transcriber" })
         #expect(command["ready"] as? Bool == false)
         #expect((command["detail"] as? String)?.contains("transcriber.command.command") == true)
         #expect(rows.first { $0["name"] as? String == "whisper" }?["ready"] as? Bool == true)
         #expect(rows.first { $0["name"] as? String == "pocketsphinx" }?["ready"] as? Bool == true)
+        // Setup installs the neural diarizer's models: it is ready, and auto selects it.
+        let neural = try #require(rows.first { $0["name"] as? String == "neural" })
+        #expect(neural["ready"] as? Bool == true, "\(neural)")
+        #expect(neural["selected"] as? Bool == true)
+        #expect(rows.first { $0["name"] as? String == "classic" }?["selected"] as? Bool == false)
     }
 
     @Test func batchGoesOnPastABadFileResumesAndForces() throws {

@@ -1,0 +1,310 @@
+#!/usr/bin/env python3
+"""Who spoke when on real speech: the classic and the neural diarizer side by side.
+
+  real.py [--data DIR] [--skip-build] [--skip-words] [--skip-long]
+
+DIR holds one folder per recording, each with meeting.wav (16 kHz) and reference.rttm. The
+default is ../shared/data/real-train (the ten AMI excerpts beside the project) when it is
+there, else the two excerpts the tests use (Tests/Fixtures/ami). For each backend, through
+`parley diarize` exactly as a user runs it:
+
+- pooled DER (pyannote.metrics, collar 0.25 s, overlapped speech scored: sum of errors over
+  sum of reference speech), missed speech, false alarm, confusion; the speaker count found;
+- voice activity at 10 ms frames against the union of the reference turns, beside webrtcvad
+  (its four modes) and silero VAD (v6, the ONNX model in faster-whisper, its default settings);
+- word attribution: `parley process` (whisper tiny.en) with that diarizer, then the share of
+  words, among those said where the reference has speech, whose speaker (after the best
+  one-to-one mapping of labels by overlapping time) is a reference speaker at the word's
+  middle;
+- speed on one core (taskset) for a 5-minute recording (the excerpts one after another) and
+  the peak memory of the whole process tree for a 3-hour one (the same, 36 times).
+
+Writes the `real` section of Docs/benchmarks.md and leaves its data under bench-output/real.
+"""
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+import wave
+
+import numpy as np
+from pyannote.metrics.diarization import DiarizationErrorRate
+from scipy.optimize import linear_sum_assignment
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import PARLEY, ROOT, cpu_name, run, write_section  # noqa: E402
+from score import read_rttm  # noqa: E402
+
+OUT = os.path.join(ROOT, "bench-output", "real")
+BACKENDS = ["classic", "neural"]
+
+
+def recordings(folder):
+    return [os.path.join(folder, n) for n in sorted(os.listdir(folder))
+            if os.path.isfile(os.path.join(folder, n, "reference.rttm"))]
+
+
+def turns(path):
+    out = []
+    for line in open(path):
+        p = line.split()
+        if p and p[0] == "SPEAKER":
+            out.append((p[7], float(p[3]), float(p[3]) + float(p[4])))
+    return out
+
+
+def duration(path):
+    with wave.open(path) as w:
+        return w.getnframes() / w.getframerate()
+
+
+def mask(segments, n):
+    m = np.zeros(n, dtype=bool)
+    for a, b in segments:
+        m[max(0, int(round(a * 100))):max(0, int(round(b * 100)))] = True
+    return m
+
+
+# MARK: - voice activity peers
+
+
+def webrtc(path, mode):
+    import soundfile
+    import webrtcvad
+    x, rate = soundfile.read(path, dtype="int16")
+    vad, step = webrtcvad.Vad(mode), int(rate * 0.03)
+    return [(i / rate, (i + step) / rate) for i in range(0, len(x) - step + 1, step)
+            if vad.is_speech(x[i:i + step].tobytes(), rate)]
+
+
+def silero(path):
+    import soundfile
+    from faster_whisper.vad import VadOptions, get_speech_timestamps
+    x, rate = soundfile.read(path, dtype="float32")
+    return [(s["start"] / rate, s["end"] / rate) for s in get_speech_timestamps(x, VadOptions())]
+
+
+# MARK: - word attribution
+
+
+def attribution(reference, segments):
+    """(right, counted) words: among words whose middle has reference speech, those whose
+    speaker maps (best one-to-one by overlapping time) to a reference speaker speaking there."""
+    words = [(w["start"], w["end"], s["speaker"]) for s in segments for w in s.get("words", [])]
+    ref_names = sorted({t[0] for t in reference})
+    hyp_names = sorted({w[2] for w in words})
+    if not words or not ref_names:
+        return 0, 0
+    overlap = np.zeros((len(hyp_names), len(ref_names)))
+    for a, b, h in words:
+        for r, s, e in reference:
+            overlap[hyp_names.index(h), ref_names.index(r)] += max(0.0, min(b, e) - max(a, s))
+    rows, cols = linear_sum_assignment(-overlap)
+    mapped = {hyp_names[r]: ref_names[c] for r, c in zip(rows, cols)}
+    right = counted = 0
+    for a, b, h in words:
+        middle = (a + b) / 2
+        speaking = {r for r, s, e in reference if s <= middle < e}
+        if speaking:
+            counted += 1
+            right += mapped.get(h) in speaking
+    return right, counted
+
+
+# MARK: - measuring
+
+
+def peak_tree_rss(proc, result):
+    """Samples the resident memory of `proc` and all its descendants until it exits."""
+    peak = 0
+    while proc.poll() is None:
+        total = 0
+        pids = {proc.pid}
+        try:
+            for entry in os.listdir("/proc"):
+                if entry.isdigit():
+                    try:
+                        stat = open(f"/proc/{entry}/stat").read().rsplit(")", 1)[1].split()
+                        if int(stat[1]) in pids:
+                            pids.add(int(entry))
+                    except OSError:
+                        pass
+            for pid in pids:
+                try:
+                    for line in open(f"/proc/{pid}/status"):
+                        if line.startswith("VmRSS:"):
+                            total += int(line.split()[1])
+                except OSError:
+                    pass
+        except OSError:
+            pass
+        peak = max(peak, total)
+        time.sleep(0.2)
+    result["peak_mib"] = peak / 1024
+
+
+def timed_diarize(path, backend, rttm, one_core=True):
+    cmd = [PARLEY, "diarize", path, "--diarizer", backend, "--rttm", rttm]
+    if one_core:
+        cmd = ["taskset", "-c", "0"] + cmd
+    started = time.time()
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    result = {}
+    sampler = threading.Thread(target=peak_tree_rss, args=(proc, result))
+    sampler.start()
+    _, err = proc.communicate()
+    sampler.join()
+    if proc.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)} failed: {err.strip()[-400:]}")
+    return time.time() - started, result.get("peak_mib", 0)
+
+
+def concatenate(files, out, times):
+    import soundfile
+    with soundfile.SoundFile(out, "w", samplerate=16000, channels=1, subtype="PCM_16") as f:
+        for _ in range(times):
+            for path in files:
+                f.write(soundfile.read(path, dtype="int16")[0])
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    shared = os.path.join(ROOT, "..", "shared", "data", "real-train")
+    ap.add_argument("--data", default=shared if os.path.isdir(shared) else os.path.join(ROOT, "Tests", "Fixtures", "ami"))
+    ap.add_argument("--skip-build", action="store_true")
+    ap.add_argument("--skip-words", action="store_true")
+    ap.add_argument("--skip-long", action="store_true")
+    a = ap.parse_args()
+    if not a.skip_build:
+        run(["swift", "build", "-c", "release", "--product", "parley"], cwd=ROOT)
+    os.makedirs(OUT, exist_ok=True)
+    files = recordings(a.data)
+    if not files:
+        raise SystemExit(f"no recordings with reference.rttm in {a.data}")
+    print(f"real speech: {len(files)} recordings in {a.data}")
+
+    results = {"data": os.path.relpath(os.path.abspath(a.data), ROOT), "files": len(files), "backends": {}}
+    reference_speech = 0.0
+    vad = {"reference": 0, "frames": 0}
+    vad_right = {}
+    for backend in BACKENDS:
+        metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
+        row = {"count_right": 0, "count_error": 0, "words_right": 0, "words": 0}
+        for path in files:
+            name = os.path.basename(path)
+            wav = os.path.join(path, "meeting.wav")
+            hyp = os.path.join(OUT, f"{name}.{backend}.rttm")
+            p = run([PARLEY, "diarize", wav, "--diarizer", backend, "--rttm", hyp, "--json"])
+            ref, found = read_rttm(os.path.join(path, "reference.rttm")), read_rttm(hyp)
+            metric(ref, found, detailed=True)
+            row["count_right"] += len(found.labels()) == len(ref.labels())
+            row["count_error"] += abs(len(found.labels()) - len(ref.labels()))
+            # Voice activity: the union of the turns (classic: its own speech segments).
+            n = int(duration(wav) * 100) + 1
+            reference_mask = mask([(s, e) for _, s, e in turns(os.path.join(path, "reference.rttm"))], n)
+            if backend == "classic":
+                speech = json.loads(p.stdout)["speech"]
+                hyp_mask = mask([(s["start"], s["end"]) for s in speech], n)
+            else:
+                hyp_mask = mask([(s, e) for _, s, e in turns(hyp)], n)
+            vad_right[f"Parley {backend}"] = vad_right.get(f"Parley {backend}", 0) + int((hyp_mask == reference_mask).sum())
+            if backend == BACKENDS[0]:
+                vad["frames"] += n
+                reference_speech += reference_mask.sum() / 100
+                for mode in range(4):
+                    m = mask(webrtc(wav, mode), n)
+                    vad_right[f"webrtcvad {mode}"] = vad_right.get(f"webrtcvad {mode}", 0) + int((m == reference_mask).sum())
+                m = mask(silero(wav), n)
+                vad_right["silero VAD"] = vad_right.get("silero VAD", 0) + int((m == reference_mask).sum())
+            if not a.skip_words:
+                out = os.path.join(OUT, f"{name}.{backend}")
+                run([PARLEY, "process", wav, "--diarizer", backend, "--out", out, "--format", "json"])
+                minutes = json.load(open(os.path.join(out, "meeting.json")))
+                right, counted = attribution(turns(os.path.join(path, "reference.rttm")), minutes["segments"])
+                row["words_right"] += right
+                row["words"] += counted
+        totals = {k: sum(r[1][k] for r in metric.results_) for k in
+                  ["total", "missed detection", "false alarm", "confusion"]}
+        row.update({
+            "der": abs(metric), "missed": totals["missed detection"] / totals["total"],
+            "false_alarm": totals["false alarm"] / totals["total"], "confusion": totals["confusion"] / totals["total"],
+            "per_file": {os.path.basename(f): r[1]["diarization error rate"] for f, r in zip(files, metric.results_)},
+        })
+        results["backends"][backend] = row
+        print(f"{backend}: DER {row['der']:.3f} (missed {row['missed']:.3f}, false alarm {row['false_alarm']:.3f}, "
+              f"confusion {row['confusion']:.3f}); count right {row['count_right']}/{len(files)}; "
+              f"words {row['words_right']}/{row['words']}")
+    results["vad"] = {k: v / vad["frames"] for k, v in sorted(vad_right.items())}
+    results["reference_speech"] = reference_speech
+
+    if not a.skip_long:
+        wavs = [os.path.join(f, "meeting.wav") for f in files]
+        five = os.path.join(OUT, "five-minutes.wav")
+        concatenate(wavs, five, max(1, int(round(300 / sum(duration(w) for w in wavs)))))
+        three = os.path.join(OUT, "three-hours.wav")
+        concatenate(wavs, three, max(1, int(round(10800 / sum(duration(w) for w in wavs)))))
+        results["long"] = {}
+        for backend in BACKENDS:
+            short_wall, short_rss = timed_diarize(five, backend, os.path.join(OUT, f"five.{backend}.rttm"))
+            long_wall, long_rss = timed_diarize(three, backend, os.path.join(OUT, f"three.{backend}.rttm"),
+                                                one_core=backend == "classic")
+            results["long"][backend] = {
+                "five_seconds": duration(five), "five_wall": short_wall, "five_rss": short_rss,
+                "three_seconds": duration(three), "three_wall": long_wall, "three_rss": long_rss}
+            print(f"{backend}: {duration(five) / short_wall:.0f}x real time on one core (5 min); "
+                  f"3 h: {long_wall:.0f} s, peak {long_rss:.0f} MiB")
+    json.dump(results, open(os.path.join(OUT, "results.json"), "w"), indent=2)
+    write_report(results)
+
+
+def pct(x):
+    return f"{100 * x:.1f}%"
+
+
+def write_report(r):
+    b = r["backends"]
+    lines = [
+        "<!-- real:begin -->",
+        "## Real speech: who spoke when (benchmarks/real.py)",
+        "",
+        f"Recordings: `{r['data']}` ({r['files']} files, {r['reference_speech']:.0f} s of reference speech); "
+        f"CPU: {cpu_name()}. Run with `.venv/bin/python benchmarks/real.py`. DER from pyannote.metrics, "
+        "collar 0.25 s, overlapped speech scored, pooled (sum of errors over sum of reference speech). "
+        "Both backends run as users run them (`parley diarize --diarizer NAME`, default settings, automatic "
+        "speaker count).",
+        "",
+        "| backend | DER | missed | false alarm | confusion | speaker count right | words to the right person |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for name, row in b.items():
+        words = pct(row["words_right"] / row["words"]) + f" ({row['words']} words)" if row["words"] else "not run"
+        lines.append(f"| {name} | {pct(row['der'])} | {pct(row['missed'])} | {pct(row['false_alarm'])} | "
+                     f"{pct(row['confusion'])} | {row['count_right']}/{r['files']} | {words} |")
+    lines += ["", "Per recording (DER):", "", "| recording | " + " | ".join(b) + " |",
+              "|---|" + "---|" * len(b)]
+    for f in next(iter(b.values()))["per_file"]:
+        lines.append(f"| {f} | " + " | ".join(pct(row["per_file"][f]) for row in b.values()) + " |")
+    lines += ["", "Voice activity, frame accuracy at 10 ms against the union of the reference turns:", "",
+              "| detector | accuracy |", "|---|---|"]
+    for name, acc in sorted(r["vad"].items(), key=lambda kv: -kv[1]):
+        lines.append(f"| {name} | {pct(acc)} |")
+    if "long" in r:
+        lines += ["", "Speed and memory (the recordings one after another; the 3-hour file is the same "
+                  "audio 36 times). One core: `taskset -c 0`; memory: the peak resident memory of parley "
+                  "and its worker together.", "",
+                  "| backend | 5 minutes: x real time, one core | peak memory | 3 hours: wall | peak memory |",
+                  "|---|---|---|---|---|"]
+        for name, x in r["long"].items():
+            lines.append(f"| {name} | {x['five_seconds'] / x['five_wall']:.0f}x | {x['five_rss']:.0f} MiB | "
+                         f"{x['three_wall']:.0f} s ({x['three_seconds'] / x['three_wall']:.0f}x"
+                         f"{', one core' if name == 'classic' else ', one core for the model'}) | "
+                         f"{x['three_rss']:.0f} MiB |")
+    lines.append("<!-- real:end -->")
+    write_section("<!-- real:begin -->", "<!-- real:end -->", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
