@@ -56,7 +56,7 @@ extension PipelineRun {
                     $0.frames.append(block)
                     $0.seconds = seconds
                 }
-                for segment in vad.push(block.energy) {
+                for segment in vad.push(block.energy, voicing: block.voicing) {
                     speech += segment.duration
                     try emit(state.grouping.add(segment))
                 }
