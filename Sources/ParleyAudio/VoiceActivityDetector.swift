@@ -27,17 +27,11 @@ public struct VoiceActivityConfiguration: Sendable, Hashable, Codable {
     /// How fast the floor may rise, dB per second, so that it follows a noise that grows louder
     /// but not the speech itself.
     public var floorRise: Float = 2
-    /// The floor also never rises above this percentile of the energy over the last
-    /// `floorWindow` seconds: during long continuous speech (a monologue, broadcast speech, a
-    /// far-field room with no real silence) the rising floor would otherwise climb into the
-    /// speech and reject it, while the quietest tenth of the last half minute is still the gaps
-    /// between words. A louder noise that stays is followed once it fills that tenth.
-    public var floorPercentile: Float = 0.1
-    public var floorWindow: Double = 30
     /// A clearly periodic frame (voicing at least this, 0...1) starts speech at only
     /// `voicedOnsetAboveFloor` dB above the floor: in speech that never pauses (compressed
-    /// broadcast audio, a far-field room) the floor sits in the dips between syllables, within
-    /// a few dB of the vowels, and only their periodicity tells them from noise. 0 turns it off.
+    /// broadcast audio, a far-field room) the rising floor climbs into the dips between
+    /// syllables, within a few dB of the vowels, and only their periodicity tells them from
+    /// noise. 0 turns it off.
     public var voicedOnset: Float = 0.85
     public var voicedOnsetAboveFloor: Float = 6
     /// Runs of speech shorter than this are dropped (seconds).
@@ -75,7 +69,6 @@ public struct VoiceActivityDetector: Sendable {
     private var previous: Float?
     /// Recent smoothed energies and floors, to extend a segment's start backwards.
     private var recent: [(energy: Float, floor: Float)] = []
-    private var levels = EnergyHistogram()
 
     public init(configuration: VoiceActivityConfiguration = .init(), features: FeatureConfiguration = .init()) {
         self.configuration = configuration
@@ -97,10 +90,6 @@ public struct VoiceActivityDetector: Sendable {
             previous = e
             var f = max(c.minimumFloor, currentFloor ?? smoothed)
             f = smoothed < f ? max(c.minimumFloor, smoothed) : f + c.floorRise * hop
-            if c.floorPercentile > 0 {
-                levels.add(smoothed, window: max(1, Int((c.floorWindow / features.hopDuration).rounded())))
-                f = max(c.minimumFloor, min(f, levels.percentile(c.floorPercentile)))
-            }
             currentFloor = f
             floor.append(f)
             let wasSpeech = inSpeech
@@ -175,42 +164,3 @@ public struct VoiceActivityDetector: Sendable {
     }
 }
 
-/// The energies of the last frames in 0.25 dB bins, for a running percentile in constant memory.
-struct EnergyHistogram: Sendable {
-    static let low: Float = -140
-    static let step: Float = 0.25
-    private var counts = [Int32](repeating: 0, count: 800)
-    private var window: [Int16] = []
-    private var next = 0
-    private var total = 0
-
-    private static func bin(_ level: Float) -> Int {
-        guard level.isFinite else { return 0 }
-        return max(0, min(799, Int((level - low) / step)))
-    }
-
-    /// Adds a frame's level, dropping the oldest once `window` frames are held.
-    mutating func add(_ level: Float, window size: Int) {
-        let b = Self.bin(level)
-        if window.count < size {
-            window.append(Int16(b))
-            total += 1
-        } else {
-            counts[Int(window[next])] -= 1
-            window[next] = Int16(b)
-            next = (next + 1) % size
-        }
-        counts[b] += 1
-    }
-
-    /// The level below which a fraction `p` of the frames held lie.
-    func percentile(_ p: Float) -> Float {
-        let target = max(1, Int((Float(total) * p).rounded(.up)))
-        var seen = 0
-        for (b, n) in counts.enumerated() {
-            seen += Int(n)
-            if seen >= target { return Self.low + (Float(b) + 0.5) * Self.step }
-        }
-        return Self.low + 800 * Self.step
-    }
-}

@@ -33,6 +33,33 @@ import Testing
         #expect(abs((segments.first?.start ?? 0) - 3.0) < 0.1)
     }
 
+    /// Speech that never pauses (compressed broadcast audio): a voiced signal whose level moves
+    /// by only 6 dB between "syllables", for 40 s. The rising floor alone climbs into the dips
+    /// and rejected most of it; voiced frames keep it speech. Noise shaped the same way is not.
+    @Test func speechThatNeverPausesStaysSpeechAndNoiseLikeItDoesNot() throws {
+        let seconds = 40.0
+        let voice = Signals.harmonic(f0: 140, seconds: seconds)
+        var random = SystemRandomNumberGenerator()
+        let noise = (0..<voice.count).map { _ in 0.3 * Float.random(in: -1...1, using: &random) }
+        func syllables(_ x: [Float]) -> [Float] {
+            x.enumerated().map { i, v in
+                let t = Double(i) / 16_000
+                return v * Float(0.5 * (1 + 0.5 * sin(2 * Double.pi * 4 * t)))  // 4 per second, 6 dB deep
+            }
+        }
+        for (signal, expected) in [(syllables(voice), true), (syllables(noise), false)] {
+            // No silence before it: the floor starts, and stays, in the dips.
+            let frames = try Self.frames(of: signal)
+            let (segments, _) = VoiceActivityDetector.detect(energy: frames.energy, voicing: frames.voicing)
+            let found = segments.reduce(0) { $0 + $1.duration } / seconds
+            if expected {
+                #expect(found > 0.95, "found \(found) of the continuous voiced signal")
+            } else {
+                #expect(found < 0.15, "found \(found) of the noise")
+            }
+        }
+    }
+
     @Test func aSoftOnsetBelongsToTheSpeechThatFollowsIt() throws {
         // The voice's frames are at about -17 dB and the floor here sits at its minimum, -62 dB,
         // so speech starts at -50 dB (12 dB above it) and goes on above -55 dB (7 dB). A 150 ms
