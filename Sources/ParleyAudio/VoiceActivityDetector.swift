@@ -163,4 +163,3 @@ public struct VoiceActivityDetector: Sendable {
         return SpeechSegment(startFrame: start, endFrame: end, start: startTime, end: endTime)
     }
 }
-
