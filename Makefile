@@ -15,12 +15,17 @@ build: setup
 	$(SWIFT) build -c release --product parley
 
 # The main job: synthesize a three-person meeting, then transcribe, attribute and summarize it
-# with the default plugins (whisper, extractive), writing minutes, subtitles and JSON.
+# with the default plugins (whisper, extractive), writing minutes, subtitles and JSON. The
+# generator's espeak-ng voices are told apart by the classic diarizer only (Docs/diarization.md);
+# then a real meeting excerpt (AMI, Tests/Fixtures/ami) goes through the default diarizer
+# (auto: the neural one that setup installed).
 demo: build
 	.build/release/parley make-meeting data/demo
 	.build/release/parley process data/demo/meeting.wav --out data/demo/out --format json,md,srt,vtt,txt,rttm \
-	  --title "Release sync (demo)" --verbose
-	@echo "Minutes: data/demo/out/meeting.md; ground truth in data/demo/reference.txt"
+	  --title "Release sync (demo)" --diarizer classic --verbose
+	.build/release/parley process Tests/Fixtures/ami/ami_trn09/meeting.wav --out data/demo/real \
+	  --format json,md,rttm --title "A real meeting (AMI excerpt)"
+	@echo "Minutes: data/demo/out/meeting.md (ground truth in data/demo/reference.txt) and data/demo/real/meeting.md"
 
 lint:
 	$(SWIFT) format lint --strict -r Sources Tests Plugins benchmarks/load Package.swift
@@ -39,8 +44,9 @@ test: lint
 
 # Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 25 minutes):
 # the audio front and diarizer (run.py), the whole pipeline (pipeline.py), the WebSocket hub
-# (hub.py), fan-out across two nodes on PostgreSQL (cluster.py), and the read model
-# (readmodel.py). Each script rewrites its own section only.
+# (hub.py), fan-out across two nodes on PostgreSQL (cluster.py), the read model
+# (readmodel.py), and both diarizers on real speech (real.py). Each script rewrites its own
+# section only.
 bench:
 	@scripts/setup.sh --bench
 	$(SWIFT) build -c release --product parley
@@ -49,6 +55,7 @@ bench:
 	.venv/bin/python benchmarks/hub.py
 	.venv/bin/python benchmarks/cluster.py --skip-build
 	.venv/bin/python benchmarks/readmodel.py --skip-build
+	.venv/bin/python benchmarks/real.py --skip-build
 
 clean:
 	rm -rf .build $(ASAN_BUILD) data bench-output

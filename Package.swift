@@ -206,6 +206,7 @@ let package = Package(
                 "ParleyPlugins",
                 "ParleyJobs",
                 "ParleyServer",
+                "ParleyStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ],
@@ -279,7 +280,7 @@ let package = Package(
             name: "ParleyServerTests",
             dependencies: [
                 "ParleyServer", "ParleyStore", "ParleyEvents", "ParleyPipeline", "ParleyJobs", "ParleyHub",
-                "ParleyPlugins", "ParleyPluginAPI",
+                "ParleyPlugins", "ParleyPluginAPI", "ParleyAudio",
                 "ParleySynth",
                 "ParleyTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),

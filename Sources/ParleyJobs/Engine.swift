@@ -24,7 +24,7 @@ public struct Engine: Sendable {
     /// Opens the store (creating the data directory; migrating it) and builds the rest on it.
     public static func open(
         settings: EngineSettings, logger: Logger,
-        makePipeline: @escaping @Sendable () async throws -> MeetingPipeline
+        makePipeline: @escaping @Sendable (DiarizationRequest) async throws -> MeetingPipeline
     ) async throws -> Engine {
         try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
         let store =

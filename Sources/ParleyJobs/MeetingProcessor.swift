@@ -15,7 +15,7 @@ public final class MeetingProcessor: Sendable {
     public let runner: JobRunner
     public let settings: EngineSettings
     let metrics = JobMetrics()
-    let makePipeline: @Sendable () async throws -> MeetingPipeline
+    let makePipeline: @Sendable (DiarizationRequest) async throws -> MeetingPipeline
     let logger: Logger
 
     /// This process's name in job leases.
@@ -23,7 +23,7 @@ public final class MeetingProcessor: Sendable {
 
     public init(
         store: any Store, hub: Hub, runner: JobRunner, settings: EngineSettings,
-        makePipeline: @escaping @Sendable () async throws -> MeetingPipeline, logger: Logger
+        makePipeline: @escaping @Sendable (DiarizationRequest) async throws -> MeetingPipeline, logger: Logger
     ) {
         self.store = store
         self.hub = hub
@@ -33,8 +33,11 @@ public final class MeetingProcessor: Sendable {
         self.logger = logger
     }
 
-    /// A pipeline ready to run, made the way every job of this process makes it.
-    public func pipeline() async throws -> MeetingPipeline { try await makePipeline() }
+    /// A pipeline ready to run, made the way every job of this process makes it, with what the
+    /// meeting's creator asked of its diarization.
+    public func pipeline(for request: DiarizationRequest = .init()) async throws -> MeetingPipeline {
+        try await makePipeline(request)
+    }
 
     /// Runs the pipeline on the meeting's channel under this node's job lease (kept alive
     /// while it runs) and records how it ended. A lost lease stops it without a word: the
@@ -78,7 +81,7 @@ public final class MeetingProcessor: Sendable {
     ) async -> PipelineFailure? {
         do {
             let pipeline: MeetingPipeline
-            if let ready { pipeline = ready } else { pipeline = try await makePipeline() }
+            if let ready { pipeline = ready } else { pipeline = try await makePipeline(meeting.diarization) }
             return try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
                 let sink = JobSink(channel: channel, lease: node, metrics: metrics)
                 logger.info("processing started")

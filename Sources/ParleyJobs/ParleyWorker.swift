@@ -1,6 +1,6 @@
 public import Logging
 public import ParleyPipeline
-import ParleyStore
+public import ParleyStore
 import ServiceLifecycle
 import UnixSignals
 
@@ -12,7 +12,7 @@ public struct ParleyWorker: Sendable {
 
     public static func build(
         settings: EngineSettings, logger: Logger,
-        makePipeline: @escaping @Sendable () async throws -> MeetingPipeline
+        makePipeline: @escaping @Sendable (DiarizationRequest) async throws -> MeetingPipeline
     ) async throws -> ParleyWorker {
         guard settings.database != nil else {
             throw SettingsError(

@@ -2,7 +2,7 @@ public import Foundation
 public import Logging
 public import ParleyEvents
 public import ParleyPipeline
-import ParleyStore
+public import ParleyStore
 import ServiceLifecycle
 
 /// `parley batch --database`: each file of a folder becomes a meeting of `owner` queued in the
@@ -18,7 +18,7 @@ public final class QueuedBatch: Sendable {
     /// process only queues and waits.
     public static func open(
         settings: EngineSettings, owner username: String, logger: Logger,
-        makePipeline: @escaping @Sendable () async throws -> MeetingPipeline
+        makePipeline: @escaping @Sendable (DiarizationRequest) async throws -> MeetingPipeline
     ) async throws -> QueuedBatch {
         guard settings.database != nil else {
             throw SettingsError(

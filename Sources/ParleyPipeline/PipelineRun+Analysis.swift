@@ -144,46 +144,50 @@ extension PipelineRun {
         shared.state.withLock { $0.totalSpeech = speech }
         if !diarizationStarted { try await publish(.status(.init(stage: .diarization, state: .started))) }
 
-        // The final clustering over the whole meeting.
+        // The final pass over the whole meeting.
         let clusteringStart = ContinuousClock.now
-        var detail = ""
-        var diarization: Diarization?
-        if let backend = pipeline.diarizer, let wave {
-            do {
-                try wave.finish()
-                let output = try await backend.diarize(
-                    file: wave.path, count: options.diarization.speakerCount, context: context)
-                diarization = Diarization(output, duration: audio.duration, features: features)
-                detail = "\(type(of: backend).name), "
-            } catch {
-                if error is CancellationError || Task.isCancelled { throw CancellationError() }
-                // The meeting is not lost: the classic diarizer takes over, and the status says why.
-                let reason = MeetingPipeline.words(error)
-                context.logger.warning(
-                    "diarization backend failed; the classic diarizer takes over",
-                    metadata: ["diarizer": "\(type(of: backend).name)", "error": "\(reason)"])
-                detail = "classic (\(type(of: backend).name) failed: \(reason)), "
-            }
-            try? FileManager.default.removeItem(atPath: wave.path)
-        }
-        if diarization == nil {
-            do {
-                diarization = try SpeakerDiarizer(configuration: options.diarization).diarize(
-                    audio.frames, duration: audio.duration)
-            } catch {
-                throw PipelineFailure(
-                    stage: .diarization, code: Self.code(error), message: MeetingPipeline.words(error))
-            }
-        }
-        guard let diarization else { throw CancellationError() }
+        let (diarization, note) = try await finalDiarization(audio, wave: wave, features: features)
         shared.state.withLock { $0.final = diarization }
         try await publish(
             .status(
                 .init(
                     stage: .diarization, state: .completed, progress: 1,
-                    detail: detail + "\(diarization.speakers.count) speakers, \(diarization.turns.count) turns",
+                    detail: note + "\(diarization.speakers.count) speakers, \(diarization.turns.count) turns",
                     elapsed: (ContinuousClock.now - clusteringStart).seconds)))
         return .analysis(audio, diarization)
+    }
+
+    /// The chosen backend on the meeting's WAV file, or the classic clustering and
+    /// re-segmentation on its features; also when the backend fails, so the meeting is not lost
+    /// (the note, put before the counts in the status detail, says why).
+    private func finalDiarization(
+        _ audio: AnalyzedAudio, wave: WaveFileWriter?, features: FeatureConfiguration
+    ) async throws -> (Diarization, note: String) {
+        var note = ""
+        if let backend = pipeline.diarizer, let wave {
+            let name = type(of: backend).name
+            defer { try? FileManager.default.removeItem(atPath: wave.path) }
+            do {
+                try wave.finish()
+                let output = try await backend.diarize(
+                    file: wave.path, count: options.diarization.speakerCount, context: context)
+                return (Diarization(output, duration: audio.duration, features: features), "\(name), ")
+            } catch {
+                if error is CancellationError || Task.isCancelled { throw CancellationError() }
+                let reason = MeetingPipeline.words(error)
+                context.logger.warning(
+                    "diarization backend failed; the classic diarizer takes over",
+                    metadata: ["diarizer": "\(name)", "error": "\(reason)"])
+                note = "classic (\(name) failed: \(reason)), "
+            }
+        }
+        do {
+            let classic = try SpeakerDiarizer(configuration: options.diarization).diarize(
+                audio.frames, duration: audio.duration)
+            return (classic, note)
+        } catch {
+            throw PipelineFailure(stage: .diarization, code: Self.code(error), message: MeetingPipeline.words(error))
+        }
     }
 }
 

@@ -13,7 +13,44 @@ struct MeetingRoutes {
     let meetings: MeetingService
     let editor: MeetingEditor
 
-    struct NewMeeting: Decodable { var title: String }
+    struct NewMeeting: Decodable {
+        var title: String
+        var diarizer: String?
+        var speakers: Int?
+        var minSpeakers: Int?
+        var maxSpeakers: Int?
+
+        enum CodingKeys: String, CodingKey {
+            case title, diarizer, speakers
+            case minSpeakers = "min_speakers"
+            case maxSpeakers = "max_speakers"
+        }
+
+        /// The diarization asked for, or why it cannot be had.
+        func diarization(known: [String]) throws -> DiarizationRequest {
+            if let diarizer, !known.contains(diarizer) {
+                throw APIError.badRequest(
+                    "diarizer '\(diarizer)' is not one of \(known.joined(separator: ", "))", code: "invalid_diarizer")
+            }
+            for (name, value) in [("speakers", speakers), ("min_speakers", minSpeakers), ("max_speakers", maxSpeakers)]
+            {
+                if let value, !(1...64).contains(value) {
+                    throw APIError.badRequest("\(name) must be 1 to 64, not \(value)", code: "invalid_speakers")
+                }
+            }
+            let low = minSpeakers ?? 1
+            if let maxSpeakers, maxSpeakers < low {
+                throw APIError.badRequest(
+                    "max_speakers (\(maxSpeakers)) is below min_speakers (\(low))", code: "invalid_speakers")
+            }
+            if let speakers, speakers < low || speakers > (maxSpeakers ?? 64) {
+                throw APIError.badRequest(
+                    "speakers (\(speakers)) lies outside min_speakers and max_speakers", code: "invalid_speakers")
+            }
+            return DiarizationRequest(
+                diarizer: diarizer, speakers: speakers, minSpeakers: minSpeakers, maxSpeakers: maxSpeakers)
+        }
+    }
     struct NewMember: Decodable {
         var username: String
         var canEdit: Bool?
@@ -44,7 +81,7 @@ struct MeetingRoutes {
             }
             let meeting = MeetingRecord(
                 id: Identifiers.meeting(), title: title, ownerID: user.id, createdAt: Date(),
-                epoch: Identifiers.epoch())
+                epoch: Identifiers.epoch(), diarization: try body.diarization(known: meetings.settings.diarizers))
             try await store.createMeeting(meeting)
             return EditedResponse(status: .created, response: summary(meeting, owner: user.username))
         }
@@ -140,7 +177,7 @@ struct MeetingRoutes {
         MeetingSummaryView(
             id: meeting.id, title: meeting.title, owner: owner,
             createdAt: MeetingEvent.formatTimestamp(meeting.createdAt), status: meeting.status.rawValue,
-            epoch: meeting.epoch, duration: nil)
+            epoch: meeting.epoch, duration: nil, diarization: meeting.diarization)
     }
 
     static func contentType(_ format: ExportFormat) -> String {

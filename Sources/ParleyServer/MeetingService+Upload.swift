@@ -43,7 +43,7 @@ extension MeetingService {
         var pipeline: MeetingPipeline?
         if processHere {
             do {
-                pipeline = try await processor.pipeline()
+                pipeline = try await processor.pipeline(for: current.diarization)
             } catch let error as PipelineError {
                 throw APIError(.serviceUnavailable, "backend_not_ready", error.message)
             }

@@ -29,6 +29,8 @@ struct MeetingView: ResponseEncodable {
     var actionItems: [ActionItemRecord]
     var error: PipelineFailure?
     var metadata: [String: String]
+    /// What the creator asked of the diarization (a backend, speaker count hints).
+    var diarization: DiarizationRequest
 
     init(
         meeting: MeetingRecord, owner: String, members: [String], editors: [String], state: MeetingState,
@@ -58,11 +60,13 @@ struct MeetingView: ResponseEncodable {
         actionItems = state.actionItems
         error = state.error
         metadata = state.metadata
+        diarization = meeting.diarization
     }
 
     enum CodingKeys: String, CodingKey {
         case id, title, owner, members, editors, canEdit = "can_edit", createdAt = "created_at", status, stage,
-            offset, epoch, duration, speakers, turns, segments, summary, actionItems = "action_items", error, metadata
+            offset, epoch, duration, speakers, turns, segments, summary, actionItems = "action_items", error, metadata,
+            diarization
     }
 }
 
@@ -76,6 +80,9 @@ struct MeetingSummaryView: ResponseEncodable {
     var epoch: String
     /// Seconds of audio, once an upload has been decoded.
     var duration: Double?
+    var diarization: DiarizationRequest
 
-    enum CodingKeys: String, CodingKey { case id, title, owner, createdAt = "created_at", status, epoch, duration }
+    enum CodingKeys: String, CodingKey {
+        case id, title, owner, createdAt = "created_at", status, epoch, duration, diarization
+    }
 }

@@ -30,7 +30,7 @@ public struct ParleyServer: Sendable {
     /// resumes meetings a previous run left `processing`.
     public static func build(
         settings: ServerSettings, logger: Logger,
-        makePipeline: @escaping @Sendable () async throws -> MeetingPipeline,
+        makePipeline: @escaping @Sendable (DiarizationRequest) async throws -> MeetingPipeline,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> ParleyServer {
         let registry = Self.bootstrapMetrics()

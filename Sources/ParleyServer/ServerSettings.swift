@@ -30,6 +30,9 @@ public struct ServerSettings: Sendable {
     public var maxMessageBytes = 64 * 1024
     /// Serves `/api/dev/*` (publishing test events) and nothing else extra. Never on by default.
     public var development = false
+    /// The diarizers a meeting may ask for by name (`POST /api/meetings` `diarizer`): `auto`,
+    /// `classic` and the backends this build has (the `parley` executable fills them in).
+    public var diarizers = ["auto", "classic"]
 
     public init() {}
 

@@ -43,6 +43,31 @@ public struct MemberRecord: Sendable, Hashable {
     }
 }
 
+/// What the person who created a meeting asked of its diarization (`POST /api/meetings`):
+/// a backend by name and speaker count hints. Nil fields leave the server's settings.
+public struct DiarizationRequest: Sendable, Hashable, Codable {
+    /// `auto`, `classic`, or a backend's name.
+    public var diarizer: String?
+    public var speakers: Int?
+    public var minSpeakers: Int?
+    public var maxSpeakers: Int?
+
+    public init(diarizer: String? = nil, speakers: Int? = nil, minSpeakers: Int? = nil, maxSpeakers: Int? = nil) {
+        self.diarizer = diarizer
+        self.speakers = speakers
+        self.minSpeakers = minSpeakers
+        self.maxSpeakers = maxSpeakers
+    }
+
+    public var isEmpty: Bool { self == DiarizationRequest() }
+
+    enum CodingKeys: String, CodingKey {
+        case diarizer, speakers
+        case minSpeakers = "min_speakers"
+        case maxSpeakers = "max_speakers"
+    }
+}
+
 public struct MeetingRecord: Sendable, Hashable {
     public var id: String
     public var title: String
@@ -56,11 +81,14 @@ public struct MeetingRecord: Sendable, Hashable {
     public var audioBytes: Int64?
     public var transcriber: String?
     public var summarizer: String?
+    public var diarization: DiarizationRequest
 
     public init(
         id: String, title: String, ownerID: String, createdAt: Date, epoch: String, status: MeetingStatus = .created,
-        audioPath: String? = nil, audioBytes: Int64? = nil, transcriber: String? = nil, summarizer: String? = nil
+        audioPath: String? = nil, audioBytes: Int64? = nil, transcriber: String? = nil, summarizer: String? = nil,
+        diarization: DiarizationRequest = .init()
     ) {
+        self.diarization = diarization
         self.id = id
         self.title = title
         self.ownerID = ownerID

@@ -4,7 +4,7 @@ import SQLKit
 /// Meetings and their members (`MeetingStore`).
 extension SQLStore: MeetingStore {
     private static let meetingColumns =
-        "id, title, owner_id, created_at, epoch, status, audio_path, audio_bytes, transcriber, summarizer"
+        "id, title, owner_id, created_at, epoch, status, audio_path, audio_bytes, transcriber, summarizer, diarization"
 
     public func createMeeting(_ meeting: MeetingRecord) async throws {
         try await database.raw(
@@ -13,7 +13,7 @@ extension SQLStore: MeetingStore {
             VALUES (\(bind: meeting.id), \(bind: meeting.title), \(bind: meeting.ownerID),
                     \(bind: Self.milliseconds(meeting.createdAt)), \(bind: meeting.epoch), \(bind: meeting.status.rawValue),
                     \(bind: meeting.audioPath), \(bind: meeting.audioBytes), \(bind: meeting.transcriber),
-                    \(bind: meeting.summarizer))
+                    \(bind: meeting.summarizer), \(bind: try Self.text(meeting.diarization)))
             """
         ).run()
     }
@@ -46,7 +46,7 @@ extension SQLStore: MeetingStore {
             UPDATE meetings SET title = \(bind: meeting.title), epoch = \(bind: meeting.epoch),
                 status = \(bind: meeting.status.rawValue), audio_path = \(bind: meeting.audioPath),
                 audio_bytes = \(bind: meeting.audioBytes), transcriber = \(bind: meeting.transcriber),
-                summarizer = \(bind: meeting.summarizer)
+                summarizer = \(bind: meeting.summarizer), diarization = \(bind: try Self.text(meeting.diarization))
             WHERE id = \(bind: meeting.id)
             """
         ).run()
@@ -113,6 +113,21 @@ extension SQLStore: MeetingStore {
             audioPath: try row.decode(column: "audio_path", as: String?.self),
             audioBytes: try row.decode(column: "audio_bytes", as: Int64?.self),
             transcriber: try row.decode(column: "transcriber", as: String?.self),
-            summarizer: try row.decode(column: "summarizer", as: String?.self))
+            summarizer: try row.decode(column: "summarizer", as: String?.self),
+            diarization: try diarization(row.decode(column: "diarization", as: String?.self)))
+    }
+
+    /// A diarization request as stored: JSON, or NULL when it asks nothing.
+    static func text(_ request: DiarizationRequest) throws -> String? {
+        request.isEmpty ? nil : String(decoding: try JSONEncoder().encode(request), as: UTF8.self)
+    }
+
+    static func diarization(_ text: String?) throws -> DiarizationRequest {
+        guard let text else { return DiarizationRequest() }
+        do {
+            return try JSONDecoder().decode(DiarizationRequest.self, from: Data(text.utf8))
+        } catch {
+            throw StoreError.unreadable("a meeting's stored diarization request is not one this version reads")
+        }
     }
 }

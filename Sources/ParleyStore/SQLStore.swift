@@ -152,6 +152,8 @@ public struct SQLStore: Sendable {
                 """
             ]
         ),
+        // What a meeting's creator asked of its diarization (a backend, speaker count hints), as JSON.
+        (7, ["ALTER TABLE meetings ADD COLUMN diarization TEXT"]),
     ]
 
     /// Statements of a migration that only SQLite runs (PostgreSQL records the version too).

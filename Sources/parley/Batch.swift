@@ -210,7 +210,7 @@ struct Batch: AsyncParsableCommand {
         do {
             batch = try await QueuedBatch.open(
                 settings: queueSettings, owner: owner ?? "", logger: makeLogger(),
-                makePipeline: { try await PipelineFlags.pipeline(frozen) })
+                makePipeline: { try await PipelineFlags.pipeline(frozen, request: $0) })
         } catch let error as SettingsError {
             throw ValidationError(error.message)
         }

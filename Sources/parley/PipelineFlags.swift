@@ -5,6 +5,7 @@ import ParleyEvents
 import ParleyPipeline
 import ParleyPluginAPI
 import ParleyPlugins
+import ParleyStore
 
 /// The settings every command that runs the pipeline takes: a configuration file, then the
 /// environment, then these flags.
@@ -59,7 +60,18 @@ struct PipelineFlags: ParsableArguments {
     }
 
     /// The pipeline the configuration describes, with every backend checked for readiness.
-    static func pipeline(_ configuration: ParleyConfiguration) async throws -> MeetingPipeline {
+    static func pipeline(_ configuration: ParleyConfiguration, request: DiarizationRequest = .init()) async throws
+        -> MeetingPipeline
+    {
+        // What a meeting's creator asked of its diarization wins over the server's settings.
+        var configuration = configuration
+        if let diarizer = request.diarizer { configuration.set("pipeline.diarizer", diarizer) }
+        for (key, value) in [
+            ("pipeline.speakers", request.speakers), ("pipeline.min_speakers", request.minSpeakers),
+            ("pipeline.max_speakers", request.maxSpeakers),
+        ] {
+            if let value { configuration.set(key, String(value)) }
+        }
         let registry = PluginRegistry.builtIn
         let transcriberName = configuration.transcriberName
         let summarizerName = configuration.summarizerName

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import ParleyJobs
 import ParleyPipeline
+import ParleyPlugins
 import ParleyServer
 
 /// `parley serve`: the REST API, the WebSocket hub and the pipeline in one process, on an
@@ -53,7 +54,7 @@ struct Serve: AsyncParsableCommand {
         do {
             server = try await ParleyServer.build(
                 settings: settings, logger: logger,
-                makePipeline: { try await PipelineFlags.pipeline(frozen) },
+                makePipeline: { try await PipelineFlags.pipeline(frozen, request: $0) },
                 onServerRunning: { port in
                     printError(
                         "parley: serving on http://\(settings.host):\(port) (data in \(settings.engine.dataDirectory))")
@@ -102,7 +103,8 @@ struct Worker: AsyncParsableCommand {
         let worker: ParleyWorker
         do {
             worker = try await ParleyWorker.build(
-                settings: settings, logger: .parley(), makePipeline: { try await PipelineFlags.pipeline(frozen) })
+                settings: settings, logger: .parley(),
+                makePipeline: { try await PipelineFlags.pipeline(frozen, request: $0) })
         } catch {
             printError("parley: cannot start the worker: \(error)")
             throw ExitCode.failure
@@ -134,7 +136,9 @@ struct JobFlags: ParsableArguments {
 extension ServerSettings {
     static func parse(_ configuration: ParleyConfiguration) throws -> ServerSettings {
         do {
-            return try ServerSettings(configuration: configuration)
+            var settings = try ServerSettings(configuration: configuration)
+            settings.diarizers = DiarizerChoice.reserved + PluginRegistry.builtIn.diarizers.keys.sorted()
+            return settings
         } catch {
             throw ValidationError(error.message)
         }

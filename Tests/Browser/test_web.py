@@ -18,7 +18,7 @@ from conftest import PARLEY, PASSWORD, ROOT, ParleyServer
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 SHOTS = os.path.join(ROOT, "test-output", "browser")
 
@@ -108,8 +108,14 @@ class Page:
         self.shot("login")
         self.find("form button[type=submit]").click()
 
-    def create_meeting(self, title):
+    def create_meeting(self, title, diarizer=None, speakers=None):
         self.visible("#new-title").send_keys(title)
+        if diarizer or speakers:
+            self.find(".speakers-options summary").click()
+            if diarizer:
+                Select(self.visible("#new-diarizer")).select_by_value(diarizer)
+            if speakers:
+                self.visible("#new-speakers").send_keys(str(speakers))
         self.shot("meetings")
         self.find("form button[type=submit]").click()
         self.visible("#transcript-title")
@@ -165,7 +171,8 @@ def test_a_meeting_goes_live_from_upload_to_summary(server, meeting_audio, pages
     page = Page(server, "live")
     pages.append(page)
     page.register("alice")
-    meeting = page.create_meeting("Release sync")
+    # The form's Speakers section: the classic diarizer (the generator's voices), exactly three.
+    meeting = page.create_meeting("Release sync", diarizer="classic", speakers=3)
     page.shot("empty-meeting")
     page.upload(meeting_audio["short"])
     page.visible("li.segment", timeout=180)
@@ -178,6 +185,7 @@ def test_a_meeting_goes_live_from_upload_to_summary(server, meeting_audio, pages
     page.shot("finished")
 
     rows, view = rest_segments(server, meeting, "alice")
+    assert view["diarization"] == {"diarizer": "classic", "speakers": 3}
     assert page.segments() == rows
     assert len(rows) >= 5
     assert len(page.all("#summary-title ~ div li")) >= 1

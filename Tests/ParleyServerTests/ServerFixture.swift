@@ -8,6 +8,7 @@ import NIOCore
 import NIOFoundationCompat
 import NIOHTTP1
 import NIOWebSocket
+import ParleyAudio
 import ParleyEvents
 import ParleyJobs
 import ParleyPipeline
@@ -204,15 +205,20 @@ enum ServerFixture {
 
     /// The pipeline the server runs: whisper (the real engine) and the extractive summarizer.
     static func pipeline(transcriber: String = "whisper", settings: [String: String] = [:])
-        -> @Sendable () async throws
+        -> @Sendable (DiarizationRequest) async throws
         -> MeetingPipeline
     {
-        {
+        { request in
+            // The classic diarizer (the generator's voices), with the meeting's speaker count hints.
             let registry = PluginRegistry.builtIn
+            var options = PipelineOptions()
+            options.diarization.speakers = request.speakers
+            options.diarization.minSpeakers = request.minSpeakers ?? 1
+            options.diarization.maxSpeakers = request.maxSpeakers ?? max(8, request.speakers ?? 0)
             return MeetingPipeline(
                 transcriber: try registry.transcriber(
                     transcriber, settings: PluginSettings(settings, section: "transcriber.\(transcriber)")),
-                summarizer: try registry.summarizer("extractive", settings: PluginSettings([:])))
+                summarizer: try registry.summarizer("extractive", settings: PluginSettings([:])), options: options)
         }
     }
 

@@ -70,6 +70,49 @@ import Testing
         }
     }
 
+    /// A meeting asks for its diarization when it is created (a backend, speaker count hints):
+    /// kept with the meeting, shown back, used when it is processed; nonsense is a 400.
+    @Test func aMeetingAsksForItsDiarizerAndSpeakerCount() async throws {
+        let meetingAudio = try ServerFixture.standup()
+        try await ServerFixture.withServer(try ServerFixture.settings()) { h in
+            let (_, token) = try await h.user("alice")
+            for (body, code) in [
+                (["title": "x", "diarizer": "pyannote-gpu"] as [String: any Sendable], "invalid_diarizer"),
+                (["title": "x", "speakers": 0], "invalid_speakers"),
+                (["title": "x", "min_speakers": 5, "max_speakers": 2], "invalid_speakers"),
+                (["title": "x", "speakers": 7, "max_speakers": 4], "invalid_speakers"),
+            ] {
+                let refused = try await h.request(.POST, "/api/meetings", json: body, token: token)
+                #expect(refused.status == 400, "\(body): \(refused.text)")
+                #expect((refused.json["error"] as? [String: Any])?["code"] as? String == code, "\(refused.text)")
+            }
+            let created = try await h.request(
+                .POST, "/api/meetings", json: ["title": "Two of three", "diarizer": "classic", "speakers": 2],
+                token: token)
+            #expect(created.status == 201, "\(created.text)")
+            let asked = created.json["diarization"] as? [String: Any]
+            #expect(asked?["diarizer"] as? String == "classic" && asked?["speakers"] as? Int == 2, "\(created.text)")
+            let meeting = try #require(created.json["id"] as? String)
+            let audio = try Data(contentsOf: URL(fileURLWithPath: meetingAudio.audioPath))
+            let upload = try await h.request(
+                .PUT, "/api/meetings/\(meeting)/audio", token: token, body: audio, contentType: "audio/wav")
+            #expect(upload.status == 202, "\(upload.text)")
+            var state = try await h.request(.GET, "/api/meetings/\(meeting)", token: token)
+            let deadline = ContinuousClock.now + .seconds(180)
+            while state.json["status"] as? String == "processing" && ContinuousClock.now < deadline {
+                try await Task.sleep(for: .milliseconds(250))
+                state = try await h.request(.GET, "/api/meetings/\(meeting)", token: token)
+            }
+            #expect(state.json["status"] as? String == "completed", "\(state.text.prefix(500))")
+            // Three voices, but two were asked for.
+            #expect((state.json["speakers"] as? [Any])?.count == 2)
+            #expect((state.json["diarization"] as? [String: Any])?["speakers"] as? Int == 2)
+            let listed = try await h.request(.GET, "/api/meetings", token: token)
+            let row = (listed.json["meetings"] as? [[String: Any]])?.first { $0["id"] as? String == meeting }
+            #expect((row?["diarization"] as? [String: Any])?["diarizer"] as? String == "classic")
+        }
+    }
+
     @Test func corruptAudioFailsTheMeetingAndTheServerKeepsServing() async throws {
         try await ServerFixture.withServer(try ServerFixture.settings()) { h in
             let (_, token) = try await h.user("alice")

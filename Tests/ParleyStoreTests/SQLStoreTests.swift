@@ -74,6 +74,13 @@ import Testing
         #expect(try await store.meetings(visibleTo: "u_2").map(\.id) == ["m_1"])
         try await store.addMember(meetingID: "m_1", userID: "u_2", canEdit: true)
         #expect(try await store.members(meetingID: "m_1") == [MemberRecord(userID: "u_2", canEdit: true)])
+        // What the creator asked of the diarization is kept with the meeting (NULL when nothing).
+        #expect(try await store.meeting(id: "m_1")?.diarization == DiarizationRequest())
+        let asked = DiarizationRequest(diarizer: "neural", minSpeakers: 2, maxSpeakers: 5)
+        try await store.createMeeting(
+            MeetingRecord(
+                id: "m_asked", title: "Asked", ownerID: "u_1", createdAt: Date(), epoch: "e_a", diarization: asked))
+        #expect(try await store.meeting(id: "m_asked")?.diarization == asked)
 
         meeting.status = .processing
         meeting.audioPath = "/tmp/a"

@@ -79,11 +79,24 @@ async function meetingsPage() {
   const problem = h("div", { "aria-live": "assertive" });
   const list = h("div", {}, h("p", { class: "note" }, "Loading…"));
   const title = h("input", { id: "new-title", name: "title", required: true, maxlength: 200, placeholder: "Weekly planning" });
+  // Who spoke when: the backend and what is known of the number of speakers (all optional).
+  const diarizer = h("select", { id: "new-diarizer", name: "diarizer" },
+    h("option", { value: "" }, "Automatic (the best one installed)"),
+    h("option", { value: "neural" }, "Neural (real voices, overlap)"),
+    h("option", { value: "classic" }, "Classic (built in, fastest)"),
+    h("option", { value: "command" }, "Outside program (server setting)"));
+  const count = (id) => h("input", { id, type: "number", min: 1, max: 64, step: 1, inputmode: "numeric", class: "count" });
+  const speakers = count("new-speakers"), fewest = count("new-min-speakers"), most = count("new-max-speakers");
   const create = h("form", { class: "card", onsubmit: async (event) => {
     event.preventDefault();
     problem.replaceChildren();
+    const body = { title: title.value.trim() };
+    if (diarizer.value) body.diarizer = diarizer.value;
+    for (const [key, input] of [["speakers", speakers], ["min_speakers", fewest], ["max_speakers", most]]) {
+      if (input.value !== "") body[key] = Number(input.value);
+    }
     try {
-      const meeting = await api("POST", "/api/meetings", { title: title.value.trim() });
+      const meeting = await api("POST", "/api/meetings", body);
       location.hash = `#/meetings/${encodeURIComponent(meeting.id)}`;
     } catch (error) {
       handle(error, problem);
@@ -92,6 +105,14 @@ async function meetingsPage() {
     h("h2", {}, "New meeting"),
     h("label", { for: "new-title" }, "Title"),
     h("div", { class: "row" }, title, h("button", { type: "submit" }, "Create")),
+    h("details", { class: "speakers-options" },
+      h("summary", {}, "Speakers"),
+      h("div", { class: "row" },
+        h("label", { for: "new-diarizer" }, "Who spoke when"), diarizer),
+      h("div", { class: "row" },
+        h("label", { for: "new-speakers" }, "Exactly"), speakers,
+        h("label", { for: "new-min-speakers" }, "or at least"), fewest,
+        h("label", { for: "new-max-speakers" }, "and at most"), most)),
   );
   show(h("h1", {}, "Meetings"), problem, create, h("section", { class: "card", "aria-label": "Your meetings" }, list));
   try {
