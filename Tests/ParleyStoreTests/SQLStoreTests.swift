@@ -323,6 +323,7 @@ import Testing
         try await store.database.raw("DROP TABLE presence").run()
         try await store.database.raw("DROP TRIGGER events_counter").run()
         try await store.database.raw("ALTER TABLE meetings DROP COLUMN last_offset").run()
+        try await store.database.raw("ALTER TABLE meetings DROP COLUMN diarization").run()
         try await store.database.raw("DROP TABLE schema_versions").run()
         try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
         // A meeting left processing, with events numbered by the old version.
@@ -352,6 +353,8 @@ import Testing
         #expect(try await store.latestOffset(meetingID: "m_2") == 2)
         let job = try #require(try await store.claimJob(owner: "w_a", until: Date(), now: Date()))
         #expect(job.meetingID == "m_2" && job.attempts == 2)
+        // Version 7 added the diarization request: an older meeting asks nothing.
+        #expect(try await store.meeting(id: "m_2")?.diarization == DiarizationRequest())
         try await store.close()
     }
 }
