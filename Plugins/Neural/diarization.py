@@ -32,7 +32,7 @@ class Settings:
 
     def __init__(self, **values):
         # Seconds between the starts of two segmentation windows (10 s long).
-        self.step = 2.5
+        self.step = 1.5
         # Cosine distance at which average-linkage clustering stops merging.
         self.threshold = 0.62
         # A local speaker needs this much speech in a window (seconds) for an embedding.

@@ -26,7 +26,8 @@ struct MeetingRoutes {
             case maxSpeakers = "max_speakers"
         }
 
-        /// The diarization asked for, or why it cannot be had.
+        /// The diarization asked for, or why it cannot be had: 400 for what the document's schema
+        /// rules out, 422 for counts that contradict each other (a schema cannot say so).
         func diarization(known: [String]) throws -> DiarizationRequest {
             if let diarizer, !known.contains(diarizer) {
                 throw APIError.badRequest(
@@ -40,12 +41,14 @@ struct MeetingRoutes {
             }
             let low = minSpeakers ?? 1
             if let maxSpeakers, maxSpeakers < low {
-                throw APIError.badRequest(
-                    "max_speakers (\(maxSpeakers)) is below min_speakers (\(low))", code: "invalid_speakers")
+                throw APIError(
+                    .unprocessableContent, "invalid_speakers",
+                    "max_speakers (\(maxSpeakers)) is below min_speakers (\(low))")
             }
             if let speakers, speakers < low || speakers > (maxSpeakers ?? 64) {
-                throw APIError.badRequest(
-                    "speakers (\(speakers)) lies outside min_speakers and max_speakers", code: "invalid_speakers")
+                throw APIError(
+                    .unprocessableContent, "invalid_speakers",
+                    "speakers (\(speakers)) lies outside min_speakers and max_speakers")
             }
             return DiarizationRequest(
                 diarizer: diarizer, speakers: speakers, minSpeakers: minSpeakers, maxSpeakers: maxSpeakers)

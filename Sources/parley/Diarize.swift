@@ -37,8 +37,11 @@ struct Diarize: AsyncParsableCommand {
     @Flag(help: "Label units directly, without the frame-level re-segmentation pass (classic).")
     var noResegment = false
 
-    @Option(help: "auto (the best backend ready here), classic (built in), neural or command.")
-    var diarizer = "auto"
+    @Option(
+        help:
+            "auto (the best backend ready here), classic (built in), neural or command (default: pipeline.diarizer, else auto)."
+    )
+    var diarizer: String?
 
     @Option(help: "A YAML configuration file (the diarizer.* settings are read from it).")
     var config: String?
@@ -64,7 +67,8 @@ struct Diarize: AsyncParsableCommand {
         configuration.resegment = !noResegment
         var settings = try ParleyConfiguration.load(path: config)
         for assignment in assignments { try settings.set(assignment: assignment) }
-        let choice = try await PluginRegistry.builtIn.resolveDiarizer(diarizer, configuration: settings)
+        let choice = try await PluginRegistry.builtIn.resolveDiarizer(
+            diarizer ?? settings.diarizerName, configuration: settings)
         var analyzer = AudioAnalyzer(allowTruncated: allowTruncated)
         let analyzed: AnalyzedAudio
         let result: Diarization
