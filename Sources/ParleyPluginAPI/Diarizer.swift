@@ -96,12 +96,8 @@ public enum SubprocessDiarization {
         }
         var turns: [Turn]
         var embeddings: [[Float]]?
+        /// `embedding_kind` on the wire (the worker's decoder converts snake case).
         var embeddingKind: String?
-
-        enum CodingKeys: String, CodingKey {
-            case turns, embeddings
-            case embeddingKind = "embedding_kind"
-        }
     }
 
     /// Asks a worker (from `pool`, or started with `launch`) who spoke when in `file`.

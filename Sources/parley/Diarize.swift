@@ -72,6 +72,7 @@ struct Diarize: AsyncParsableCommand {
         var analyzer = AudioAnalyzer(allowTruncated: allowTruncated)
         let analyzed: AnalyzedAudio
         let result: Diarization
+        var embeddingKind: String?
         if let backend = choice.backend {
             // The backend reads the recording as a 16 kHz mono WAV, written while it is decoded.
             let scratch = NSTemporaryDirectory() + "parley-diarize-\(UUID().uuidString.prefix(8))"
@@ -87,6 +88,7 @@ struct Diarize: AsyncParsableCommand {
                 file: wave.path, count: configuration.speakerCount,
                 context: PluginContext(logger: makeLogger(), scratchDirectory: scratch))
             result = Diarization(output, duration: analyzed.duration, features: analyzer.features)
+            embeddingKind = output.embeddings.isEmpty ? nil : output.embeddingKind
         } else {
             analyzed = try analyzer.analyze(path: file)
             result = try SpeakerDiarizer(configuration: configuration).diarize(
@@ -115,13 +117,20 @@ struct Diarize: AsyncParsableCommand {
                 var speakers: [String]
                 var turns: [SpeakerTurn]
                 var speech: [SpeechSegment]
+                /// Which voice embeddings the backend computed per speaker, if any.
+                var embeddingKind: String?
+
+                enum CodingKeys: String, CodingKey {
+                    case file, diarizer, source, duration, speakers, turns, speech
+                    case embeddingKind = "embedding_kind"
+                }
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
             let output = Output(
                 file: file, diarizer: choice.name, source: analyzed.info, duration: result.duration,
                 speakers: result.speakers,
-                turns: result.turns, speech: result.speech)
+                turns: result.turns, speech: result.speech, embeddingKind: embeddingKind)
             print(String(decoding: try encoder.encode(output), as: UTF8.self))
             return
         }

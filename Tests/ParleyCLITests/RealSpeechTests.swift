@@ -120,7 +120,8 @@ import Testing
                 with wave.open(request["params"]["audio"]["path"]) as w:
                     seconds = w.getnframes() / w.getframerate()
                 result = {"turns": [{"speaker": 0, "start": 0, "end": seconds / 2},
-                                    {"speaker": 1, "start": seconds / 2, "end": seconds}]}
+                                    {"speaker": 1, "start": seconds / 2, "end": seconds}],
+                          "embeddings": [[1.0, 0.0], [0.0, 1.0]], "embedding_kind": "halves-2"}
             print(json.dumps({"id": request["id"], "result": result}), flush=True)
         """.write(toFile: script, atomically: true, encoding: .utf8)
         let run = try CLI.parley(
@@ -130,6 +131,11 @@ import Testing
         #expect(run.output.contains("2 speakers, 2 turns (command diarizer)"), "\(run.output)")
         #expect(run.output.contains("0.00\t15.00\tSPEAKER_00"), "\(run.output)")
         #expect(run.output.contains("15.00\t30.00\tSPEAKER_01"), "\(run.output)")
+        let json = try CLI.parley(
+            "diarize", Self.excerpts[0] + "/meeting.wav", "--diarizer", "command", "--set",
+            "diarizer.command.command=python3 \(script)", "--json")
+        let said = try JSONSerialization.jsonObject(with: Data(json.output.utf8)) as? [String: Any]
+        #expect(said?["embedding_kind"] as? String == "halves-2", "\(json.output.prefix(400))")
     }
 
     /// A backend that fails does not lose the meeting: the classic diarizer takes over and the
