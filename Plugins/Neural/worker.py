@@ -56,6 +56,10 @@ def main():
                     "embeddings": [[round(float(v), 5) for v in c] for c in centroids],
                     "embedding_kind": EMBEDDING_KIND,
                 }
+            elif method == "shutdown":
+                out.write(json.dumps({"id": request_id, "result": {}}) + "\n")
+                out.flush()
+                break
             else:
                 raise ValueError(f"unknown method {method!r}")
             out.write(json.dumps({"id": request_id, "result": result}) + "\n")
