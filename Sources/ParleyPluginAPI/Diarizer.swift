@@ -105,14 +105,8 @@ public enum SubprocessDiarization {
         file: String, count: SpeakerCount, launch: SubprocessWorker.Launch, displayName: String,
         context: PluginContext, startTimeout: Duration, timeout: Duration, pool: WorkerPool
     ) async throws -> DiarizerOutput {
-        let worker: SubprocessWorker
-        let handshake: WorkerHandshake
-        if let (idle, said) = pool.take(launch) {
-            (worker, handshake) = (idle, said)
-        } else {
-            worker = SubprocessWorker(launch: launch, displayName: displayName, logger: context.logger)
-            handshake = try await worker.start(handshake: WorkerHandshake.self, timeout: startTimeout)
-        }
+        let (worker, handshake) = try await WorkerPool.checkOut(
+            from: pool, launch: launch, displayName: displayName, logger: context.logger, startTimeout: startTimeout)
         let request = Request(
             audio: .init(path: file, sampleRate: 16_000), speakers: count.exact, minSpeakers: count.min,
             maxSpeakers: count.max)

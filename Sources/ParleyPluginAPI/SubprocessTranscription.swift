@@ -25,14 +25,8 @@ public struct SubprocessTranscriptionSession: TranscriptionSession {
         launch: SubprocessWorker.Launch, displayName: String, context: PluginContext,
         startTimeout: Duration = .seconds(120), pool: WorkerPool? = nil
     ) async throws -> Self {
-        if let (worker, handshake) = pool?.take(launch) {
-            context.logger.debug("worker reused", metadata: ["worker": "\(displayName)"])
-            return Self(
-                worker: worker, handshake: handshake, scratchDirectory: context.scratchDirectory,
-                usePath: (handshake.audio ?? ["path"]).contains("path"), pool: pool)
-        }
-        let worker = SubprocessWorker(launch: launch, displayName: displayName, logger: context.logger)
-        let handshake = try await worker.start(handshake: WorkerHandshake.self, timeout: startTimeout)
+        let (worker, handshake) = try await WorkerPool.checkOut(
+            from: pool, launch: launch, displayName: displayName, logger: context.logger, startTimeout: startTimeout)
         let modes = handshake.audio ?? ["path"]
         guard modes.contains("path") || modes.contains("pcm_s16le_base64") else {
             await worker.stop()

@@ -1,3 +1,4 @@
+import Logging
 import Synchronization
 
 /// Idle workers kept between meetings, so a batch of short meetings does not pay a model load
@@ -18,6 +19,19 @@ public final class WorkerPool: Sendable {
     /// Idle workers are told to exit (their stdin closes) when the pool goes.
     deinit {
         for entry in idle.withLock({ $0 }) { entry.worker.closeInput() }
+    }
+
+    /// An idle worker started with `launch` from `pool`, or a new one after its `hello` handshake.
+    static func checkOut(
+        from pool: WorkerPool?, launch: SubprocessWorker.Launch, displayName: String, logger: Logger,
+        startTimeout: Duration
+    ) async throws -> (SubprocessWorker, WorkerHandshake) {
+        if let (worker, handshake) = pool?.take(launch) {
+            logger.debug("worker reused", metadata: ["worker": "\(displayName)"])
+            return (worker, handshake)
+        }
+        let worker = SubprocessWorker(launch: launch, displayName: displayName, logger: logger)
+        return (worker, try await worker.start(handshake: WorkerHandshake.self, timeout: startTimeout))
     }
 
     /// An idle worker started with `launch`, if there is one.
