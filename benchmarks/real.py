@@ -36,7 +36,7 @@ from scipy.optimize import linear_sum_assignment
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from common import PARLEY, ROOT, cpu_name, run, write_section  # noqa: E402
-from score import read_rttm  # noqa: E402
+from score import read_rttm, webrtc_segments  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench-output", "real")
 BACKENDS = ["classic", "neural"]
@@ -69,15 +69,6 @@ def mask(segments, n):
 
 
 # MARK: - voice activity peers
-
-
-def webrtc(path, mode):
-    import soundfile
-    import webrtcvad
-    x, rate = soundfile.read(path, dtype="int16")
-    vad, step = webrtcvad.Vad(mode), int(rate * 0.03)
-    return [(i / rate, (i + step) / rate) for i in range(0, len(x) - step + 1, step)
-            if vad.is_speech(x[i:i + step].tobytes(), rate)]
 
 
 def silero(path):
@@ -215,7 +206,7 @@ def main():
                 vad["frames"] += n
                 reference_speech += reference_mask.sum() / 100
                 for mode in range(4):
-                    m = mask(webrtc(wav, mode), n)
+                    m = mask(webrtc_segments(wav, mode), n)
                     vad_right[f"webrtcvad {mode}"] = vad_right.get(f"webrtcvad {mode}", 0) + int((m == reference_mask).sum())
                 m = mask(silero(wav), n)
                 vad_right["silero VAD"] = vad_right.get("silero VAD", 0) + int((m == reference_mask).sum())
