@@ -10,7 +10,7 @@ extension MeetingChannel {
     /// Hands the catching up to the hub (the state is marked `filling` already); if the hub
     /// stopped, the mark goes, and the next observation tries again.
     func startFilling() {
-        if !work.submit(HubWork(.fill, self)) { state.withLock { $0.filling = false } }
+        if !work.submit(HubWork(.fill, self)) { state.withLock { $0.order.stopFilling() } }
     }
 
     /// Reads from the store what this channel has not delivered, until it has caught up with
@@ -18,26 +18,16 @@ extension MeetingChannel {
     func fill() async {
         var delay = Duration.milliseconds(100)
         while true {
-            let range: (after: Int, through: Int, epoch: String)? = state.withLock { state in
-                let through = state.arrived.keys.min().map { $0 - 1 } ?? state.known
-                guard through > state.published else {
-                    state.filling = false
-                    return nil
-                }
-                return (state.published, through, state.epoch)
-            }
-            guard let range else { return }
+            guard let range = state.withLock({ $0.order.nextRead() }) else { return }
             do {
                 let events = try await store.events(meetingID: meetingID, after: range.after, through: range.through)
-                let progressed = state.withLock { $0.published }
+                let progressed = state.withLock { $0.order.published }
                 accept(events.map { ($0.offset, ByteBuffer(string: $0.json)) }, epoch: range.epoch)
                 let stuck = state.withLock { state in
                     // The store had nothing new: stop, the next notification or sweep resumes.
-                    if state.published == progressed && events.isEmpty {
-                        state.filling = false
-                        return true
-                    }
-                    return false
+                    guard state.order.published == progressed && events.isEmpty else { return false }
+                    state.order.stopFilling()
+                    return true
                 }
                 if stuck { return }
             } catch {
@@ -45,7 +35,7 @@ extension MeetingChannel {
                     "cannot read the event log to catch up; retrying",
                     metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
                 if (try? await Task.sleep(for: delay)) == nil {
-                    state.withLock { $0.filling = false }
+                    state.withLock { $0.order.stopFilling() }
                     return
                 }
                 delay = min(delay * 2, .seconds(5))
@@ -56,20 +46,9 @@ extension MeetingChannel {
     /// Another process (or this one) brought the log to `position`: delivers what is missing;
     /// a new epoch means the log was reset, so every subscriber is closed with `logReset`.
     public func observe(_ position: LogPosition) {
-        let (reset, fill) = state.withLock { state -> (Bool, Bool) in
-            var reset = false
-            if position.epoch != state.epoch {
-                state.epoch = position.epoch
-                state.published = 0
-                state.known = 0
-                state.arrived = [:]
-                state.recent.removeAll()
-                reset = true
-            }
-            state.known = max(state.known, position.latest)
-            let fill = state.needsFill
-            if fill { state.filling = true }
-            return (reset, fill)
+        let (reset, fill) = state.withLock { state in
+            let reset = state.order.observe(epoch: position.epoch, latest: position.latest)
+            return (reset, state.claimFill())
         }
         if reset { closeAll(.logReset) }
         if fill { startFilling() }

@@ -11,14 +11,8 @@ extension MeetingChannel {
     /// Has this process's viewers written to the shared store (one write at a time, always the
     /// latest set), so the other processes' channels of the meeting show them too.
     func sharePresence() {
-        guard presenceNode != nil else { return }
-        let start = state.withLock { state -> Bool in
-            guard state.presenceDirty, !state.presenceWriting else { return false }
-            state.presenceWriting = true
-            return true
-        }
-        guard start else { return }
-        if !work.submit(HubWork(.sharePresence, self)) { state.withLock { $0.presenceWriting = false } }
+        guard presenceNode != nil, state.withLock({ $0.audience.beginSharing() }) else { return }
+        if !work.submit(HubWork(.sharePresence, self)) { state.withLock { $0.audience.sharingStopped() } }
     }
 
     /// Writes the viewers until the store has the latest set (the hub runs it). A failed write
@@ -26,15 +20,7 @@ extension MeetingChannel {
     func writePresence() async {
         guard let node = presenceNode else { return }
         while !Task.isCancelled {
-            let viewers: [PresenceRecord]? = state.withLock { state in
-                guard state.presenceDirty else {
-                    state.presenceWriting = false
-                    return nil
-                }
-                state.presenceDirty = false
-                return state.viewerCounts.keys.map { PresenceRecord(userID: $0.userID, username: $0.username) }
-            }
-            guard let viewers else { return }
+            guard let viewers = state.withLock({ $0.audience.nextShare() }) else { return }
             do {
                 try await store.putPresence(meetingID: meetingID, node: node, viewers: viewers, at: Date())
             } catch {
@@ -44,21 +30,13 @@ extension MeetingChannel {
                 break
             }
         }
-        state.withLock { state in
-            state.presenceDirty = true
-            state.presenceWriting = false
-        }
+        state.withLock { $0.audience.sharingStopped() }
     }
 
     /// Who watches through the other processes now: announces each viewer who arrived or
     /// went as a whole (not also watching here).
     public func observeRemoteViewers(_ viewers: Set<Viewer>) {
-        let (joined, left) = state.withLock { state -> ([Viewer], [Viewer]) in
-            let before = Set(state.viewers)
-            state.remote = viewers
-            let after = Set(state.viewers)
-            return (Array(after.subtracting(before)), Array(before.subtracting(after)))
-        }
+        let (joined, left) = state.withLock { $0.audience.observeRemote(viewers) }
         for viewer in joined { announcePresence(joined: viewer, left: nil) }
         for viewer in left { announcePresence(joined: nil, left: viewer) }
     }
@@ -67,7 +45,7 @@ extension MeetingChannel {
     func retrySharingPresence() { sharePresence() }
 
     func announcePresence(joined: Viewer?, left: Viewer?) {
-        let viewers = state.withLock { $0.viewers }
+        let viewers = state.withLock { $0.audience.viewers }
         let presence = Presence(
             meetingID: meetingID, timestamp: MeetingEvent.formatTimestamp(Date()),
             data: .init(viewers: viewers, joined: joined, left: left))

@@ -18,19 +18,15 @@ extension MeetingChannel {
         let loop = outlet.map { loops.loop(for: $0.eventLoop) }
         let (subscriber, latest, epoch, recovered, fromMemory, viewers, joined) = state.withLock { state in
             let subscriber = Subscriber(
-                id: state.nextSubscriber, viewer: viewer, capacity: configuration.sendQueue, outlet: outlet,
+                id: state.subscribers.newID(), viewer: viewer, capacity: configuration.sendQueue, outlet: outlet,
                 loop: loop)
-            state.nextSubscriber += 1
-            let first = state.viewerCounts[viewer, default: 0] == 0
-            let joined = first && !state.remote.contains(viewer)
-            state.viewerCounts[viewer, default: 0] += 1
-            if first { state.presenceDirty = true }
-            state.subscribers[subscriber.id] = subscriber
-            // Recoverable: the client names an offset of this log (its epoch, if given, is ours).
-            let recovered = since.map { $0 <= state.published } == true && (clientEpoch ?? state.epoch) == state.epoch
-            let fromMemory = recovered ? state.recent.messages(after: since ?? 0, through: state.published) : nil
+            let joined = state.audience.connect(viewer)
+            state.subscribers.insert(subscriber)
+            let recovered = state.order.recovers(since: since, epoch: clientEpoch)
+            let fromMemory = recovered ? state.order.kept(after: since ?? 0) : nil
             return (
-                subscriber, state.published, state.epoch, recovered, fromMemory, state.viewers, joined
+                subscriber, state.order.published, state.order.epoch, recovered, fromMemory, state.audience.viewers,
+                joined
             )
         }
         metrics.connected()
@@ -61,15 +57,8 @@ extension MeetingChannel {
     public func unsubscribe(_ subscriber: Subscriber, reason: CloseReason) {
         subscriber.close(reason)
         let (removed, left) = state.withLock { state in
-            let removed = state.subscribers.removeValue(forKey: subscriber.id) != nil
-            var left = false
-            if removed {
-                let count = state.viewerCounts[subscriber.viewer, default: 1] - 1
-                state.viewerCounts[subscriber.viewer] = count > 0 ? count : nil
-                if count <= 0 { state.presenceDirty = true }
-                left = count <= 0 && !state.remote.contains(subscriber.viewer)
-            }
-            return (removed, left)
+            let removed = state.subscribers.remove(subscriber)
+            return (removed, removed && state.audience.disconnect(subscriber.viewer))
         }
         if removed { metrics.disconnected() }
         if left { announcePresence(joined: nil, left: subscriber.viewer) }
@@ -78,7 +67,7 @@ extension MeetingChannel {
 
     /// Closes every subscriber (shutdown, a reset log, a deleted meeting).
     public func closeAll(_ reason: CloseReason) {
-        let subscribers = state.withLock { $0.everyone() }
+        let subscribers = state.withLock { $0.subscribers.everyone() }
         for subscriber in subscribers { subscriber.close(reason) }
     }
 
@@ -86,13 +75,7 @@ extension MeetingChannel {
     /// `logReset` so clients refetch the state.
     public func reset(epoch: String) async throws {
         try await store.resetLog(meetingID: meetingID, epoch: epoch)
-        state.withLock { state in
-            state.epoch = epoch
-            state.published = 0
-            state.known = 0
-            state.arrived = [:]
-            state.recent.removeAll()
-        }
+        state.withLock { $0.order.restart(epoch: epoch) }
         closeAll(.logReset)
     }
 
@@ -103,14 +86,14 @@ extension MeetingChannel {
 
     /// Queues a message for everyone watching; not numbered, not persisted.
     public func broadcastUnnumbered(_ message: ByteBuffer) {
-        let subscribers = state.withLock { $0.everyone() }
+        let subscribers = state.withLock { $0.subscribers.everyone() }
         for subscriber in subscribers { subscriber.enqueue(message) }
     }
 
     /// The keepalive round: a `ping` message and a WebSocket ping frame to everyone watching,
     /// and `unresponsive` for whoever has sent nothing (not even a pong) for `silentAfter`.
     public func keepalive(silentAfter: TimeAmount) {
-        let subscribers = state.withLock { $0.everyone() }
+        let subscribers = state.withLock { $0.subscribers.everyone() }
         let now = NIODeadline.now()
         let ping = Keepalive.ping()
         for subscriber in subscribers {

@@ -35,62 +35,16 @@ public final class MeetingChannel: EventSink {
         var latest: Int?
     }
 
+    /// Everything the channel keeps, under one lock: each part is a type of its own.
     struct State {
-        var epoch: String
-        /// Every event up to here was handed to the subscribers, in order.
-        var published: Int
-        /// The latest offset the store is known to have (ours, or another process's).
-        var known: Int
-        /// Events persisted but not delivered yet because an earlier offset is missing.
-        var arrived: [Int: ByteBuffer] = [:]
-        var pending: [Pending] = []
-        var flushing = false
-        var filling = false
-        var subscribers: [Int: Subscriber] = [:] {
-            didSet { snapshot = nil }
-        }
-        /// `subscribers` as an array, kept between changes: each delivery iterates it.
-        var snapshot: [Subscriber]?
-        /// Open connections per viewer: presence without scanning every subscriber.
-        var viewerCounts: [Viewer: Int] = [:]
-        /// Viewers watching through other processes (a shared database only).
-        var remote: Set<Viewer> = []
-        /// This process's viewers changed since they were last written to the store.
-        var presenceDirty = false
-        var presenceWriting = false
+        var order: DeliveryOrder
+        var writes = WriteQueue()
+        var audience = Audience()
+        var subscribers = SubscriberSet()
 
-        /// Everyone watching, here or through another process, once each, in name order.
-        var viewers: [Viewer] {
-            Set(viewerCounts.keys).union(remote).sorted { ($0.username, $0.userID) < ($1.username, $1.userID) }
-        }
-        var nextSubscriber = 1
-        /// The latest events as sent, for replay without the store.
-        var recent: RecentEvents
-
-        mutating func everyone() -> [Subscriber] {
-            if let snapshot { return snapshot }
-            let all = Array(subscribers.values)
-            snapshot = all
-            return all
-        }
-
-        /// Moves every event that now follows `published` without a gap out of `arrived`.
-        mutating func takeContiguous() -> [ByteBuffer] {
-            var ready: [ByteBuffer] = []
-            while let message = arrived.removeValue(forKey: published + 1) {
-                published += 1
-                recent.append(offset: published, message: message)
-                ready.append(message)
-            }
-            return ready
-        }
-
-        /// Whether the store holds events this channel has not delivered (and no read runs).
-        /// A gap before events already here is read at once. A later offset only announced is
-        /// not read while this channel writes: it is most often the notification of its own
-        /// append, which comes before the append returns; the writer reads what is still
-        /// missing once it has nothing left to write.
-        var needsFill: Bool { !filling && (!arrived.isEmpty || (!flushing && known > published)) }
+        /// Marks a read of the store as running when one is needed (see
+        /// ``DeliveryOrder/claimFill(writing:)``).
+        mutating func claimFill() -> Bool { order.claimFill(writing: writes.writing) }
     }
 
     let state: Mutex<State>
@@ -109,14 +63,11 @@ public final class MeetingChannel: EventSink {
         self.logger = logger
         self.presenceNode = presenceNode
         self.work = work
-        state = Mutex(
-            State(
-                epoch: epoch, published: latestOffset, known: latestOffset,
-                recent: RecentEvents(capacity: configuration.recentEvents)))
+        state = Mutex(State(order: DeliveryOrder(epoch: epoch, latest: latestOffset, keep: configuration.recentEvents)))
     }
 
-    public var epoch: String { state.withLock { $0.epoch } }
-    public var latestOffset: Int { state.withLock { $0.published } }
+    public var epoch: String { state.withLock { $0.order.epoch } }
+    public var latestOffset: Int { state.withLock { $0.order.published } }
     public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
 
     // MARK: Publishing
@@ -135,11 +86,8 @@ public final class MeetingChannel: EventSink {
     public func publish(_ data: EventData, lease: String?, expecting latest: Int?) async throws -> MeetingEvent {
         let result = Completion<Result<MeetingEvent, any Error>>()
         let leads = state.withLock { state in
-            state.pending.append(
+            state.writes.add(
                 Pending(data: data, requirement: Requirement(lease: lease, latest: latest), result: result))
-            let leads = !state.flushing
-            state.flushing = true
-            return leads
         }
         if leads { await flush() }
         return try await result.value.get()
@@ -150,22 +98,9 @@ public final class MeetingChannel: EventSink {
     /// different batches; a compare-and-append goes alone.
     func flush() async {
         while true {
-            let (batch, epoch, fill): ([Pending], String, Bool) = state.withLock { state in
-                guard let first = state.pending.first else {
-                    state.flushing = false
-                    let fill = state.needsFill
-                    if fill { state.filling = true }
-                    return ([], state.epoch, fill)
-                }
-                var count = 1
-                if first.requirement.latest == nil {
-                    while count < state.pending.count && state.pending[count].requirement == first.requirement {
-                        count += 1
-                    }
-                }
-                let batch = Array(state.pending.prefix(count))
-                state.pending.removeFirst(count)
-                return (batch, state.epoch, false)
+            let (batch, epoch, fill) = state.withLock { state in
+                let batch = state.writes.nextBatch()
+                return (batch, state.order.epoch, batch.isEmpty && state.claimFill())
             }
             if fill { startFilling() }
             if batch.isEmpty { return }
@@ -204,7 +139,7 @@ public final class MeetingChannel: EventSink {
             do {
                 let timestamp = Date()
                 // Where this channel believes the log ends (right unless another process wrote).
-                let hint = state.withLock { $0.known }
+                let hint = state.withLock { $0.order.known }
                 let events = try await store.appendEvents(
                     meetingID: meetingID, count: data.count, condition: condition, hint: hint
                 ) { first in
@@ -230,16 +165,9 @@ public final class MeetingChannel: EventSink {
     /// the last delivered without a gap; a gap is read from the store.
     func accept(_ events: [(offset: Int, message: ByteBuffer)], epoch: String) {
         let fill = delivery.withLock { _ -> Bool in
-            let (ready, subscribers, fill) = state.withLock { state -> ([ByteBuffer], [Subscriber], Bool) in
-                guard state.epoch == epoch else { return ([], [], false) }  // read before a reset
-                for event in events where event.offset > state.published {
-                    state.arrived[event.offset] = event.message
-                    state.known = max(state.known, event.offset)
-                }
-                let ready = state.takeContiguous()
-                let fill = state.needsFill
-                if fill { state.filling = true }
-                return (ready, ready.isEmpty ? [] : state.everyone(), fill)
+            let (ready, subscribers, fill) = state.withLock { state in
+                let ready = state.order.accept(events, epoch: epoch)
+                return (ready, ready.isEmpty ? [] : state.subscribers.everyone(), state.claimFill())
             }
             if !ready.isEmpty { deliver(ready, to: subscribers) }
             return fill
@@ -257,7 +185,7 @@ public final class MeetingChannel: EventSink {
     }
 
     func removeClosedSubscribers() {
-        let closed = state.withLock { state in state.subscribers.values.filter { $0.closeReason != nil } }
+        let closed = state.withLock { $0.subscribers.closed }
         for subscriber in closed { unsubscribe(subscriber, reason: subscriber.closeReason ?? .tooSlow) }
     }
 }

@@ -69,9 +69,9 @@ import Testing
         let stopped = retries()
         try await Task.sleep(for: .milliseconds(900))  // a retry would come within 400 ms
         #expect(retries() == stopped)
-        #expect(channel.state.withLock { $0.filling } == false)
+        #expect(channel.state.withLock { $0.order.filling } == false)
         channel.observe(LogPosition(epoch: "e_1", latest: 6))
-        #expect(channel.state.withLock { $0.filling } == false)  // refused, not queued
+        #expect(channel.state.withLock { $0.order.filling } == false)  // refused, not queued
         hub.release(meetingID: "m_1")
     }
 
