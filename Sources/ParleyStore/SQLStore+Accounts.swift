@@ -26,14 +26,6 @@ extension SQLStore: AccountStore {
             .first().map(Self.user)
     }
 
-    static func user(_ row: any SQLRow) throws -> UserRecord {
-        UserRecord(
-            id: try row.decode(column: "id", as: String.self),
-            username: try row.decode(column: "username", as: String.self),
-            passwordHash: try row.decode(column: "password_hash", as: String.self),
-            createdAt: date(try row.decode(column: "created_at", as: Int64.self)))
-    }
-
     // MARK: Refresh tokens
 
     public func insertRefreshToken(_ token: RefreshTokenRecord) async throws {
@@ -57,30 +49,17 @@ extension SQLStore: AccountStore {
             """
         ).first()
         if let claimed {
-            var token = try Self.refreshToken(claimed, used: false, revoked: false)
-            token.used = false  // it was fresh when presented
-            return token
+            return try Self.refreshToken(claimed)  // fresh when presented: neither used nor revoked
         }
         guard
             let row = try await database.raw(
                 "SELECT hash, user_id, family, expires_at, used, revoked FROM refresh_tokens WHERE hash = \(bind: hash)"
             ).first()
         else { return nil }
-        return try Self.refreshToken(
-            row, used: try row.decode(column: "used", as: Int.self) != 0,
-            revoked: try row.decode(column: "revoked", as: Int.self) != 0)
+        return try Self.refreshToken(row)
     }
 
     public func revokeRefreshFamily(_ family: String) async throws {
         try await database.raw("UPDATE refresh_tokens SET revoked = 1 WHERE family = \(bind: family)").run()
-    }
-
-    static func refreshToken(_ row: any SQLRow, used: Bool, revoked: Bool) throws -> RefreshTokenRecord {
-        RefreshTokenRecord(
-            hash: try row.decode(column: "hash", as: String.self),
-            userID: try row.decode(column: "user_id", as: String.self),
-            family: try row.decode(column: "family", as: String.self),
-            expiresAt: date(try row.decode(column: "expires_at", as: Int64.self)),
-            used: used, revoked: revoked)
     }
 }

@@ -147,12 +147,7 @@ extension SQLStore: EventLogStore {
                 """
             ).all()
         }
-        return try rows.map { row in
-            StoredEvent(
-                meetingID: meetingID, offset: try row.decode(column: "offset", as: Int.self),
-                type: try row.decode(column: "type", as: String.self),
-                json: try row.decode(column: "json", as: String.self))
-        }
+        return try rows.map { try $0.decoded(EventRow.self).record(meetingID: meetingID) }
     }
 
     public func latestEvent(meetingID: String, type: String) async throws -> StoredEvent? {
@@ -161,12 +156,7 @@ extension SQLStore: EventLogStore {
             SELECT "offset", type, json FROM events WHERE meeting_id = \(bind: meetingID) AND type = \(bind: type)
             ORDER BY "offset" DESC LIMIT 1
             """
-        ).first().map { row in
-            StoredEvent(
-                meetingID: meetingID, offset: try row.decode(column: "offset", as: Int.self),
-                type: try row.decode(column: "type", as: String.self),
-                json: try row.decode(column: "json", as: String.self))
-        }
+        ).first().map { try $0.decoded(EventRow.self).record(meetingID: meetingID) }
     }
 
     public func latestOffset(meetingID: String) async throws -> Int {

@@ -83,13 +83,4 @@ extension SQLStore: JobStore {
             "SELECT meeting_id, epoch, owner, lease_until, attempts FROM jobs WHERE meeting_id = \(bind: meetingID)"
         ).first().map(Self.job)
     }
-
-    static func job(_ row: any SQLRow) throws -> JobRecord {
-        JobRecord(
-            meetingID: try row.decode(column: "meeting_id", as: String.self),
-            epoch: try row.decode(column: "epoch", as: String.self),
-            owner: try row.decode(column: "owner", as: String?.self),
-            leaseUntil: try row.decode(column: "lease_until", as: Int64?.self).map(date),
-            attempts: try row.decode(column: "attempts", as: Int.self))
-    }
 }

@@ -91,30 +91,7 @@ extension SQLStore: MeetingStore {
             """
             SELECT user_id, can_edit FROM meeting_members WHERE meeting_id = \(bind: meetingID) ORDER BY user_id
             """
-        ).all().map {
-            MemberRecord(
-                userID: try $0.decode(column: "user_id", as: String.self),
-                canEdit: try $0.decode(column: "can_edit", as: Int.self) != 0)
-        }
-    }
-
-    static func meeting(_ row: any SQLRow) throws -> MeetingRecord {
-        let stored = try row.decode(column: "status", as: String.self)
-        guard let status = MeetingStatus(rawValue: stored) else {
-            throw StoreError.unreadable("a meeting's stored status '\(stored)' is not one this version knows")
-        }
-        return MeetingRecord(
-            id: try row.decode(column: "id", as: String.self),
-            title: try row.decode(column: "title", as: String.self),
-            ownerID: try row.decode(column: "owner_id", as: String.self),
-            createdAt: date(try row.decode(column: "created_at", as: Int64.self)),
-            epoch: try row.decode(column: "epoch", as: String.self),
-            status: status,
-            audioPath: try row.decode(column: "audio_path", as: String?.self),
-            audioBytes: try row.decode(column: "audio_bytes", as: Int64?.self),
-            transcriber: try row.decode(column: "transcriber", as: String?.self),
-            summarizer: try row.decode(column: "summarizer", as: String?.self),
-            diarization: try diarization(row.decode(column: "diarization", as: String?.self)))
+        ).all().map(Self.member)
     }
 
     /// A diarization request as stored: JSON, or NULL when it asks nothing.

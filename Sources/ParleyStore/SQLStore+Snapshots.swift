@@ -8,13 +8,7 @@ extension SQLStore: SnapshotStore {
             """
             SELECT meeting_id, epoch, "offset", state FROM meeting_snapshots WHERE meeting_id = \(bind: meetingID)
             """
-        ).first().map { row in
-            StateSnapshot(
-                meetingID: try row.decode(column: "meeting_id", as: String.self),
-                epoch: try row.decode(column: "epoch", as: String.self),
-                offset: try row.decode(column: "offset", as: Int.self),
-                json: try row.decode(column: "state", as: String.self))
-        }
+        ).first().map(Self.snapshot)
     }
 
     public func putSnapshot(_ snapshot: StateSnapshot) async throws {
