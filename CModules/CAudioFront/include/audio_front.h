@@ -1,5 +1,6 @@
 /*
- * Parley's C audio front: decoding (libsndfile), downmix, band-limited
+ * Parley's C audio front: decoding (libsndfile, then FFmpeg for the
+ * containers and codecs libsndfile does not read), downmix, band-limited
  * resampling (libsamplerate), and per-frame spectral features (FFTW).
  *
  * Ownership, for every function below:
@@ -29,8 +30,8 @@ extern "C" {
 
 typedef enum {
     PA_OK = 0,
-    PA_ERR_OPEN = 1,        /* the file cannot be opened or is not audio libsndfile reads */
-    PA_ERR_FORMAT = 2,      /* opened, but the header is unusable (0 channels, absurd rate...) */
+    PA_ERR_OPEN = 1,        /* the file cannot be opened or is not audio libsndfile or FFmpeg reads */
+    PA_ERR_FORMAT = 2,      /* opened, but unusable (0 channels, absurd rate, no audio stream, no decoder) */
     PA_ERR_READ = 3,        /* decoding failed part way */
     PA_ERR_TRUNCATED = 4,   /* the data ends before the header says it should */
     PA_ERR_RESAMPLE = 5,    /* libsamplerate failed */
@@ -43,8 +44,8 @@ typedef enum {
 
 typedef struct {
     int code;           /* a pa_status */
-    int library_code;   /* sf_error(), src_error() or errno, when one applies; else 0 */
-    char message[512];  /* one line, for people; includes libsndfile's own words */
+    int library_code;   /* sf_error(), an FFmpeg AVERROR, src_error() or errno, when one applies; else 0 */
+    char message[512];  /* one line, for people; includes libsndfile's or FFmpeg's own words */
 } pa_error;
 
 /* ---- Spool: bytes that arrive in chunks, readable while still arriving ---- */
@@ -68,7 +69,10 @@ int64_t pa_spool_length(pa_spool *spool);
 /* Free only after every decoder reading this spool has been freed. */
 void pa_spool_free(pa_spool *spool);
 
-/* ---- Decoder: any format libsndfile reads -> mono float at target_rate ---- */
+/* ---- Decoder: any format libsndfile or FFmpeg reads -> mono float at target_rate ----
+ * libsndfile is tried first (WAV, FLAC, Ogg Vorbis/Opus, AIFF, MP3...); FFmpeg's
+ * libraries read the rest (AAC/M4A, MP4/MOV/MKV/WebM, Opus in WebM, WMA, AMR,
+ * 3GP...), taking the first audio stream of a file that also has video. */
 
 typedef struct pa_decoder pa_decoder;
 
@@ -77,8 +81,8 @@ typedef struct {
     int source_rate;
     int channels;
     int target_rate;
-    int format;            /* libsndfile SF_FORMAT_* value */
-    char format_name[96];  /* e.g. "WAV (Microsoft) / Signed 16 bit PCM" */
+    int format;            /* libsndfile SF_FORMAT_* value; 0 when FFmpeg decodes */
+    char format_name[96];  /* e.g. "WAV (Microsoft) / Signed 16 bit PCM", "QuickTime / MOV / AAC (Advanced Audio Coding)" */
 } pa_source_info;
 
 enum { PA_QUALITY_BEST = 0, PA_QUALITY_MEDIUM = 1, PA_QUALITY_FASTEST = 2 };
@@ -93,6 +97,14 @@ pa_decoder *pa_decoder_open_path(const char *path, int target_rate, int quality,
  * header has arrived. Same parameters as pa_decoder_open_path. */
 pa_decoder *pa_decoder_open_spool(pa_spool *spool, int target_rate, int quality, int allow_truncated,
                                   pa_error *err);
+/* Called on the decoding thread with a one-line message for people. */
+typedef void (*pa_notice_fn)(void *context, const char *message);
+/* pa_decoder_open_spool, and `notice` (with `context`) is called once if the
+ * decoder has to wait for the end of the upload before it can decode (an MP4
+ * whose index is at the end). `context` must stay valid while the decoder
+ * lives. */
+pa_decoder *pa_decoder_open_spool_notify(pa_spool *spool, int target_rate, int quality, int allow_truncated,
+                                         pa_notice_fn notice, void *context, pa_error *err);
 void pa_decoder_info(const pa_decoder *decoder, pa_source_info *out);
 /* Reads up to max mono samples at the target rate into out (caller-owned).
  * Returns the count, 0 at the end of the stream, or -1 with *err filled.

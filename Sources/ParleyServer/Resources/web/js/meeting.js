@@ -132,7 +132,7 @@ export class MeetingPage {
   }
 
   uploadForm() {
-    const input = h("input", { type: "file", id: "audio-file", accept: "audio/*,.wav,.flac,.ogg,.mp3", required: true });
+    const input = h("input", { type: "file", id: "audio-file", accept: "audio/*,video/*,.wav,.flac,.ogg,.opus,.mp3,.m4a,.aac,.mp4,.mov,.mkv,.webm,.wma,.amr,.3gp", required: true });
     const button = h("button", { type: "submit" }, "Upload");
     const bar = h("progress", { max: 1, value: 0, hidden: true, "aria-label": "Sending the file" });
     const note = h("p", { class: "note", "aria-live": "polite" });
