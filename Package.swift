@@ -47,15 +47,12 @@ let package = Package(
             name: "CFFTW", path: "CModules/CFFTW", pkgConfig: "fftw3f",
             providers: [.apt(["libfftw3-dev"])]),
         .systemLibrary(
-            name: "CSampleRate", path: "CModules/CSampleRate", pkgConfig: "samplerate",
-            providers: [.apt(["libsamplerate0-dev"])]),
-        .systemLibrary(
             name: "CFFmpeg", path: "CModules/CFFmpeg", pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswresample-dev", "libavutil-dev"])]),
         // The C audio front: decoding, resampling, STFT features, pitch. One public header.
         .target(
             name: "CAudioFront",
-            dependencies: ["CSndFile", "CFFTW", "CSampleRate", "CFFmpeg"],
+            dependencies: ["CSndFile", "CFFTW", "CFFmpeg"],
             path: "CModules/CAudioFront",
             cSettings: [.unsafeFlags(["-O3", "-ffast-math"])],
             // pkg-config names one library per system module; FFmpeg's decoding needs four.

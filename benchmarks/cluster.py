@@ -17,6 +17,10 @@ Writes its section of Docs/benchmarks.md (between the cluster markers), Docs/clu
 and raw results in bench-output/cluster/.
 
   .venv/bin/python benchmarks/cluster.py [--quick] [--skip-build]
+
+With `--against OTHER_PARLEY` (another build's release binary, e.g. from a worktree of an older
+commit) it measures only the bursts, this build and the other in alternating turns (so a noisy
+moment of the machine does not fall on one of them), and writes the comparison section instead.
 """
 import argparse
 import json
@@ -33,16 +37,18 @@ from common import PARLEY, ROOT, free_port, http, wait_port, write_section  # no
 
 PLOT = os.path.join(ROOT, "Docs", "cluster-latency.png")
 BEGIN, END = "<!-- cluster:begin -->", "<!-- cluster:end -->"
+COMPARE_BEGIN, COMPARE_END = "<!-- cluster-compare:begin -->", "<!-- cluster-compare:end -->"
+CONFIGURATIONS = (("one node, SQLite", 1, False), ("one node, PostgreSQL", 1, True), ("two nodes, PostgreSQL", 2, True))
 SECRET = "cluster-benchmark-secret-0123456789abcdef"
 
 
 class Node:
     """`parley serve --development` (release build) on SQLite or on the shared PostgreSQL."""
 
-    def __init__(self, database=None):
+    def __init__(self, database=None, binary=None):
         self.port = free_port()
         self.data = tempfile.mkdtemp(prefix="parley-cluster-bench-")
-        arguments = [PARLEY, "serve", "--port", str(self.port), "--data-dir", self.data, "--development",
+        arguments = [binary or PARLEY, "serve", "--port", str(self.port), "--data-dir", self.data, "--development",
                      "--no-processing", "--set", f"server.jwt_secret={SECRET}", "--set", "server.bcrypt_cost=4",
                      "--set", "server.max_connections_per_user=1000000",
                      "--set", "server.connect_attempts_per_user=10000000",
@@ -112,8 +118,12 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true", help="smaller loads, for trying the script")
     parser.add_argument("--skip-build", action="store_true")
+    parser.add_argument("--against", metavar="OTHER_PARLEY", help="compare bursts with another build's binary")
+    parser.add_argument("--rounds", type=int, default=3, help="turns of each build, with --against")
     args = parser.parse_args()
     hub.prepare(args.skip_build)
+    if args.against:
+        return compare(args.against, args.rounds)
     out = os.path.join(ROOT, "bench-output", "cluster")
     os.makedirs(out, exist_ok=True)
     subscribers, events = (200, 200) if args.quick else (1000, 1000)
@@ -132,9 +142,8 @@ def main():
         for interval in (0, 10000):
             repeats = {}
             for _ in range(1 if args.quick else 3):
-                for name, count, database in (("one node, SQLite", 1, None), ("one node, PostgreSQL", 1, url),
-                                              ("two nodes, PostgreSQL", 2, url)):
-                    nodes = [Node(database) for _ in range(count)]
+                for name, count, shared in CONFIGURATIONS:
+                    nodes = [Node(url if shared else None) for _ in range(count)]
                     try:
                         repeats.setdefault(name, []).append(run(name, nodes, subscribers, events, interval))
                     finally:
@@ -155,6 +164,60 @@ def main():
     hub.plot([(r["configuration"], r) for r in results["runs"] if r["interval_us"] == 10000], PLOT,
              title="1,000 subscribers, one event every 10 ms: one node and two", target_ms=None)
     write_report(results, args.quick)
+
+
+def compare(other, rounds):
+    """Bursts on this build and on `other`, in alternating turns; writes the comparison section."""
+    out = os.path.join(ROOT, "bench-output", "cluster")
+    os.makedirs(out, exist_ok=True)
+    commit = subprocess.run(["git", "-C", os.path.dirname(other), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip() or "?"
+    builds = [("this build", PARLEY), (f"other ({commit})", other)]
+    started = time.time()
+    postgres_dir = tempfile.mkdtemp(prefix="parley-cluster-bench-pg-")
+    script = os.path.join(ROOT, "scripts", "test-postgres.sh")
+    url = subprocess.run([script, "start", postgres_dir], check=True, capture_output=True, text=True).stdout.strip()
+    rows = []
+    try:
+        for turn in range(rounds):
+            for build, binary in (builds if turn % 2 == 0 else builds[::-1]):
+                for name, count, shared in CONFIGURATIONS:
+                    nodes = [Node(url if shared else None, binary) for _ in range(count)]
+                    try:
+                        result = run(name, nodes, 1000, 1000, 0)
+                    finally:
+                        for node in nodes:
+                            node.stop()
+                    result.update(build=build, turn=turn)
+                    rows.append(result)
+    finally:
+        subprocess.run([script, "stop", postgres_dir], check=False)
+    with open(os.path.join(out, "compare.json"), "w") as f:
+        json.dump({"machine": hub.machine(), "runs": rows, "elapsed_seconds": time.time() - started}, f, indent=1)
+    m = hub.machine()
+    lines = [COMPARE_BEGIN, "", "### This build against another, bursts in alternating turns", "",
+             f"Measured {m['date']} on {m['cpu']} ({m['cores']} cores). Command: `.venv/bin/python "
+             f"benchmarks/cluster.py --against OTHER/.build/release/parley --rounds {rounds}` "
+             f"({(time.time() - started) / 60:.0f} min): 1,000 subscribers, 1,000 events as fast as one publisher "
+             "goes, each configuration on each build once per turn, the builds' order swapped every turn. Medians "
+             "over the turns, every turn's figure in brackets.", "",
+             "| configuration | build | events/s | server CPU per message | p99 |", "|---|---|---|---|---|"]
+
+    def median(values):
+        values = sorted(values)
+        return values[len(values) // 2] if len(values) % 2 else (values[len(values) // 2 - 1] + values[len(values) // 2]) / 2
+
+    for name, _, _ in CONFIGURATIONS:
+        for build, _ in builds:
+            mine = [r for r in rows if r["configuration"] == name and r["build"] == build]
+            rates = [r["events"] / r["seconds"] for r in mine]
+            cpu = [r["server_cpu_us_per_message"] for r in mine]
+            p99 = [r["latency_ms"]["p99"] for r in mine]
+            lines.append(f"| {name} | {build} | {median(rates):,.0f} ({', '.join(f'{x:,.0f}' for x in rates)}) | "
+                         f"{median(cpu):.2f} µs ({', '.join(f'{x:.2f}' for x in cpu)}) | "
+                         f"{median(p99):,.0f} ms ({', '.join(f'{x:,.0f}' for x in p99)}) |")
+    lines += ["", COMPARE_END]
+    write_section(COMPARE_BEGIN, COMPARE_END, "\n".join(lines))
 
 
 def write_report(results, quick):

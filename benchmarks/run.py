@@ -66,7 +66,7 @@ def machine():
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
     swift = run(["swift", "--version"]).stdout.splitlines()[0] if shutil.which("swift") else "?"
     libs = {}
-    for pkg in ["libsndfile1", "libfftw3-single3", "libsamplerate0", "espeak-ng"]:
+    for pkg in ["libsndfile1", "libavcodec59", "libswresample4", "libfftw3-single3", "espeak-ng"]:
         try:
             libs[pkg] = run(["dpkg-query", "-W", "-f=${Version}", pkg]).stdout
         except Exception:

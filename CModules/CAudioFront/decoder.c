@@ -1,12 +1,15 @@
 /* Decoding with libsndfile (from a path or a spool through virtual I/O), or
  * with FFmpeg (ffmpeg.c) for what libsndfile does not read; downmix to mono,
- * and band-limited resampling with libsamplerate. */
+ * and band-limited resampling with libswresample. */
 #define _GNU_SOURCE
 #include "internal.h"
 
 #include <errno.h>
 #include <pthread.h>
-#include <samplerate.h>
+#include <libavutil/channel_layout.h>
+#include <libavutil/error.h>
+#include <libavutil/opt.h>
+#include <libswresample/swresample.h>
 #include <sndfile.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +32,10 @@ struct pa_decoder {
     int allow_truncated;
     int declared_short;    /* the header declares more data than the file holds */
     int64_t frames_read;   /* source frames decoded so far */
-    SRC_STATE *resampler;  /* NULL when the rates match */
-    double ratio;
+    SwrContext *resampler; /* NULL when the rates match */
+    float *staged;         /* resampled samples not yet handed out */
+    size_t staged_capacity;
+    long staged_pos, staged_len;
     float *interleaved;    /* BLOCK_FRAMES * channels */
     float *mono;           /* mono_capacity samples: BLOCK_FRAMES, or FFmpeg's largest frame */
     size_t mono_capacity;
@@ -92,11 +97,12 @@ static sf_count_t vio_tell(void *user) { return ((pa_decoder *)user)->position; 
 
 /* ---- opening ---- */
 
-static int quality_to_converter(int quality) {
+/* Taps of libswresample's windowed-sinc filter for each quality (its default is 32). */
+static int quality_to_taps(int quality) {
     switch (quality) {
-    case PA_QUALITY_BEST: return SRC_SINC_BEST_QUALITY;
-    case PA_QUALITY_MEDIUM: return SRC_SINC_MEDIUM_QUALITY;
-    default: return SRC_SINC_FASTEST;
+    case PA_QUALITY_BEST: return 64;
+    case PA_QUALITY_MEDIUM: return 32;
+    default: return 16;
     }
 }
 
@@ -151,13 +157,17 @@ static pa_decoder *finish_open(pa_decoder *d, const char *what, int target_rate,
         goto fail;
     }
     if (d->target_rate != d->info.samplerate) {
-        int src_err = 0;
-        d->resampler = src_new(quality_to_converter(quality), 1, &src_err);
-        if (d->resampler == NULL) {
-            pa_set_error(err, PA_ERR_RESAMPLE, src_err, "cannot create resampler: %s", src_strerror(src_err));
+        AVChannelLayout mono = AV_CHANNEL_LAYOUT_MONO;
+        int e = swr_alloc_set_opts2(&d->resampler, &mono, AV_SAMPLE_FMT_FLT, d->target_rate, &mono, AV_SAMPLE_FMT_FLT,
+                                    d->info.samplerate, 0, NULL);
+        if (e >= 0) e = av_opt_set_int(d->resampler, "filter_size", quality_to_taps(quality), 0);
+        if (e >= 0) e = swr_init(d->resampler);
+        if (e < 0) {
+            char words[128];
+            av_strerror(e, words, sizeof words);
+            pa_set_error(err, PA_ERR_RESAMPLE, e, "cannot create resampler: %s", words);
             goto fail;
         }
-        d->ratio = (double)d->target_rate / d->info.samplerate;
     }
     /* Normalise integer formats to [-1, 1) and clip float files that exceed it. */
     if (d->file) sf_command(d->file, SFC_SET_NORM_FLOAT, NULL, SF_TRUE);
@@ -170,8 +180,10 @@ fail:
 /* What libsndfile refused, FFmpeg may read. Returns 0 with d->av open and
  * d->info filled, or -1 with *err saying why neither could. */
 static int open_with_ffmpeg(pa_decoder *d, const char *what, pa_spool *spool, pa_notice_fn notice, void *context,
-                            const char *refused, pa_error *err) {
+                            char *refused, pa_error *err) {
     char why[200];
+    size_t n = strlen(refused);
+    while (n > 0 && (refused[n - 1] == '.' || refused[n - 1] == ' ')) refused[--n] = 0;
     int code = PA_ERR_OPEN;
     d->av = pa_av_open(spool ? NULL : what, spool, notice, context, &code, why, sizeof why);
     if (d->av == NULL) {
@@ -354,31 +366,51 @@ long pa_decoder_read(pa_decoder *d, float *out, size_t max, pa_error *err) {
         }
         return (long)written;
     }
-    /* Resampling: feed decoded blocks through libsamplerate until out is full. */
+    /* Resampling: each decoded block goes through libswresample into `staged`, handed out from
+     * there; at the end of the source the filter's tail is flushed. */
     size_t written = 0;
-    while (written < max && !d->flushed) {
-        if (d->mono_pos == d->mono_len && !d->source_done) {
-            long n = decode_block(d, err);
-            if (n < 0) return -1;
-            d->mono_pos = 0;
-            d->mono_len = n;
+    while (written < max) {
+        if (d->staged_pos == d->staged_len) {
+            if (d->flushed) break;
+            if (d->mono_pos == d->mono_len && !d->source_done) {
+                long n = decode_block(d, err);
+                if (n < 0) return -1;
+                d->mono_pos = 0;
+                d->mono_len = n;
+            }
+            int in = (int)(d->mono_len - d->mono_pos);
+            if (in == 0 && !d->source_done) continue;
+            int need = swr_get_out_samples(d->resampler, in);
+            if (need < 0) need = 0;
+            if ((size_t)need + 16 > d->staged_capacity) {
+                float *grown = realloc(d->staged, sizeof(float) * ((size_t)need + 16));
+                if (grown == NULL) {
+                    pa_set_error(err, PA_ERR_MEMORY, 0, "out of memory resampling");
+                    return -1;
+                }
+                d->staged = grown;
+                d->staged_capacity = (size_t)need + 16;
+            }
+            uint8_t *output[1] = {(uint8_t *)d->staged};
+            const uint8_t *input[1] = {(const uint8_t *)(d->mono + d->mono_pos)};
+            int got = swr_convert(d->resampler, output, (int)d->staged_capacity, in > 0 ? input : NULL, in);
+            if (got < 0) {
+                char words[128];
+                av_strerror(got, words, sizeof words);
+                pa_set_error(err, PA_ERR_RESAMPLE, got, "resampling failed: %s", words);
+                return -1;
+            }
+            d->mono_pos = d->mono_len;
+            d->staged_pos = 0;
+            d->staged_len = got;
+            if (in == 0 && got == 0) d->flushed = 1; /* the source ended and the tail is out */
+            continue;
         }
-        SRC_DATA data = {
-            .data_in = d->mono + d->mono_pos,
-            .input_frames = d->mono_len - d->mono_pos,
-            .data_out = out + written,
-            .output_frames = (long)(max - written),
-            .end_of_input = d->source_done,
-            .src_ratio = d->ratio,
-        };
-        int e = src_process(d->resampler, &data);
-        if (e != 0) {
-            pa_set_error(err, PA_ERR_RESAMPLE, e, "resampling failed: %s", src_strerror(e));
-            return -1;
-        }
-        d->mono_pos += data.input_frames_used;
-        written += (size_t)data.output_frames_gen;
-        if (d->source_done && data.output_frames_gen == 0 && d->mono_pos == d->mono_len) d->flushed = 1;
+        size_t take = (size_t)(d->staged_len - d->staged_pos);
+        if (take > max - written) take = max - written;
+        memcpy(out + written, d->staged + d->staged_pos, sizeof(float) * take);
+        d->staged_pos += (long)take;
+        written += take;
     }
     return (long)written;
 }
@@ -387,7 +419,8 @@ void pa_decoder_free(pa_decoder *d) {
     if (d == NULL) return;
     if (d->file) sf_close(d->file);
     pa_av_free(d->av);
-    if (d->resampler) src_delete(d->resampler);
+    swr_free(&d->resampler);
+    free(d->staged);
     free(d->interleaved);
     free(d->mono);
     free(d);

@@ -13,7 +13,8 @@ public struct AudioSourceInfo: Sendable, Hashable, Codable {
     public var declaredDuration: Double? { frames.map { Double($0) / Double(sourceRate) } }
 }
 
-/// The band-limited sinc converter libsamplerate uses when rates differ.
+/// The length of the band-limited sinc filter libswresample resamples with when rates differ
+/// (16, 32 or 64 taps).
 public enum ResamplerQuality: String, Sendable, CaseIterable, Codable {
     case best, medium, fastest
 

@@ -3,7 +3,7 @@ internal import CAudioFront
 /// Every failure of the audio front, decoding, feature extraction or diarization.
 ///
 /// Callers compare ``code``; ``message`` is one line for people and carries
-/// libsndfile's, FFmpeg's or libsamplerate's own words where one of them failed.
+/// libsndfile's or FFmpeg's own words where one of them failed.
 public struct AudioError: Error, Hashable, Sendable, CustomStringConvertible {
     public struct Code: Hashable, Sendable, CustomStringConvertible {
         private let name: String
@@ -35,7 +35,7 @@ public struct AudioError: Error, Hashable, Sendable, CustomStringConvertible {
 
     public let code: Code
     public let message: String
-    /// The C library's own error number (sf_error, an FFmpeg AVERROR, src_error or errno), or 0.
+    /// The C library's own error number (sf_error, an FFmpeg AVERROR or errno), or 0.
     public let libraryCode: Int32
 
     public init(_ code: Code, _ message: String, libraryCode: Int32 = 0) {

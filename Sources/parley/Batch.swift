@@ -45,8 +45,10 @@ struct Batch: AsyncParsableCommand {
 
     @OptionGroup var flags: PipelineFlags
 
+    /// What libsndfile reads, then what FFmpeg's libraries read (audio, and video for its sound).
     static let audioExtensions: Set<String> = [
         "wav", "wave", "flac", "ogg", "oga", "opus", "mp3", "aif", "aiff", "aifc", "au", "snd", "caf", "w64", "rf64",
+        "m4a", "aac", "mp4", "m4v", "mov", "3gp", "3g2", "mkv", "mka", "webm", "wma", "wmv", "asf", "amr", "awb",
     ]
 
     func validate() throws {

@@ -4,8 +4,50 @@ import ParleyAudio
 
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Measure the audio front on a file (used by benchmarks/run.sh).",
-        subcommands: [Front.self])
+        abstract: "Measure the audio front on a file (used by benchmarks/run.py and benchmarks/decode.py).",
+        subcommands: [Front.self, Decode.self])
+
+    /// Seconds of a duration, as a Double.
+    static func seconds(_ elapsed: Duration) -> Double {
+        Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18
+    }
+
+    struct Decode: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Time decode + downmix + resample (no features) of a whole file and print JSON.")
+
+        @Argument var file: String
+        @Option(help: "Runs; the fastest is reported.") var runs = 3
+        @Option(help: "The rate delivered (0: the file's own, no resampling).") var rate = 16_000
+
+        func run() async throws {
+            var best = Double.infinity
+            var samples = 0
+            var info: AudioSourceInfo?
+            var buffer = [Float](repeating: 0, count: 65_536)
+            for _ in 0..<max(1, runs) {
+                let start = ContinuousClock.now
+                let decoder = try AudioDecoder(path: file, targetRate: rate)
+                samples = 0
+                while true {
+                    let n = try buffer.withUnsafeMutableBufferPointer { try decoder.read(into: $0) }
+                    if n == 0 { break }
+                    samples += n
+                }
+                best = min(best, Bench.seconds(ContinuousClock.now - start))
+                info = decoder.info
+            }
+            guard let info else { return }
+            let audio = Double(samples) / Double(info.targetRate)
+            let report: [String: Any] = [
+                "file": file, "format": info.format, "source_rate": info.sourceRate, "channels": info.channels,
+                "audio_seconds": audio, "seconds": best, "realtime_factor": audio / best,
+            ]
+            let json = try JSONSerialization.data(
+                withJSONObject: report, options: [.sortedKeys, .withoutEscapingSlashes])
+            print(String(decoding: json, as: UTF8.self))
+        }
+    }
 
     struct Front: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

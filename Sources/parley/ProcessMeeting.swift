@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ParleyAudio
 import ParleyEvents
 import ParleyPipeline
 
@@ -10,10 +11,19 @@ struct ProcessMeeting: AsyncParsableCommand {
         abstract: "Transcribe, attribute and summarize one recording.",
         discussion: "Runs the whole pipeline (diarization, transcription, alignment, summarization), shows the "
             + "stages live, and writes the results as OUT/NAME.FORMAT. The exit status is 0 only if every stage "
-            + "completed.")
+            + "completed. With - it records a meeting from standard input (any container FFmpeg can read from a "
+            + "pipe, or raw PCM with --raw), prints the transcript as it is produced, keeps the recording in OUT, "
+            + "and finishes the meeting when the input ends or on Ctrl-C.")
 
-    @Argument(help: "An audio file (WAV, FLAC, Ogg Vorbis, AIFF, MP3, ...).")
+    @Argument(help: "An audio or video file (WAV, FLAC, MP3, M4A, MP4, WebM, ...), or - for standard input.")
     var file: String
+
+    @Option(
+        help: ArgumentHelp(
+            "Standard input is raw PCM: ENCODING:RATE:CHANNELS, ENCODING s16le, s32le or f32le "
+                + "(e.g. arecord -f S16_LE -r 16000 -c 1 -t raw | parley process - --raw s16le:16000:1).",
+            valueName: "format"))
+    var raw: String?
 
     @OptionGroup var flags: PipelineFlags
 
@@ -38,18 +48,37 @@ struct ProcessMeeting: AsyncParsableCommand {
             valueName: "MB/s"))
     var pace: Double?
 
+    var live: Bool { file == "-" }
+
     func validate() throws {
         _ = try ExportFormat.list(format)
         if let pace, !(pace > 0) { throw ValidationError("--pace must be a positive number of MB/s") }
+        if let raw {
+            guard live else { throw ValidationError("--raw describes standard input: give - as the file") }
+            _ = try RawFormat(parsing: raw)
+        }
+        if live && pace != nil { throw ValidationError("--pace reads a file; standard input comes at its own pace") }
     }
 
     func run() async throws {
         let formats = try ExportFormat.list(format)
-        guard FileManager.default.isReadableFile(atPath: file) else {
+        guard live || FileManager.default.isReadableFile(atPath: file) else {
             throw ValidationError("\(file): no such readable file")
         }
-        let pipeline = try await PipelineFlags.pipeline(try flags.configuration())
-        let stem = ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+        let rawFormat = try raw.map(RawFormat.init(parsing:))
+        var configured = try await PipelineFlags.pipeline(try flags.configuration())
+        let stem = live ? (title ?? "live") : ((file as NSString).lastPathComponent as NSString).deletingPathExtension
+        // Standard input: the recording is kept beside the minutes, as it came (raw PCM as WAV).
+        let recording =
+            live ? (out as NSString).appendingPathComponent(stem + (rawFormat == nil ? ".recording" : ".wav")) : nil
+        if live {
+            try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
+            // The header of raw PCM declares "as long as it goes"; the input's end is the recording's.
+            if rawFormat != nil { configured.options.analyzer.allowTruncated = true }
+            // A live source may pause for as long as it likes.
+            configured.options.timeouts.uploadIdle = 86_400
+        }
+        let pipeline = configured
         let log = MeetingEventLog(meetingID: "m_\(stem)", title: title ?? stem, keepHistory: false)
         var meetingLogger = makeLogger()
         meetingLogger[metadataKey: "meeting.id"] = "\(log.meetingID)"
@@ -57,7 +86,7 @@ struct ProcessMeeting: AsyncParsableCommand {
         let file = self.file
         let stream = log.events()
         let showEvents = events
-        let showTranscript = verbose
+        let showTranscript = verbose || live
         let report = await withTaskGroup(of: MeetingReport?.self) { group in
             group.addTask {
                 var display = ProgressDisplay(label: stem, showTranscript: showTranscript)
@@ -73,7 +102,11 @@ struct ProcessMeeting: AsyncParsableCommand {
                 return nil
             }
             let source: AudioSource
-            if let pace {
+            if live {
+                source = .upload(
+                    standardInputChunks(header: rawFormat?.streamingHeader ?? []), expectedLength: nil,
+                    spoolPath: recording)
+            } else if let pace {
                 let length = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
                 source = .upload(
                     pacedChunks(of: file, megabytesPerSecond: pace), expectedLength: length, spoolPath: nil)
@@ -85,10 +118,14 @@ struct ProcessMeeting: AsyncParsableCommand {
             for await result in group { if let result { report = result } }
             return report!
         }
+        if let recording, let rawFormat, FileManager.default.fileExists(atPath: recording) {
+            try WaveHeader.finalize(path: recording, format: rawFormat)
+        }
         if let failure = report.failure {
             throw CLIFailure(failure.description)
         }
-        let written = try writeExports(log.state, formats: formats, directory: out, stem: stem)
+        var written = try writeExports(log.state, formats: formats, directory: out, stem: stem)
+        if let recording { written.append((recording as NSString).lastPathComponent) }
         let line = String(
             format: "%@: %.1f s of audio in %.1f s (%.0fx real time), %d speakers, %d words; wrote %@", stem,
             report.duration, report.elapsed, report.duration / max(report.elapsed, 0.001), report.speakers,

@@ -205,6 +205,45 @@ import Testing
         }
     }
 
+    /// An M4A as phones and Zoom write it (index at the end), sent as bytes of no declared
+    /// type: the bytes say what it is; decoding waits for the end of the upload and says so; the
+    /// meeting completes and plays back as MP4 audio.
+    @Test func anM4AWithItsIndexAtTheEndIsProcessedAndPlayedBack() async throws {
+        let meetingAudio = try ServerFixture.standup()
+        let m4a = FileManager.default.temporaryDirectory.appendingPathComponent("parley-\(UUID().uuidString).m4a").path
+        let ffmpeg = Process()
+        ffmpeg.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        ffmpeg.arguments = [
+            "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", meetingAudio.audioPath, "-c:a",
+            "aac",
+            m4a,
+        ]
+        try ffmpeg.run()
+        ffmpeg.waitUntilExit()
+        #expect(ffmpeg.terminationStatus == 0)
+        try await ServerFixture.withServer(try ServerFixture.settings()) { h in
+            let (_, token) = try await h.user("alice")
+            let meeting = try await h.meeting("Phone", token: token)
+            let audio = try Data(contentsOf: URL(fileURLWithPath: m4a))
+            let upload = try await h.request(
+                .PUT, "/api/meetings/\(meeting)/audio", token: token, body: audio,
+                contentType: "application/octet-stream")
+            #expect(upload.status == 202, "\(upload.text)")
+            let seen = try await h.watch(meeting, token: token, query: "&since=0") { messages in
+                messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
+            }
+            #expect(seen.events.last?.stage == "completed")
+            let waited = seen.events.first { $0.type == "status" && $0.stage == "upload" && $0.state == "progress" }
+            #expect((waited?.data["detail"] as? String)?.contains("waiting for the end of the upload") == true)
+            let state = try await h.request(.GET, "/api/meetings/\(meeting)", token: token)
+            #expect((state.json["speakers"] as? [Any])?.count == 3)
+            #expect(((state.json["segments"] as? [Any])?.count ?? 0) >= 5)
+            let played = try await h.request(.GET, "/api/meetings/\(meeting)/audio", token: token)
+            #expect(played.status == 200)
+            #expect(played.headers.first { $0.0.lowercased() == "content-type" }?.1 == "audio/mp4")
+        }
+    }
+
     @Test func twoUploadsToOneMeetingAtOnceOneIsRefused() async throws {
         let audio = try Data(contentsOf: URL(fileURLWithPath: try ServerFixture.standup().audioPath))
         try await ServerFixture.withServer(try ServerFixture.settings()) { h in

@@ -1,7 +1,7 @@
 /*
  * Parley's C audio front: decoding (libsndfile, then FFmpeg for the
  * containers and codecs libsndfile does not read), downmix, band-limited
- * resampling (libsamplerate), and per-frame spectral features (FFTW).
+ * resampling (libswresample), and per-frame spectral features (FFTW).
  *
  * Ownership, for every function below:
  *   - Every pa_*_new / pa_*_open returns an object the caller owns and must
@@ -34,7 +34,7 @@ typedef enum {
     PA_ERR_FORMAT = 2,      /* opened, but unusable (0 channels, absurd rate, no audio stream, no decoder) */
     PA_ERR_READ = 3,        /* decoding failed part way */
     PA_ERR_TRUNCATED = 4,   /* the data ends before the header says it should */
-    PA_ERR_RESAMPLE = 5,    /* libsamplerate failed */
+    PA_ERR_RESAMPLE = 5,    /* the resampler failed */
     PA_ERR_CONFIG = 6,      /* invalid parameters passed by the caller */
     PA_ERR_MEMORY = 7,      /* an allocation failed */
     PA_ERR_ABORTED = 8,     /* the byte stream was aborted by its writer */
@@ -44,7 +44,7 @@ typedef enum {
 
 typedef struct {
     int code;           /* a pa_status */
-    int library_code;   /* sf_error(), an FFmpeg AVERROR, src_error() or errno, when one applies; else 0 */
+    int library_code;   /* sf_error(), an FFmpeg AVERROR or errno, when one applies; else 0 */
     char message[512];  /* one line, for people; includes libsndfile's or FFmpeg's own words */
 } pa_error;
 
@@ -88,7 +88,7 @@ typedef struct {
 enum { PA_QUALITY_BEST = 0, PA_QUALITY_MEDIUM = 1, PA_QUALITY_FASTEST = 2 };
 
 /* Opens a file. target_rate 0 keeps the source rate. quality: PA_QUALITY_*,
- * the libsamplerate sinc converter used when the rates differ.
+ * the length of libswresample's sinc filter used when the rates differ.
  * allow_truncated: 0 makes a file shorter than its header declares an error
  * (PA_ERR_TRUNCATED at the end of the data); 1 decodes what is there. */
 pa_decoder *pa_decoder_open_path(const char *path, int target_rate, int quality, int allow_truncated,

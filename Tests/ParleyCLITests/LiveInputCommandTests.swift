@@ -1,0 +1,134 @@
+import Foundation
+import ParleyAudio
+import Synchronization
+import Testing
+
+/// `parley process -`: a meeting recorded from standard input (raw PCM as `arecord` writes it,
+/// or a container from a pipe), the transcript printed as it is produced, the recording kept,
+/// and Ctrl-C ending the recording but not the meeting.
+@Suite(.serialized) struct LiveInputCommandTests {
+    typealias CLI = ParleyCommandTests
+
+    /// A generated meeting and its raw PCM (s16le, 16 kHz, mono), made with the ffmpeg command line.
+    static func meeting() throws -> (dir: String, pcm: Data) {
+        let dir = try CLI.scratch()
+        #expect(try CLI.parley("make-meeting", dir, "--seed", "6").status == 0)
+        let convert = Process()
+        convert.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        convert.arguments = [
+            "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", "\(dir)/meeting.wav", "-f", "s16le",
+            "-ac", "1", "-ar", "16000", "\(dir)/meeting.pcm",
+        ]
+        try convert.run()
+        convert.waitUntilExit()
+        #expect(convert.terminationStatus == 0)
+        return (dir, try Data(contentsOf: URL(fileURLWithPath: "\(dir)/meeting.pcm")))
+    }
+
+    /// Starts `parley process - ARGS` with a pipe on its standard input; the caller writes.
+    static func start(_ arguments: [String]) throws -> (Process, FileHandle, Pipe, Pipe) {
+        let process = Process()
+        process.executableURL = CLI.executable
+        process.arguments = ["process", "-"] + arguments
+        let input = Pipe(), output = Pipe(), errors = Pipe()
+        process.standardInput = input
+        process.standardOutput = output
+        process.standardError = errors
+        try process.run()
+        return (process, input.fileHandleForWriting, output, errors)
+    }
+
+    /// Waits for the process, draining both pipes; returns (status, output, errors).
+    static func finish(_ process: Process, _ output: Pipe, _ errors: Pipe) -> (Int32, String, String) {
+        let collected = Mutex(Data())
+        let drain = Thread { collected.withLock { $0 = errors.fileHandleForReading.readDataToEndOfFile() } }
+        drain.start()
+        let out = output.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        while !drain.isFinished { usleep(1_000) }
+        return (
+            process.terminationStatus, String(decoding: out, as: UTF8.self),
+            String(decoding: collected.withLock { $0 }, as: UTF8.self)
+        )
+    }
+
+    @Test func rawPCMFromStandardInputBecomesAMeetingAndARecording() throws {
+        let (dir, pcm) = try Self.meeting()
+        let (process, input, output, errors) = try Self.start([
+            "--raw", "s16le:16000:1", "--out", "\(dir)/out", "--transcriber", "pocketsphinx", "--diarizer", "classic",
+        ])
+        for start in stride(from: 0, to: pcm.count, by: 32_000) {
+            input.write(pcm.subdata(in: start..<min(pcm.count, start + 32_000)))
+        }
+        try input.close()
+        let (status, printed, said) = Self.finish(process, output, errors)
+        #expect(status == 0, "\(said)")
+        #expect(printed.contains("3 speakers"), "\(printed)")
+        #expect(printed.contains("live.wav"))
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/out/live.json")))
+                as? [String: Any])
+        #expect((json["status"] as? [String: Any])?["stage"] as? String == "completed")
+        #expect(((json["segments"] as? [Any])?.count ?? 0) >= 5)
+        // The recording is a whole WAV file: its header says the length that was sent.
+        let kept = try AudioDecoder(path: "\(dir)/out/live.wav")
+        #expect(kept.info.frames == Int64(pcm.count / 2))
+        #expect(kept.info.sourceRate == 16_000)
+    }
+
+    @Test func aContainerFromAPipeIsReadToo() throws {
+        let (dir, _) = try Self.meeting()
+        let webm = "\(dir)/meeting.webm"
+        let convert = Process()
+        convert.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        convert.arguments = [
+            "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", "\(dir)/meeting.wav", "-c:a",
+            "libopus", webm,
+        ]
+        try convert.run()
+        convert.waitUntilExit()
+        let (process, input, output, errors) = try Self.start([
+            "--out", "\(dir)/out", "--title", "piped", "--transcriber", "pocketsphinx", "--diarizer", "classic",
+        ])
+        input.write(try Data(contentsOf: URL(fileURLWithPath: webm)))
+        try input.close()
+        let (status, printed, said) = Self.finish(process, output, errors)
+        #expect(status == 0, "\(said)")
+        #expect(printed.contains("3 speakers"), "\(printed)")
+        let kept = try Data(contentsOf: URL(fileURLWithPath: "\(dir)/out/piped.recording"))
+        #expect(kept == (try Data(contentsOf: URL(fileURLWithPath: webm))))
+    }
+
+    @Test func ctrlCEndsTheRecordingAndTheMinutesAreStillWritten() throws {
+        let (dir, pcm) = try Self.meeting()
+        let (process, input, output, errors) = try Self.start([
+            "--raw", "s16le:16000:1", "--out", "\(dir)/out", "--transcriber", "pocketsphinx", "--diarizer", "classic",
+        ])
+        // Twenty seconds of the meeting, then Ctrl-C with the input still open.
+        let sent = 20 * 16_000 * 2
+        input.write(pcm.prefix(sent))
+        Thread.sleep(forTimeInterval: 1)
+        process.interrupt()
+        let (status, _, said) = Self.finish(process, output, errors)
+        try? input.close()
+        #expect(status == 0, "\(said)")
+        #expect(said.contains("recording stopped"))
+        let kept = try AudioDecoder(path: "\(dir)/out/live.wav")
+        #expect(kept.info.frames == Int64(sent / 2))
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/out/live.json")))
+                as? [String: Any])
+        #expect((json["status"] as? [String: Any])?["stage"] as? String == "completed")
+    }
+
+    @Test func rawFormatsAreChecked() throws {
+        for bad in ["s16le:16000", "u8:16000:1", "s16le:10:1", "s16le:16000:0"] {
+            let run = try CLI.parley("process", "-", "--raw", bad)
+            #expect(run.status != 0)
+            #expect(run.errors.contains("--raw takes ENCODING:RATE:CHANNELS"), "\(run.errors)")
+        }
+        let misplaced = try CLI.parley("process", "meeting.wav", "--raw", "s16le:16000:1")
+        #expect(misplaced.status != 0)
+        #expect(misplaced.errors.contains("give - as the file"))
+    }
+}
