@@ -230,7 +230,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ParleyAudioTests",
-            dependencies: ["ParleyAudio"],
+            dependencies: ["ParleyAudio", "ParleyTestSupport"],
             swiftSettings: swiftSettings
         ),
         .testTarget(
@@ -299,7 +299,7 @@ let package = Package(
         ),
         .testTarget(
             name: "ParleyCLITests",
-            dependencies: ["ParleyAudio"],
+            dependencies: ["ParleyAudio", "ParleyTestSupport"],
             swiftSettings: swiftSettings
         ),
     ],

@@ -1,4 +1,5 @@
 import Foundation
+import ParleyTestSupport
 import Synchronization
 import Testing
 
@@ -8,23 +9,6 @@ import Testing
 /// (as phones, Zoom, browsers and screen recorders make them) from a known signal, from a path
 /// and from bytes still arriving; and the ways they break.
 @Suite struct ContainerDecodingTests {
-    /// Runs the `ffmpeg` command line quietly; fails the test with its words if it fails.
-    static func ffmpeg(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"] + arguments
-        let errors = Pipe()
-        process.standardError = errors
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        let words = errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        if process.terminationStatus != 0 {
-            throw AudioError(
-                .io, "ffmpeg \(arguments.joined(separator: " ")): \(String(decoding: words, as: UTF8.self))")
-        }
-    }
-
     /// Two tones one after the other (2 s each) at 44.1 kHz stereo, written as WAV.
     static func source() throws -> String {
         let rate = 44_100
@@ -48,15 +32,9 @@ import Testing
         ("3GP (AAC)", "i.3gp", ["-c:a", "aac", "-ar", "16000", "-ac", "1"]),
     ]
 
-    /// `source` converted; a video stream (a black picture) is added when the arguments name a
-    /// video codec.
     static func convert(_ source: String, to file: String, _ arguments: [String]) throws -> String {
         let out = Signals.temporaryPath(file)
-        var inputs = ["-i", source]
-        if arguments.contains("-c:v") {
-            inputs += ["-f", "lavfi", "-i", "color=c=black:s=64x64:r=5", "-map", "0:a", "-map", "1:v", "-shortest"]
-        }
-        try ffmpeg(inputs + arguments + [out])
+        try FFmpegCommandLine.convert(source, to: out, arguments)
         return out
     }
 
@@ -162,7 +140,7 @@ import Testing
 
     @Test func aVideoWithoutSoundIsAClearError() throws {
         let path = Signals.temporaryPath("silent-film.mp4")
-        try Self.ffmpeg([
+        try FFmpegCommandLine.run([
             "-f", "lavfi", "-i", "color=c=black:s=64x64:r=5", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
             path,
         ])

@@ -1,22 +1,12 @@
 import Foundation
 import ParleyAudio
+import ParleyTestSupport
 import Testing
 
 /// `parley diarize` on a generated meeting as people's recordings come (M4A, MP4 and MOV,
 /// MKV, WebM, WMA, 3GP, made with the `ffmpeg` command line): the same speakers and turns as
 /// from the WAV; broken ones end in one line.
 @Suite(.serialized) struct ContainerCommandTests {
-    static func ffmpeg(_ arguments: [String]) throws {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"] + arguments
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0, "ffmpeg \(arguments.joined(separator: " "))")
-    }
-
     static let containers: [(file: String, arguments: [String])] = [
         ("zoom.m4a", ["-c:a", "aac", "-b:a", "64k"]),
         ("phone.m4a", ["-c:a", "aac", "-b:a", "64k", "-movflags", "+faststart"]),
@@ -44,11 +34,7 @@ import Testing
         #expect(Set(expected.map(\.speaker)).count == 3)
         for container in Self.containers {
             let path = dir + "/" + container.file
-            var inputs = ["-i", wav]
-            if container.arguments.contains("-c:v") {
-                inputs += ["-f", "lavfi", "-i", "color=c=black:s=64x64:r=5", "-map", "0:a", "-map", "1:v", "-shortest"]
-            }
-            try Self.ffmpeg(inputs + container.arguments + [path])
+            try FFmpegCommandLine.convert(wav, to: path, container.arguments)
             let rttm = path + ".rttm"
             let run = try ParleyCommandTests.parley("diarize", path, "--diarizer", "classic", "--rttm", rttm)
             #expect(run.status == 0, "\(container.file): \(run.errors)")
@@ -65,11 +51,11 @@ import Testing
         let made = try ParleyCommandTests.parley("make-meeting", dir, "--seed", "5")
         #expect(made.status == 0)
         let m4a = dir + "/whole.m4a"
-        try Self.ffmpeg(["-i", dir + "/meeting.wav", "-c:a", "aac", "-movflags", "+faststart", m4a])
+        try FFmpegCommandLine.run(["-i", dir + "/meeting.wav", "-c:a", "aac", "-movflags", "+faststart", m4a])
         let data = try Data(contentsOf: URL(fileURLWithPath: m4a))
         try data.prefix(data.count / 3).write(to: URL(fileURLWithPath: dir + "/cut.m4a"))
         let film = dir + "/film.mp4"
-        try Self.ffmpeg([
+        try FFmpegCommandLine.run([
             "-f", "lavfi", "-i", "color=c=black:s=64x64:r=5", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
             film,
         ])

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAudio
+import ParleyTestSupport
 import Synchronization
 import Testing
 
@@ -13,15 +14,9 @@ import Testing
     static func meeting() throws -> (dir: String, pcm: Data) {
         let dir = try CLI.scratch()
         #expect(try CLI.parley("make-meeting", dir, "--seed", "6").status == 0)
-        let convert = Process()
-        convert.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        convert.arguments = [
-            "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", "\(dir)/meeting.wav", "-f", "s16le",
-            "-ac", "1", "-ar", "16000", "\(dir)/meeting.pcm",
-        ]
-        try convert.run()
-        convert.waitUntilExit()
-        #expect(convert.terminationStatus == 0)
+        try FFmpegCommandLine.run([
+            "-i", "\(dir)/meeting.wav", "-f", "s16le", "-ac", "1", "-ar", "16000", "\(dir)/meeting.pcm",
+        ])
         return (dir, try Data(contentsOf: URL(fileURLWithPath: "\(dir)/meeting.pcm")))
     }
 
@@ -79,14 +74,7 @@ import Testing
     @Test func aContainerFromAPipeIsReadToo() throws {
         let (dir, _) = try Self.meeting()
         let webm = "\(dir)/meeting.webm"
-        let convert = Process()
-        convert.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        convert.arguments = [
-            "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", "\(dir)/meeting.wav", "-c:a",
-            "libopus", webm,
-        ]
-        try convert.run()
-        convert.waitUntilExit()
+        try FFmpegCommandLine.convert("\(dir)/meeting.wav", to: webm, ["-c:a", "libopus"])
         let (process, input, output, errors) = try Self.start([
             "--out", "\(dir)/out", "--title", "piped", "--transcriber", "pocketsphinx", "--diarizer", "classic",
         ])

@@ -5,6 +5,7 @@ import NIOHTTP1
 import NIOWebSocket
 import ParleyJobs
 import ParleySynth
+import ParleyTestSupport
 import Testing
 
 @testable import ParleyServer
@@ -211,16 +212,7 @@ import Testing
     @Test func anM4AWithItsIndexAtTheEndIsProcessedAndPlayedBack() async throws {
         let meetingAudio = try ServerFixture.standup()
         let m4a = FileManager.default.temporaryDirectory.appendingPathComponent("parley-\(UUID().uuidString).m4a").path
-        let ffmpeg = Process()
-        ffmpeg.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        ffmpeg.arguments = [
-            "ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-i", meetingAudio.audioPath, "-c:a",
-            "aac",
-            m4a,
-        ]
-        try ffmpeg.run()
-        ffmpeg.waitUntilExit()
-        #expect(ffmpeg.terminationStatus == 0)
+        try FFmpegCommandLine.convert(meetingAudio.audioPath, to: m4a, ["-c:a", "aac"])
         try await ServerFixture.withServer(try ServerFixture.settings()) { h in
             let (_, token) = try await h.user("alice")
             let meeting = try await h.meeting("Phone", token: token)
