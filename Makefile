@@ -42,11 +42,11 @@ test: lint
 	    $(SWIFT) test --skip-build --no-parallel --sanitize=address --scratch-path $(ASAN_BUILD) && \
 	  PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Browser Tests/Cluster Tests/API
 
-# Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 25 minutes):
+# Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 35 minutes):
 # the audio front and diarizer (run.py), the whole pipeline (pipeline.py), the WebSocket hub
 # (hub.py), fan-out across two nodes on PostgreSQL (cluster.py), the read model
-# (readmodel.py), and both diarizers on real speech (real.py). Each script rewrites its own
-# section only.
+# (readmodel.py), both diarizers on real speech (real.py), and decoding every kind of
+# recording beside the ffmpeg command line (decode.py). Each script rewrites its own section only.
 bench:
 	@scripts/setup.sh --bench
 	$(SWIFT) build -c release --product parley
@@ -56,6 +56,7 @@ bench:
 	.venv/bin/python benchmarks/cluster.py --skip-build
 	.venv/bin/python benchmarks/readmodel.py --skip-build
 	.venv/bin/python benchmarks/real.py --skip-build
+	.venv/bin/python benchmarks/decode.py --skip-build
 
 clean:
 	rm -rf .build $(ASAN_BUILD) data bench-output
