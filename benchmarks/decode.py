@@ -106,7 +106,8 @@ def main():
         wav = os.path.join(long_wav, "meeting.wav")
         m4a = encode(wav, os.path.join(OUT, "long-3h.m4a"), ["-c:a", "aac", "-b:a", "96k"])
         for name, path in (("3 h WAV", wav), ("3 h M4A (AAC)", m4a)):
-            wall, peak = timed(ONE_CORE + [PARLEY, "diarize", path, "--diarizer", "classic", "--rttm", os.devnull])
+            rttm = os.path.join(OUT, "long.rttm")
+            wall, peak = timed(ONE_CORE + [PARLEY, "diarize", path, "--diarizer", "classic", "--rttm", rttm])
             probe = json.loads(run([PARLEY, "bench", "decode", path, "--runs", "1"]).stdout)
             long_rows.append({"file": name, "bytes": os.path.getsize(path), "audio_seconds": probe["audio_seconds"],
                               "wall_seconds": wall, "peak_mib": peak})

@@ -101,7 +101,7 @@ struct Diarize: AsyncParsableCommand {
                 print(text, terminator: "")
             } else {
                 do {
-                    try text.write(toFile: rttm, atomically: true, encoding: .utf8)
+                    try writeOutput(text, to: rttm)
                 } catch {
                     throw ValidationError("cannot write \(rttm): \(error.localizedDescription)")
                 }

@@ -100,7 +100,7 @@ func writeExports(_ state: MeetingState, formats: [ExportFormat], directory: Str
     for format in formats.sorted(by: { ($0 == .json ? 1 : 0) < ($1 == .json ? 1 : 0) }) {
         let path = (directory as NSString).appendingPathComponent("\(stem).\(format.fileExtension)")
         do {
-            try Exporter.render(state, as: format).write(toFile: path, atomically: true, encoding: .utf8)
+            try writeOutput(Exporter.render(state, as: format), to: path)
         } catch let error as PipelineError {
             throw error
         } catch {
@@ -124,4 +124,13 @@ func makeLogger() -> Logger {
     let level = ProcessInfo.processInfo.environment["PARLEY_LOG_LEVEL"].flatMap { Logger.Level(rawValue: $0) }
     logger.logLevel = level ?? .warning
     return logger
+}
+
+/// Writes a result: to a new or regular file atomically (a temporary file renamed over it), but
+/// straight into anything else that exists (`/dev/null`, `/dev/stdout`, a FIFO), which a rename
+/// would replace with a regular file (as root, `/dev/null` itself).
+func writeOutput(_ text: String, to path: String) throws {
+    var status = stat()
+    let special = stat(path, &status) == 0 && (status.st_mode & S_IFMT) != S_IFREG
+    try text.write(toFile: path, atomically: !special, encoding: .utf8)
 }

@@ -119,6 +119,28 @@ import Testing
         #expect(run.output.contains("\"speakers\" : [\n\n  ]") || run.output.contains("\"speakers\" : []"))
     }
 
+    /// An output path that is not a regular file (`/dev/null`, a FIFO) is written into, never
+    /// replaced: an atomic write renames a temporary file over its target, which as root turned
+    /// `/dev/null` into a regular file.
+    @Test func anOutputThatIsNoRegularFileIsWrittenIntoNotReplaced() throws {
+        let dir = try Self.scratch()
+        #expect(try Self.parley("make-meeting", dir, "--seed", "3").status == 0)
+        let fifo = dir + "/turns.fifo"
+        #expect(mkfifo(fifo, 0o600) == 0)
+        // The read end is held open (without blocking) so that the writer's open succeeds; what
+        // it writes (a few hundred bytes) waits in the pipe's buffer.
+        let reader = open(fifo, O_RDONLY | O_NONBLOCK)
+        #expect(reader >= 0)
+        defer { close(reader) }
+        let run = try Self.parley("diarize", dir + "/meeting.wav", "--diarizer", "classic", "--rttm", fifo)
+        #expect(run.status == 0, "\(run.errors)")
+        var buffer = [UInt8](repeating: 0, count: 65_536)
+        let count = read(reader, &buffer, buffer.count)
+        #expect(String(decoding: buffer.prefix(max(0, count)), as: UTF8.self).hasPrefix("SPEAKER meeting 1 "))
+        var status = stat()
+        #expect(stat(fifo, &status) == 0 && (status.st_mode & S_IFMT) == S_IFIFO, "still a FIFO")
+    }
+
     static func badInputs() throws -> [(String, String)] {
         let dir = try scratch()
         let text = dir + "/notes.wav"
