@@ -38,46 +38,64 @@ struct RawFormat: Sendable, Equatable {
         self.init(encoding: encoding, rate: rate, channels: channels)
     }
 
-    /// A WAV header whose sizes say "as long as it goes" (the largest whole number of frames):
-    /// the decoder reads the samples as they arrive and the stream's end is the recording's.
-    /// ``WaveHeader/finalize(path:)`` writes the true sizes once it has ended.
-    var streamingHeader: [UInt8] { WaveHeader.bytes(format: self, dataBytes: nil) }
-}
+    /// A little-endian AU header whose data size says "unknown" (0xFFFFFFFF), which libsndfile
+    /// reads as "to the end of the stream": the samples are decoded as they arrive. (A WAV
+    /// header with a made-up size would not do: libsndfile looks for chunks after the data,
+    /// which waits for the end of the input.)
+    var streamingHeader: [UInt8] {
+        var header: [UInt8] = Array("dns.".utf8)
+        let encoding: UInt32 = encoding == .s16le ? 3 : encoding == .s32le ? 5 : 6
+        for value in [UInt32(24), UInt32.max, encoding, UInt32(rate), UInt32(channels)] {
+            withUnsafeBytes(of: value.littleEndian) { header += $0 }
+        }
+        return header
+    }
 
-enum WaveHeader {
-    static let size = 44
+    /// Writes the recording made behind ``streamingHeader`` (at `stream`) as a WAV file at
+    /// `path`, with its true length, and removes `stream`.
+    func saveAsWAV(stream: String, path: String) throws {
+        let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: stream))
+        defer { try? input.close() }
+        let length = try input.seekToEnd()
+        let align = UInt64(encoding.bytes * channels)
+        let data = (length - UInt64(streamingHeader.count)) / align * align
+        try input.seek(toOffset: UInt64(streamingHeader.count))
+        let partial = path + ".part"
+        FileManager.default.createFile(atPath: partial, contents: Data(waveHeader(dataBytes: UInt32(clamping: data))))
+        let output = try FileHandle(forWritingTo: URL(fileURLWithPath: partial))
+        defer { try? output.close() }
+        try output.seekToEnd()
+        var left = data
+        while left > 0, let chunk = try input.read(upToCount: Int(min(left, 1 << 20))), !chunk.isEmpty {
+            try output.write(contentsOf: chunk)
+            left -= UInt64(chunk.count)
+        }
+        try output.close()
+        if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
+        try FileManager.default.moveItem(atPath: partial, toPath: path)
+        try FileManager.default.removeItem(atPath: stream)
+    }
 
-    static func bytes(format: RawFormat, dataBytes: UInt32?) -> [UInt8] {
-        let align = format.encoding.bytes * format.channels
-        let data = dataBytes ?? (UInt32.max - 36) / UInt32(align) * UInt32(align)
+    /// A canonical 44-byte WAV header for `dataBytes` of these samples.
+    func waveHeader(dataBytes: UInt32) -> [UInt8] {
+        let align = encoding.bytes * channels
         var header: [UInt8] = []
         func put(_ text: String) { header += Array(text.utf8) }
         func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { header += $0 } }
         put("RIFF")
-        put(UInt32(36) &+ data)
+        put(UInt32(36) &+ dataBytes)
         put("WAVE")
         put("fmt ")
         put(UInt32(16))
-        put(format.encoding.wavFormat)
-        put(UInt16(format.channels))
-        put(UInt32(format.rate))
-        put(UInt32(format.rate * align))
+        put(encoding.wavFormat)
+        put(UInt16(channels))
+        put(UInt32(rate))
+        put(UInt32(rate * align))
         put(UInt16(align))
-        put(UInt16(format.encoding.bytes * 8))
+        put(UInt16(encoding.bytes * 8))
         put("data")
-        put(data)
+        put(dataBytes)
         return header
-    }
-
-    /// Writes the true sizes into a WAV file that was written with ``RawFormat/streamingHeader``.
-    static func finalize(path: String, format: RawFormat) throws {
-        let handle = try FileHandle(forUpdating: URL(fileURLWithPath: path))
-        defer { try? handle.close() }
-        let length = try handle.seekToEnd()
-        let align = UInt64(format.encoding.bytes * format.channels)
-        let data = UInt32(clamping: (length - UInt64(size)) / align * align)
-        try handle.seek(toOffset: 0)
-        handle.write(Data(bytes(format: format, dataBytes: data)))
     }
 }
 

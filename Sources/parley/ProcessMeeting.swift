@@ -68,12 +68,13 @@ struct ProcessMeeting: AsyncParsableCommand {
         let rawFormat = try raw.map(RawFormat.init(parsing:))
         var configured = try await PipelineFlags.pipeline(try flags.configuration())
         let stem = live ? (title ?? "live") : ((file as NSString).lastPathComponent as NSString).deletingPathExtension
-        // Standard input: the recording is kept beside the minutes, as it came (raw PCM as WAV).
+        // Standard input: the recording is kept beside the minutes, as it came; raw PCM is spooled
+        // behind a streaming AU header and saved as WAV at the end.
         let recording =
-            live ? (out as NSString).appendingPathComponent(stem + (rawFormat == nil ? ".recording" : ".wav")) : nil
+            live ? (out as NSString).appendingPathComponent(stem + (rawFormat == nil ? ".recording" : ".au")) : nil
         if live {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            // The header of raw PCM declares "as long as it goes"; the input's end is the recording's.
+            // The header of raw PCM declares no length; the input's end is the recording's.
             if rawFormat != nil { configured.options.analyzer.allowTruncated = true }
             // A live source may pause for as long as it likes.
             configured.options.timeouts.uploadIdle = 86_400
@@ -118,14 +119,17 @@ struct ProcessMeeting: AsyncParsableCommand {
             for await result in group { if let result { report = result } }
             return report!
         }
+        var kept = recording
         if let recording, let rawFormat, FileManager.default.fileExists(atPath: recording) {
-            try WaveHeader.finalize(path: recording, format: rawFormat)
+            let wav = (recording as NSString).deletingPathExtension + ".wav"
+            try rawFormat.saveAsWAV(stream: recording, path: wav)
+            kept = wav
         }
         if let failure = report.failure {
             throw CLIFailure(failure.description)
         }
         var written = try writeExports(log.state, formats: formats, directory: out, stem: stem)
-        if let recording { written.append((recording as NSString).lastPathComponent) }
+        if let kept { written.append((kept as NSString).lastPathComponent) }
         let line = String(
             format: "%@: %.1f s of audio in %.1f s (%.0fx real time), %d speakers, %d words; wrote %@", stem,
             report.duration, report.elapsed, report.duration / max(report.elapsed, 0.001), report.speakers,

@@ -69,6 +69,7 @@ import Testing
         let kept = try AudioDecoder(path: "\(dir)/out/live.wav")
         #expect(kept.info.frames == Int64(pcm.count / 2))
         #expect(kept.info.sourceRate == 16_000)
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/out/live.au"), "the spool went once saved")
     }
 
     @Test func aContainerFromAPipeIsReadToo() throws {
@@ -87,22 +88,46 @@ import Testing
         #expect(kept == (try Data(contentsOf: URL(fileURLWithPath: webm))))
     }
 
-    @Test func ctrlCEndsTheRecordingAndTheMinutesAreStillWritten() throws {
+    /// The meeting is processed while it is recorded: a transcript event comes out while the
+    /// input is still open; then Ctrl-C ends the recording, and the minutes are still written.
+    @Test func theTranscriptComesWhileRecordingAndCtrlCStillFinishesTheMeeting() throws {
         let (dir, pcm) = try Self.meeting()
         let (process, input, output, errors) = try Self.start([
             "--raw", "s16le:16000:1", "--out", "\(dir)/out", "--transcriber", "pocketsphinx", "--diarizer", "classic",
+            "--events",
         ])
-        // Twenty seconds of the meeting, then Ctrl-C with the input still open.
-        let sent = 20 * 16_000 * 2
+        // Both pipes are read from the start, standard output as it comes.
+        let printed = Mutex(Data())
+        let reader = Thread {
+            while true {
+                let data = output.fileHandleForReading.availableData
+                if data.isEmpty { return }
+                printed.withLock { $0.append(data) }
+            }
+        }
+        reader.start()
+        let said = Mutex(Data())
+        let drain = Thread { said.withLock { $0 = errors.fileHandleForReading.readDataToEndOfFile() } }
+        drain.start()
+        // Forty seconds of the meeting, the input left open.
+        let sent = 40 * 16_000 * 2
         input.write(pcm.prefix(sent))
-        Thread.sleep(forTimeInterval: 1)
+        let deadline = Date().addingTimeInterval(300)
+        func transcribed() -> Bool {
+            printed.withLock { String(decoding: $0, as: UTF8.self).contains(#""type":"transcript""#) }
+        }
+        while !transcribed() && Date() < deadline { usleep(50_000) }
+        #expect(transcribed(), "no transcript while the input was still open")
         process.interrupt()
-        let (status, _, said) = Self.finish(process, output, errors)
+        process.waitUntilExit()
+        while !reader.isFinished || !drain.isFinished { usleep(1_000) }
         try? input.close()
-        #expect(status == 0, "\(said)")
-        #expect(said.contains("recording stopped"))
+        let words = String(decoding: said.withLock { $0 }, as: UTF8.self)
+        #expect(process.terminationStatus == 0, "\(words)")
+        #expect(words.contains("recording stopped"))
         let kept = try AudioDecoder(path: "\(dir)/out/live.wav")
         #expect(kept.info.frames == Int64(sent / 2))
+        #expect(!FileManager.default.fileExists(atPath: "\(dir)/out/live.au"))
         let json = try #require(
             try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/out/live.json")))
                 as? [String: Any])
