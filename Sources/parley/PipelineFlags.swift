@@ -130,7 +130,7 @@ func makeLogger() -> Logger {
 /// straight into anything else that exists (`/dev/null`, `/dev/stdout`, a FIFO), which a rename
 /// would replace with a regular file (as root, `/dev/null` itself).
 func writeOutput(_ text: String, to path: String) throws {
-    var status = stat()
-    let special = stat(path, &status) == 0 && (status.st_mode & S_IFMT) != S_IFREG
+    let type = (try? FileManager.default.attributesOfItem(atPath: path))?[.type] as? FileAttributeType
+    let special = type != nil && type != .typeRegular
     try text.write(toFile: path, atomically: !special, encoding: .utf8)
 }
