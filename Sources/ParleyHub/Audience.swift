@@ -15,9 +15,7 @@ struct Audience {
     private var sharing = false
 
     /// Everyone watching, here or through another process, once each, in name order.
-    var viewers: [Viewer] {
-        Set(connections.keys).union(remote).sorted { ($0.username, $0.userID) < ($1.username, $1.userID) }
-    }
+    var viewers: [Viewer] { Set(connections.keys).union(remote).sorted(by: Self.order) }
 
     /// A connection of `viewer` opened here; true when the viewer arrived as a whole (was not
     /// watching here or elsewhere).

@@ -72,7 +72,7 @@ struct Bench: AsyncParsableCommand {
                 let start = clock.now
                 result = try analyzer.analyze(path: file)
                 let elapsed = clock.now - start
-                best = min(best, Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) * 1e-18)
+                best = min(best, Bench.seconds(elapsed))
             }
             guard let result else { return }
             if let dumpLogMel {
