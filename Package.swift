@@ -165,7 +165,7 @@ let package = Package(
         .target(
             name: "ParleyJobs",
             dependencies: [
-                "ParleyHub", "ParleyStore", "ParleyEvents", "ParleyPipeline",
+                "ParleyHub", "ParleyStore", "ParleyEvents", "ParleyPipeline", "ParleyAudio",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -177,7 +177,7 @@ let package = Package(
         .target(
             name: "ParleyServer",
             dependencies: [
-                "ParleyHub", "ParleyStore", "ParleyEvents", "ParleyPipeline", "ParleyJobs",
+                "ParleyHub", "ParleyStore", "ParleyEvents", "ParleyPipeline", "ParleyJobs", "ParleyAudio",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdBcrypt", package: "hummingbird-auth"),

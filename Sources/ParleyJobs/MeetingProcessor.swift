@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import ParleyAudio
 public import ParleyEvents
 public import ParleyHub
 public import ParleyPipeline
@@ -120,10 +121,13 @@ public final class MeetingProcessor: Sendable {
         var logger = self.logger
         logger[metadataKey: "meeting.id"] = "\(job.meetingID)"
         do {
-            guard let meeting = try await store.meeting(id: job.meetingID), meeting.epoch == job.epoch else {
+            guard var meeting = try await store.meeting(id: job.meetingID), meeting.epoch == job.epoch else {
                 // Deleted, or replaced by a new upload since: nothing to do.
                 _ = try await store.finishJob(meetingID: job.meetingID, owner: node, status: nil)
                 return
+            }
+            if let path = meeting.audioPath, meeting.audioBytes == nil {
+                meeting.audioBytes = try await finishLiveRecording(meeting, path: path, logger: logger)
             }
             guard let path = meeting.audioPath, meeting.audioBytes != nil, FileManager.default.fileExists(atPath: path)
             else {
@@ -155,6 +159,30 @@ public final class MeetingProcessor: Sendable {
             logger.error("cannot run the claimed job", metadata: ["error": "\(store.describe(error))"])
             _ = try? await store.releaseJob(meetingID: job.meetingID, owner: node)
         }
+    }
+
+    /// The file beside a live recording's audio while it is being recorded.
+    public static func liveMarker(for path: String) -> String { path + ".live" }
+
+    /// A live recording whose process stopped before it ended: its WAV header gets the length
+    /// that was stored, and the meeting is processed with what arrived.
+    private func finishLiveRecording(_ meeting: MeetingRecord, path: String, logger: Logger) async throws -> Int64? {
+        let marker = Self.liveMarker(for: path)
+        guard FileManager.default.fileExists(atPath: marker),
+            let handle = FileHandle(forUpdatingAtPath: path)
+        else { return nil }
+        defer { try? handle.close() }
+        let size = try handle.seekToEnd()
+        let header = PCMFormat.waveHeaderBytes
+        guard size >= UInt64(header) else { return nil }
+        let data = (size - UInt64(header)) / UInt64(PCMFormat.speech.frameBytes) * UInt64(PCMFormat.speech.frameBytes)
+        try handle.seek(toOffset: 0)
+        try handle.write(contentsOf: PCMFormat.speech.waveHeader(dataBytes: UInt32(clamping: data)))
+        try handle.synchronize()
+        try await store.recordUpload(meetingID: meeting.id, bytes: Int64(size))
+        try? FileManager.default.removeItem(atPath: marker)
+        logger.info("finishing a live recording its process left", metadata: ["bytes": "\(data)"])
+        return Int64(size)
     }
 
     /// Publishes an event on the meeting's channel (not under a lease).

@@ -158,6 +158,8 @@ public struct ParleyConfiguration: Sendable, Hashable {
         options.timeouts.uploadIdle = try double("timeouts.upload_idle", default: options.timeouts.uploadIdle)
         options.padding = try double("pipeline.padding", default: options.padding)
         options.windowPause = try double("pipeline.window_pause", default: options.windowPause)
+        options.liveWindow = try double("pipeline.live_window", default: options.liveWindow)
+        options.liveWindowPause = try double("pipeline.live_window_pause", default: options.liveWindowPause)
         options.diarization.speakers = try count("pipeline.speakers")
         options.diarization.minSpeakers = try count("pipeline.min_speakers") ?? 1
         options.diarization.maxSpeakers =

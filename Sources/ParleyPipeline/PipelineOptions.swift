@@ -9,6 +9,16 @@ public enum AudioSource: Sendable {
     /// Bytes still arriving (an upload), spooled to `spoolPath` (or an anonymous temporary
     /// file) and decoded as they come.
     case upload(AsyncThrowingStream<[UInt8], any Error>, expectedLength: Int64?, spoolPath: String?)
+    /// A recording made as the meeting happens (a microphone, standard input): decoded like an
+    /// upload, but it may pause for as long as it likes, ends whenever its producer stops it
+    /// (a container cut short is not an error), and its speech goes to the recognizer in short
+    /// windows (``PipelineOptions/liveWindow``) so the transcript follows the speakers.
+    case live(AsyncThrowingStream<[UInt8], any Error>, spoolPath: String?)
+
+    var isLive: Bool {
+        if case .live = self { return true }
+        return false
+    }
 }
 
 /// Limits on how long a stage may take before the meeting fails with a timeout.
@@ -34,6 +44,11 @@ public struct PipelineOptions: Sendable {
     public var padding: Double = 0.25
     /// The longest pause kept inside one transcription window.
     public var windowPause: Double = 2
+    /// For a live recording: the longest transcription window (when the backend prefers longer
+    /// ones) and the longest pause kept inside one. Shorter windows put the words on screen
+    /// sooner, at some cost in accuracy (less context for the recognizer).
+    public var liveWindow: Double = 4
+    public var liveWindowPause: Double = 0.6
     /// Re-run the clustering on the audio so far, for provisional labels, once the audio has
     /// grown by this factor since the last run (the final pass always runs).
     public var provisionalGrowth: Double = 2

@@ -13,12 +13,17 @@ extension PipelineRun {
     ) async throws -> ChildResult {
         var analyzer = options.analyzer
         analyzer.emitSamples = true
+        // A live recording ends when its producer stops it, wherever that falls in a container.
+        if source.isLive { analyzer.allowTruncated = true }
         let features = analyzer.features
         let rate = Double(features.sampleRate)
         var vad = VoiceActivityDetector(configuration: options.diarization.voiceActivity, features: features)
-        let grouping = TranscriptionWindows(
-            preferred: pipeline.transcriber.capabilities.preferredWindow,
-            maxPause: options.windowPause)
+        let preferred = pipeline.transcriber.capabilities.preferredWindow
+        let grouping =
+            source.isLive
+            ? TranscriptionWindows(
+                preferred: preferred > 0 ? min(preferred, options.liveWindow) : 0, maxPause: options.liveWindowPause)
+            : TranscriptionWindows(preferred: preferred, maxPause: options.windowPause)
         var state = WindowState(
             grouping: grouping, padding: options.padding, rate: rate, scratch: context.scratchDirectory)
         let bytes = ByteCounter()
@@ -83,6 +88,14 @@ extension PipelineRun {
             case .file(let path):
                 expected = (try? FileManager.default.attributesOfItem(atPath: path)[.size] as? NSNumber)?.int64Value
                 audio = try await analyzer.analyze(file: path, onEvent: onEvent)
+            case .live(let stream, let spoolPath):
+                // No watchdog: a live recording may pause for as long as it likes.
+                let counted = stream.map { chunk in
+                    bytes.add(chunk.count)
+                    return chunk
+                }
+                audio = try await analyzer.analyze(
+                    chunks: counted, expectedLength: nil, spoolPath: spoolPath, onEvent: onEvent)
             case .upload(let stream, let length, let spoolPath):
                 expected = length
                 // The bytes pass through a relay so that a watchdog can end a stalled upload.

@@ -48,7 +48,7 @@ public struct APIError: Error, HTTPResponseError, Sendable, CustomStringConverti
     }
     static func forbidden(_ message: String) -> Self { .init(.forbidden, "forbidden", message) }
     static func notFound(_ message: String) -> Self { .init(.notFound, "not_found", message) }
-    static func conflict(_ message: String) -> Self { .init(.conflict, "conflict", message) }
+    static func conflict(_ message: String, code: String = "conflict") -> Self { .init(.conflict, code, message) }
     static func tooLarge(_ message: String) -> Self { .init(.contentTooLarge, "too_large", message) }
     static func tooManyRequests(_ message: String) -> Self { .init(.tooManyRequests, "rate_limited", message) }
     static func unsupportedMediaType(_ message: String) -> Self {

@@ -49,40 +49,8 @@ extension MeetingService {
             }
         }
 
-        // Claimed in the database, so an upload to the same meeting through another node gets
-        // 409 too; given back as it was if the upload cannot even start.
-        guard try await store.startProcessing(meetingID: current.id) else {
-            throw APIError.conflict("this meeting is already being processed")
-        }
-        var meeting = current
-        let path = (settings.engine.audioDirectory as NSString).appendingPathComponent("\(meeting.id).audio")
-        do {
-            try FileManager.default.createDirectory(
-                atPath: settings.engine.audioDirectory, withIntermediateDirectories: true)
-            try? FileManager.default.removeItem(atPath: path)
-            if meeting.status != .created {
-                meeting.epoch = Identifiers.epoch()
-                let epoch = meeting.epoch
-                try await hub.withChannel(meetingID: meeting.id, epoch: epoch) { try await $0.reset(epoch: epoch) }
-            }
-            meeting.status = .processing
-            meeting.audioPath = path
-            meeting.audioBytes = nil
-            let now = Date()
-            if processHere {
-                // Leased to this node from the first byte: if it dies, another takes the meeting over.
-                try await store.putJob(
-                    meetingID: meeting.id, epoch: meeting.epoch, owner: node,
-                    leaseUntil: now.addingTimeInterval(settings.engine.jobLease), at: now)
-            }
-            try await store.updateMeeting(meeting)
-        } catch {
-            var previous = current
-            previous.epoch = meeting.epoch
-            try? await store.updateMeeting(previous)
-            throw error
-        }
-
+        let meeting = try await claimRecording(current, leased: processHere)
+        let path = meeting.audioPath ?? ""
         let file = try UploadFile(path: path)
         let finished = Completion<PipelineFailure?>()
         let expected = isMultipart ? nil : declared
@@ -187,5 +155,43 @@ extension MeetingService {
             .response(from: request, context: context)
         response.status = .accepted
         return response
+    }
+
+    /// Claims `current` for a new recording (in the database, so an upload or recording through
+    /// another node gets 409 too): a new epoch if it had one before, status `processing`, the
+    /// audio file's path, and, when `leased`, a job leased to this node from the first byte (if
+    /// the node dies, another takes the meeting over). Given back as it was if this fails.
+    func claimRecording(_ current: MeetingRecord, leased: Bool) async throws -> MeetingRecord {
+        guard try await store.startProcessing(meetingID: current.id) else {
+            throw APIError.conflict("this meeting is already being processed")
+        }
+        var meeting = current
+        let path = (settings.engine.audioDirectory as NSString).appendingPathComponent("\(meeting.id).audio")
+        do {
+            try FileManager.default.createDirectory(
+                atPath: settings.engine.audioDirectory, withIntermediateDirectories: true)
+            try? FileManager.default.removeItem(atPath: path)
+            if meeting.status != .created {
+                meeting.epoch = Identifiers.epoch()
+                let epoch = meeting.epoch
+                try await hub.withChannel(meetingID: meeting.id, epoch: epoch) { try await $0.reset(epoch: epoch) }
+            }
+            meeting.status = .processing
+            meeting.audioPath = path
+            meeting.audioBytes = nil
+            let now = Date()
+            if leased {
+                try await store.putJob(
+                    meetingID: meeting.id, epoch: meeting.epoch, owner: node,
+                    leaseUntil: now.addingTimeInterval(settings.engine.jobLease), at: now)
+            }
+            try await store.updateMeeting(meeting)
+        } catch {
+            var previous = current
+            previous.epoch = meeting.epoch
+            try? await store.updateMeeting(previous)
+            throw error
+        }
+        return meeting
     }
 }

@@ -26,6 +26,8 @@ final class MeetingService: Sendable {
     /// Meetings whose upload request is running: a second concurrent PUT gets 409 before it
     /// touches the first one's file.
     let uploading = Mutex<Set<String>>([])
+    /// Meetings being recorded live through this process's ingest sockets.
+    let recordings = Mutex<[String: LiveRecording]>([:])
 
     init(engine: Engine, settings: ServerSettings, metrics: ServerMetrics, logger: Logger) {
         self.store = engine.store

@@ -62,10 +62,14 @@ struct ParleyChildChannel: ServerChildChannel, HTTPChannelHandler {
                             NIOWebSocketFrameAggregator(
                                 minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
                                 maxAccumulatedFrameSize: maxMessageBytes))
-                        try channel.pipeline.syncOperations.addHandler(
-                            WebSocketConnection(
-                                subscriber: upgrade.subscriber, outlet: upgrade.outlet, meeting: upgrade.meeting,
-                                logger: logger))
+                        switch upgrade.role {
+                        case .watch(let subscriber, let outlet, let meeting):
+                            try channel.pipeline.syncOperations.addHandler(
+                                WebSocketConnection(
+                                    subscriber: subscriber, outlet: outlet, meeting: meeting, logger: logger))
+                        case .ingest(let connection):
+                            try channel.pipeline.syncOperations.addHandler(connection)
+                        }
                         return UpgradeResult.webSocket
                     }
                 })

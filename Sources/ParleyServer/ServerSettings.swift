@@ -28,6 +28,9 @@ public struct ServerSettings: Sendable {
     public var keepaliveInterval: TimeInterval = 30
     /// Largest message a client may send.
     public var maxMessageBytes = 64 * 1024
+    /// A live recording that hears nothing from any client (no audio, no ping) for this many
+    /// seconds is finished with what arrived (the page was closed without Stop).
+    public var liveIdleTimeout: TimeInterval = 120
     /// Serves `/api/dev/*` (publishing test events) and nothing else extra. Never on by default.
     public var development = false
     /// The diarizers a meeting may ask for by name (`POST /api/meetings` `diarizer`): `auto`,
@@ -64,6 +67,8 @@ public struct ServerSettings: Sendable {
             configuration, "server.keepalive_interval", default: keepaliveInterval)
         maxMessageBytes = try EngineSettings.integer(
             configuration, "server.max_message_bytes", default: maxMessageBytes, range: 128...16 << 20)
+        liveIdleTimeout = try EngineSettings.number(
+            configuration, "server.live_idle_timeout", default: liveIdleTimeout)
         development = try EngineSettings.flag(configuration, "server.development", default: development)
     }
 

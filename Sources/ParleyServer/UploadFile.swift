@@ -54,6 +54,18 @@ final class UploadFile: Sendable {
 
     var bytesWritten: Int64 { state.withLock { $0.written } }
 
+    /// Overwrites bytes already written (a header whose sizes are known at the end); readers
+    /// that have read past them do not see the change.
+    func overwrite(_ buffer: ByteBuffer, at offset: Int64) throws {
+        try buffer.withUnsafeReadableBytes { bytes in
+            guard pwrite(descriptor, bytes.baseAddress!, bytes.count, off_t(offset)) == bytes.count else {
+                throw APIError(
+                    .init(code: 507, reasonPhrase: "Insufficient Storage"), "storage",
+                    "cannot write the recording: \(String(cString: strerror(errno)))")
+            }
+        }
+    }
+
     /// Every byte arrived; flushed to disk.
     func finish() {
         fsync(descriptor)
@@ -75,20 +87,23 @@ final class UploadFile: Sendable {
         for waiter in waiters { waiter.resume() }
     }
 
-    /// The file's bytes as they are written, in chunks of up to 64 KiB, ending when the upload
-    /// finishes (or failing when it fails).
-    func chunks() -> AsyncThrowingStream<[UInt8], any Error> {
-        let reader = Reader(file: self)
+    /// The file's bytes from `offset` as they are written, in chunks of up to 64 KiB, ending
+    /// when the upload finishes (or failing when it fails).
+    func chunks(from offset: Int64 = 0) -> AsyncThrowingStream<[UInt8], any Error> {
+        let reader = Reader(file: self, offset: offset)
         return AsyncThrowingStream(unfolding: { try await reader.next() })
     }
 
     private final class Reader: @unchecked Sendable {
         // Used by one consumer at a time (the stream's unfolding closure is called serially).
         let file: UploadFile
-        var offset: Int64 = 0
+        var offset: Int64
         var descriptor: Int32 = -1
 
-        init(file: UploadFile) { self.file = file }
+        init(file: UploadFile, offset: Int64) {
+            self.file = file
+            self.offset = offset
+        }
         deinit { if descriptor >= 0 { close(descriptor) } }
 
         func next() async throws -> [UInt8]? {

@@ -8,10 +8,13 @@ import ParleyHub
 import ParleyPipeline
 import ParleyStore
 
-/// `GET /ws/meeting/{id}?token=<jwt>[&since=<offset>][&epoch=<epoch>]` (or the token as a
-/// `Sec-WebSocket-Protocol` value next to `bearer`). Checks run before the upgrade, and a
-/// refusal is an HTTP status with the JSON error body: 401 (token), 403 (not a member, or an
-/// Origin not allowed), 404 (no meeting), 429 (rate limit or connection cap), 503 (stopping).
+/// `GET /ws/meeting/{id}?token=<jwt>[&since=<offset>][&epoch=<epoch>]` to watch a meeting, and
+/// `GET /ws/meeting/{id}/ingest?token=<jwt>[&resume=<bytes>]` to record it (owner and members
+/// with edit rights); the token may come as a `Sec-WebSocket-Protocol` value next to `bearer`
+/// instead. Checks run before the upgrade, and a refusal is an HTTP status with the JSON error
+/// body: 401 (token), 403 (not a member or may not edit, or an Origin not allowed), 404 (no
+/// meeting), 409 (a recording that cannot start or resume), 429 (rate limit or connection cap),
+/// 503 (stopping).
 struct WebSocketEndpoint {
     let hub: Hub
     let tokens: TokenService
@@ -26,6 +29,9 @@ struct WebSocketEndpoint {
         var since: Int?
         var epoch: String?
         var subprotocol: String?
+        /// An ingest connection (recording), and the bytes the client had acknowledged.
+        var ingest = false
+        var resume: Int64?
     }
 
     /// What the checks read of an upgrade request.
@@ -44,12 +50,15 @@ struct WebSocketEndpoint {
         }
     }
 
-    /// An admitted connection, subscribed but held until the upgrade is done.
+    /// An admitted connection, held until the upgrade is done: a watcher (subscribed) or a
+    /// recording's ingest connection (attached).
     struct Upgrade: Sendable {
+        enum Role: Sendable {
+            case watch(Subscriber, SocketOutlet, MeetingChannel)
+            case ingest(IngestConnection)
+        }
         var headers: HTTPHeaders
-        var subscriber: Subscriber
-        var outlet: SocketOutlet
-        var meeting: MeetingChannel
+        var role: Role
     }
 
     /// Decides an upgrade request before the upgrade: admits it and subscribes it to the
@@ -63,6 +72,7 @@ struct WebSocketEndpoint {
                 throw APIError.tooManyRequests(
                     "this user has \(settings.maxConnectionsPerUser) connections open already")
             }
+            if admission.ingest { return try await ingest(admission, channel: channel, logger: logger) }
             let meeting: MeetingChannel
             do {
                 meeting = try await hub.acquire(meetingID: admission.meeting.id, epoch: admission.meeting.epoch)
@@ -95,7 +105,7 @@ struct WebSocketEndpoint {
             if let subprotocol = admission.subprotocol {
                 headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
             }
-            return Upgrade(headers: headers, subscriber: subscriber, outlet: outlet, meeting: meeting)
+            return Upgrade(headers: headers, role: .watch(subscriber, outlet, meeting))
         } catch let error as APIError {
             refuse(error, channel: channel, logger: logger)
         } catch let error as MeetingError {
@@ -107,11 +117,37 @@ struct WebSocketEndpoint {
         return nil
     }
 
+    /// Attaches an admitted ingest connection to the meeting's recording (starting it, or
+    /// resuming it); the connection it replaced, if any, is closed.
+    private func ingest(_ admission: Admission, channel: any Channel, logger: Logger) async throws -> Upgrade {
+        let connection = IngestConnection(
+            outlet: SocketOutlet(channel: channel, closeTimeout: .seconds(5)), logger: logger)
+        let replaced: IngestConnection?
+        do {
+            replaced = try await meetings.ingest(admission.meeting, connection: connection, resume: admission.resume)
+        } catch {
+            limits.close(userID: admission.user.id)
+            throw error
+        }
+        replaced?.close(code: 4010, reason: "another connection continues the recording")
+        channel.closeFuture.whenComplete { [limits] _ in
+            connection.recording?.detach(connection)
+            limits.close(userID: admission.user.id)
+        }
+        var headers = HTTPHeaders()
+        if let subprotocol = admission.subprotocol {
+            headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
+        }
+        return Upgrade(headers: headers, role: .ingest(connection))
+    }
+
     /// Every check of the upgrade, in the order that reveals least to a stranger.
     func admit(_ head: UpgradeRequest, channel: any Channel) async throws -> Admission {
         let components = URLComponents(string: head.path)
         let segments = (components?.path ?? "").split(separator: "/")
-        guard segments.count == 3, segments[0] == "ws", segments[1] == "meeting" else {
+        guard segments.count == 3 || (segments.count == 4 && segments[3] == "ingest"), segments[0] == "ws",
+            segments[1] == "meeting"
+        else {
             throw APIError.notFound("no WebSocket endpoint at \(components?.path ?? "")")
         }
         let query = Dictionary(
@@ -137,10 +173,11 @@ struct WebSocketEndpoint {
         if !limits.attempt(userID: user.id) {
             throw APIError.tooManyRequests("too many connection attempts for this user")
         }
-        let meeting = try await meetings.meeting(String(segments[2]), for: user)
+        let ingest = segments.count == 4
+        let meeting = try await meetings.meeting(String(segments[2]), for: user, need: ingest ? .edit : .watch)
         return Admission(
             user: user, meeting: meeting, since: try Self.since(query["since"]), epoch: query["epoch"],
-            subprotocol: subprotocol)
+            subprotocol: subprotocol, ingest: ingest, resume: try Self.resume(query["resume"]))
     }
 
     /// The `since` query parameter: nil when absent, 400 when it is not an offset.
@@ -148,6 +185,15 @@ struct WebSocketEndpoint {
         guard let text else { return nil }
         guard let value = Int(text), value >= 0 else {
             throw APIError.badRequest("since must be an offset (0 or more)", code: "invalid_since")
+        }
+        return value
+    }
+
+    /// The `resume` query parameter of an ingest connection: bytes the client had acknowledged.
+    static func resume(_ text: String?) throws -> Int64? {
+        guard let text else { return nil }
+        guard let value = Int64(text), value >= 0 else {
+            throw APIError.badRequest("resume must be a byte count (0 or more)", code: "invalid_resume")
         }
         return value
     }

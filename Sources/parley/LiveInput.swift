@@ -1,29 +1,12 @@
 import ArgumentParser
 import Dispatch
 import Foundation
+import ParleyAudio
 import Synchronization
 
 /// Raw PCM on standard input, as `--raw ENCODING:RATE:CHANNELS` describes it
 /// (`s16le:16000:1` is what `arecord -f S16_LE -r 16000 -c 1 -t raw` writes).
-struct RawFormat: Sendable, Equatable {
-    enum Encoding: String, CaseIterable, Sendable {
-        case s16le, s32le, f32le
-
-        var bytes: Int { self == .s16le ? 2 : 4 }
-        /// WAVE_FORMAT_PCM or WAVE_FORMAT_IEEE_FLOAT.
-        var wavFormat: UInt16 { self == .f32le ? 3 : 1 }
-    }
-
-    var encoding: Encoding
-    var rate: Int
-    var channels: Int
-
-    init(encoding: Encoding, rate: Int, channels: Int) {
-        self.encoding = encoding
-        self.rate = rate
-        self.channels = channels
-    }
-
+extension PCMFormat {
     init(parsing text: String) throws {
         let parts = text.split(separator: ":", omittingEmptySubsequences: false).map(String.init)
         guard parts.count == 3, let encoding = Encoding(rawValue: parts[0].lowercased()),
@@ -38,26 +21,13 @@ struct RawFormat: Sendable, Equatable {
         self.init(encoding: encoding, rate: rate, channels: channels)
     }
 
-    /// A little-endian AU header whose data size says "unknown" (0xFFFFFFFF), which libsndfile
-    /// reads as "to the end of the stream": the samples are decoded as they arrive. (A WAV
-    /// header with a made-up size would not do: libsndfile looks for chunks after the data,
-    /// which waits for the end of the input.)
-    var streamingHeader: [UInt8] {
-        var header: [UInt8] = Array("dns.".utf8)
-        let encoding: UInt32 = encoding == .s16le ? 3 : encoding == .s32le ? 5 : 6
-        for value in [UInt32(24), UInt32.max, encoding, UInt32(rate), UInt32(channels)] {
-            withUnsafeBytes(of: value.littleEndian) { header += $0 }
-        }
-        return header
-    }
-
     /// Writes the recording made behind ``streamingHeader`` (at `stream`) as a WAV file at
     /// `path`, with its true length, and removes `stream`.
     func saveAsWAV(stream: String, path: String) throws {
         let input = try FileHandle(forReadingFrom: URL(fileURLWithPath: stream))
         defer { try? input.close() }
         let length = try input.seekToEnd()
-        let align = UInt64(encoding.bytes * channels)
+        let align = UInt64(frameBytes)
         let data = (length - UInt64(streamingHeader.count)) / align * align
         try input.seek(toOffset: UInt64(streamingHeader.count))
         let partial = path + ".part"
@@ -74,28 +44,6 @@ struct RawFormat: Sendable, Equatable {
         if FileManager.default.fileExists(atPath: path) { try FileManager.default.removeItem(atPath: path) }
         try FileManager.default.moveItem(atPath: partial, toPath: path)
         try FileManager.default.removeItem(atPath: stream)
-    }
-
-    /// A canonical 44-byte WAV header for `dataBytes` of these samples.
-    func waveHeader(dataBytes: UInt32) -> [UInt8] {
-        let align = encoding.bytes * channels
-        var header: [UInt8] = []
-        func put(_ text: String) { header += Array(text.utf8) }
-        func put<T: FixedWidthInteger>(_ value: T) { withUnsafeBytes(of: value.littleEndian) { header += $0 } }
-        put("RIFF")
-        put(UInt32(36) &+ dataBytes)
-        put("WAVE")
-        put("fmt ")
-        put(UInt32(16))
-        put(encoding.wavFormat)
-        put(UInt16(channels))
-        put(UInt32(rate))
-        put(UInt32(rate * align))
-        put(UInt16(align))
-        put(UInt16(encoding.bytes * 8))
-        put("data")
-        put(dataBytes)
-        return header
     }
 }
 

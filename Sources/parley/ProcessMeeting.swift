@@ -55,7 +55,7 @@ struct ProcessMeeting: AsyncParsableCommand {
         if let pace, !(pace > 0) { throw ValidationError("--pace must be a positive number of MB/s") }
         if let raw {
             guard live else { throw ValidationError("--raw describes standard input: give - as the file") }
-            _ = try RawFormat(parsing: raw)
+            _ = try PCMFormat(parsing: raw)
         }
         if live && pace != nil { throw ValidationError("--pace reads a file; standard input comes at its own pace") }
     }
@@ -65,8 +65,8 @@ struct ProcessMeeting: AsyncParsableCommand {
         guard live || FileManager.default.isReadableFile(atPath: file) else {
             throw ValidationError("\(file): no such readable file")
         }
-        let rawFormat = try raw.map(RawFormat.init(parsing:))
-        var configured = try await PipelineFlags.pipeline(try flags.configuration())
+        let rawFormat = try raw.map(PCMFormat.init(parsing:))
+        let pipeline = try await PipelineFlags.pipeline(try flags.configuration())
         let stem = live ? (title ?? "live") : ((file as NSString).lastPathComponent as NSString).deletingPathExtension
         // Standard input: the recording is kept beside the minutes, as it came; raw PCM is spooled
         // behind a streaming AU header and saved as WAV at the end.
@@ -74,12 +74,7 @@ struct ProcessMeeting: AsyncParsableCommand {
             live ? (out as NSString).appendingPathComponent(stem + (rawFormat == nil ? ".recording" : ".au")) : nil
         if live {
             try FileManager.default.createDirectory(atPath: out, withIntermediateDirectories: true)
-            // The header of raw PCM declares no length; the input's end is the recording's.
-            if rawFormat != nil { configured.options.analyzer.allowTruncated = true }
-            // A live source may pause for as long as it likes.
-            configured.options.timeouts.uploadIdle = 86_400
         }
-        let pipeline = configured
         let log = MeetingEventLog(meetingID: "m_\(stem)", title: title ?? stem, keepHistory: false)
         var meetingLogger = makeLogger()
         meetingLogger[metadataKey: "meeting.id"] = "\(log.meetingID)"
@@ -104,9 +99,7 @@ struct ProcessMeeting: AsyncParsableCommand {
             }
             let source: AudioSource
             if live {
-                source = .upload(
-                    standardInputChunks(header: rawFormat?.streamingHeader ?? []), expectedLength: nil,
-                    spoolPath: recording)
+                source = .live(standardInputChunks(header: rawFormat?.streamingHeader ?? []), spoolPath: recording)
             } else if let pace {
                 let length = (try? FileManager.default.attributesOfItem(atPath: file)[.size] as? NSNumber)?.int64Value
                 source = .upload(

@@ -1,0 +1,132 @@
+import Foundation
+import HTTPTypes
+import Logging
+import ParleyAudio
+import ParleyEvents
+import ParleyHub
+import ParleyJobs
+import ParleyPipeline
+import ParleyStore
+import Synchronization
+
+/// Live recording: the ingest socket's audio stored into the meeting's WAV file and fed to the
+/// pipeline while the meeting happens.
+extension MeetingService {
+    /// Attaches an ingest connection to the meeting's recording: the running one (resuming after
+    /// `resume` bytes, what the client had acknowledged), or a new one for a meeting that has no
+    /// audio yet. Returns the connection it replaced, to be closed.
+    func ingest(_ meeting: MeetingRecord, connection: IngestConnection, resume: Int64?) async throws
+        -> IngestConnection?
+    {
+        if let running = recordings.withLock({ $0[meeting.id] }) {
+            connection.recording = running
+            return try running.attach(connection, resume: resume)
+        }
+        if let resume, resume > 0 {
+            throw APIError.conflict(
+                "this meeting's recording is not running any more (it was stopped, timed out, or the server restarted)",
+                code: "recording_ended")
+        }
+        guard settings.engine.processing else {
+            throw APIError(
+                .serviceUnavailable, "not_processing",
+                "this server does not process meetings (--no-processing); record through one that does")
+        }
+        let claimed = uploading.withLock { $0.insert(meeting.id).inserted }
+        guard claimed else { throw APIError.conflict("an upload or recording to this meeting is starting") }
+        defer { _ = uploading.withLock { $0.remove(meeting.id) } }
+        let current = try await store.meeting(id: meeting.id) ?? meeting
+        guard current.status == .created, current.audioPath == nil, !runner.isRunning(meeting.id) else {
+            throw APIError.conflict(
+                "this meeting has audio already; record into a new meeting", code: "has_audio")
+        }
+        let pipeline: MeetingPipeline
+        do {
+            pipeline = try await processor.pipeline(for: current.diarization)
+        } catch let error as PipelineError {
+            throw APIError(.serviceUnavailable, "backend_not_ready", error.message)
+        }
+        let record = try await claimRecording(current, leased: true)
+        let path = record.audioPath ?? ""
+        let recording: LiveRecording
+        do {
+            // Says "a live recording" to a process that takes the meeting over after this one stopped.
+            _ = FileManager.default.createFile(atPath: MeetingProcessor.liveMarker(for: path), contents: nil)
+            recording = try LiveRecording(
+                meetingID: record.id, file: try UploadFile(path: path), maxBytes: settings.maxUploadBytes)
+        } catch {
+            await processor.fail(
+                record,
+                PipelineFailure(stage: .upload, code: "storage", message: "cannot store the recording: \(error)"))
+            throw error
+        }
+        connection.recording = recording
+        _ = try recording.attach(connection, resume: nil)
+        recordings.withLock { $0[record.id] = recording }
+        let accepted = runner.submit(meetingID: record.id) {
+            await self.record(recording, meeting: record, pipeline: pipeline)
+        }
+        guard accepted else {
+            recordings.withLock { _ = $0.removeValue(forKey: record.id) }
+            recording.file.fail(PipelineFailure(stage: .upload, code: "cancelled", message: "the server is stopping"))
+            _ = try? await store.releaseJob(meetingID: record.id, owner: node)
+            throw APIError(.serviceUnavailable, "stopping", "the server is stopping; try again shortly")
+        }
+        return nil
+    }
+
+    /// Runs the pipeline on the recording while it grows, and ends it when asked (stop, idle,
+    /// size limit) or when the pipeline gives up.
+    private func record(_ recording: LiveRecording, meeting: MeetingRecord, pipeline: MeetingPipeline) async {
+        let idle = settings.liveIdleTimeout
+        await withTaskGroup(of: Void.self) { group in
+            group.addTask { await recording.watchIdle(timeout: idle) }
+            group.addTask {
+                await self.processor.process(
+                    meeting, source: .live(recording.audio(), spoolPath: nil), pipeline: pipeline)
+                recording.end(.failed)  // the pipeline ended first: nothing more is stored
+            }
+            let reason = await recording.ended.value
+            await finish(recording, meeting: meeting, reason: reason)
+            await group.waitForAll()
+        }
+    }
+
+    /// Ends the recording: the WAV's sizes, the stored length, the end of the pipeline's input,
+    /// and a last word to the sending client.
+    private func finish(_ recording: LiveRecording, meeting: MeetingRecord, reason: LiveRecording.Ending) async {
+        var logger = self.logger
+        logger[metadataKey: "meeting.id"] = "\(meeting.id)"
+        let path = meeting.audioPath ?? ""
+        let bytes = recording.stored
+        do {
+            try recording.writeFinalHeader()
+            if reason == .failed && runner.isStopping {
+                // Left for the process that takes the meeting over: it finishes the recording
+                // with what was stored.
+                logger.info("server stopping during a live recording", metadata: ["bytes": "\(bytes)"])
+            } else {
+                // Recorded before the pipeline can see the end of the file, like an upload.
+                try await store.recordUpload(meetingID: meeting.id, bytes: bytes + Int64(PCMFormat.waveHeaderBytes))
+                try? FileManager.default.removeItem(atPath: MeetingProcessor.liveMarker(for: path))
+            }
+            recording.file.finish()
+        } catch {
+            logger.error("cannot finish the live recording", metadata: ["error": "\(error)"])
+            recording.file.fail(
+                PipelineFailure(stage: .upload, code: "storage", message: "cannot finish the recording: \(error)"))
+        }
+        recordings.withLock { _ = $0.removeValue(forKey: meeting.id) }
+        logger.info("live recording ended", metadata: ["reason": "\(reason)", "bytes": "\(bytes)"])
+        guard let connection = recording.connection else { return }
+        let words: String
+        switch reason {
+        case .stopped: words = "stop"
+        case .idle: words = "idle"
+        case .tooLarge: words = "too_large"
+        case .failed: words = "failed"
+        }
+        connection.send(["type": "stopped", "bytes": bytes, "reason": words])
+        connection.close(code: 1000, reason: "recording ended")
+    }
+}
