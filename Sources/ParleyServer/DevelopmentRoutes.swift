@@ -4,10 +4,12 @@ import ParleyEvents
 import ParleyHub
 import ParleyPipeline
 import ParleyStore
+import Synchronization
 
 /// `/api/dev`, only with `server.development: true` (`parley serve --development`): publishes
 /// synthetic events through the real path (numbered, persisted, broadcast), for the load
-/// benchmark and for trying a client without processing audio.
+/// benchmark and for trying a client without processing audio; and cuts a live recording's
+/// ingest connection without a close frame, as a network would (the browser test's dropped socket).
 struct DevelopmentRoutes {
     let hub: Hub
     let meetings: MeetingService
@@ -28,6 +30,15 @@ struct DevelopmentRoutes {
     }
 
     func add(to group: RouterGroup<ParleyRequestContext>) {
+        group.post("meetings/:id/ingest/drop") { request, context -> Response in
+            let meeting = try await meetings.meeting(
+                try context.parameters.require("id"), for: try context.requireUser(), need: .own)
+            guard let connection = meetings.recordings.withLock({ $0[meeting.id] })?.connection else {
+                throw APIError.notFound("no ingest connection is open for this meeting")
+            }
+            connection.drop()
+            return Response(status: .noContent)
+        }
         // Each event is a transcript segment whose text starts with the wall-clock nanoseconds at
         // which it was handed to the hub (`t<ns> word word ...`), for publish-to-receipt latency.
         group.post("meetings/:id/events") { request, context -> Published in

@@ -132,6 +132,11 @@ final class IngestConnection: ChannelInboundHandler, RemovableChannelHandler, Se
         outlet.eventLoop.execute { outlet.write([buffer], ping: false) }
     }
 
+    /// Closes the socket without a close frame, as a network failure would.
+    func drop() {
+        outlet.channel.close(promise: nil)
+    }
+
     /// Sends the close frame (after anything sent before it).
     func close(code: UInt16, reason: String) {
         let outlet = self.outlet

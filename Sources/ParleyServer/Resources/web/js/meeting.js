@@ -4,6 +4,7 @@
 import { api, session, upload, accessToken } from "./api.js";
 import { errorBox, h, handle } from "./dom.js";
 import { LiveMeeting } from "./live.js";
+import { Recorder } from "./recorder.js";
 import { STAGES, apply, clock, fromView, speakerColor, speakerName } from "./state.js";
 
 const STAGE_NAMES = {
@@ -51,6 +52,8 @@ export class MeetingPage {
   stop() {
     if (this.live) this.live.stop();
     if (this.audio) this.audio.pause();
+    // Leaving the page while recording: what was captured goes on being sent until it is
+    // acknowledged; the server finishes the recording after its idle timeout.
   }
 
   // The state again over REST (the live log could not be resumed).
@@ -98,7 +101,10 @@ export class MeetingPage {
         h("button", { type: "button", class: "secondary", onclick: () => this.download(format) }, label)));
 
     const isOwner = session() && session().username === s.owner;
+    const recordCard = s.canEdit && s.status === "created" ? this.recordForm() : null;
     const uploadCard = isOwner ? this.uploadForm() : null;
+    this.recordCard = recordCard;
+    this.uploadCard = uploadCard;
     const shareCard = isOwner ? this.shareForm() : null;
 
     this.main.replaceChildren(
@@ -106,6 +112,7 @@ export class MeetingPage {
       h("div", { class: "row" }, h("h1", {}, s.title), this.statusBadge),
       h("p", { class: "note" }, `Owner: ${s.owner}`),
       this.problem,
+      recordCard,
       uploadCard,
       h("section", { class: "card", "aria-labelledby": "progress-title" },
         h("h2", { id: "progress-title" }, "Progress"), this.stages, this.uploadBar, this.uploadInfo, this.failure),
@@ -142,6 +149,7 @@ export class MeetingPage {
       const file = input.files && input.files[0];
       if (!file) return;
       button.disabled = true;
+      if (this.recordCard) this.recordCard.hidden = true; // the meeting's audio is this file
       problem.replaceChildren();
       bar.hidden = false;
       note.textContent = `Sending ${file.name}…`;
@@ -162,6 +170,65 @@ export class MeetingPage {
       h("label", { for: "audio-file" }, "Audio file"),
       h("div", { class: "row" }, input, button),
       bar, note, problem);
+  }
+
+  // Record: microphone permission, a level meter, elapsed time, pause/resume, stop. Offered
+  // while the meeting has no audio yet, to its owner and members who may edit.
+  recordForm() {
+    const record = h("button", { type: "button", id: "record" }, "Record");
+    const pause = h("button", { type: "button", id: "record-pause", class: "secondary", hidden: true }, "Pause");
+    const stop = h("button", { type: "button", id: "record-stop", class: "danger", hidden: true }, "Stop");
+    const level = h("meter", { id: "record-level", min: 0, max: 1, low: 0.6, high: 0.85, optimum: 0.3, value: 0,
+      "aria-label": "Microphone level", hidden: true });
+    const time = h("span", { id: "record-time", class: "record-time", role: "timer", "aria-live": "off" }, "");
+    const note = h("p", { class: "note", id: "record-note", "aria-live": "polite" },
+      Recorder.supported() ? "Record the meeting from this device's microphone; the transcript follows as people speak."
+        : "Recording needs microphone access, which browsers give only over HTTPS or on this computer's own address.");
+    const problem = h("div", { "aria-live": "assertive" });
+    const card = h("section", { class: "card record", id: "record-card", "aria-labelledby": "record-title" },
+      h("h2", { id: "record-title" }, "Record live"),
+      h("div", { class: "row" }, record, pause, stop, h("span", { class: "dot", "aria-hidden": "true" }), time, level),
+      note, problem);
+    if (!Recorder.supported()) record.disabled = true;
+    const recorder = new Recorder(this.id, {
+      onState: (state, detail) => {
+        card.dataset.state = state;
+        // The meeting's audio is this recording: no upload beside it.
+        if (this.uploadCard) this.uploadCard.hidden = state !== "idle" && state !== "failed";
+        record.hidden = state !== "idle";
+        pause.hidden = stop.hidden = !(state === "recording" || state === "paused");
+        level.hidden = !(state === "recording" || state === "paused");
+        pause.textContent = state === "paused" ? "Resume" : "Pause";
+        const words = {
+          starting: "Asking for the microphone…",
+          recording: "Recording. The transcript appears below as people speak.",
+          paused: "Paused.",
+          stopping: "Sending the rest of the recording…",
+          stopped: "Recording stopped; the meeting is being finished below.",
+          failed: "Recording stopped.",
+        }[state];
+        note.textContent = [words, detail].filter(Boolean).join(" ");
+        if (state === "failed") problem.replaceChildren(errorBox(new Error(detail)));
+      },
+      onLevel: (value) => { level.value = Math.min(1, value * 4); },
+      onProgress: (seconds, sent, acked) => {
+        time.textContent = clock(seconds);
+        card.dataset.captured = String(sent);
+        card.dataset.acked = String(acked);
+      },
+    });
+    this.recorder = recorder;
+    record.addEventListener("click", async () => {
+      problem.replaceChildren();
+      try {
+        await recorder.start();
+      } catch (error) {
+        problem.replaceChildren(errorBox(error));
+      }
+    });
+    pause.addEventListener("click", () => (recorder.state === "paused" ? recorder.resume() : recorder.pause()));
+    stop.addEventListener("click", () => recorder.stop());
+    return card;
   }
 
   shareForm() {
