@@ -61,7 +61,14 @@ public struct VoiceActivityDetector: Sendable {
     /// The noise floor estimate per frame (dB).
     public private(set) var floor: [Float] = []
 
+    /// When set, speech that goes on longer than this (seconds) is cut at its quietest frame in
+    /// the second half of that length (usually between two words), so that a live transcript
+    /// need not wait for a talker to pause. Nil: segments end only at pauses.
+    public var maxSegment: Double?
+
     private var currentFloor: Float?
+    /// The smoothed energy of each frame of the open segment (kept only with `maxSegment`).
+    private var openEnergy: [Float] = []
     private var inSpeech = false
     private var openStart: Int?
     private var lastSpeechFrame = -1
@@ -125,9 +132,31 @@ public struct VoiceActivityDetector: Sendable {
                 if let segment = makeSegment(start, lastSpeechFrame + 1) { closed.append(segment) }
                 openStart = nil
             }
+            if let longest = maxSegment { closed += cutIfLong(smoothed, longest: longest) }
             frame += 1
         }
         return closed
+    }
+
+    /// With `maxSegment`: records this frame's energy while a segment is open, and closes the
+    /// part before its quietest frame once it has lasted `longest`; the rest stays open.
+    private mutating func cutIfLong(_ energy: Float, longest: Double) -> [SpeechSegment] {
+        guard let start = openStart else {
+            openEnergy.removeAll(keepingCapacity: true)
+            return []
+        }
+        // Frames before the energy was recorded (a start moved back) count as loud.
+        while openEnergy.count < frame - start { openEnergy.append(.greatestFiniteMagnitude) }
+        openEnergy.append(energy)
+        let limit = max(2, Int((longest / features.hopDuration).rounded()))
+        guard frame - start + 1 >= limit else { return [] }
+        let from = limit / 2
+        var cut = from
+        for index in from..<openEnergy.count where openEnergy[index] < openEnergy[cut] { cut = index }
+        let segment = makeSegment(start, start + cut)
+        openStart = start + cut
+        openEnergy.removeFirst(cut)
+        return segment.map { [$0] } ?? []
     }
 
     /// Seconds before which no segment is still to come: the start of the segment now open,

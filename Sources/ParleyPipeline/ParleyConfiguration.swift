@@ -183,7 +183,8 @@ public struct ParleyConfiguration: Sendable, Hashable {
 
     static let wellKnownKeys = [
         "pipeline.transcriber", "pipeline.summarizer", "pipeline.language", "pipeline.prompt", "pipeline.padding",
-        "pipeline.window_pause", "pipeline.speakers", "pipeline.min_speakers", "pipeline.max_speakers",
+        "pipeline.window_pause", "pipeline.live_window", "pipeline.live_window_pause",
+        "pipeline.speakers", "pipeline.min_speakers", "pipeline.max_speakers",
         "pipeline.diarizer", "pipeline.scratch_dir", "timeouts.transcription_request",
         "timeouts.summarization", "timeouts.upload_idle",
     ]

@@ -45,10 +45,11 @@ public struct PipelineOptions: Sendable {
     /// The longest pause kept inside one transcription window.
     public var windowPause: Double = 2
     /// For a live recording: the longest transcription window (when the backend prefers longer
-    /// ones) and the longest pause kept inside one. Shorter windows put the words on screen
-    /// sooner, at some cost in accuracy (less context for the recognizer).
-    public var liveWindow: Double = 4
-    public var liveWindowPause: Double = 0.6
+    /// ones; speech that goes on longer is cut at its quietest moment), and the longest pause kept
+    /// inside one. Shorter windows put the words on screen sooner, at a cost in accuracy (less
+    /// context for the recognizer): Docs/benchmarks.md has the figures.
+    public var liveWindow: Double = 3.5
+    public var liveWindowPause: Double = 0.45
     /// Re-run the clustering on the audio so far, for provisional labels, once the audio has
     /// grown by this factor since the last run (the final pass always runs).
     public var provisionalGrowth: Double = 2

@@ -13,11 +13,17 @@ extension PipelineRun {
     ) async throws -> ChildResult {
         var analyzer = options.analyzer
         analyzer.emitSamples = true
-        // A live recording ends when its producer stops it, wherever that falls in a container.
-        if source.isLive { analyzer.allowTruncated = true }
+        if source.isLive {
+            // A live recording ends when its producer stops it, wherever that falls in a container.
+            analyzer.allowTruncated = true
+            // Small blocks: the decoder waits for a whole block of samples to arrive.
+            analyzer.blockSize = min(analyzer.blockSize, 1600)
+        }
         let features = analyzer.features
         let rate = Double(features.sampleRate)
         var vad = VoiceActivityDetector(configuration: options.diarization.voiceActivity, features: features)
+        // Live, a talker who does not pause is cut into pieces of at most a window.
+        if source.isLive { vad.maxSegment = options.liveWindow }
         let preferred = pipeline.transcriber.capabilities.preferredWindow
         let grouping =
             source.isLive
@@ -67,7 +73,7 @@ extension PipelineRun {
                     speech += segment.duration
                     try emit(state.grouping.add(segment))
                 }
-                try emit(state.grouping.advance(to: vad.settledUntil))
+                try emit(state.grouping.advance(to: vad.settledUntil, now: seconds))
                 let fraction = declared.map { min(1, seconds / max($0, 0.001)) }
                 let now = ContinuousClock.now
                 if now - lastProgress > .milliseconds(500) || (fraction ?? 0) - lastFraction >= 0.1 {

@@ -44,9 +44,16 @@ public struct TranscriptionWindows: Sendable {
     }
 
     /// Releases the open window once no segment can join it any more: `time` is the point
-    /// before which no new speech segment can start (``VoiceActivityDetector/settledUntil``).
-    public mutating func advance(to time: Double) -> [Window] {
-        guard let current = open, time - current.end > maxPause else { return [] }
+    /// before which no new speech segment can start (``VoiceActivityDetector/settledUntil``),
+    /// `now` how far the audio has been analysed. A segment that begins after a pause longer
+    /// than `maxPause` cannot join, and neither can one still going on at `now` when the window
+    /// with it would pass `preferred` (it would end after `now`): the window need not wait for
+    /// the end of the speech that follows it.
+    public mutating func advance(to time: Double, now: Double? = nil) -> [Window] {
+        guard let current = open else { return [] }
+        let pauseTooLong = time - current.end > maxPause
+        let tooLong = now.map { $0 - current.start > preferred } ?? false
+        guard pauseTooLong || tooLong else { return [] }
         open = nil
         return [current]
     }

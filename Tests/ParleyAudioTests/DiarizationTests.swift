@@ -21,6 +21,32 @@ import Testing
         #expect(abs(segments[1].start - 3.65) < 0.05 && abs(segments[1].end - 4.45) < 0.05, "\(segments[1])")
     }
 
+    /// Live, a talker who never pauses for long is cut into pieces no longer than `maxSegment`,
+    /// each at the quietest moment of its second half: here the short dips between "words".
+    @Test func longSpeechIsCutAtItsQuietestMomentWhenAskedTo() throws {
+        var signal = Signals.silence(seconds: 0.5)
+        // Eight "words" of 0.9 s with 0.2 s dips (too short to end a segment) between them.
+        for word in 0..<8 {
+            signal += Signals.harmonic(f0: 140 + Double(word) * 10, seconds: 0.9) + Signals.silence(seconds: 0.2)
+        }
+        signal += Signals.silence(seconds: 1)
+        let energy = try Self.frames(of: signal).energy
+        let (whole, _) = VoiceActivityDetector.detect(energy: energy)
+        #expect(whole.count == 1, "without a limit it is one segment: \(whole)")
+        var detector = VoiceActivityDetector()
+        detector.maxSegment = 3
+        let pieces = detector.push(energy) + detector.finish()
+        #expect(pieces.count >= 3, "\(pieces)")
+        for piece in pieces { #expect(piece.duration <= 3.1, "\(piece)") }
+        // Each cut falls in a dip (0.5 + 1.1 k + 0.9 ... + 1.1 k + 1.1), not inside a word.
+        for piece in pieces.dropLast() {
+            let intoWord = (piece.end - 0.5).truncatingRemainder(dividingBy: 1.1)
+            #expect(intoWord > 0.85 || intoWord < 0.05, "cut at \(piece.end) s")
+        }
+        #expect(abs((pieces.first?.start ?? 0) - 0.5) < 0.05)
+        #expect(abs((pieces.last?.end ?? 0) - (0.5 + 8 * 1.1 - 0.2)) < 0.05)
+    }
+
     @Test func voiceActivityFollowsARisingNoiseFloor() throws {
         var random = SystemRandomNumberGenerator()
         let noise = (0..<Int(4 * 16_000)).map { i in Float(i) / 64_000 * 0.02 * Float.random(in: -1...1, using: &random)

@@ -24,6 +24,19 @@ import Testing
         #expect(windows.finish().isEmpty)
     }
 
+    /// Speech that starts right after a window (no pause to wait for) and is still going on when
+    /// the window with it would be too long: the window goes at once, not when that speech ends.
+    @Test func aWindowDoesNotWaitForTheEndOfSpeechThatCannotJoinIt() {
+        var windows = TranscriptionWindows(preferred: 4, maxPause: 0.6)
+        #expect(windows.add(Self.speech(0, 3)).isEmpty)
+        // The next segment opened at 3.1: the detector is settled only to 3.1.
+        #expect(windows.advance(to: 3.1, now: 3.5).isEmpty, "it might still join")
+        #expect(windows.advance(to: 3.1, now: 4.2).map(\.end) == [3], "it cannot any more")
+        #expect(windows.add(Self.speech(3.1, 9)).isEmpty)
+        #expect(windows.advance(to: 9, now: 9.2).map(\.start) == [3.1], "longer than preferred alone")
+        #expect(windows.finish().isEmpty)
+    }
+
     @Test func aZeroWindowSendsEachSegmentAlone() {
         var windows = TranscriptionWindows(preferred: 0)
         #expect(windows.add(Self.speech(0, 1)).count == 1)
