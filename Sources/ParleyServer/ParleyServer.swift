@@ -72,14 +72,16 @@ public struct ParleyServer: Sendable {
                 status: .ok, headers: [.contentType: "application/json"],
                 body: .init(byteBuffer: ByteBuffer(bytes: data)))
         }
+        // A plain request to a WebSocket endpoint gets the upgrade's first answers (a token, valid
+        // parameters), then 426.
         router.get("/ws/meeting/:id") { request, _ -> Response in
-            // A plain request gets the upgrade's first answers (a token, a valid `since`), then 426.
-            let bearer = request.headers[.authorization].flatMap(BearerAuthMiddleware.token)
-            guard let token = bearer ?? request.uri.queryParameters.get("token"), !token.isEmpty else {
-                throw APIError.unauthorized("missing access token")
-            }
-            _ = try await tokens.verifyAccess(token)
+            _ = try await tokens.verifyAccess(try Self.token(of: request))
             _ = try WebSocketEndpoint.since(request.uri.queryParameters.get("since"))
+            throw APIError(.upgradeRequired, "upgrade_required", "connect with a WebSocket client")
+        }
+        router.get("/ws/meeting/:id/ingest") { request, _ -> Response in
+            _ = try await tokens.verifyAccess(try Self.token(of: request))
+            _ = try WebSocketEndpoint.resume(request.uri.queryParameters.get("resume"))
             throw APIError(.upgradeRequired, "upgrade_required", "connect with a WebSocket client")
         }
         AuthRoutes(store: store, tokens: tokens).add(to: router.group("/api/auth"))
@@ -143,6 +145,15 @@ public struct ParleyServer: Sendable {
 
     /// swift-metrics is process-wide: bootstrapped once, with one Prometheus registry.
     static func bootstrapMetrics() -> PrometheusCollectorRegistry { sharedRegistry }
+
+    /// The access token of a plain request to a WebSocket endpoint: the bearer header or `token`.
+    static func token(of request: Request) throws -> String {
+        let bearer = request.headers[.authorization].flatMap(BearerAuthMiddleware.token)
+        guard let token = bearer ?? request.uri.queryParameters.get("token"), !token.isEmpty else {
+            throw APIError.unauthorized("missing access token")
+        }
+        return token
+    }
 }
 
 private let sharedRegistry: PrometheusCollectorRegistry = {

@@ -116,6 +116,10 @@ import Testing
                 ("/ws/meeting/\(meeting)/ingest?token=\(alice)&resume=3200", 409, "nothing to resume"),
                 ("/ws/meeting/\(meeting)/record?token=\(alice)", 404, "no such endpoint"),
             ]
+            // A plain GET (no upgrade) gets the same first answers, then 426.
+            #expect(try await h.request(.GET, "/ws/meeting/\(meeting)/ingest").status == 401)
+            #expect(try await h.request(.GET, "/ws/meeting/\(meeting)/ingest?token=\(alice)&resume=-1").status == 400)
+            #expect(try await h.request(.GET, "/ws/meeting/\(meeting)/ingest?token=\(alice)").status == 426)
             for (path, status, why) in refusals {
                 let socket = try RawSocket(port: h.port)
                 socket.upgrade(path)
@@ -196,6 +200,41 @@ import Testing
             #expect(seen.events.last?.stage == "completed")
             let audio = try await h.request(.GET, "/api/meetings/\(meeting)/audio", token: alice)
             #expect([UInt8](audio.body) == PCMTestFormat.waveHeader(dataBytes: tone.count) + tone)
+        }
+    }
+
+    /// The server stops in the middle of a recording: the next start finishes the recording with
+    /// the audio that was stored and processes it; the client's resume is refused as ended.
+    @Test func aRecordingCutByAServerStopIsFinishedWithWhatWasStoredOnTheNextStart() async throws {
+        let data = try ServerFixture.scratch("live-restart")
+        let pcm = Array(try Self.pcm16Mono16k(try ServerFixture.standup().audioPath).prefix(20 * 32_000))
+        let (token, meeting) = try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: data)) { h in
+            let (_, token) = try await h.user("alice")
+            let meeting = try await h.meeting("Cut by a restart", token: token)
+            let acked = try await h.ingest(meeting, token: token) { inbound, outbound in
+                var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+                var last = 0
+                for at in stride(from: 0, to: pcm.count, by: 32_000) {
+                    try await outbound.write(.binary(ByteBuffer(bytes: pcm[at..<min(pcm.count, at + 32_000)])))
+                    last = try await Self.nextAck(&messages)
+                }
+                return last
+            }
+            #expect(acked == pcm.count)
+            return (token, meeting)
+        }
+        try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: data), recover: true) { h in
+            let seen = try await h.watch(meeting, token: token, query: "&since=0") { messages in
+                messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
+            }
+            #expect(seen.events.last?.stage == "completed")
+            #expect(seen.events.contains { $0.type == "status" && $0.state == "restarted" })
+            let audio = try await h.request(.GET, "/api/meetings/\(meeting)/audio", token: token)
+            #expect([UInt8](audio.body) == PCMTestFormat.waveHeader(dataBytes: pcm.count) + pcm)
+            #expect(!FileManager.default.fileExists(atPath: data + "/audio/\(meeting).audio.live"))
+            let socket = try RawSocket(port: h.port)
+            socket.upgrade("/ws/meeting/\(meeting)/ingest?token=\(token)&resume=\(pcm.count)")
+            #expect(await socket.readHead().status == 409)
         }
     }
 
