@@ -151,21 +151,31 @@ def via_server(pcm):
         times = {}
 
         async def watch(ready):
-            async with websockets.connect(f"ws://127.0.0.1:{port}/ws/meeting/{meeting}?token={token}",
-                                          max_size=1 << 24, ping_interval=None) as socket:
-                ready.set()
-                async for text in socket:
-                    now = time.monotonic()
-                    event = json.loads(text)
-                    if "t0" in times:
-                        words.add(event, now - times["t0"])
-                        if event.get("type") == "upload_progress":
-                            fed = min(len(pcm), max(0, (now - times["t0"]) * RATE * 2)) / RATE / 2
-                            lag.append((fed, fed - event["data"]["seconds"]))
-                    if event.get("type") == "status" and event["data"].get("stage") in ("completed", "failed"):
-                        times["completed"] = now
-                        times["outcome"] = event["data"]["stage"]
-                        return
+            # As the web app does: when the access token expires (4001), log in again and
+            # reconnect with `since`, so nothing is missed.
+            offset = 0
+            while True:
+                fresh = http("POST", base + "/api/auth/login", {"username": "bench", "password": "bench password"})
+                url = f"ws://127.0.0.1:{port}/ws/meeting/{meeting}?token={fresh['access_token']}&since={offset}"
+                try:
+                    async with websockets.connect(url, max_size=1 << 24, ping_interval=None) as socket:
+                        ready.set()
+                        async for text in socket:
+                            now = time.monotonic()
+                            event = json.loads(text)
+                            offset = max(offset, event.get("offset") or 0) if event.get("type") != "connected" else offset
+                            if "t0" in times:
+                                words.add(event, now - times["t0"])
+                                if event.get("type") == "upload_progress":
+                                    fed = min(len(pcm), max(0, (now - times["t0"]) * RATE * 2)) / RATE / 2
+                                    lag.append((fed, fed - event["data"]["seconds"]))
+                            if event.get("type") == "status" and event["data"].get("stage") in ("completed", "failed"):
+                                times["completed"] = now
+                                times["outcome"] = event["data"]["stage"]
+                                return
+                except websockets.exceptions.ConnectionClosed as closed:
+                    if closed.rcvd is None or closed.rcvd.code != 4001:
+                        raise
 
         async def feed():
             async with websockets.connect(f"ws://127.0.0.1:{port}/ws/meeting/{meeting}/ingest?token={token}",

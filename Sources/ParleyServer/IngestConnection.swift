@@ -30,13 +30,7 @@ final class IngestConnection: ChannelInboundHandler, RemovableChannelHandler, Se
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        do {
-            outlet.becameReady(
-                raw: try context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self))
-        } catch {
-            logger.error("websocket pipeline without a frame encoder", metadata: ["error": "\(error)"])
-            context.close(promise: nil)
-        }
+        _ = outlet.becameReady(in: context, logger: logger)
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -104,17 +98,7 @@ final class IngestConnection: ChannelInboundHandler, RemovableChannelHandler, Se
     }
 
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        switch error {
-        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
-            outlet.close(code: .messageTooLarge, reason: "message too large")
-        case is NIOWebSocketFrameAggregator.Error:
-            outlet.close(code: .protocolError, reason: "bad fragments")
-        case is NIOWebSocketError:
-            break  // WebSocketProtocolErrorHandler has sent the close frame and closes.
-        default:
-            logger.debug("ingest connection error", metadata: ["error": "\(error)"])
-            context.close(promise: nil)
-        }
+        outlet.answer(error, context: context, logger: logger)
     }
 
     // MARK: Messages (from any thread)

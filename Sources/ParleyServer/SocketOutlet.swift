@@ -1,4 +1,5 @@
 import DequeModule
+import Logging
 import NIOCore
 import NIOWebSocket
 import ParleyHub
@@ -103,6 +104,36 @@ final class SocketOutlet: Outlet {
         state.value.raw = raw
         if let (code, reason, wait) = state.value.closeWaiting {
             close(code: code, reason: reason, waitForAnswer: wait)
+        }
+    }
+
+    /// `becameReady(raw:)` from the last handler once it is added: false (and the connection
+    /// closed) when the pipeline has no frame encoder.
+    func becameReady(in context: ChannelHandlerContext, logger: Logger) -> Bool {
+        do {
+            becameReady(raw: try context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self))
+            return true
+        } catch {
+            logger.error("websocket pipeline without a frame encoder", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
+            return false
+        }
+    }
+
+    /// Answers the frame errors the decoder's own handler does not: a message assembled from
+    /// fragments over the size limit (1009), or fragments out of order (1002); anything else
+    /// closes the connection.
+    func answer(_ error: any Error, context: ChannelHandlerContext, logger: Logger) {
+        switch error {
+        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
+            close(code: .messageTooLarge, reason: "message too large")
+        case is NIOWebSocketFrameAggregator.Error:
+            close(code: .protocolError, reason: "bad fragments")
+        case is NIOWebSocketError:
+            break  // WebSocketProtocolErrorHandler has sent the close frame and closes.
+        default:
+            logger.debug("websocket connection error", metadata: ["error": "\(error)"])
+            context.close(promise: nil)
         }
     }
 

@@ -27,14 +27,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     }
 
     func handlerAdded(context: ChannelHandlerContext) {
-        do {
-            outlet.becameReady(
-                raw: try context.pipeline.syncOperations.context(handlerType: WebSocketFrameEncoder.self))
-            subscriber.resume()
-        } catch {
-            logger.error("websocket pipeline without a frame encoder", metadata: ["error": "\(error)"])
-            context.close(promise: nil)
-        }
+        if outlet.becameReady(in: context, logger: logger) { subscriber.resume() }
     }
 
     func handlerRemoved(context: ChannelHandlerContext) {
@@ -64,20 +57,8 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         context.fireChannelWritabilityChanged()
     }
 
-    /// Frame errors the decoder's own handler does not answer: a message assembled from
-    /// fragments over the size limit (1009), or fragments out of order (1002).
     func errorCaught(context: ChannelHandlerContext, error: any Error) {
-        switch error {
-        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
-            outlet.close(code: .messageTooLarge, reason: "message too large")
-        case is NIOWebSocketFrameAggregator.Error:
-            outlet.close(code: .protocolError, reason: "bad fragments")
-        case is NIOWebSocketError:
-            break  // WebSocketProtocolErrorHandler has sent the close frame and closes.
-        default:
-            logger.debug("websocket connection error", metadata: ["error": "\(error)"])
-            context.close(promise: nil)
-        }
+        outlet.answer(error, context: context, logger: logger)
     }
 
     /// Client messages: `{"type":"ping"}` gets a `pong`; anything else gets an `error` message

@@ -208,7 +208,8 @@ import Testing
     @Test func aRecordingCutByAServerStopIsFinishedWithWhatWasStoredOnTheNextStart() async throws {
         let data = try ServerFixture.scratch("live-restart")
         let pcm = Array(try Self.pcm16Mono16k(try ServerFixture.standup().audioPath).prefix(20 * 32_000))
-        let (token, meeting) = try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: data)) { h in
+        let (token, meeting) = try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: data)) {
+            h in
             let (_, token) = try await h.user("alice")
             let meeting = try await h.meeting("Cut by a restart", token: token)
             let acked = try await h.ingest(meeting, token: token) { inbound, outbound in

@@ -228,7 +228,8 @@ import Testing
             #expect(spec.json["openapi"] as? String == "3.1.0")
             let paths = (spec.json["paths"] as? [String: Any])?.keys.sorted() ?? []
             for path in [
-                "/api/auth/login", "/api/meetings/{id}/audio", "/ws/meeting/{id}", "/ws/meeting/{id}/ingest", "/metrics",
+                "/api/auth/login", "/api/meetings/{id}/audio", "/ws/meeting/{id}", "/ws/meeting/{id}/ingest",
+                "/metrics",
                 "/api/meetings/{id}/speakers/{speaker}", "/api/meetings/{id}/action-items/{item}",
             ] {
                 #expect(paths.contains(path), "\(path)")

@@ -52,8 +52,16 @@ export class MeetingPage {
   stop() {
     if (this.live) this.live.stop();
     if (this.audio) this.audio.pause();
-    // Leaving the page while recording: what was captured goes on being sent until it is
-    // acknowledged; the server finishes the recording after its idle timeout.
+    // Leaving the meeting's page ends its recording (what was captured is sent, then `stop`).
+    if (this.recorder) this.recorder.stop();
+    window.removeEventListener("beforeunload", this.warnBeforeClosing);
+  }
+
+  // While recording, closing the tab asks first (the server would finish the meeting after its
+  // idle timeout with what it received).
+  warnBeforeClosing(event) {
+    event.preventDefault();
+    event.returnValue = "";
   }
 
   // The state again over REST (the live log could not be resumed).
@@ -193,6 +201,8 @@ export class MeetingPage {
     const recorder = new Recorder(this.id, {
       onState: (state, detail) => {
         card.dataset.state = state;
+        if (state === "recording") window.addEventListener("beforeunload", this.warnBeforeClosing);
+        if (state === "stopped" || state === "failed") window.removeEventListener("beforeunload", this.warnBeforeClosing);
         // The meeting's audio is this recording: no upload beside it.
         if (this.uploadCard) this.uploadCard.hidden = state !== "idle" && state !== "failed";
         record.hidden = state !== "idle";
