@@ -40,12 +40,7 @@ extension MeetingService {
             throw APIError.conflict(
                 "this meeting has audio already; record into a new meeting", code: "has_audio")
         }
-        let pipeline: MeetingPipeline
-        do {
-            pipeline = try await processor.pipeline(for: current.diarization)
-        } catch let error as PipelineError {
-            throw APIError(.serviceUnavailable, "backend_not_ready", error.message)
-        }
+        let pipeline = try await readyPipeline(for: current)
         let record = try await claimRecording(current, leased: true)
         let path = record.audioPath ?? ""
         let recording: LiveRecording

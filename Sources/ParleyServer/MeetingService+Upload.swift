@@ -40,14 +40,7 @@ extension MeetingService {
         // A node that processes runs the pipeline while the bytes arrive; one that does not
         // (`--no-processing`) keeps the file and queues the meeting for a worker once it is whole.
         let processHere = settings.engine.processing
-        var pipeline: MeetingPipeline?
-        if processHere {
-            do {
-                pipeline = try await processor.pipeline(for: current.diarization)
-            } catch let error as PipelineError {
-                throw APIError(.serviceUnavailable, "backend_not_ready", error.message)
-            }
-        }
+        let pipeline = processHere ? try await readyPipeline(for: current) : nil
 
         let meeting = try await claimRecording(current, leased: processHere)
         let path = meeting.audioPath ?? ""
@@ -155,6 +148,15 @@ extension MeetingService {
             .response(from: request, context: context)
         response.status = .accepted
         return response
+    }
+
+    /// The pipeline for the meeting's diarization request; 503 when a backend is not ready.
+    func readyPipeline(for meeting: MeetingRecord) async throws -> MeetingPipeline {
+        do {
+            return try await processor.pipeline(for: meeting.diarization)
+        } catch let error as PipelineError {
+            throw APIError(.serviceUnavailable, "backend_not_ready", error.message)
+        }
     }
 
     /// Claims `current` for a new recording (in the database, so an upload or recording through
