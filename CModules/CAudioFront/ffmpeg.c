@@ -2,8 +2,13 @@
  * codecs libsndfile does not read (AAC/M4A, MP4/MOV/MKV/WebM, Opus and Vorbis
  * in WebM, WMA, AMR, 3GP...), from a path or from a spool through a custom
  * AVIO context. Delivers the first audio stream as mono float at its own rate;
- * the decoder resamples it like everything else. */
+ * the decoder resamples it like everything else. AMR (phones) is demuxed by
+ * FFmpeg and decoded by opencore-amr: FFmpeg's own AMR decoders stop at the
+ * first silence a phone sends as comfort noise (DTX), which opencore decodes. */
 #include "internal.h"
+
+#include <opencore-amrnb/interf_dec.h>
+#include <opencore-amrwb/dec_if.h>
 
 #include <libavcodec/avcodec.h>
 #include <libavformat/avformat.h>
@@ -42,6 +47,9 @@ struct pa_av {
     pa_notice_fn notice;
     void *notice_context;
     int noticed;
+    /* AMR through opencore: its decoder state, and whether it is AMR-WB. */
+    void *amr;
+    int amr_wide;
 };
 
 static void describe_av_error(int code, char *out, size_t size) {
@@ -243,6 +251,12 @@ pa_av *pa_av_open(const char *path, pa_spool *spool, pa_notice_fn notice, void *
     av->frame = av_frame_alloc();
     if (av->packet == NULL || av->frame == NULL) goto memory;
     av->channels = av->codec->ch_layout.nb_channels;
+    if ((parameters->codec_id == AV_CODEC_ID_AMR_NB || parameters->codec_id == AV_CODEC_ID_AMR_WB) &&
+        av->channels == 1) {
+        av->amr_wide = parameters->codec_id == AV_CODEC_ID_AMR_WB;
+        av->amr = av->amr_wide ? D_IF_init() : Decoder_Interface_init();
+        if (av->amr == NULL) goto memory;
+    }
     return av;
 memory:
     *code = PA_ERR_MEMORY;
@@ -268,9 +282,11 @@ void pa_av_describe(const pa_av *av, int *rate, int *channels, int64_t *frames, 
             *frames = av_rescale_q(av->format->duration, AV_TIME_BASE_Q, (AVRational){1, *rate});
         }
     }
+    /* A duration guessed from the bitrate (AMR, whose silences take fewer bytes) declares nothing. */
+    if (av->format->duration_estimation_method == AVFMT_DURATION_FROM_BITRATE) *frames_are_the_streams = 0;
     const char *container = av->format->iformat->long_name ? av->format->iformat->long_name : av->format->iformat->name;
     const char *codec = av->codec->codec->long_name ? av->codec->codec->long_name : av->codec->codec->name;
-    snprintf(name, name_size, "%s / %s", container, codec);
+    snprintf(name, name_size, "%s / %s%s", container, codec, av->amr ? " (opencore-amr)" : "");
 }
 
 /* ---- reading ---- */
@@ -337,8 +353,86 @@ memory:
     return -1;
 }
 
+/* The next packet of the audio stream in av->packet: 1; 0 at the end (or where the data
+ * stops part way: the decoder checks the length declared); -1 with *err filled. */
+static int next_packet(pa_av *av, int64_t frames_so_far, pa_error *err) {
+    char words[128];
+    for (;;) {
+        int e = av_read_frame(av->format, av->packet);
+        if (e == AVERROR_EXIT || (e < 0 && av->format->pb && av->format->pb->error == AVERROR_EXIT)) {
+            pa_set_error(err, PA_ERR_ABORTED, 0, "upload: the byte stream was aborted after %lld frames",
+                         (long long)frames_so_far);
+            return -1;
+        }
+        if (e == AVERROR_EOF || (e < 0 && av->format->pb && avio_feof(av->format->pb))) return 0;
+        if (e < 0) {
+            describe_av_error(e, words, sizeof words);
+            pa_set_error(err, PA_ERR_READ, e, "reading failed after %lld frames: %s", (long long)frames_so_far, words);
+            return -1;
+        }
+        if (av->packet->stream_index == av->stream) return 1;
+        av_packet_unref(av->packet);
+    }
+}
+
+/* Bytes after the header byte of an AMR frame in the storage format (RFC 4867), by its frame
+ * type, as opencore-amr reads them; -1 for the types that do not occur. */
+static const int amr_nb_sizes[16] = {12, 13, 15, 17, 19, 20, 26, 31, 5, 6, 5, 5, 0, 0, 0, 0};
+static const int amr_wb_sizes[16] = {17, 23, 32, 36, 40, 46, 50, 58, 60, 5, -1, -1, -1, -1, 0, 0};
+
+/* AMR: every frame of the next packet (one for a .amr file, several in a 3GP sample), 160
+ * samples at 8 kHz or 320 at 16 kHz each. A frame cut short at the end is left out. */
+static long amr_read(pa_av *av, float **mono, size_t *capacity, int64_t frames_so_far, pa_error *err) {
+    const int per_frame = av->amr_wide ? 320 : 160;
+    const int *sizes = av->amr_wide ? amr_wb_sizes : amr_nb_sizes;
+    for (;;) {
+        int got = next_packet(av, frames_so_far, err);
+        if (got <= 0) return got;
+        const uint8_t *data = av->packet->data;
+        int left = av->packet->size;
+        /* At most as many frames as there are bytes. */
+        size_t need = (size_t)left * (size_t)per_frame;
+        if (need > *capacity) {
+            float *grown = realloc(*mono, sizeof(float) * need);
+            if (grown == NULL) {
+                av_packet_unref(av->packet);
+                pa_set_error(err, PA_ERR_MEMORY, 0, "out of memory decoding");
+                return -1;
+            }
+            *mono = grown;
+            *capacity = need;
+        }
+        long n = 0;
+        short pcm[320];
+        while (left > 0) {
+            int size = sizes[(data[0] >> 3) & 0x0f];
+            if (size < 0 || 1 + size > left) break;
+            if (av->amr_wide)
+                D_IF_decode(av->amr, data, pcm, _good_frame);
+            else
+                Decoder_Interface_Decode(av->amr, data, pcm, 0);
+            for (int i = 0; i < per_frame; i++) (*mono)[n + i] = (float)pcm[i] * (1.0f / 32768.0f);
+            n += per_frame;
+            data += 1 + size;
+            left -= 1 + size;
+        }
+        av_packet_unref(av->packet);
+        if (n > 0) {
+            av->bad_packets = 0;
+            return n;
+        }
+        /* A packet with no whole frame: damaged, skipped unless the damage goes on. */
+        if (++av->bad_packets > MAX_BAD_PACKETS) {
+            pa_set_error(err, PA_ERR_READ, 0, "decoding failed after %lld frames: %d damaged packets in a row",
+                         (long long)frames_so_far, av->bad_packets);
+            return -1;
+        }
+    }
+}
+
 long pa_av_read(pa_av *av, float **mono, size_t *capacity, int64_t frames_so_far, pa_error *err) {
     char words[128];
+    if (av->amr) return amr_read(av, mono, capacity, frames_so_far, err);
     for (;;) {
         int e = avcodec_receive_frame(av->codec, av->frame);
         if (e == 0) {
@@ -354,25 +448,11 @@ long pa_av_read(pa_av *av, float **mono, size_t *capacity, int64_t frames_so_far
             return -1;
         }
         if (av->draining) return 0;
-        e = av_read_frame(av->format, av->packet);
-        if (e == AVERROR_EXIT || (e < 0 && av->format->pb && av->format->pb->error == AVERROR_EXIT)) {
-            pa_set_error(err, PA_ERR_ABORTED, 0, "upload: the byte stream was aborted after %lld frames",
-                         (long long)frames_so_far);
-            return -1;
-        }
-        /* The end, or data that stops part way (the decoder checks the length declared). */
-        if (e == AVERROR_EOF || (e < 0 && av->format->pb && avio_feof(av->format->pb))) {
+        int got = next_packet(av, frames_so_far, err);
+        if (got < 0) return -1;
+        if (got == 0) {
             av->draining = 1;
             avcodec_send_packet(av->codec, NULL);
-            continue;
-        }
-        if (e < 0) {
-            describe_av_error(e, words, sizeof words);
-            pa_set_error(err, PA_ERR_READ, e, "reading failed after %lld frames: %s", (long long)frames_so_far, words);
-            return -1;
-        }
-        if (av->packet->stream_index != av->stream) {
-            av_packet_unref(av->packet);
             continue;
         }
         e = avcodec_send_packet(av->codec, av->packet);
@@ -397,6 +477,12 @@ long pa_av_read(pa_av *av, float **mono, size_t *capacity, int64_t frames_so_far
 
 void pa_av_free(pa_av *av) {
     if (av == NULL) return;
+    if (av->amr) {
+        if (av->amr_wide)
+            D_IF_exit(av->amr);
+        else
+            Decoder_Interface_exit(av->amr);
+    }
     swr_free(&av->convert);
     av_frame_free(&av->frame);
     av_packet_free(&av->packet);

@@ -49,7 +49,10 @@ public struct PipelineOptions: Sendable {
     /// inside one. Shorter windows put the words on screen sooner, at a cost in accuracy (less
     /// context for the recognizer): Docs/benchmarks.md has the figures.
     public var liveWindow: Double = 3.5
-    public var liveWindowPause: Double = 0.45
+    public var liveWindowPause: Double = 0.1
+    /// For a live recording: the quiet (seconds) that ends a stretch of speech for the
+    /// recognizer (a file's windows use the voice activity detector's `minSilence`, 0.4).
+    public var liveSilence: Double = 0.3
     /// Re-run the clustering on the audio so far, for provisional labels, once the audio has
     /// grown by this factor since the last run (the final pass always runs).
     public var provisionalGrowth: Double = 2

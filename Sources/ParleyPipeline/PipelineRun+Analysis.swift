@@ -21,7 +21,15 @@ extension PipelineRun {
         }
         let features = analyzer.features
         let rate = Double(features.sampleRate)
-        var vad = VoiceActivityDetector(configuration: options.diarization.voiceActivity, features: features)
+        var voiceActivity = options.diarization.voiceActivity
+        if source.isLive {
+            // Live, speech ends after a shorter quiet, and a start is looked for only a little way
+            // back (the window's padding covers the rest): a window can go as soon as its speech
+            // ends. (These windows are for the recognizer only; the speakers come from the audio.)
+            voiceActivity.minSilence = min(voiceActivity.minSilence, options.liveSilence)
+            voiceActivity.maxOnsetExtension = min(voiceActivity.maxOnsetExtension, 0.1)
+        }
+        var vad = VoiceActivityDetector(configuration: voiceActivity, features: features)
         // Live, a talker who does not pause is cut into pieces of at most a window.
         if source.isLive { vad.maxSegment = options.liveWindow }
         let preferred = pipeline.transcriber.capabilities.preferredWindow

@@ -62,6 +62,32 @@ import Testing
         if let declared = decoder.info.declaredDuration { #expect(abs(declared - 4) < 0.3, "\(container.name)") }
     }
 
+    /// A phone's AMR-NB: silence (sent as comfort noise, DTX), a tone, two seconds of silence,
+    /// another tone. Every frame decodes (FFmpeg's own decoder stops at the first comfort-noise
+    /// frame), and the timeline is the WAV's: each tone is where it was. (The file's duration,
+    /// guessed from the first frame's bitrate, is no declared length: no "truncated".)
+    @Test func aPhonesAMRWithSilencesKeepsItsTimeline() throws {
+        let rate = 8_000
+        let signal =
+            Signals.silence(seconds: 1, rate: rate) + Signals.sine(frequency: 440, seconds: 1, rate: rate)
+            + Signals.silence(seconds: 2, rate: rate) + Signals.sine(frequency: 880, seconds: 1, rate: rate)
+        let wav = try Signals.writeWAV(signal, rate: rate, name: "phone.wav")
+        let path = Signals.temporaryPath("phone.amr")
+        try AMRFile.write(from: wav, to: path)
+        let decoder = try AudioDecoder(path: path)
+        #expect(decoder.info.format.contains("AMR"), "\(decoder.info.format)")
+        let samples = try decoder.readAll()
+        #expect(abs(Double(samples.count) / 16_000 - 5) < 0.1, "\(samples.count) samples")
+        #expect(abs(Self.crossingRate(samples, from: 1.2, to: 1.8) - 880) < 30, "440 Hz")
+        #expect(abs(Self.crossingRate(samples, from: 4.2, to: 4.8) - 1_760) < 50, "880 Hz")
+        let quiet = samples[Int(2.4 * 16_000)..<Int(3.6 * 16_000)]
+        let tone = samples[Int(4.2 * 16_000)..<Int(4.8 * 16_000)]
+        func rms(_ part: ArraySlice<Float>) -> Float {
+            (part.reduce(0) { $0 + $1 * $1 } / Float(part.count)).squareRoot()
+        }
+        #expect(rms(quiet) < 0.05 * rms(tone), "comfort noise \(rms(quiet)) against the tone's \(rms(tone))")
+    }
+
     @Test func anMP4WhoseIndexIsAtTheEndWaitsForTheEndAndSaysSo() async throws {
         let path = try Self.convert(try Self.source(), to: "late.m4a", ["-c:a", "aac"])
         let bytes = try [UInt8](Data(contentsOf: URL(fileURLWithPath: path)))

@@ -4,8 +4,8 @@ import ParleyTestSupport
 import Testing
 
 /// `parley diarize` on a generated meeting as people's recordings come (M4A, MP4 and MOV,
-/// MKV, WebM, WMA, 3GP, made with the `ffmpeg` command line): the same speakers and turns as
-/// from the WAV; broken ones end in one line.
+/// MKV, WebM, WMA, 3GP, made with the `ffmpeg` command line; a phone's AMR-NB made with sox,
+/// alone and in 3GP): the same speakers and turns as from the WAV; broken ones end in one line.
 @Suite(.serialized) struct ContainerCommandTests {
     static let containers: [(file: String, arguments: [String])] = [
         ("zoom.m4a", ["-c:a", "aac", "-b:a", "64k"]),
@@ -32,17 +32,26 @@ import Testing
         #expect(base.status == 0, "\(base.errors)")
         let expected = try Self.turns(dir + "/wav.rttm")
         #expect(Set(expected.map(\.speaker)).count == 3)
+        var paths: [String] = []
         for container in Self.containers {
-            let path = dir + "/" + container.file
-            try FFmpegCommandLine.convert(wav, to: path, container.arguments)
+            paths.append(dir + "/" + container.file)
+            try FFmpegCommandLine.convert(wav, to: paths.last!, container.arguments)
+        }
+        // A phone's AMR-NB, as a .amr file and in 3GP.
+        let amr = dir + "/phone.amr"
+        try AMRFile.write(from: wav, to: amr)
+        try FFmpegCommandLine.run(["-i", amr, "-c:a", "copy", dir + "/phone-amr.3gp"])
+        paths += [amr, dir + "/phone-amr.3gp"]
+        for path in paths {
+            let file = (path as NSString).lastPathComponent
             let rttm = path + ".rttm"
             let run = try ParleyCommandTests.parley("diarize", path, "--diarizer", "classic", "--rttm", rttm)
-            #expect(run.status == 0, "\(container.file): \(run.errors)")
+            #expect(run.status == 0, "\(file): \(run.errors)")
             guard run.status == 0 else { continue }
             let found = try Self.turns(rttm)
-            #expect(Set(found.map(\.speaker)).count == 3, "\(container.file)")
+            #expect(Set(found.map(\.speaker)).count == 3, "\(file)")
             let agreement = ParleyCommandTests.attributedFraction(reference: expected, hypothesis: found)
-            #expect(agreement > 0.95, "\(container.file): \(agreement) of the WAV's speech given to the same speaker")
+            #expect(agreement > 0.95, "\(file): \(agreement) of the WAV's speech given to the same speaker")
         }
     }
 

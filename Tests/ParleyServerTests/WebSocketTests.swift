@@ -331,6 +331,8 @@ import Testing
                 statuses.append(await socket.readHead().status)
             }
             #expect(statuses.last == 429)
+            // The first two stay open to the end (a socket closes when it is released).
+            withExtendedLifetime([first, second]) {}
         }
     }
 }

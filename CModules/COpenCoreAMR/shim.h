@@ -1,0 +1,2 @@
+#include <opencore-amrnb/interf_dec.h>
+#include <opencore-amrwb/dec_if.h>
