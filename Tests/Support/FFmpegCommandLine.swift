@@ -10,9 +10,15 @@ public enum FFmpegCommandLine {
     /// Runs `ffmpeg ARGUMENTS` quietly (overwriting outputs, never reading standard input);
     /// throws with its words when it fails.
     public static func run(_ arguments: [String]) throws {
+        try runQuietly("ffmpeg", ["-hide_banner", "-loglevel", "error", "-nostdin", "-y"] + arguments)
+    }
+
+    /// Runs a program found on the PATH, its output discarded; throws with what it said on
+    /// standard error when it fails.
+    static func runQuietly(_ program: String, _ arguments: [String]) throws {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
-        process.arguments = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y"] + arguments
+        process.arguments = [program] + arguments
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice
@@ -20,8 +26,8 @@ public enum FFmpegCommandLine {
         let words = errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            throw Failure(
-                description: "ffmpeg \(arguments.joined(separator: " ")): \(String(decoding: words, as: UTF8.self))")
+            let said = String(decoding: words, as: UTF8.self)
+            throw Failure(description: "\(program) \(arguments.joined(separator: " ")): \(said)")
         }
     }
 
