@@ -291,6 +291,16 @@ void pa_av_describe(const pa_av *av, int *rate, int *channels, int64_t *frames, 
 
 /* ---- reading ---- */
 
+/* Grows *mono to hold at least `count` samples; 0 when out of memory. */
+static int reserve_mono(float **mono, size_t *capacity, size_t count) {
+    if (count <= *capacity) return 1;
+    float *grown = realloc(*mono, sizeof(float) * count);
+    if (grown == NULL) return 0;
+    *mono = grown;
+    *capacity = count;
+    return 1;
+}
+
 /* The decoded frame as mono float in *mono (grown as needed); returns its length or -1. */
 static long to_mono(pa_av *av, float **mono, size_t *capacity, pa_error *err) {
     AVFrame *frame = av->frame;
@@ -325,12 +335,7 @@ static long to_mono(pa_av *av, float **mono, size_t *capacity, pa_error *err) {
         av->interleaved = grown;
         av->interleaved_capacity = n;
     }
-    if ((size_t)n > *capacity) {
-        float *grown = realloc(*mono, sizeof(float) * (size_t)n);
-        if (grown == NULL) goto memory;
-        *mono = grown;
-        *capacity = (size_t)n;
-    }
+    if (!reserve_mono(mono, capacity, (size_t)n)) goto memory;
     uint8_t *out[1] = {(uint8_t *)av->interleaved};
     int got = swr_convert(av->convert, out, n, (const uint8_t **)frame->extended_data, n);
     if (got < 0) {
@@ -391,16 +396,10 @@ static long amr_read(pa_av *av, float **mono, size_t *capacity, int64_t frames_s
         const uint8_t *data = av->packet->data;
         int left = av->packet->size;
         /* At most as many frames as there are bytes. */
-        size_t need = (size_t)left * (size_t)per_frame;
-        if (need > *capacity) {
-            float *grown = realloc(*mono, sizeof(float) * need);
-            if (grown == NULL) {
-                av_packet_unref(av->packet);
-                pa_set_error(err, PA_ERR_MEMORY, 0, "out of memory decoding");
-                return -1;
-            }
-            *mono = grown;
-            *capacity = need;
+        if (!reserve_mono(mono, capacity, (size_t)left * (size_t)per_frame)) {
+            av_packet_unref(av->packet);
+            pa_set_error(err, PA_ERR_MEMORY, 0, "out of memory decoding");
+            return -1;
         }
         long n = 0;
         short pcm[320];
