@@ -5,6 +5,7 @@ public import ParleyEvents
 public import ParleyHub
 public import ParleyPipeline
 public import ParleyStore
+import Synchronization
 
 /// Runs meetings: a pipeline on the meeting's channel under this process's job lease (kept
 /// alive while it runs), a job claimed from the queue (a takeover says so first), a failure
@@ -18,6 +19,7 @@ public final class MeetingProcessor: Sendable {
     let metrics = JobMetrics()
     let makePipeline: @Sendable (DiarizationRequest) async throws -> MeetingPipeline
     let logger: Logger
+    private let liveTakeover = Mutex<(@Sendable (MeetingRecord, Int) async -> Void)?>(nil)
 
     /// This process's name in job leases.
     public var node: String { hub.node }
@@ -126,7 +128,16 @@ public final class MeetingProcessor: Sendable {
                 _ = try await store.finishJob(meetingID: job.meetingID, owner: node, status: nil)
                 return
             }
-            if let path = meeting.audioPath, meeting.audioBytes == nil {
+            if let path = meeting.audioPath, meeting.audioBytes == nil,
+                FileManager.default.fileExists(atPath: Self.liveMarker(for: path))
+            {
+                if let continueRecording = liveTakeover.withLock({ $0 }) {
+                    // A server: the recording goes on, the client reconnects and resumes.
+                    logger.info(
+                        "continuing a live recording its process left", metadata: ["attempt": "\(job.attempts)"])
+                    await continueRecording(meeting, job.attempts)
+                    return
+                }
                 meeting.audioBytes = try await finishLiveRecording(meeting, path: path, logger: logger)
             }
             guard let path = meeting.audioPath, meeting.audioBytes != nil, FileManager.default.fileExists(atPath: path)
@@ -144,21 +155,32 @@ public final class MeetingProcessor: Sendable {
             }
             if job.attempts > 1 {
                 logger.info("taking over an interrupted meeting", metadata: ["attempt": "\(job.attempts)"])
-                try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
-                    _ = try await channel.publish(
-                        .status(
-                            .init(
-                                stage: .upload, state: .restarted,
-                                detail:
-                                    "the process running this meeting stopped; processing starts again from the recording (attempt \(job.attempts))"
-                            )), lease: node, expecting: nil)
-                }
+                try await announceRestart(
+                    meeting,
+                    "the process running this meeting stopped; processing starts again from the recording (attempt \(job.attempts))"
+                )
             }
             await process(meeting, source: .file(path))
         } catch {
             logger.error("cannot run the claimed job", metadata: ["error": "\(store.describe(error))"])
             _ = try? await store.releaseJob(meetingID: job.meetingID, owner: node)
         }
+    }
+
+    /// Says, under this node's lease, that processing of the meeting starts again (a `status`
+    /// event with state `restarted`: watchers clear what they were shown and follow).
+    public func announceRestart(_ meeting: MeetingRecord, _ detail: String) async throws {
+        try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
+            _ = try await channel.publish(
+                .status(.init(stage: .upload, state: .restarted, detail: detail)), lease: node, expecting: nil)
+        }
+    }
+
+    /// Who continues a live recording whose process stopped before it ended (the server, which
+    /// can take the client's audio again): given the meeting and the job's attempt, under this
+    /// node's lease. Without one (`parley worker`), the recording is finished with what was stored.
+    public func continueLiveRecordings(with takeover: @escaping @Sendable (MeetingRecord, Int) async -> Void) {
+        liveTakeover.withLock { $0 = takeover }
     }
 
     /// The file beside a live recording's audio while it is being recorded.

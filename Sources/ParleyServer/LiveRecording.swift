@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import NIOCore
 import ParleyAudio
 import ParleyHub
@@ -49,6 +50,23 @@ final class LiveRecording: Sendable {
         self.file = file
         self.maxBytes = maxBytes
         try file.append(ByteBuffer(bytes: format.waveHeader(dataBytes: .max)))
+    }
+
+    /// A recording a stopped process left unfinished (the server stopped in the middle): the
+    /// samples it stored stay (half a sample at the end is cut off), and whoever resumes sends
+    /// what comes after them. Its idle timeout runs from now.
+    init(continuing meetingID: String, path: String, maxBytes: Int64) throws {
+        let header = Int64(PCMFormat.waveHeaderBytes)
+        let size = ((try? FileManager.default.attributesOfItem(atPath: path))?[.size] as? NSNumber)?.int64Value ?? 0
+        guard size >= header else {
+            throw APIError(.internalServerError, "storage", "the stored recording \(path) has no WAV header")
+        }
+        let frame = Int64(PCMFormat.speech.frameBytes)
+        let stored = (size - header) / frame * frame
+        self.meetingID = meetingID
+        self.maxBytes = maxBytes
+        file = try UploadFile(continuing: path, keeping: header + stored)
+        state.withLock { $0.stored = stored }
     }
 
     /// What the pipeline decodes: the samples as they are stored, behind a streaming header.

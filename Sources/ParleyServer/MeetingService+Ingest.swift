@@ -23,8 +23,17 @@ extension MeetingService {
             return try running.attach(connection, resume: resume)
         }
         if let resume, resume > 0 {
+            if let path = meeting.audioPath, meeting.audioBytes == nil,
+                FileManager.default.fileExists(atPath: MeetingProcessor.liveMarker(for: path))
+            {
+                // Not ended: its process stopped and the one taking it over has not started
+                // it again yet (or, with several nodes, another node holds it).
+                throw APIError(
+                    .serviceUnavailable, "recording_moving",
+                    "this meeting's recording is being taken over after its server stopped; reconnect in a moment")
+            }
             throw APIError.conflict(
-                "this meeting's recording is not running any more (it was stopped, timed out, or the server restarted)",
+                "this meeting's recording is not running any more (it was stopped or timed out)",
                 code: "recording_ended")
         }
         guard settings.engine.processing else {
@@ -70,6 +79,41 @@ extension MeetingService {
         return nil
     }
 
+    /// Continues a recording whose process stopped in the middle (this node took its job over,
+    /// under its lease): the stored audio stays, the client's reconnect resumes after it, and
+    /// processing starts again from the beginning of the recording (a `restarted` status) and
+    /// follows it live. Nobody reconnecting within the idle timeout ends it with what was stored.
+    func continueRecording(_ meeting: MeetingRecord, attempt: Int) async {
+        var logger = self.logger
+        logger[metadataKey: "meeting.id"] = "\(meeting.id)"
+        let recording: LiveRecording
+        let pipeline: MeetingPipeline
+        do {
+            pipeline = try await processor.pipeline(for: meeting.diarization)
+            recording = try LiveRecording(
+                continuing: meeting.id, path: meeting.audioPath ?? "", maxBytes: settings.maxUploadBytes)
+            try await processor.announceRestart(
+                meeting,
+                "the server recording this meeting stopped; the recording continues after the \(Self.seconds(recording.stored)) s it stored, and processing starts again from its beginning (attempt \(attempt))"
+            )
+        } catch {
+            logger.error("cannot continue the live recording", metadata: ["error": "\(store.describe(error))"])
+            await processor.fail(
+                meeting,
+                PipelineFailure(
+                    stage: .upload, code: "storage", message: "the interrupted recording cannot be continued"),
+                lease: node)
+            return
+        }
+        recordings.withLock { $0[meeting.id] = recording }
+        logger.info("live recording continues", metadata: ["bytes": "\(recording.stored)"])
+        await record(recording, meeting: meeting, pipeline: pipeline)
+    }
+
+    private static func seconds(_ bytes: Int64) -> String {
+        String(format: "%.1f", Double(bytes) / Double(PCMFormat.speech.frameBytes * PCMFormat.speech.rate))
+    }
+
     /// Runs the pipeline on the recording while it grows, and ends it when asked (stop, idle,
     /// size limit) or when the pipeline gives up.
     private func record(_ recording: LiveRecording, meeting: MeetingRecord, pipeline: MeetingPipeline) async {
@@ -94,11 +138,12 @@ extension MeetingService {
         logger[metadataKey: "meeting.id"] = "\(meeting.id)"
         let path = meeting.audioPath ?? ""
         let bytes = recording.stored
+        let leftForTakeover = reason == .failed && runner.isStopping
         do {
             try recording.writeFinalHeader()
-            if reason == .failed && runner.isStopping {
-                // Left for the process that takes the meeting over: it finishes the recording
-                // with what was stored.
+            if leftForTakeover {
+                // Left for the process that takes the meeting over: a server continues the
+                // recording when the client resumes (a worker finishes it with what was stored).
                 logger.info("server stopping during a live recording", metadata: ["bytes": "\(bytes)"])
             } else {
                 // Recorded before the pipeline can see the end of the file, like an upload.
@@ -114,6 +159,11 @@ extension MeetingService {
         recordings.withLock { _ = $0.removeValue(forKey: meeting.id) }
         logger.info("live recording ended", metadata: ["reason": "\(reason)", "bytes": "\(bytes)"])
         guard let connection = recording.connection else { return }
+        if leftForTakeover {
+            // Not ended: the client reconnects, and resumes once the server has started again.
+            connection.close(code: 1001, reason: "the server is stopping; reconnect and resume")
+            return
+        }
         let words: String
         switch reason {
         case .stopped: words = "stop"

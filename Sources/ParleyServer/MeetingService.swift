@@ -37,6 +37,9 @@ final class MeetingService: Sendable {
         self.settings = settings
         self.metrics = metrics
         self.logger = logger
+        engine.processor.continueLiveRecordings { [weak self] meeting, attempt in
+            await self?.continueRecording(meeting, attempt: attempt)
+        }
     }
 
     // MARK: Access

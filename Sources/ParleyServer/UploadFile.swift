@@ -32,6 +32,24 @@ final class UploadFile: Sendable {
         }
     }
 
+    /// Continues a file an earlier process wrote: its first `keeping` bytes stay (anything
+    /// after them, such as half a sample, is cut off) and appends go after them.
+    init(continuing path: String, keeping bytes: Int64) throws {
+        let descriptor = open(path, O_WRONLY | O_CLOEXEC, 0o644)
+        guard descriptor >= 0 else {
+            throw APIError(
+                .internalServerError, "storage", "cannot continue \(path): \(String(cString: strerror(errno)))")
+        }
+        guard ftruncate(descriptor, off_t(bytes)) == 0, lseek(descriptor, 0, SEEK_END) == off_t(bytes) else {
+            let reason = String(cString: strerror(errno))
+            close(descriptor)
+            throw APIError(.internalServerError, "storage", "cannot continue \(path): \(reason)")
+        }
+        self.path = path
+        self.descriptor = descriptor
+        state.withLock { $0.written = bytes }
+    }
+
     deinit { close(descriptor) }
 
     /// Appends the bytes (all of them: short writes are continued).

@@ -384,10 +384,11 @@ def lag_against(original, recorded, at, seconds=4.0, rate=16000):
     return int(numpy.argmax(correlation[:len(original)])) - at
 
 
-def test_a_meeting_recorded_from_the_microphone_survives_a_dropped_socket(meeting_audio, pages):
+def test_a_meeting_recorded_from_the_microphone_survives_a_dropped_socket_and_a_server_restart(meeting_audio, pages):
     """Chromium's fake microphone plays the generated meeting at real time into the Record
     button: transcript segments appear before Stop; the server drops the ingest socket mid-way
-    and the page resends what was not acknowledged; after Stop the meeting completes with summary
+    and the page resends what was not acknowledged; the server is then killed and started again,
+    and the page reconnects and the recording goes on; after Stop the meeting completes with summary
     and action items, and the stored recording is exactly what the page captured, with no gap and
     no duplicate (its delay against the original is the same before and after the cut, give or
     take the fake microphone's own slips)."""
@@ -421,6 +422,16 @@ def test_a_meeting_recorded_from_the_microphone_survives_a_dropped_socket(meetin
         cut = captured()
         page.wait(lambda d: acked() >= cut + 5 * 32000, 60, "the page did not resume after the dropped socket")
 
+        # The server is killed mid-recording and started again: the page keeps capturing,
+        # reconnects, and the restarted server continues the same recording.
+        srv.kill()
+        killed = captured()
+        page.wait(lambda d: "reconnecting" in page.find("#record-card").text, 30, "the page did not show the lost connection")
+        assert card.get_attribute("data-state") == "recording", "a lost server must not stop the recording"
+        srv.start()
+        page.wait(lambda d: acked() >= killed + 5 * 32000, 90, "the page did not resume after the server restarted")
+        page.shot("recording-after-server-restart")
+
         with open(meeting_audio["short"], "rb") as handle:
             original, original_bytes = wav_samples(handle.read())
         page.wait(lambda d: captured() >= original_bytes + 32000, 120, "the meeting did not play to its end")
@@ -442,10 +453,13 @@ def test_a_meeting_recorded_from_the_microphone_survives_a_dropped_socket(meetin
         assert stored_bytes == captured(), "the server stored exactly what the page captured"
         before = lag_against(original, stored, at=5 * 16000)
         after = lag_against(original, stored, at=(cut // 2) + 15 * 16000)
+        restarted = lag_against(original, stored, at=(killed // 2) + 10 * 16000)
         # Chromium's fake microphone slips by one of its 10 ms capture buffers (160 samples) now and
         # then on a busy machine; what the page sends goes in 100 ms frames, so a gap or a
         # duplicate in sending would shift the recording by 1600 samples or more.
         assert abs(before - after) < 800, f"the recording shifted across the cut: {before} then {after} samples"
+        assert abs(before - restarted) < 800, \
+            f"the recording shifted across the server restart: {before} then {restarted} samples"
     finally:
         srv.stop()
         shutil.rmtree(data, ignore_errors=True)

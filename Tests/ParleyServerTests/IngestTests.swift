@@ -203,13 +203,92 @@ import Testing
         }
     }
 
-    /// The server stops in the middle of a recording: the next start finishes the recording with
-    /// the audio that was stored and processes it; the client's resume is refused as ended.
-    @Test func aRecordingCutByAServerStopIsFinishedWithWhatWasStoredOnTheNextStart() async throws {
+    /// The server stops in the middle of a recording and starts again: the recording goes on.
+    /// The client reconnects (refused with 503 `recording_moving` until the new start has taken
+    /// the meeting over), resumes from an ack older than what the server stored, sends the rest
+    /// and stops: the stored WAV is exactly the PCM sent, with no gap and no duplicate, and the
+    /// meeting is processed again from its beginning (`restarted`) to `completed`.
+    @Test func aRecordingCutByAServerRestartContinuesWhenTheClientResumes() async throws {
+        let data = try ServerFixture.scratch("live-restart-resume")
+        let pcm = try Self.pcm16Mono16k(try ServerFixture.standup().audioPath)
+        let cut = pcm.count / 2 / 3200 * 3200
+        let (token, meeting, acked) = try await Self.recordThenStop(Array(pcm[..<cut]), data: data)
+        #expect(acked == cut)
+        try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: data), recover: true) { h in
+            async let watched = h.watch(meeting, token: token, query: "&since=0", timeout: .seconds(600)) {
+                messages in
+                messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
+            }
+            // The client last read an ack 1 s before the cut: it resends that second too.
+            let resume = cut - 32_000
+            var moving = 0
+            while true {
+                let probe = try RawSocket(port: h.port)
+                probe.upgrade("/ws/meeting/\(meeting)/ingest?token=\(token)&resume=\(resume)")
+                let status = await probe.readUpgradeHead().status
+                if status == 101 { break }
+                #expect(status == 503, "a reconnect before the takeover is answered 503, not \(status)")
+                moving += 1
+                try #require(moving < 300, "the restarted server never continued the recording")
+                try await Task.sleep(for: .milliseconds(100))
+            }
+            let stopped = try await h.ingest(meeting, token: token, query: "&resume=\(resume)") { inbound, outbound in
+                var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+                for at in stride(from: resume, to: pcm.count, by: 32_000) {
+                    try await outbound.write(.binary(ByteBuffer(bytes: pcm[at..<min(pcm.count, at + 32_000)])))
+                    _ = try await Self.nextAck(&messages)
+                }
+                try await outbound.write(.text(#"{"type":"stop"}"#))
+                while let message = try await messages.next() {
+                    if case .text(let text) = message, Wire(text).type == "stopped" { return Wire(text) }
+                }
+                return Wire("{}")
+            }
+            #expect(stopped.fields["bytes"] as? Int == pcm.count)
+            #expect(stopped.fields["reason"] as? String == "stop")
+            let seen = try await watched
+            #expect(seen.events.last?.stage == "completed")
+            let restart = try #require(seen.events.firstIndex { $0.type == "status" && $0.state == "restarted" })
+            #expect(seen.events[restart...].contains { $0.type == "transcript" })
+            #expect(seen.events[restart...].contains { $0.type == "action_items" })
+            let audio = try await h.request(.GET, "/api/meetings/\(meeting)/audio", token: token)
+            #expect([UInt8](audio.body) == PCMTestFormat.waveHeader(dataBytes: pcm.count) + pcm)
+            #expect(!FileManager.default.fileExists(atPath: data + "/audio/\(meeting).audio.live"))
+        }
+    }
+
+    /// The server stops in the middle of a recording and the client never comes back: the next
+    /// start waits the idle timeout for it, then finishes the recording with the audio that was
+    /// stored and processes it; a resume after that is refused as ended.
+    @Test func aRecordingCutByAServerStopIsFinishedWithWhatWasStoredWhenNobodyResumes() async throws {
         let data = try ServerFixture.scratch("live-restart")
         let pcm = Array(try Self.pcm16Mono16k(try ServerFixture.standup().audioPath).prefix(20 * 32_000))
-        let (token, meeting) = try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: data)) {
-            h in
+        let (token, meeting, acked) = try await Self.recordThenStop(pcm, data: data)
+        #expect(acked == pcm.count)
+        let settings = try ServerFixture.settings(dataDirectory: data) { $0.liveIdleTimeout = 2 }
+        try await ServerFixture.withServer(settings, recover: true) { h in
+            let seen = try await h.watch(meeting, token: token, query: "&since=0") { messages in
+                messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
+            }
+            #expect(seen.events.last?.stage == "completed")
+            #expect(seen.events.contains { $0.type == "status" && $0.state == "restarted" })
+            let audio = try await h.request(.GET, "/api/meetings/\(meeting)/audio", token: token)
+            #expect([UInt8](audio.body) == PCMTestFormat.waveHeader(dataBytes: pcm.count) + pcm)
+            #expect(!FileManager.default.fileExists(atPath: data + "/audio/\(meeting).audio.live"))
+            let socket = try RawSocket(port: h.port)
+            socket.upgrade("/ws/meeting/\(meeting)/ingest?token=\(token)&resume=\(pcm.count)")
+            let (status, text) = await socket.readHead()
+            #expect(status == 409)
+            #expect(text.contains("recording_ended"), "\(text)")
+        }
+    }
+
+    /// Starts a server on `data`, records `pcm` into a new meeting (a second at a time, each
+    /// acknowledged), leaves the connection, and stops the server mid-recording.
+    static func recordThenStop(_ pcm: [UInt8], data: String) async throws -> (
+        token: String, meeting: String, acked: Int
+    ) {
+        try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: data)) { h in
             let (_, token) = try await h.user("alice")
             let meeting = try await h.meeting("Cut by a restart", token: token)
             let acked = try await h.ingest(meeting, token: token) { inbound, outbound in
@@ -221,21 +300,7 @@ import Testing
                 }
                 return last
             }
-            #expect(acked == pcm.count)
-            return (token, meeting)
-        }
-        try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: data), recover: true) { h in
-            let seen = try await h.watch(meeting, token: token, query: "&since=0") { messages in
-                messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
-            }
-            #expect(seen.events.last?.stage == "completed")
-            #expect(seen.events.contains { $0.type == "status" && $0.state == "restarted" })
-            let audio = try await h.request(.GET, "/api/meetings/\(meeting)/audio", token: token)
-            #expect([UInt8](audio.body) == PCMTestFormat.waveHeader(dataBytes: pcm.count) + pcm)
-            #expect(!FileManager.default.fileExists(atPath: data + "/audio/\(meeting).audio.live"))
-            let socket = try RawSocket(port: h.port)
-            socket.upgrade("/ws/meeting/\(meeting)/ingest?token=\(token)&resume=\(pcm.count)")
-            #expect(await socket.readHead().status == 409)
+            return (token, meeting, acked)
         }
     }
 
