@@ -167,6 +167,11 @@ public struct VoiceActivityDetector: Sendable {
         return max(0, features.time(ofFrame: frameStart) - hop / 2 - configuration.padding)
     }
 
+    /// Where the speech going on now began (seconds), or nil in silence.
+    public var openSpeechStart: Double? {
+        openStart.map { max(0, features.time(ofFrame: $0) - features.hopDuration / 2 - configuration.padding) }
+    }
+
     /// Closes the segment still open at the end of the audio.
     public mutating func finish() -> [SpeechSegment] {
         defer { openStart = nil }

@@ -69,7 +69,9 @@ public struct UploadProgress: Sendable, Hashable, Codable {
 
 /// One speaker-attributed stretch of transcript. A segment whose words turn out to belong to
 /// two speakers after the final clustering is replaced: new segments arrive with `replaces`
-/// naming the ids they supersede, which clients remove.
+/// naming the ids they supersede, which clients remove. While a live recording's speech goes
+/// on, `provisional` segments show what has been said so far; the window's own segments replace
+/// them (a segment with no words only removes what it replaces).
 public struct TranscriptSegment: Sendable, Hashable, Codable {
     public var id: Int
     public var speaker: String
@@ -81,6 +83,8 @@ public struct TranscriptSegment: Sendable, Hashable, Codable {
     /// `estimated` when the backend timed only the segment and its words were spread over it;
     /// absent when the engine timed each word.
     public var wordTiming: WordTiming?
+    /// True for a live recording's transcript of speech still going on (absent otherwise).
+    public var provisional: Bool?
 
     public init(
         id: Int, speaker: String, start: Double, end: Double, text: String, words: [Word], replaces: [Int]? = nil,
@@ -97,7 +101,7 @@ public struct TranscriptSegment: Sendable, Hashable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, speaker, start, end, text, words, replaces
+        case id, speaker, start, end, text, words, replaces, provisional
         case wordTiming = "word_timing"
     }
 }

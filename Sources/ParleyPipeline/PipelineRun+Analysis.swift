@@ -55,7 +55,23 @@ extension PipelineRun {
         }
 
         func emit(_ closed: [TranscriptionWindows.Window]) throws {
-            for window in closed { windows.yield(try state.write(window)) }
+            for window in closed {
+                shared.state.withLock { $0.released = max($0.released, window.index + 1) }
+                windows.yield(try state.write(window))
+            }
+        }
+        // Live, the window being formed gets a provisional transcript now and then.
+        var lastPartial = -Double.infinity
+        func emitPartial(at seconds: Double) throws {
+            guard source.isLive, options.livePartial > 0, seconds - lastPartial >= options.livePartial else { return }
+            let open = state.grouping.openWindow
+            guard let start = open?.start ?? vad.openSpeechStart, seconds - start >= options.livePartial else { return }
+            let window =
+                open ?? .init(index: state.grouping.nextIndex, start: start, end: seconds, segments: 0)
+            if let partial = try state.provisional(window) {
+                lastPartial = seconds
+                windows.yield(partial)
+            }
         }
         let onEvent: (AnalysisEvent) async throws -> Void = { event in
             switch event {
@@ -82,6 +98,7 @@ extension PipelineRun {
                     try emit(state.grouping.add(segment))
                 }
                 try emit(state.grouping.advance(to: vad.settledUntil, now: seconds))
+                try emitPartial(at: seconds)
                 let fraction = declared.map { min(1, seconds / max($0, 0.001)) }
                 let now = ContinuousClock.now
                 if now - lastProgress > .milliseconds(500) || (fraction ?? 0) - lastFraction >= 0.1 {

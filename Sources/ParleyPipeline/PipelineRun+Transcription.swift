@@ -17,8 +17,15 @@ extension PipelineRun {
         // Rebuilt only when the tracker adopts new turns.
         var aligner = Aligner(turns: [])
         let timeout = options.timeouts.transcriptionRequest
+        // The provisional segments on screen for the window being formed.
+        var provisional: [Int] = []
         for await pending in windows {
             try Task.checkCancellation()
+            if pending.provisional, shared.state.withLock({ $0.released > pending.window.index }) {
+                // Its window was released meanwhile: its own transcript is next.
+                try? FileManager.default.removeItem(atPath: pending.file)
+                continue
+            }
             if !started {
                 started = true
                 try await publish(.status(.init(stage: .transcription, state: .started)))
@@ -85,16 +92,33 @@ extension PipelineRun {
                                 turns: turns.map(\.record))))
                 }
             }
+            // Each transcript replaces the provisional one of its window, if any.
+            var replaced = provisional
+            provisional = []
             for segment in transcription.segments {
                 for run in aligner.split(segment, unknown: "S1") {
-                    let piece = Self.segment(
+                    var piece = Self.segment(
                         id: result.nextID, speaker: run.speaker, words: run.words,
-                        wordTiming: transcription.wordTiming)
+                        replaces: replaced.isEmpty ? nil : replaced, wordTiming: transcription.wordTiming)
+                    replaced = []
                     result.nextID += 1
-                    result.segments.append(piece)
+                    if pending.provisional {
+                        piece.provisional = true
+                        provisional.append(piece.id)
+                    } else {
+                        result.segments.append(piece)
+                    }
                     try await publish(.transcript(piece))
                 }
             }
+            if !replaced.isEmpty {
+                if pending.provisional {
+                    provisional = replaced  // nothing new to show: the earlier one stays
+                } else {
+                    try await removeProvisional(replaced, &result)
+                }
+            }
+            if pending.provisional { continue }
             done += pending.window.end - pending.window.start
             let total = shared.state.withLock { $0.totalSpeech }
             try await publish(
@@ -106,6 +130,8 @@ extension PipelineRun {
         try Task.checkCancellation()
         // The windows ended because the analysis failed: its error ends the meeting, not this.
         if shared.state.withLock({ $0.failed }) { return result }
+        // Speech the voice activity detector gave up on (too short) never got a window.
+        if !provisional.isEmpty { try await removeProvisional(provisional, &result) }
         if !started { try await publish(.status(.init(stage: .transcription, state: .started))) }
         try await publish(
             .status(
@@ -113,6 +139,13 @@ extension PipelineRun {
                     stage: .transcription, state: .completed, progress: 1,
                     detail: "\(result.segments.count) segments", elapsed: result.time)))
         return result
+    }
+
+    /// A window had no words after all: an empty segment only takes its provisional ones away.
+    private func removeProvisional(_ ids: [Int], _ result: inout Transcribed) async throws {
+        let empty = Self.segment(id: result.nextID, speaker: "S1", words: [], replaces: ids)
+        result.nextID += 1
+        try await publish(.transcript(empty))
     }
 
     static func read(_ pending: PendingWindow) throws -> [Float] {
@@ -164,5 +197,22 @@ struct WindowState {
         samples.removeFirst(b - base)
         base = b
         return PendingWindow(window: window, offset: Double(a) / rate, file: file)
+    }
+
+    /// Writes the audio of a window still forming, from its start (padded) to the newest
+    /// sample, forgetting nothing: a provisional transcript's input. Nil when there is none.
+    func provisional(_ window: TranscriptionWindows.Window) throws -> PendingWindow? {
+        let from = max(lastEnd, window.start - padding, 0)
+        let a = max(base, Int((from * rate).rounded()))
+        let b = base + samples.count
+        guard b > a else { return nil }
+        let file = "\(scratch)/partial-\(window.index)-\(b).f32"
+        let data = samples[(a - base)...].withUnsafeBytes { Data($0) }
+        guard FileManager.default.createFile(atPath: file, contents: data) else {
+            throw PipelineFailure(stage: .transcription, code: "io", message: "cannot write \(file)")
+        }
+        var partial = window
+        partial.end = Double(b) / rate
+        return PendingWindow(window: partial, offset: Double(a) / rate, file: file, provisional: true)
     }
 }

@@ -14,6 +14,8 @@ final class SharedAnalysis: Sendable {
         var totalSpeech: Double?
         /// Set when the analysis failed: the transcription side then ends without a word.
         var failed = false
+        /// Windows released so far (a provisional transcript of one of them is too late).
+        var released = 0
     }
     let state: Mutex<State>
     init(features: FeatureConfiguration) { state = Mutex(State(frames: FeatureFrames(configuration: features))) }
@@ -36,6 +38,9 @@ struct PendingWindow: Sendable {
     var window: TranscriptionWindows.Window
     var offset: Double
     var file: String
+    /// A live recording's window still open (its speech goes on): a provisional transcript,
+    /// replaced by the window's own when it closes.
+    var provisional = false
 }
 
 /// One meeting's run: the stage context every stage shares (the pipeline, the sink, the

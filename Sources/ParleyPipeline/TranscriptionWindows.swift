@@ -58,6 +58,11 @@ public struct TranscriptionWindows: Sendable {
         return [current]
     }
 
+    /// The window being formed (not released yet), if any.
+    public var openWindow: Window? { open }
+    /// The index the next new window will have.
+    public var nextIndex: Int { count }
+
     public mutating func finish() -> [Window] {
         defer { open = nil }
         return open.map { [$0] } ?? []

@@ -13,6 +13,8 @@ struct ProgressDisplay {
     private var active: [String] = []
     private var transcriptionProgress = 0.0
     private var segments = 0
+    /// The provisional transcript of speech still going on (a live recording).
+    private var partial: String?
     private let started = Date()
 
     init(label: String, terminal: Bool = stderrIsTerminal, showTranscript: Bool = false) {
@@ -41,7 +43,13 @@ struct ProgressDisplay {
                 if let elapsed = status.elapsed { line += String(format: " in %.2f s", elapsed) }
                 printError(line)
             }
+        case .transcript(let segment) where segment.provisional == true:
+            // Speech still going on: shown on the redrawn line (terminal only), replaced later.
+            partial = segment.text
+        case .transcript(let segment) where segment.words.isEmpty:
+            partial = nil  // it only removes a provisional one
         case .transcript(let segment):
+            partial = nil
             segments += 1
             if showTranscript {
                 clear()
@@ -74,7 +82,8 @@ struct ProgressDisplay {
             Int(fraction * 100),
             active.isEmpty ? stage : active.joined(separator: "+"),
             segments, Date().timeIntervalSince(started))
-        FileHandle.standardError.write(Data(line.utf8))
+        let heard = showTranscript ? partial.map { "  … " + String($0.suffix(60)) } ?? "" : ""
+        FileHandle.standardError.write(Data((line + heard).utf8))
     }
 
     func finish() { if terminal { FileHandle.standardError.write(Data("\n".utf8)) } }

@@ -134,6 +134,57 @@ import Testing
         #expect((json["status"] as? [String: Any])?["stage"] as? String == "completed")
     }
 
+    /// While speech goes on, provisional transcripts show what was said so far; each is
+    /// replaced (by id, in a later event) by its window's own transcript, so none is left in the
+    /// minutes. `pipeline.live_partial=0` turns them off.
+    @Test func provisionalTranscriptsAreShownWhileSpeechGoesOnAndAllReplaced() throws {
+        let (dir, pcm) = try Self.meeting()
+        func events(_ extra: [String]) throws -> [[String: Any]] {
+            let (process, input, output, errors) = try Self.start(
+                [
+                    "--raw", "s16le:16000:1", "--out", "\(dir)/out", "--transcriber", "pocketsphinx", "--diarizer",
+                    "classic", "--events",
+                ] + extra)
+            // Thirty seconds at four times real time, in 100 ms pieces, as a recorder sends.
+            let writer = Thread {
+                for start in stride(from: 0, to: 30 * 32_000, by: 3_200) {
+                    input.write(pcm.subdata(in: start..<min(pcm.count, start + 3_200)))
+                    usleep(25_000)
+                }
+                try? input.close()
+            }
+            writer.start()
+            let (status, printed, said) = Self.finish(process, output, errors)
+            #expect(status == 0, "\(said)")
+            return printed.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+        }
+        let transcripts = try events([]).filter { $0["type"] as? String == "transcript" }.compactMap {
+            $0["data"] as? [String: Any]
+        }
+        let provisional = transcripts.filter { $0["provisional"] as? Bool == true }.compactMap { $0["id"] as? Int }
+        #expect(provisional.count >= 3, "provisional transcripts while speech goes on: \(provisional.count)")
+        for id in provisional {
+            let at = try #require(transcripts.firstIndex { $0["id"] as? Int == id })
+            #expect(
+                transcripts[(at + 1)...].contains { ($0["replaces"] as? [Int] ?? []).contains(id) },
+                "provisional segment \(id) is never replaced")
+        }
+        let json = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(dir)/out/live.json")))
+                as? [String: Any])
+        let segments = try #require(json["segments"] as? [[String: Any]])
+        #expect(segments.count >= 5)
+        #expect(!segments.contains { $0["provisional"] as? Bool == true || ($0["text"] as? String ?? "").isEmpty })
+        #expect(!segments.contains { provisional.contains($0["id"] as? Int ?? -1) })
+
+        let off = try events(["--set", "pipeline.live_partial=0"])
+        #expect(
+            !off.contains { ($0["data"] as? [String: Any])?["provisional"] as? Bool == true },
+            "pipeline.live_partial=0 still sent provisional transcripts")
+    }
+
     @Test func rawFormatsAreChecked() throws {
         for bad in ["s16le:16000", "u8:16000:1", "s16le:10:1", "s16le:16000:0"] {
             let run = try CLI.parley("process", "-", "--raw", bad)

@@ -66,10 +66,16 @@ import Testing
                     changes: [.init(segmentID: 1, speaker: "S2")])))
         apply(4, .transcript(.init(id: 3, speaker: "S1", start: 2, end: 2.5, text: "b", words: words, replaces: [2])))
         apply(5, .transcript(.init(id: 4, speaker: "S2", start: 2.5, end: 3, text: "c", words: words)))
-        apply(6, .status(.init(stage: .completed, state: .completed)))
+        // A provisional segment, then one with no words that only takes it away.
+        var partial = TranscriptSegment(id: 5, speaker: "S1", start: 4, end: 5, text: "d", words: words)
+        partial.provisional = true
+        apply(6, .transcript(partial))
+        #expect(state.segments.map(\.id) == [1, 3, 4, 5])
+        apply(7, .transcript(.init(id: 6, speaker: "S1", start: 0, end: 0, text: "", words: [], replaces: [5])))
+        apply(8, .status(.init(stage: .completed, state: .completed)))
         #expect(state.segments.map(\.id) == [1, 3, 4])
         #expect(state.segments.map(\.speaker) == ["S2", "S1", "S2"])
-        #expect(state.offset == 6)
+        #expect(state.offset == 8)
         #expect(state.isFinished)
         #expect(state.name(of: "S2") == "Speaker 2")
     }

@@ -338,10 +338,12 @@ export class MeetingPage {
 
   fillSegment(row, segment) {
     const name = speakerName(this.state, segment.speaker);
-    const key = `${segment.speaker}|${name}|${segment.text}|${segment.start}`;
+    const key = `${segment.speaker}|${name}|${segment.text}|${segment.start}|${Boolean(segment.provisional)}`;
     if (row.dataset.key === key) return;
     row.dataset.key = key;
     row.dataset.speaker = segment.speaker;
+    // Speech still going on in a live recording: what was heard so far, replaced when it ends.
+    row.classList.toggle("provisional", Boolean(segment.provisional));
     row.replaceChildren(
       h("button", { type: "button", class: "time", "aria-label": `Play from ${clock(segment.start)}, ${name}`,
         onclick: () => this.play(segment) }, clock(segment.start)),

@@ -43,6 +43,7 @@ export function fromView(view) {
 function insertSegment(state, segment) {
   if (segment.replaces) state.segments = state.segments.filter((s) => !segment.replaces.includes(s.id));
   state.segments = state.segments.filter((s) => s.id !== segment.id);
+  if (!segment.text && !(segment.words || []).length) return; // it only removes
   const index = state.segments.findIndex((s) => s.start > segment.start || (s.start === segment.start && s.id > segment.id));
   state.segments.splice(index < 0 ? state.segments.length : index, 0, segment);
 }
