@@ -64,8 +64,11 @@ extension PipelineRun {
         var lastPartial = -Double.infinity
         func emitPartial(at seconds: Double) throws {
             guard source.isLive, options.livePartial > 0, seconds - lastPartial >= options.livePartial else { return }
+            // Only while someone speaks: once the speech has ended, the window itself goes soon.
+            guard let speaking = vad.openSpeechStart else { return }
             let open = state.grouping.openWindow
-            guard let start = open?.start ?? vad.openSpeechStart, seconds - start >= options.livePartial else { return }
+            let start = open?.start ?? speaking
+            guard seconds - start >= options.livePartial else { return }
             let window =
                 open ?? .init(index: state.grouping.nextIndex, start: start, end: seconds, segments: 0)
             if let partial = try state.provisional(window) {

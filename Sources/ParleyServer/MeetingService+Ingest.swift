@@ -23,14 +23,12 @@ extension MeetingService {
             return try running.attach(connection, resume: resume)
         }
         if let resume, resume > 0 {
-            if let path = meeting.audioPath, meeting.audioBytes == nil,
+            let current = try await store.meeting(id: meeting.id) ?? meeting
+            if let path = current.audioPath, current.audioBytes == nil,
                 FileManager.default.fileExists(atPath: MeetingProcessor.liveMarker(for: path))
             {
-                // Not ended: its process stopped and the one taking it over has not started
-                // it again yet (or, with several nodes, another node holds it).
-                throw APIError(
-                    .serviceUnavailable, "recording_moving",
-                    "this meeting's recording is being taken over after its server stopped; reconnect in a moment")
+                // Not ended: another process holds it, or held it and stopped.
+                return try await takeOver(current, connection: connection, resume: resume)
             }
             throw APIError.conflict(
                 "this meeting's recording is not running any more (it was stopped or timed out)",
@@ -79,11 +77,56 @@ extension MeetingService {
         return nil
     }
 
-    /// Continues a recording whose process stopped in the middle (this node took its job over,
-    /// under its lease): the stored audio stays, the client's reconnect resumes after it, and
-    /// processing starts again from the beginning of the recording (a `restarted` status) and
-    /// follows it live. Nobody reconnecting within the idle timeout ends it with what was stored.
+    /// A client resumes a recording this process does not hold. If the process that held it
+    /// stopped (its job's lease ran out, or it gave the job back), this one takes the job and
+    /// continues the recording; otherwise the client is told to try again (the holder is
+    /// another node, or this one's start has not taken it over yet).
+    private func takeOver(_ meeting: MeetingRecord, connection: IngestConnection, resume: Int64) async throws
+        -> IngestConnection?
+    {
+        let moving = APIError(
+            .serviceUnavailable, "recording_moving",
+            "this meeting's recording is held by another server, or being taken over after its server stopped; reconnect in a moment"
+        )
+        guard settings.engine.processing else { throw moving }
+        let now = Date()
+        guard
+            let job = try await store.claimJob(
+                meetingID: meeting.id, owner: node, until: now.addingTimeInterval(settings.engine.jobLease), now: now)
+        else { throw moving }
+        guard job.epoch == meeting.epoch else {
+            _ = try? await store.releaseJob(meetingID: meeting.id, owner: node)
+            throw moving
+        }
+        guard let (recording, pipeline) = await reopen(meeting, attempt: job.attempts) else {
+            throw APIError(.internalServerError, "storage", "the interrupted recording cannot be continued")
+        }
+        connection.recording = recording
+        _ = try recording.attach(connection, resume: resume)
+        let accepted = runner.submit(meetingID: meeting.id) {
+            await self.record(recording, meeting: meeting, pipeline: pipeline)
+        }
+        guard accepted else {
+            recordings.withLock { _ = $0.removeValue(forKey: meeting.id) }
+            _ = try? await store.releaseJob(meetingID: meeting.id, owner: node)
+            throw APIError(.serviceUnavailable, "stopping", "the server is stopping; try again shortly")
+        }
+        return nil
+    }
+
+    /// Continues a recording whose process stopped in the middle, for the job queue (this node
+    /// took its job over): see ``reopen(_:attempt:)``. Nobody reconnecting within the idle
+    /// timeout ends it with what was stored.
     func continueRecording(_ meeting: MeetingRecord, attempt: Int) async {
+        guard let (recording, pipeline) = await reopen(meeting, attempt: attempt) else { return }
+        await record(recording, meeting: meeting, pipeline: pipeline)
+    }
+
+    /// Opens again a recording whose process stopped in the middle, under this node's lease on
+    /// its job: the stored audio stays, the client's reconnect resumes after it, and processing
+    /// starts again from the beginning of the recording (a `restarted` status) to follow it
+    /// live. Nil when it cannot (the meeting is then failed).
+    private func reopen(_ meeting: MeetingRecord, attempt: Int) async -> (LiveRecording, MeetingPipeline)? {
         var logger = self.logger
         logger[metadataKey: "meeting.id"] = "\(meeting.id)"
         let recording: LiveRecording
@@ -103,11 +146,11 @@ extension MeetingService {
                 PipelineFailure(
                     stage: .upload, code: "storage", message: "the interrupted recording cannot be continued"),
                 lease: node)
-            return
+            return nil
         }
         recordings.withLock { $0[meeting.id] = recording }
-        logger.info("live recording continues", metadata: ["bytes": "\(recording.stored)"])
-        await record(recording, meeting: meeting, pipeline: pipeline)
+        logger.info("live recording continues", metadata: ["bytes": "\(recording.stored)", "attempt": "\(attempt)"])
+        return (recording, pipeline)
     }
 
     private static func seconds(_ bytes: Int64) -> String {

@@ -8,6 +8,9 @@ public protocol JobStore: Sendable {
     /// Takes the oldest job that is queued or whose lease ran out, for `owner`, leased until
     /// `until`; nil when there is none. Processes claiming at once never get the same job.
     func claimJob(owner: String, until: Date, now: Date) async throws -> JobRecord?
+    /// Takes the meeting's own job for `owner` if it is queued or its lease ran out (as
+    /// `claimJob` would, attempts counted); nil when another process holds it or there is none.
+    func claimJob(meetingID: String, owner: String, until: Date, now: Date) async throws -> JobRecord?
     /// Extends the lease; false when `owner` no longer holds the job (it was taken over).
     func renewJob(meetingID: String, owner: String, until: Date) async throws -> Bool
     /// Ends the job held by `owner`, setting the meeting's final status (nil: leaving it); false

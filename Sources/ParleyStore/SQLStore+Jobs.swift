@@ -35,6 +35,20 @@ extension SQLStore: JobStore {
         ).first().map(Self.job)
     }
 
+    public func claimJob(meetingID: String, owner: String, until: Date, now: Date) async throws -> JobRecord? {
+        // PostgreSQL re-checks the condition on a row another transaction just updated, so two
+        // processes claiming at once never both get it.
+        try await database.raw(
+            """
+            UPDATE jobs SET owner = \(bind: owner), lease_until = \(bind: Self.milliseconds(until)),
+                attempts = attempts + 1
+            WHERE meeting_id = \(bind: meetingID)
+                AND (owner IS NULL OR lease_until < \(bind: Self.milliseconds(now)))
+            RETURNING meeting_id, epoch, owner, lease_until, attempts
+            """
+        ).first().map(Self.job)
+    }
+
     public func renewJob(meetingID: String, owner: String, until: Date) async throws -> Bool {
         try await database.raw(
             """

@@ -386,7 +386,7 @@ def lag_against(original, recorded, at, seconds=4.0, rate=16000):
 
 def test_a_meeting_recorded_from_the_microphone_survives_a_dropped_socket_and_a_server_restart(meeting_audio, pages):
     """Chromium's fake microphone plays the generated meeting at real time into the Record
-    button: transcript segments appear before Stop; the server drops the ingest socket mid-way
+    button: transcript segments appear before Stop, provisional ones while speech goes on; the server drops the ingest socket mid-way
     and the page resends what was not acknowledged; the server is then killed and started again,
     and the page reconnects and the recording goes on; after Stop the meeting completes with summary
     and action items, and the stored recording is exactly what the page captured, with no gap and
@@ -414,6 +414,8 @@ def test_a_meeting_recorded_from_the_microphone_survives_a_dropped_socket_and_a_
         page.wait(lambda d: page.all("li.segment"), 120, "no transcript segment while recording")
         assert card.get_attribute("data-state") == "recording", "the first segment came before Stop"
         page.shot("first-segment-while-recording")
+        # While someone speaks, what was said so far shows (provisional, in italics).
+        page.wait(lambda d: page.all("li.segment.provisional"), 60, "no provisional transcript while speech goes on")
 
         # The server cuts the ingest socket (no close frame); the page reconnects and resends.
         page.wait(lambda d: captured() >= 20 * 32000, 60, "20 s were not captured")
@@ -440,6 +442,7 @@ def test_a_meeting_recorded_from_the_microphone_survives_a_dropped_socket_and_a_
         page.wait(lambda d: page.status() == "completed", 300, "the recorded meeting never completed")
         page.wait(lambda d: page.all(".items li[data-item]"), 30, "no action items")
         page.shot("recorded-meeting-completed", whole_page=True)
+        assert not page.all("li.segment.provisional"), "a provisional segment was left on the page"
         _, view = srv.request("GET", f"/api/meetings/{meeting}", token=srv.token("alice"))
         assert len(view["segments"]) >= 5
         assert len(view["action_items"]) >= 1

@@ -16,6 +16,8 @@ import subprocess
 import tempfile
 import threading
 import time
+import urllib.request
+import wave
 
 import pytest
 import websocket
@@ -41,8 +43,10 @@ class Postgres:
 
 
 class Node(ParleyServer):
-    def __init__(self, name, data, database, processing=True):
+    def __init__(self, name, data, database, processing=True, lease=None):
         extra = ["--database", database] + ([] if processing else ["--no-processing"])
+        if lease:
+            extra += ["--set", f"server.job_lease={lease}"]
         super().__init__(name, data, LOGS, extra=extra)
 
 
@@ -132,7 +136,8 @@ def segments_after_last_restart(events):
         if event["type"] == "transcript":
             for replaced in event["data"].get("replaces") or []:
                 segments.pop(replaced, None)
-            segments[event["data"]["id"]] = event["data"]["text"]
+            if event["data"]["text"]:  # (an empty one only removes)
+                segments[event["data"]["id"]] = event["data"]["text"]
     return segments
 
 
@@ -154,8 +159,8 @@ class Cluster:
         self.data = tempfile.mkdtemp(prefix="parley-cluster-data-")
         self.processes = []
 
-    def node(self, name, processing=False):
-        node = Node(name, self.data, self.postgres.url, processing=processing)
+    def node(self, name, processing=False, lease=None):
+        node = Node(name, self.data, self.postgres.url, processing=processing, lease=lease)
         self.processes.append(node)
         return node
 
@@ -239,6 +244,74 @@ def test_a_client_follows_a_meeting_through_a_worker_crash_and_a_node_crash(clus
     _, view = a.request("GET", f"/api/meetings/{meeting}", token=token)
     edited = next(i for i in view["action_items"] if i["id"] == item)
     assert (edited["done"], edited["owner"], edited["due"], edited["task"]) == (True, "Dana", "Friday", "Ship the notes")
+
+
+def next_ack(socket):
+    while True:
+        message = json.loads(socket.recv())
+        assert message["type"] == "ack", message
+        return message["bytes"]
+
+
+def test_a_live_recording_moves_to_another_node_when_its_node_dies(cluster, long_meeting):
+    """A recording goes to node a through its ingest socket; node a is killed. The client
+    reconnects to node b with its last ack: refused (503, recording_moving) while node a's lease
+    runs, then node b takes the job over and continues the recording. The stored WAV is
+    exactly the PCM sent, with no gap and no duplicate, and the meeting completes."""
+    a, b = cluster.node("a", processing=True, lease=3), cluster.node("b", processing=True, lease=3)
+    token = login(a, "alice")
+    meeting = a.request("POST", "/api/meetings", {"title": "Recorded across nodes"}, token=token)[1]["id"]
+    with wave.open(long_meeting) as audio:
+        assert (audio.getframerate(), audio.getnchannels(), audio.getsampwidth()) == (16000, 1, 2)
+        pcm = audio.readframes(40 * 16000)
+    second = 32000
+    watcher = Watcher([b], meeting, token)
+    watcher.start()
+    wait_for(lambda: watcher.connects, 30, "the watcher to connect to node b")
+
+    socket = websocket.create_connection(f"ws://127.0.0.1:{a.port}/ws/meeting/{meeting}/ingest?token={token}",
+                                         timeout=30)
+    acked = 0
+    for at in range(0, 20 * second, second):
+        socket.send_binary(pcm[at:at + second])
+        acked = next_ack(socket)
+    assert acked == 20 * second
+    a.kill()
+    socket.close()
+
+    resume, refused = acked - second, 0  # the client resends the last second, whose ack it missed
+    deadline = time.time() + 60
+    while True:
+        try:
+            socket = websocket.create_connection(
+                f"ws://127.0.0.1:{b.port}/ws/meeting/{meeting}/ingest?token={token}&resume={resume}", timeout=30)
+            break
+        except websocket.WebSocketBadStatusException as refusal:
+            assert refusal.status_code == 503 and b"recording_moving" in (refusal.resp_body or b""), refusal
+            assert time.time() < deadline, "node b never took the recording over"
+            refused += 1
+            time.sleep(0.5)
+    assert refused >= 1, "node a's lease was still running: node b should have refused at first"
+    for at in range(resume, len(pcm), second):
+        socket.send_binary(pcm[at:at + second])
+        acked = next_ack(socket)
+    assert acked == len(pcm)
+    socket.send(json.dumps({"type": "stop"}))
+    stopped = json.loads(socket.recv())
+    assert stopped["type"] == "stopped" and stopped["bytes"] == len(pcm) and stopped["reason"] == "stop", stopped
+    socket.close()
+
+    assert watcher.done.wait(600), f"the meeting did not finish; last events {watcher.events[-3:]}"
+    assert_complete_ordered_stream(watcher)
+    assert any(e["type"] == "status" and e["data"]["state"] == "restarted" for e in watcher.events)
+    _, view = b.request("GET", f"/api/meetings/{meeting}", token=token)
+    assert view["status"] == "completed" and len(view["segments"]) >= 3
+    request = urllib.request.Request(f"{b.base}/api/meetings/{meeting}/audio",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        stored = response.read()
+    assert stored[44:] == pcm, f"the stored recording differs from what was sent ({len(stored) - 44} of {len(pcm)} bytes)"
+    assert "live recording continues" in b.text()
 
 
 def test_postgresql_restarting_mid_meeting_loses_nothing(cluster, long_meeting):

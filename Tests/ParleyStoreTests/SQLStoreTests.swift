@@ -194,9 +194,17 @@ import Testing
         #expect(try await store.renewJob(meetingID: "m_1", owner: "w_b", until: now.addingTimeInterval(40)) == false)
         // The lease runs out (w_a stopped answering): w_b takes it over, and w_a has lost it.
         let later = now.addingTimeInterval(41)
+        // A meeting's own job (a live recording's reconnect): not while leased, then like any claim.
+        #expect(
+            try await store.claimJob(meetingID: "m_1", owner: "w_b", until: now.addingTimeInterval(60), now: now)
+                == nil)
+        #expect(
+            try await store.claimJob(meetingID: "m_9", owner: "w_b", until: later.addingTimeInterval(30), now: later)
+                == nil)
         let second = try #require(
-            try await store.claimJob(owner: "w_b", until: later.addingTimeInterval(30), now: later))
+            try await store.claimJob(meetingID: "m_1", owner: "w_b", until: later.addingTimeInterval(30), now: later))
         #expect(second.owner == "w_b" && second.attempts == 2)
+        #expect(try await store.claimJob(owner: "w_c", until: later.addingTimeInterval(30), now: later) == nil)
         #expect(try await store.renewJob(meetingID: "m_1", owner: "w_a", until: later) == false)
         #expect(try await store.finishJob(meetingID: "m_1", owner: "w_a", status: .failed) == false)
         #expect(try await store.meeting(id: "m_1")?.status == .created)

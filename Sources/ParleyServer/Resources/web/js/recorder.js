@@ -14,6 +14,8 @@ const BUFFER_LIMIT = 5 * 60 * BYTES_PER_SECOND;
 // While paused the server hears a ping now and then, so it does not end the recording as abandoned.
 const PING_EVERY = 15_000;
 const MAX_ATTEMPTS = 8;
+// Once recording, the page keeps reconnecting for this long (ms) before it gives up.
+const OFFLINE_LIMIT = 10 * 60 * 1000;
 
 export class Recorder {
   constructor(meetingID, handlers) {
@@ -196,7 +198,13 @@ export class Recorder {
 
   scheduleReconnect() {
     this.attempts += 1;
-    if (this.attempts > MAX_ATTEMPTS) {
+    if (this.attempts === 1) this.offlineSince = performance.now();
+    // A recording that started keeps trying for as long as the page can hold its audio (a
+    // restarting server, or a recording moving to another node, can take a while).
+    const givingUp = this.connectedOnce
+      ? performance.now() - this.offlineSince > OFFLINE_LIMIT
+      : this.attempts > MAX_ATTEMPTS;
+    if (givingUp) {
       this.fail(this.connectedOnce
         ? "The server cannot be reached. What it acknowledged is kept; the rest of this recording is lost."
         : "The recording could not start: the server refused it or cannot be reached.");
