@@ -41,7 +41,7 @@ RATE = 16000
 CHUNK = RATE // 10 * 2  # 100 ms of s16le mono
 STANDUP_SECONDS = 57  # one repeat of the generated standup
 # The defaults of pipeline.live_window, pipeline.live_window_pause and pipeline.live_silence.
-LIVE_WINDOW, LIVE_PAUSE, LIVE_SILENCE, LIVE_PARTIAL = 3.5, 0.1, 0.3, 1.0
+LIVE_WINDOW, LIVE_PAUSE, LIVE_SILENCE = 3.5, 0.1, 0.3
 
 
 def percentile(values, p):
@@ -406,17 +406,17 @@ def write_report(results):
              "watching the meeting, and into `parley process - --raw s16le:16000:1 --events`. Speech to screen, "
              "per word of the final transcript: from the moment the word has been spoken (its end, as fed) to the "
              "moment the first transcript event holding it reached the watcher (or was printed): a provisional "
-             "one (speech still going on, shown every "
-             f"`pipeline.live_partial` = {LIVE_PARTIAL} s of it) with the same word within 0.5 s, or the final "
-             "one. The final transcript's own latency and the share of words a provisional event showed first are "
-             "beside it. Targets: p50 2.5 s, p95 5 s.", "",
+             "one (speech still going on; only with `pipeline.live_partial` set, off by default) with the same "
+             "word within 0.5 s, or the final one. The final transcript's own latency and the share of words a "
+             "provisional event showed first are beside it. Targets: p50 2.5 s, p95 5 s. (Runs with "
+             "`--set pipeline.live_partial=N` print their figures without writing this section; the ones made "
+             "are in \"Provisional transcripts\" below.)", "",
              "| path | meeting | words | p50 | p95 | max | p50 first / last third | final transcript p50 / p95 | "
              "shown first provisionally | WER live | WER from the file | "
              "CPU per s of audio | completed after the input ended |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
              row("server", "ingest socket -> watcher"), row("cli", "`parley process -`"), "",
-             "CPU counts the server (or parley) and its whisper worker, up to the end of the input (the provisional "
-             "transcripts roughly double it: `--set pipeline.live_partial=0` turns them off). A live window "
+             "CPU counts the server (or parley) and its whisper worker, up to the end of the input. A live window "
              f"holds at most `pipeline.live_window` ({LIVE_WINDOW} s) of speech (a talker who does not pause is cut "
              "at the quietest moment) and goes to the recognizer as soon as no more speech can join it (its "
              f"speech ends after `pipeline.live_silence`, {LIVE_SILENCE} s, of quiet; speech after a pause longer than "

@@ -54,8 +54,10 @@ public struct PipelineOptions: Sendable {
     /// recognizer (a file's windows use the voice activity detector's `minSilence`, 0.4).
     public var liveSilence: Double = 0.3
     /// For a live recording: while a window's speech goes on, a provisional transcript of it
-    /// every this many seconds (replaced by the window's own when it closes); 0 turns them off.
-    public var livePartial: Double = 1.0
+    /// every this many seconds, when the recognizer is idle (replaced by the window's own when it
+    /// closes); 0, the default, makes none. Words show sooner, but on two cores the extra work
+    /// lengthens the tail (Docs/benchmarks.md).
+    public var livePartial: Double = 0
     /// Re-run the clustering on the audio so far, for provisional labels, once the audio has
     /// grown by this factor since the last run (the final pass always runs).
     public var provisionalGrowth: Double = 2

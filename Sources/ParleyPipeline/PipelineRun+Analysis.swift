@@ -56,8 +56,12 @@ extension PipelineRun {
 
         func emit(_ closed: [TranscriptionWindows.Window]) throws {
             for window in closed {
-                shared.state.withLock { $0.released = max($0.released, window.index + 1) }
-                windows.yield(try state.write(window))
+                let pending = try state.write(window)
+                shared.state.withLock {
+                    $0.released += 1
+                    $0.outstanding += 1
+                }
+                windows.yield(pending)
             }
         }
         // Live, the window being formed gets a provisional transcript now and then.
@@ -69,10 +73,13 @@ extension PipelineRun {
             let open = state.grouping.openWindow
             let start = open?.start ?? speaking
             guard seconds - start >= options.livePartial else { return }
+            // Only when the recognizer is idle: a provisional transcript never delays a window's own.
+            guard shared.state.withLock({ $0.outstanding == 0 }) else { return }
             let window =
                 open ?? .init(index: state.grouping.nextIndex, start: start, end: seconds, segments: 0)
             if let partial = try state.provisional(window) {
                 lastPartial = seconds
+                shared.state.withLock { $0.outstanding += 1 }
                 windows.yield(partial)
             }
         }

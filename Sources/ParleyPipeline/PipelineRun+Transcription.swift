@@ -20,9 +20,15 @@ extension PipelineRun {
         // The provisional segments on screen for the window being formed.
         var provisional: [Int] = []
         for await pending in windows {
+            defer {
+                shared.state.withLock {
+                    $0.outstanding -= 1
+                    if !pending.provisional { $0.transcribed += 1 }
+                }
+            }
             try Task.checkCancellation()
-            if pending.provisional, shared.state.withLock({ $0.released > pending.window.index }) {
-                // Its window was released meanwhile: its own transcript is next.
+            if pending.provisional, shared.state.withLock({ $0.released > $0.transcribed }) {
+                // A released window waits (perhaps its own): it goes first.
                 try? FileManager.default.removeItem(atPath: pending.file)
                 continue
             }

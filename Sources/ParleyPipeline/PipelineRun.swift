@@ -14,8 +14,13 @@ final class SharedAnalysis: Sendable {
         var totalSpeech: Double?
         /// Set when the analysis failed: the transcription side then ends without a word.
         var failed = false
-        /// Windows released so far (a provisional transcript of one of them is too late).
+        /// Windows released so far, and those whose transcript is out: a provisional transcript
+        /// is skipped while a released window waits (it would only delay that one).
         var released = 0
+        var transcribed = 0
+        /// Windows (either kind) handed to the recognizer and not done yet: a provisional one is
+        /// made only when the recognizer has nothing else to do.
+        var outstanding = 0
     }
     let state: Mutex<State>
     init(features: FeatureConfiguration) { state = Mutex(State(frames: FeatureFrames(configuration: features))) }

@@ -393,7 +393,8 @@ def test_a_meeting_recorded_from_the_microphone_survives_a_dropped_socket_and_a_
     no duplicate (its delay against the original is the same before and after the cut, give or
     take the fake microphone's own slips)."""
     data = tempfile.mkdtemp(prefix="parley-browser-record-")
-    srv = ParleyServer("serve", data, log_dir=data, extra=("--diarizer", "classic", "--development"), timeout=60)
+    srv = ParleyServer("serve", data, log_dir=data, extra=("--diarizer", "classic", "--development",
+                                                             "--set", "pipeline.live_partial=1"), timeout=60)
     try:
         page = Page(srv, "record", microphone=meeting_audio["short"])
         pages.append(page)

@@ -136,7 +136,7 @@ import Testing
 
     /// While speech goes on, provisional transcripts show what was said so far; each is
     /// replaced (by id, in a later event) by its window's own transcript, so none is left in the
-    /// minutes. `pipeline.live_partial=0` turns them off.
+    /// minutes. They are off by default (`pipeline.live_partial` 0).
     @Test func provisionalTranscriptsAreShownWhileSpeechGoesOnAndAllReplaced() throws {
         let (dir, pcm) = try Self.meeting()
         func events(_ extra: [String]) throws -> [[String: Any]] {
@@ -161,7 +161,9 @@ import Testing
                 try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
             }
         }
-        let transcripts = try events([]).filter { $0["type"] as? String == "transcript" }.compactMap {
+        let transcripts = try events(["--set", "pipeline.live_partial=1"]).filter {
+            $0["type"] as? String == "transcript"
+        }.compactMap {
             $0["data"] as? [String: Any]
         }
         let provisional = transcripts.filter { $0["provisional"] as? Bool == true }.compactMap { $0["id"] as? Int }
@@ -180,10 +182,10 @@ import Testing
         #expect(!segments.contains { $0["provisional"] as? Bool == true || ($0["text"] as? String ?? "").isEmpty })
         #expect(!segments.contains { provisional.contains($0["id"] as? Int ?? -1) })
 
-        let off = try events(["--set", "pipeline.live_partial=0"])
+        let off = try events([])
         #expect(
             !off.contains { ($0["data"] as? [String: Any])?["provisional"] as? Bool == true },
-            "pipeline.live_partial=0 still sent provisional transcripts")
+            "provisional transcripts without pipeline.live_partial (off by default)")
     }
 
     @Test func rawFormatsAreChecked() throws {
