@@ -85,6 +85,8 @@ public struct TranscriptSegment: Sendable, Hashable, Codable {
     public var wordTiming: WordTiming?
     /// True for a live recording's transcript of speech still going on (absent otherwise).
     public var provisional: Bool?
+    /// A segment with no words: it only takes away what it replaces.
+    public var onlyRemoves: Bool { words.isEmpty && text.isEmpty }
 
     public init(
         id: Int, speaker: String, start: Double, end: Double, text: String, words: [Word], replaces: [Int]? = nil,

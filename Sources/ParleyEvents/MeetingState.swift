@@ -53,7 +53,7 @@ public struct MeetingState: Sendable, Hashable, Codable {
         case .transcript(let segment):
             if segment.wordTiming == .estimated { metadata["word_timing"] = WordTiming.estimated.rawValue }
             if let replaced = segment.replaces { segments.removeAll { replaced.contains($0.id) } }
-            if segment.words.isEmpty && segment.text.isEmpty { break }  // it only removes
+            if segment.onlyRemoves { break }
             let index = segments.firstIndex { ($0.start, $0.id) > (segment.start, segment.id) } ?? segments.endIndex
             segments.insert(segment, at: index)
         case .speakers(let update) where update.reason == .rename:

@@ -57,10 +57,7 @@ extension PipelineRun {
         func emit(_ closed: [TranscriptionWindows.Window]) throws {
             for window in closed {
                 let pending = try state.write(window)
-                shared.state.withLock {
-                    $0.released += 1
-                    $0.outstanding += 1
-                }
+                shared.state.withLock { $0.outstanding += 1 }
                 windows.yield(pending)
             }
         }

@@ -20,15 +20,10 @@ extension PipelineRun {
         // The provisional segments on screen for the window being formed.
         var provisional: [Int] = []
         for await pending in windows {
-            defer {
-                shared.state.withLock {
-                    $0.outstanding -= 1
-                    if !pending.provisional { $0.transcribed += 1 }
-                }
-            }
+            defer { shared.state.withLock { $0.outstanding -= 1 } }
             try Task.checkCancellation()
-            if pending.provisional, shared.state.withLock({ $0.released > $0.transcribed }) {
-                // A released window waits (perhaps its own): it goes first.
+            if pending.provisional, shared.state.withLock({ $0.outstanding > 1 }) {
+                // A released window waits behind it (perhaps its own): it goes first.
                 try? FileManager.default.removeItem(atPath: pending.file)
                 continue
             }
@@ -193,16 +188,22 @@ struct WindowState {
         let to = window.end + padding
         let a = max(base, Int((from * rate).rounded()))
         let b = max(a, min(base + samples.count, Int((to * rate).rounded())))
-        let file = "\(scratch)/window-\(window.index).f32"
-        let slice = samples[(a - base)..<(b - base)]
-        let data = slice.withUnsafeBytes { Data($0) }
-        guard FileManager.default.createFile(atPath: file, contents: data) else {
-            throw PipelineFailure(stage: .transcription, code: "io", message: "cannot write \(file)")
-        }
+        let file = try save(a..<b, as: "window-\(window.index)")
         lastEnd = Double(b) / rate
         samples.removeFirst(b - base)
         base = b
         return PendingWindow(window: window, offset: Double(a) / rate, file: file)
+    }
+
+    /// Writes the samples `range` (indices in the whole meeting) to `name`.f32 in the scratch
+    /// directory, for the recognizer; returns the file's path.
+    private func save(_ range: Range<Int>, as name: String) throws -> String {
+        let file = "\(scratch)/\(name).f32"
+        let data = samples[(range.lowerBound - base)..<(range.upperBound - base)].withUnsafeBytes { Data($0) }
+        guard FileManager.default.createFile(atPath: file, contents: data) else {
+            throw PipelineFailure(stage: .transcription, code: "io", message: "cannot write \(file)")
+        }
+        return file
     }
 
     /// Writes the audio of a window still forming, from its start (padded) to the newest
@@ -212,11 +213,7 @@ struct WindowState {
         let a = max(base, Int((from * rate).rounded()))
         let b = base + samples.count
         guard b > a else { return nil }
-        let file = "\(scratch)/partial-\(window.index)-\(b).f32"
-        let data = samples[(a - base)...].withUnsafeBytes { Data($0) }
-        guard FileManager.default.createFile(atPath: file, contents: data) else {
-            throw PipelineFailure(stage: .transcription, code: "io", message: "cannot write \(file)")
-        }
+        let file = try save(a..<b, as: "partial-\(window.index)-\(b)")
         var partial = window
         partial.end = Double(b) / rate
         return PendingWindow(window: partial, offset: Double(a) / rate, file: file, provisional: true)

@@ -14,12 +14,9 @@ final class SharedAnalysis: Sendable {
         var totalSpeech: Double?
         /// Set when the analysis failed: the transcription side then ends without a word.
         var failed = false
-        /// Windows released so far, and those whose transcript is out: a provisional transcript
-        /// is skipped while a released window waits (it would only delay that one).
-        var released = 0
-        var transcribed = 0
         /// Windows (either kind) handed to the recognizer and not done yet: a provisional one is
-        /// made only when the recognizer has nothing else to do.
+        /// made only when this is 0, so at most one is ever queued, and anything queued behind
+        /// it is a released window, which it would only delay.
         var outstanding = 0
     }
     let state: Mutex<State>

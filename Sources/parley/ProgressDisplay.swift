@@ -46,8 +46,8 @@ struct ProgressDisplay {
         case .transcript(let segment) where segment.provisional == true:
             // Speech still going on: shown on the redrawn line (terminal only), replaced later.
             partial = segment.text
-        case .transcript(let segment) where segment.words.isEmpty:
-            partial = nil  // it only removes a provisional one
+        case .transcript(let segment) where segment.onlyRemoves:
+            partial = nil
         case .transcript(let segment):
             partial = nil
             segments += 1
