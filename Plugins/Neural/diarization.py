@@ -37,6 +37,9 @@ class Settings:
         self.threshold = 0.62
         # A local speaker needs this much speech in a window (seconds) for an embedding.
         self.min_embedding_speech = 0.4
+        # A local speaker with less speech than that, but at least this much, is not clustered
+        # but still gets an embedding, to be matched with a speaker found elsewhere (seconds).
+        self.min_assigned_speech = 0.1
         # Clusters with less speech than this (seconds, over the meeting) are not speakers of
         # their own; their windows go to the nearest large cluster.
         self.min_cluster_speech = 3.0
@@ -132,7 +135,7 @@ class Models:
 
 
 class Window:
-    __slots__ = ("start", "activity", "expected", "speakers", "embeddings", "speech", "assignment")
+    __slots__ = ("start", "activity", "expected", "speakers", "embeddings", "speech", "clustered", "assignment")
 
     def __init__(self, start, activity, expected):
         self.start = start  # sample offset
@@ -141,6 +144,7 @@ class Window:
         self.speakers = []  # local speakers with an embedding
         self.embeddings = []
         self.speech = []  # seconds of speech of each such speaker
+        self.clustered = []  # whether it has enough speech to be clustered
         self.assignment = {}  # local speaker -> cluster
 
 
@@ -170,6 +174,7 @@ def analyse(path, models, settings, progress=None):
         starts = window_starts(length, step)
         windows = []
         min_frames = int(settings.min_embedding_speech * RATE / FRAME_STEP)
+        min_assigned = max(1, int(settings.min_assigned_speech * RATE / FRAME_STEP))
         for b in range(0, len(starts), settings.batch):
             batch = starts[b : b + settings.batch]
             audio = np.zeros((len(batch), WINDOW), dtype=np.float32)
@@ -185,12 +190,13 @@ def analyse(path, models, settings, progress=None):
                     clean = active & (count[i] == 1)
                     # Embed the speaker where it speaks alone; where it never does, where it speaks.
                     frames = np.flatnonzero(clean if clean.sum() >= min_frames else active)
-                    if len(frames) < min_frames:
+                    if len(frames) < min_assigned:
                         continue
                     samples = audio[i][np.clip(frame_samples(frames), 0, WINDOW - 1)]
                     window.speakers.append(k)
                     window.embeddings.append(models.embed(samples))
                     window.speech.append(active.sum() * FRAME_STEP / RATE)
+                    window.clustered.append(len(frames) >= min_frames)
                 windows.append(window)
             if progress:
                 progress(min(1.0, (b + len(batch)) / len(starts)))
@@ -317,11 +323,14 @@ def diarize(path, models, settings=None, speakers=None, min_speakers=1, max_spea
     """Who spoke when in a 16 kHz mono file: a list of (speaker index, start, end)."""
     settings = settings or Settings()
     windows, length = analyse(path, models, settings, progress)
-    embeddings = [e for w in windows for e in w.embeddings]
-    if not embeddings:
+    # Speakers with little speech in every window are clustered only if nobody has more.
+    clustered = [(e, s) for w in windows for e, s, c in zip(w.embeddings, w.speech, w.clustered) if c]
+    if not clustered:
+        clustered = [(e, s) for w in windows for e, s in zip(w.embeddings, w.speech)]
+    if not clustered:
         return [], length / RATE, np.zeros((0, 192), dtype=np.float32)
-    points = np.stack(embeddings)
-    weights = np.array([s for w in windows for s in w.speech])
+    points = np.stack([e for e, _ in clustered])
+    weights = np.array([s for _, s in clustered])
     labels, centroids = cluster(points, weights, settings, speakers, min_speakers, max_speakers)
     assign(windows, centroids)
     active = reconstruct(windows, length, len(centroids), settings)

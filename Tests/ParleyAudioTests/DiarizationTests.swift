@@ -86,6 +86,30 @@ import Testing
         }
     }
 
+    /// A loud noise with no periodicity in it (a breath, paper, a chair) passes the energy
+    /// thresholds as easily as a word; with the front's voicing it is not speech, while the
+    /// voiced bursts around it, and a short voiced one ("yes"), still are.
+    @Test func aLoudNoiseWithoutVoicingIsNotSpeech() throws {
+        var random = SystemRandomNumberGenerator()
+        let rustle = (0..<Int(0.6 * 16_000)).map { _ in 0.2 * Float.random(in: -1...1, using: &random) }
+        let signal =
+            Signals.silence(seconds: 1) + Signals.harmonic(f0: 150, seconds: 0.8) + Signals.silence(seconds: 1)
+            + rustle + Signals.silence(seconds: 1) + Signals.harmonic(f0: 220, seconds: 0.25)
+            + Signals.silence(seconds: 1)
+        let frames = try Self.frames(of: signal)
+        let (energyOnly, _) = VoiceActivityDetector.detect(energy: frames.energy)
+        #expect(energyOnly.count == 3, "without voicing the noise counts: \(energyOnly)")
+        let (segments, _) = VoiceActivityDetector.detect(energy: frames.energy, voicing: frames.voicing)
+        #expect(segments.count == 2, "\(segments)")
+        guard segments.count == 2 else { return }
+        #expect(abs(segments[0].start - 1.0) < 0.05 && abs(segments[0].end - 1.8) < 0.05, "\(segments[0])")
+        #expect(abs(segments[1].start - 4.4) < 0.05 && abs(segments[1].end - 4.65) < 0.05, "\(segments[1])")
+        var off = VoiceActivityConfiguration()
+        off.minVoiced = 0
+        let (all, _) = VoiceActivityDetector.detect(energy: frames.energy, voicing: frames.voicing, configuration: off)
+        #expect(all.count == 3, "minVoiced 0 turns the check off: \(all)")
+    }
+
     @Test func aSoftOnsetBelongsToTheSpeechThatFollowsIt() throws {
         // The voice's frames are at about -17 dB and the floor here sits at its minimum, -62 dB,
         // so speech starts at -50 dB (12 dB above it) and goes on above -55 dB (7 dB). A 150 ms
