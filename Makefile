@@ -45,7 +45,8 @@ test: lint
 # Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 35 minutes):
 # the audio front and diarizer (run.py), the whole pipeline (pipeline.py), the WebSocket hub
 # (hub.py), fan-out across two nodes on PostgreSQL (cluster.py), the read model
-# (readmodel.py), both diarizers on real speech (real.py), decoding every kind of recording
+# (readmodel.py), both diarizers on real speech (real.py), word error rate on real speech
+# beside faster-whisper alone (real_wer.py), decoding every kind of recording
 # beside the ffmpeg command line (decode.py), and a meeting from standard input at real time
 # (live.py). Each script rewrites its own section only.
 bench:
@@ -57,6 +58,7 @@ bench:
 	.venv/bin/python benchmarks/cluster.py --skip-build
 	.venv/bin/python benchmarks/readmodel.py --skip-build
 	.venv/bin/python benchmarks/real.py --skip-build
+	.venv/bin/python benchmarks/real_wer.py --skip-build
 	.venv/bin/python benchmarks/decode.py --skip-build
 	.venv/bin/python benchmarks/live.py --skip-build
 

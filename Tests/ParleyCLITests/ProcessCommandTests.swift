@@ -37,6 +37,39 @@ import Testing
         #expect(srt.hasPrefix("1\n00:00:0"))
     }
 
+    /// Whispered speech has no voicing: the classic diarizer does not count it as speech (its
+    /// voiced-frames check), but the recognizer still transcribes it, and its words go to the
+    /// nearest speaker's turn.
+    @Test func whisperedSpeechIsTranscribedThoughTheDiarizerSkipsIt() throws {
+        let dir = try CLI.scratch()
+        let script = """
+            {"speakers": {"ann": {"voice": "en-us+f3", "pitch": 60, "speed": 150},
+                          "ben": {"voice": "en-us+whisper", "pitch": 50, "speed": 150}},
+             "turns": [["ann", "Good morning, let us begin the review of the budget."],
+                       ["ben", "I will send the report to the finance team tomorrow morning."],
+                       ["ann", "Thank you, that sounds good to me."]],
+             "action_items": []}
+            """
+        try script.write(toFile: "\(dir)/script.json", atomically: true, encoding: .utf8)
+        #expect(try CLI.parley("make-meeting", dir, "--script", "\(dir)/script.json").status == 0)
+        let diarized = try CLI.parley("diarize", "\(dir)/meeting.wav", "--diarizer", "classic", "--json")
+        #expect(diarized.status == 0, "\(diarized.errors)")
+        let analysis = try #require(
+            try JSONSerialization.jsonObject(with: Data(diarized.output.utf8)) as? [String: Any])
+        // The whispered turn (after "...budget", about 3 to 8 s) is not speech to the diarizer.
+        let speech = (analysis["speech"] as? [[String: Any]] ?? []).compactMap { s -> (Double, Double)? in
+            guard let a = s["start"] as? Double, let b = s["end"] as? Double else { return nil }
+            return (a, b)
+        }
+        #expect(!speech.isEmpty)
+        #expect(speech.allSatisfy { $0.1 < 5 || $0.0 > 8 }, "\(speech)")
+        let run = try CLI.parley(
+            "process", "\(dir)/meeting.wav", "--out", "\(dir)/out", "--format", "txt", "--diarizer", "classic")
+        #expect(run.status == 0, "\(run.errors)")
+        let text = try String(contentsOfFile: "\(dir)/out/meeting.txt", encoding: .utf8).lowercased()
+        #expect(text.contains("finance team"), "\(text)")
+    }
+
     @Test func eventsFlagPrintsTheProtocolAsJSONLines() throws {
         let dir = try CLI.scratch()
         #expect(try CLI.parley("make-meeting", dir, "--seed", "5").status == 0)
