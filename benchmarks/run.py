@@ -13,6 +13,7 @@ import datetime
 import json
 import os
 import platform
+import random
 import shutil
 import statistics
 import subprocess
@@ -181,8 +182,7 @@ NEW_LINES = [
 def new_voices(out, meetings):
     """Meetings of 2 to 5 voices drawn at random (variant, accent, pitch, speed): the generator's
     voices, but not the ones anything was tuned on. Both diarizers, automatic count."""
-    import random
-    rows = {}
+    rows = {b: {"der": [], "count_right": 0, "errors": []} for b in ["classic", "neural"]}
     for i in range(meetings):
         r = random.Random(7000 + i)
         k = r.choice([2, 3, 3, 4, 4, 5])
@@ -201,19 +201,18 @@ def new_voices(out, meetings):
             json.dump({"speakers": speakers, "turns": turns, "action_items": []}, f)
         extra = [[], ["--snr", "20"], ["--overlap", "0.15"]][i % 3]
         make_meeting(d, "--script", script, "--seed", str(i + 1), *extra)
-        for backend in ["classic", "neural"]:
+        for backend, row in rows.items():
             rttm = os.path.join(d, f"{backend}.rttm")
             p = subprocess.run([PARLEY, "diarize", os.path.join(d, "meeting.wav"), "--diarizer", backend, "--rttm", rttm],
                                capture_output=True, text=True)
-            if p.returncode != 0:
-                rows.setdefault(backend, {"error": p.stderr.strip().splitlines()[-1:]})
+            if p.returncode != 0:  # the neural backend where setup did not install it
+                row["errors"] += p.stderr.strip().splitlines()[-1:]
                 continue
             s = score(d, rttm)
-            row = rows.setdefault(backend, {"der": [], "count_right": 0})
             row["der"].append(s["der"])
             row["count_right"] += s["hypothesis_speakers"] == s["reference_speakers"]
-    return [{"backend": b, "meetings": meetings, "der_mean": statistics.mean(r["der"]), "der_max": max(r["der"]),
-             "count_right": r["count_right"]} if "der" in r else {"backend": b, "error": r["error"]}
+    return [{"backend": b, "meetings": len(r["der"]), "der_mean": statistics.mean(r["der"]), "der_max": max(r["der"]),
+             "count_right": r["count_right"]} if r["der"] else {"backend": b, "error": r["errors"][:1]}
             for b, r in rows.items()]
 
 
