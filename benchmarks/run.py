@@ -52,11 +52,11 @@ def score(ref_dir, hyp_rttm, hyp_json=None, webrtc=False):
     return json.loads(run(cmd).stdout)
 
 
-def diarize(audio, out_prefix, *args):
+def diarize(audio, out_prefix, *args, backend="classic"):
     rttm, js = out_prefix + ".rttm", out_prefix + ".json"
-    # The classic diarizer: this benchmark is the C front's and the classic diarizer's, on the
-    # generator's voices (benchmarks/real.py measures both diarizers on real speech).
-    p = run([PARLEY, "diarize", audio, "--diarizer", "classic", "--rttm", rttm, "--json", *args])
+    # The classic diarizer unless told: this benchmark is the C front's and the classic
+    # diarizer's, on the generator's voices (benchmarks/real.py measures both on real speech).
+    p = run([PARLEY, "diarize", audio, "--diarizer", backend, "--rttm", rttm, "--json", *args])
     with open(js, "w") as f:
         f.write(p.stdout)
     return rttm, js
@@ -202,11 +202,10 @@ def new_voices(out, meetings):
         extra = [[], ["--snr", "20"], ["--overlap", "0.15"]][i % 3]
         make_meeting(d, "--script", script, "--seed", str(i + 1), *extra)
         for backend, row in rows.items():
-            rttm = os.path.join(d, f"{backend}.rttm")
-            p = subprocess.run([PARLEY, "diarize", os.path.join(d, "meeting.wav"), "--diarizer", backend, "--rttm", rttm],
-                               capture_output=True, text=True)
-            if p.returncode != 0:  # the neural backend where setup did not install it
-                row["errors"] += p.stderr.strip().splitlines()[-1:]
+            try:
+                rttm, _ = diarize(os.path.join(d, "meeting.wav"), os.path.join(d, backend), backend=backend)
+            except RuntimeError as error:  # the neural backend where setup did not install it
+                row["errors"].append(str(error).splitlines()[-1])
                 continue
             s = score(d, rttm)
             row["der"].append(s["der"])
