@@ -71,11 +71,22 @@ public struct Diarization: Sendable, Codable {
     /// What the voice activity detector found.
     public var speech: [SpeechSegment]
     public var duration: Double
+    /// One voice embedding per speaker label, where the diarizer computed one: what voice
+    /// profiles are made of and matched with.
+    public var voices: [String: [Float]]
+    /// Which embedding `voices` holds (``SpeakerDiarizer/voiceKind`` for the classic one):
+    /// embeddings of different kinds are never compared.
+    public var voiceKind: String?
 
-    public init(turns: [SpeakerTurn], speakers: [String], speech: [SpeechSegment], duration: Double) {
+    public init(
+        turns: [SpeakerTurn], speakers: [String], speech: [SpeechSegment], duration: Double,
+        voices: [String: [Float]] = [:], voiceKind: String? = nil
+    ) {
         self.turns = turns
         self.speakers = speakers
         self.speech = speech
         self.duration = duration
+        self.voices = voices
+        self.voiceKind = voiceKind
     }
 }

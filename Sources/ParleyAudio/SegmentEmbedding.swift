@@ -28,25 +28,30 @@ struct EmbeddingBuilder {
     /// fricatives mostly the sound being made.
     var voicedTimbre = true
 
-    func embedding(_ range: Range<Int>) -> SegmentEmbedding? {
+    func embedding(_ range: Range<Int>) -> SegmentEmbedding? { embedding([range]) }
+
+    /// One embedding of several stretches together (all of one speaker's turns).
+    func embedding(_ ranges: [Range<Int>]) -> SegmentEmbedding? {
         let n = frames.configuration.mfccCount
         let dims = SegmentEmbedding.timbreRange.clamped(to: 0..<n)
         var sum = [Double](repeating: 0, count: dims.count)
         var count = 0
         var semitones: [Double] = []
         frames.mfcc.withUnsafeBufferPointer { mfcc in
-            for f in range where speechMask[f] {
-                let voiced = !frames.f0.isEmpty && frames.f0[f] > 0 && frames.voicing[f] >= minVoicing
-                if voiced { semitones.append(12 * log2(Double(frames.f0[f]) / 55)) }
-                if voicedTimbre && !voiced { continue }
-                count += 1
-                let base = f * n
-                for (j, d) in dims.enumerated() { sum[j] += Double(mfcc[base + d]) }
+            for range in ranges {
+                for f in range.clamped(to: 0..<speechMask.count) where speechMask[f] {
+                    let voiced = !frames.f0.isEmpty && frames.f0[f] > 0 && frames.voicing[f] >= minVoicing
+                    if voiced { semitones.append(12 * log2(Double(frames.f0[f]) / 55)) }
+                    if voicedTimbre && !voiced { continue }
+                    count += 1
+                    let base = f * n
+                    for (j, d) in dims.enumerated() { sum[j] += Double(mfcc[base + d]) }
+                }
             }
         }
         guard count > 0 else { return nil }
         let timbre = sum.map { $0 / Double(count) }
-        let duration = Double(range.count) * frames.configuration.hopDuration
+        let duration = Double(ranges.reduce(0) { $0 + $1.count }) * frames.configuration.hopDuration
         return SegmentEmbedding(
             pitch: Self.pitchSummary(semitones, minCount: minVoicedFrames), timbre: timbre,
             duration: duration)

@@ -124,7 +124,32 @@ public struct SpeakerDiarizer: Sendable {
         var result = Self.turns(
             from: labels, speech: islands, frames: frames, mergeGap: c.mergeGap, duration: duration)
         result.speech = speech
+        result.voices = Self.voices(of: result.turns, builder: builder, hop: hop)
+        result.voiceKind = Self.voiceKind
         return result
+    }
+
+    /// The kind of the classic diarizer's voice embeddings: the median pitch (semitones above
+    /// 55 Hz) and the mean MFCC 1-19 of the voiced frames of all a speaker's turns, as the front's
+    /// default features compute them (see ``SpeakerDiarizer/voices(of:builder:hop:)``).
+    public static let voiceKind = "classic-pitch-mfcc-20"
+
+    /// Each speaker's voice over all its turns; a speaker with too few voiced frames for a pitch
+    /// has none. Unlike the clustering's points these are not whitened by the meeting's own
+    /// statistics, so that two meetings' voices can be compared.
+    static func voices(of turns: [SpeakerTurn], builder: EmbeddingBuilder, hop: Double) -> [String: [Float]] {
+        var ranges: [String: [Range<Int>]] = [:]
+        for turn in turns {
+            let lo = max(0, Int((turn.start / hop).rounded()))
+            let hi = Int((turn.end / hop).rounded())
+            if hi > lo { ranges[turn.speaker, default: []].append(lo..<hi) }
+        }
+        var voices: [String: [Float]] = [:]
+        for (speaker, pieces) in ranges {
+            guard let e = builder.embedding(pieces), let pitch = e.pitch else { continue }
+            voices[speaker] = (pitch + e.timbre).map { Float($0) }
+        }
+        return voices
     }
 
     /// Projects whitened points onto the directions in which they vary at least `minVariance`

@@ -108,20 +108,51 @@ public struct TranscriptSegment: Sendable, Hashable, Codable {
     }
 }
 
-/// A speaker's label and display name.
+/// A speaker's label and display name, and what voice recognition made of the speaker.
 public struct SpeakerInfo: Sendable, Hashable, Codable {
     public var id: String
     public var name: String
+    /// The voice profile the name comes from: recognized, confirmed, or kept from a rename.
+    public var profile: String?
+    /// How sure the recognition was (0-1), when the name was recognized rather than given.
+    public var confidence: Double?
+    /// A weaker match, offered for a person to confirm or reject.
+    public var suggestion: VoiceSuggestion?
 
-    public init(id: String, name: String) {
+    public init(
+        id: String, name: String, profile: String? = nil, confidence: Double? = nil,
+        suggestion: VoiceSuggestion? = nil
+    ) {
         self.id = id
         self.name = name
+        self.profile = profile
+        self.confidence = confidence
+        self.suggestion = suggestion
     }
 }
 
-/// Speaker labels changed: provisional clustering, the final clustering, names learnt, or a rename.
+/// "Priya?": a voice profile a speaker may be, not sure enough to name the speaker.
+public struct VoiceSuggestion: Sendable, Hashable, Codable {
+    public var profile: String
+    public var name: String
+    public var confidence: Double
+
+    public init(profile: String, name: String, confidence: Double) {
+        self.profile = profile
+        self.name = name
+        self.confidence = confidence
+    }
+}
+
+/// Speaker labels changed: provisional clustering, the final clustering, names learnt, a rename,
+/// voices recognized (names and suggestions), or a suggestion rejected.
+///
+/// `rename`, `recognized` and `rejected` list only the speakers they change; the others list
+/// every speaker.
 public struct SpeakersUpdate: Sendable, Hashable, Codable {
-    public enum Reason: String, Sendable, Hashable, Codable { case provisional, clustering, names, rename }
+    public enum Reason: String, Sendable, Hashable, Codable {
+        case provisional, clustering, names, rename, recognized, rejected
+    }
     public struct Change: Sendable, Hashable, Codable {
         public var segmentID: Int
         public var speaker: String

@@ -14,6 +14,10 @@ public struct MeetingState: Sendable, Hashable, Codable {
     /// Names people gave speakers (`speakers` events with reason `rename`); they stay when the
     /// pipeline relabels or renames speakers later.
     public var renames: [String: String] = [:]
+    /// What voice recognition said of speakers (`recognized`, less what was `rejected`): a
+    /// name and profile, or a suggestion. Kept like renames when the pipeline relabels, and
+    /// below them: a name a person gave wins.
+    public var recognitions: [String: SpeakerInfo] = [:]
     public var turns: [SpeakerTurnRecord] = []
     /// In time order.
     public var segments: [TranscriptSegment] = []
@@ -40,6 +44,7 @@ public struct MeetingState: Sendable, Hashable, Codable {
             // Processing starts over: what it produced goes; names people gave stay.
             status = update
             speakers = renames.map { SpeakerInfo(id: $0.key, name: $0.value) }.sorted { $0.id < $1.id }
+            recognitions = [:]
             turns = []
             segments = []
             summary = nil
@@ -60,14 +65,29 @@ public struct MeetingState: Sendable, Hashable, Codable {
             // A rename names only the renamed speakers; everyone else keeps their name.
             for speaker in update.speakers {
                 renames[speaker.id] = speaker.name
-                if let index = speakers.firstIndex(where: { $0.id == speaker.id }) {
-                    speakers[index].name = speaker.name
-                } else {
-                    speakers.append(speaker)
-                }
+                recognitions[speaker.id] = nil
+                place(SpeakerInfo(id: speaker.id, name: speaker.name, profile: speaker.profile))
+            }
+        case .speakers(let update) where update.reason == .recognized:
+            for speaker in update.speakers where renames[speaker.id] == nil {
+                recognitions[speaker.id] = speaker
+                place(speaker)
+            }
+        case .speakers(let update) where update.reason == .rejected:
+            for speaker in update.speakers {
+                recognitions[speaker.id]?.suggestion = nil
+                if let index = speakers.firstIndex(where: { $0.id == speaker.id }) { speakers[index].suggestion = nil }
             }
         case .speakers(let update):
-            speakers = update.speakers.map { SpeakerInfo(id: $0.id, name: renames[$0.id] ?? $0.name) }
+            let previous = speakers
+            speakers = update.speakers.map { speaker in
+                if let name = renames[speaker.id] {
+                    let profile = previous.first { $0.id == speaker.id }?.profile
+                    return SpeakerInfo(id: speaker.id, name: name, profile: profile)
+                }
+                return recognitions[speaker.id] ?? speaker
+            }
+            followNames(from: previous)
             if let turns = update.turns { self.turns = turns }
             let changes = Dictionary(update.changes.map { ($0.segmentID, $0.speaker) }) { _, last in last }
             for i in segments.indices { if let speaker = changes[segments[i].id] { segments[i].speaker = speaker } }
@@ -77,6 +97,26 @@ public struct MeetingState: Sendable, Hashable, Codable {
             actionItems = update.items
         case .error(let failure):
             error = failure
+        }
+    }
+
+    /// Puts a speaker's new name, profile and suggestion in place (or adds the speaker).
+    private mutating func place(_ speaker: SpeakerInfo) {
+        let previous = speakers
+        if let index = speakers.firstIndex(where: { $0.id == speaker.id }) {
+            speakers[index] = speaker
+        } else {
+            speakers.append(speaker)
+        }
+        followNames(from: previous)
+    }
+
+    /// Action items whose owner is a speaker's old name take the speaker's new one: an owner
+    /// "Speaker 2" becomes "Priya" when speaker 2 is named.
+    private mutating func followNames(from previous: [SpeakerInfo]) {
+        for old in previous {
+            guard let new = speakers.first(where: { $0.id == old.id }), new.name != old.name else { continue }
+            for i in actionItems.indices where actionItems[i].owner == old.name { actionItems[i].owner = new.name }
         }
     }
 

@@ -88,7 +88,8 @@ public final class MeetingProcessor: Sendable {
             return try await hub.withChannel(meetingID: meeting.id, epoch: meeting.epoch) { channel in
                 let sink = JobSink(channel: channel, lease: node, metrics: metrics)
                 logger.info("processing started")
-                let report = await pipeline.run(source, sink: sink, logger: logger)
+                let report = await pipeline.run(
+                    source, sink: sink, logger: logger, voices: OwnerVoices(store: store, meeting: meeting))
                 if Task.isCancelled && (runner.isStopping || lost.isCompleted) {
                     if runner.isStopping {
                         // Given back at once, so another process (or this one's next start) resumes it.

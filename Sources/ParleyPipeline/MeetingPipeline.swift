@@ -28,8 +28,11 @@ public struct MeetingPipeline: Sendable {
     }
 
     /// Processes `source`, publishing every event to `sink`. Never throws: a failure is
-    /// published (`error`, then `status` failed) and returned in the report.
-    public func run(_ source: AudioSource, sink: some EventSink, logger: Logger) async -> MeetingReport {
+    /// published (`error`, then `status` failed) and returned in the report. With `voices`, the
+    /// final speakers' voices are kept there and the people it knows are named.
+    public func run(
+        _ source: AudioSource, sink: some EventSink, logger: Logger, voices: (any VoiceDirectory)? = nil
+    ) async -> MeetingReport {
         let started = ContinuousClock.now
         let scratch =
             (options.scratchDirectory ?? NSTemporaryDirectory())
@@ -54,7 +57,8 @@ public struct MeetingPipeline: Sendable {
                 throw PipelineFailure(stage: .transcription, code: "not_ready", message: Self.words(error))
             }
             let run = PipelineRun(
-                pipeline: self, sink: sink, session: session!, context: context, started: started, stage: stage)
+                pipeline: self, sink: sink, session: session!, context: context, started: started, stage: stage,
+                voices: voices)
             try await run.execute(source, report: &report)
         } catch {
             let failure =

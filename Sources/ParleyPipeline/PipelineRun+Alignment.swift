@@ -9,7 +9,9 @@ extension PipelineRun {
     /// Alignment: final labels for every word; segments relabelled or split.
     func align(
         _ transcribed: Transcribed, audio: AnalyzedAudio, diarization: Diarization, report: inout MeetingReport
-    ) async throws -> (final: [TranscriptSegment], speakers: [SpeakerInfo]) {
+    ) async throws -> (
+        final: [TranscriptSegment], speakers: [SpeakerInfo], labels: [String: String], turns: [SpeakerTurnRecord]
+    ) {
         try Task.checkCancellation()
         let alignStart = ContinuousClock.now
         try await publish(.status(.init(stage: .alignment, state: .started)))
@@ -54,6 +56,6 @@ extension PipelineRun {
                     elapsed: (ContinuousClock.now - alignStart).seconds)))
         report.speakers = speakers.count
         report.words = final.reduce(0) { $0 + $1.words.count }
-        return (final, speakers)
+        return (final, speakers, tracker.mapping, turns.map(\.record))
     }
 }

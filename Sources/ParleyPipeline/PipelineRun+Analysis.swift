@@ -272,6 +272,14 @@ extension Diarization {
         }
         var names: [String] = []
         for turn in turns where !names.contains(turn.speaker) { names.append(turn.speaker) }
-        self.init(turns: turns, speakers: names.sorted(), speech: speech, duration: duration)
+        var voices: [String: [Float]] = [:]
+        if output.embeddingKind != nil {
+            for (index, vector) in output.embeddings.enumerated() where !vector.isEmpty {
+                voices[String(format: "SPEAKER_%02d", index)] = vector
+            }
+        }
+        self.init(
+            turns: turns, speakers: names.sorted(), speech: speech, duration: duration, voices: voices,
+            voiceKind: voices.isEmpty ? nil : output.embeddingKind)
     }
 }

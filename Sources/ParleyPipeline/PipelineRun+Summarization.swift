@@ -30,7 +30,13 @@ extension PipelineRun {
                 stage: .summarization, code: Self.code(error), message: MeetingPipeline.words(error))
         }
         if !summary.speakerNames.isEmpty {
-            speakers = speakers.map { SpeakerInfo(id: $0.id, name: summary.speakerNames[$0.id] ?? $0.name) }
+            // A recognized voice keeps its name; the others take the names the transcript gives.
+            speakers = speakers.map { speaker in
+                guard speaker.profile == nil, let learnt = summary.speakerNames[speaker.id] else { return speaker }
+                var named = speaker
+                named.name = learnt
+                return named
+            }
             try await publish(.speakers(.init(reason: .names, speakers: speakers)))
         }
         try await publish(

@@ -55,6 +55,8 @@ struct PipelineRun<Sink: EventSink>: Sendable {
     let context: PluginContext
     let started: ContinuousClock.Instant
     let stage: StageBox
+    /// The owner's voice profiles, when the meeting has an owner who keeps them.
+    let voices: (any VoiceDirectory)?
     var options: PipelineOptions { pipeline.options }
 
     /// Publishes an event, remembering the stage a status event starts, so a cancellation can
@@ -101,8 +103,10 @@ struct PipelineRun<Sink: EventSink>: Sendable {
         report.transcriptionTime = transcribed.time
         report.wordTiming = transcribed.wordTiming
 
-        let (final, speakers) = try await align(transcribed, audio: audio, diarization: diarization, report: &report)
-        try await summarize(final, speakers: speakers, audio: audio, report: &report)
+        let aligned = try await align(transcribed, audio: audio, diarization: diarization, report: &report)
+        let speakers = try await recognize(
+            diarization, labels: aligned.labels, turns: aligned.turns, speakers: aligned.speakers)
+        try await summarize(aligned.final, speakers: speakers, audio: audio, report: &report)
     }
 
     static func speakerList(turns: [SpeakerTurn]) -> [SpeakerInfo] {

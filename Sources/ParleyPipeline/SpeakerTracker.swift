@@ -9,6 +9,8 @@ public struct SpeakerTracker: Sendable {
     /// Seconds of audio the current turns were computed from.
     public private(set) var coveredUntil: Double = 0
     public private(set) var labels: [String] = []
+    /// The label each speaker of the last diarization adopted got.
+    public private(set) var mapping: [String: String] = [:]
 
     public init() {}
 
@@ -45,6 +47,7 @@ public struct SpeakerTracker: Sendable {
             labels.append(label)
             taken.insert(label)
         }
+        self.mapping = mapping
         turns = diarization.turns.map { SpeakerTurn(speaker: mapping[$0.speaker]!, start: $0.start, end: $0.end) }
             .sorted { $0.start < $1.start }
         coveredUntil = duration

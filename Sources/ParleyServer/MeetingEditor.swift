@@ -18,8 +18,12 @@ actor MeetingEditor {
         self.hub = hub
     }
 
-    /// Names a speaker (`speakers` with reason `rename`, naming only that speaker).
-    func rename(_ meeting: MeetingRecord, speaker id: String, to name: String) async throws -> [SpeakerInfo] {
+    /// Names a speaker (`speakers` with reason `rename`, naming only that speaker). With
+    /// `remember`, the speaker's voice in this meeting goes into the owner's voice profile of
+    /// that name (made if there is none), so later meetings recognize the person.
+    func rename(_ meeting: MeetingRecord, speaker id: String, to name: String, remember: Bool = true) async throws
+        -> [SpeakerInfo]
+    {
         guard let name = TextRules.required(name, max: 80) else {
             throw MeetingError.invalid("name", "a speaker's name must be 1 to 80 characters, not only spaces")
         }
@@ -27,10 +31,55 @@ actor MeetingEditor {
         guard state.speakers.contains(where: { $0.id == id }) else {
             throw MeetingError.notFound("no speaker '\(id)' in this meeting")
         }
+        let profile = remember ? try await learn(meeting, speaker: id, as: name) : nil
         let event = try await publish(
-            .speakers(SpeakersUpdate(reason: .rename, speakers: [SpeakerInfo(id: id, name: name)])), in: meeting)
+            .speakers(SpeakersUpdate(reason: .rename, speakers: [SpeakerInfo(id: id, name: name, profile: profile)])),
+            in: meeting)
         state.apply(event)
         return state.speakers
+    }
+
+    /// Answers a speaker's suggestion: accepted, the speaker takes the profile's name and its
+    /// voice strengthens the profile; rejected, the suggestion goes and the profile is never
+    /// offered for that speaker of this meeting again.
+    func answerSuggestion(_ meeting: MeetingRecord, speaker id: String, profile: String?, accept: Bool) async throws
+        -> [SpeakerInfo]
+    {
+        var state = try await meetings.state(of: meeting)
+        guard let speaker = state.speakers.first(where: { $0.id == id }) else {
+            throw MeetingError.notFound("no speaker '\(id)' in this meeting")
+        }
+        guard let suggestion = speaker.suggestion, profile == nil || profile == suggestion.profile else {
+            throw MeetingError.conflict("speaker '\(id)' has no such suggestion (any more)")
+        }
+        if accept {
+            guard let record = try await meetings.store.voiceProfile(id: suggestion.profile, ownerID: meeting.ownerID)
+            else { throw MeetingError.conflict("the suggested voice profile was deleted") }
+            return try await rename(meeting, speaker: id, to: record.name)
+        }
+        try await meetings.store.rejectVoice(meetingID: meeting.id, speaker: id, profileID: suggestion.profile)
+        let event = try await publish(
+            .speakers(
+                SpeakersUpdate(
+                    reason: .rejected,
+                    speakers: [SpeakerInfo(id: id, name: speaker.name, suggestion: suggestion)])),
+            in: meeting)
+        state.apply(event)
+        return state.speakers
+    }
+
+    /// The speaker's voice into the owner's profile called `name`; nil when this meeting kept
+    /// no voice for the speaker (its diarizer made none, or it is still being processed).
+    private func learn(_ meeting: MeetingRecord, speaker: String, as name: String) async throws -> String? {
+        let store = meetings.store
+        guard let voice = try await store.meetingVoices(meetingID: meeting.id).first(where: { $0.speaker == speaker })
+        else { return nil }
+        let vector = VoiceMatcher(kind: voice.kind).normalized(voice.vector)
+        guard !vector.isEmpty else { return nil }
+        return try await store.learnVoice(
+            ownerID: meeting.ownerID, name: name, kind: voice.kind, vector: vector,
+            from: VoiceSource(meetingID: meeting.id, speaker: speaker)
+        ).id
     }
 
     /// What an action item edit may change; absent fields stay, `null` clears owner or due.

@@ -66,7 +66,16 @@ struct MeetingRoutes {
         var members: [String]
         var editors: [String]
     }
-    struct Rename: Decodable { var name: String }
+    struct Rename: Decodable {
+        var name: String
+        /// false: "just this meeting", no voice profile learns from it.
+        var remember: Bool?
+    }
+    struct SuggestionAnswer: Decodable {
+        var accept: Bool
+        /// The profile suggested, so an answer to an old suggestion is not taken for a newer one.
+        var profile: String?
+    }
     struct Speakers: ResponseEncodable { var speakers: [SpeakerInfo] }
     struct ActionItems: ResponseEncodable {
         var actionItems: [ActionItemRecord]
@@ -134,7 +143,17 @@ struct MeetingRoutes {
             let body = try await request.decode(as: Rename.self, context: context)
             return Speakers(
                 speakers: try await editor.rename(
-                    meeting, speaker: try context.parameters.require("speaker"), to: body.name))
+                    meeting, speaker: try context.parameters.require("speaker"), to: body.name,
+                    remember: body.remember ?? true))
+        }
+        group.post(":id/speakers/:speaker/suggestion") { request, context -> Speakers in
+            let meeting = try await meetings.meeting(
+                try context.parameters.require("id"), for: try context.requireUser(), need: .edit)
+            let body = try await request.decode(as: SuggestionAnswer.self, context: context)
+            return Speakers(
+                speakers: try await editor.answerSuggestion(
+                    meeting, speaker: try context.parameters.require("speaker"), profile: body.profile,
+                    accept: body.accept))
         }
         group.patch(":id/action-items/:item") { request, context -> ActionItems in
             let meeting = try await meetings.meeting(

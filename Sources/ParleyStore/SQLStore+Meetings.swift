@@ -69,7 +69,9 @@ extension SQLStore: MeetingStore {
         // Explicit deletes, so the result does not depend on foreign keys being enforced; one
         // transaction, so a failure leaves the meeting whole.
         try await transactor.transaction { database in
-            for table in ["jobs", "presence", "events", "meeting_snapshots", "meeting_members"] {
+            for table in [
+                "jobs", "presence", "events", "meeting_snapshots", "meeting_members", "meeting_voices", "voice_sources",
+            ] {
                 try await database.raw("DELETE FROM \(unsafeRaw: table) WHERE meeting_id = \(bind: id)").run()
             }
             try await database.raw("DELETE FROM meetings WHERE id = \(bind: id)").run()

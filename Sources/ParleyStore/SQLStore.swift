@@ -154,6 +154,37 @@ public struct SQLStore: Sendable {
         ),
         // What a meeting's creator asked of its diarization (a backend, speaker count hints), as JSON.
         (7, ["ALTER TABLE meetings ADD COLUMN diarization TEXT"]),
+        // Voice profiles: each meeting's speakers' voices, the owners' profiles (a name each),
+        // their prints (one per embedding kind) and what each print was learnt from.
+        (
+            8,
+            [
+                """
+                CREATE TABLE IF NOT EXISTS meeting_voices (
+                    meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE, speaker TEXT NOT NULL,
+                    kind TEXT NOT NULL, vector TEXT NOT NULL, speech DOUBLE PRECISION NOT NULL,
+                    rejected TEXT NOT NULL DEFAULT '[]', PRIMARY KEY (meeting_id, speaker))
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS voice_profiles (
+                    id TEXT PRIMARY KEY, owner_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    name TEXT NOT NULL, name_key TEXT NOT NULL, created_at BIGINT NOT NULL,
+                    updated_at BIGINT NOT NULL, UNIQUE (owner_id, name_key))
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS voice_prints (
+                    profile_id TEXT NOT NULL REFERENCES voice_profiles(id) ON DELETE CASCADE, kind TEXT NOT NULL,
+                    vector TEXT NOT NULL, samples INTEGER NOT NULL, PRIMARY KEY (profile_id, kind))
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS voice_sources (
+                    profile_id TEXT NOT NULL REFERENCES voice_profiles(id) ON DELETE CASCADE, kind TEXT NOT NULL,
+                    source TEXT NOT NULL, meeting_id TEXT, PRIMARY KEY (profile_id, kind, source))
+                """,
+                "CREATE INDEX IF NOT EXISTS voice_sources_meeting ON voice_sources(meeting_id)",
+                "CREATE INDEX IF NOT EXISTS voice_prints_kind ON voice_prints(kind)",
+            ]
+        ),
     ]
 
     /// Statements of a migration that only SQLite runs (PostgreSQL records the version too).

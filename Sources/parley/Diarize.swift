@@ -31,6 +31,9 @@ struct Diarize: AsyncParsableCommand {
     @Flag(help: "Print JSON (turns, speakers, speech segments, source) instead of a table.")
     var json = false
 
+    @Flag(help: "With --json: each speaker's voice embedding, as voice profiles use them (biometric data).")
+    var voices = false
+
     @Flag(help: "Decode a file that is shorter than its header says instead of failing.")
     var allowTruncated = false
 
@@ -72,7 +75,6 @@ struct Diarize: AsyncParsableCommand {
         var analyzer = AudioAnalyzer(allowTruncated: allowTruncated)
         let analyzed: AnalyzedAudio
         let result: Diarization
-        var embeddingKind: String?
         if let backend = choice.backend {
             // The backend reads the recording as a 16 kHz mono WAV, written while it is decoded.
             let scratch = NSTemporaryDirectory() + "parley-diarize-\(UUID().uuidString.prefix(8))"
@@ -88,7 +90,6 @@ struct Diarize: AsyncParsableCommand {
                 file: wave.path, count: configuration.speakerCount,
                 context: PluginContext(logger: makeLogger(), scratchDirectory: scratch))
             result = Diarization(output, duration: analyzed.duration, features: analyzer.features)
-            embeddingKind = output.embeddings.isEmpty ? nil : output.embeddingKind
         } else {
             analyzed = try analyzer.analyze(path: file)
             result = try SpeakerDiarizer(configuration: configuration).diarize(
@@ -117,11 +118,13 @@ struct Diarize: AsyncParsableCommand {
                 var speakers: [String]
                 var turns: [SpeakerTurn]
                 var speech: [SpeechSegment]
-                /// Which voice embeddings the backend computed per speaker, if any.
+                /// Which voice embeddings the diarizer computed per speaker, if any.
                 var embeddingKind: String?
+                /// Each speaker's voice embedding, with --voices.
+                var voices: [String: [Float]]?
 
                 enum CodingKeys: String, CodingKey {
-                    case file, diarizer, source, duration, speakers, turns, speech
+                    case file, diarizer, source, duration, speakers, turns, speech, voices
                     case embeddingKind = "embedding_kind"
                 }
             }
@@ -130,7 +133,8 @@ struct Diarize: AsyncParsableCommand {
             let output = Output(
                 file: file, diarizer: choice.name, source: analyzed.info, duration: result.duration,
                 speakers: result.speakers,
-                turns: result.turns, speech: result.speech, embeddingKind: embeddingKind)
+                turns: result.turns, speech: result.speech, embeddingKind: result.voiceKind,
+                voices: voices ? result.voices : nil)
             print(String(decoding: try encoder.encode(output), as: UTF8.self))
             return
         }

@@ -15,6 +15,7 @@ export function fromView(view) {
     duration: view.duration ?? null,
     speakers: view.speakers || [],
     renames: {},
+    recognitions: {},
     turns: view.turns || [],
     segments: [],
     summary: view.summary || null,
@@ -60,6 +61,7 @@ export function apply(state, event) {
         state.status = "processing";
         state.stages = { upload: "started" };
         state.speakers = Object.entries(state.renames).map(([id, name]) => ({ id, name }));
+        state.recognitions = {};
         state.turns = [];
         state.segments = [];
         state.summary = null;
@@ -82,23 +84,54 @@ export function apply(state, event) {
     case "transcript":
       insertSegment(state, data);
       return ["transcript"];
-    case "speakers":
+    case "speakers": {
+      // As MeetingState.apply does: renames win, then what voice recognition said.
+      const previous = state.speakers.map((s) => ({ ...s }));
+      const place = (speaker) => {
+        const index = state.speakers.findIndex((s) => s.id === speaker.id);
+        if (index >= 0) state.speakers[index] = { ...speaker };
+        else state.speakers.push({ ...speaker });
+      };
       if (data.reason === "rename") {
         for (const speaker of data.speakers) {
           state.renames[speaker.id] = speaker.name;
+          delete state.recognitions[speaker.id];
+          place({ id: speaker.id, name: speaker.name, profile: speaker.profile });
+        }
+      } else if (data.reason === "recognized") {
+        for (const speaker of data.speakers) {
+          if (state.renames[speaker.id] !== undefined) continue;
+          state.recognitions[speaker.id] = speaker;
+          place(speaker);
+        }
+      } else if (data.reason === "rejected") {
+        for (const speaker of data.speakers) {
+          if (state.recognitions[speaker.id]) delete state.recognitions[speaker.id].suggestion;
           const known = state.speakers.find((s) => s.id === speaker.id);
-          if (known) known.name = speaker.name;
-          else state.speakers.push({ ...speaker });
+          if (known) delete known.suggestion;
         }
       } else {
-        state.speakers = data.speakers.map((s) => ({ id: s.id, name: state.renames[s.id] ?? s.name }));
+        state.speakers = data.speakers.map((s) => {
+          if (state.renames[s.id] !== undefined) {
+            const profile = previous.find((p) => p.id === s.id)?.profile;
+            return { id: s.id, name: state.renames[s.id], profile };
+          }
+          return { ...(state.recognitions[s.id] ?? s) };
+        });
+      }
+      // Action items owned by a speaker's old name follow the new one.
+      for (const old of previous) {
+        const now = state.speakers.find((s) => s.id === old.id);
+        if (!now || now.name === old.name) continue;
+        for (const item of state.actionItems) if (item.owner === old.name) item.owner = now.name;
       }
       if (data.turns) state.turns = data.turns;
       for (const change of data.changes || []) {
         const segment = state.segments.find((s) => s.id === change.segment_id);
         if (segment) segment.speaker = change.speaker;
       }
-      return ["speakers", "transcript", "turns"];
+      return ["speakers", "transcript", "turns", "items"];
+    }
     case "summary":
       state.summary = data;
       return ["summary"];
