@@ -20,4 +20,23 @@ public enum GeneratedMeetings {
         made.withLock { $0[key] = output }
         return output
     }
+
+    /// The standup's three voices speaking another script (the four-voice meeting's lines, taken
+    /// in turn): what a later meeting of the same people sounds like.
+    public static func standupVoicesAgain(seed: UInt64 = 7) throws -> MeetingGenerator.Output {
+        let key = "standup-voices-again-\(seed)"
+        if let output = made.withLock({ $0[key] }) { return output }
+        let people = ["tom", "priya", "maria"]
+        let turns = MeetingScript.fourVoices.turns.enumerated().map { index, turn in
+            [people[index % people.count], turn[1]]
+        }
+        var generator = MeetingGenerator(script: MeetingScript(speakers: MeetingScript.standup.speakers, turns: turns))
+        generator.seed = seed
+        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "parley-test-meeting-\(key)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let output = try generator.write(to: folder.path)
+        made.withLock { $0[key] = output }
+        return output
+    }
 }
