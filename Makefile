@@ -59,6 +59,7 @@ bench:
 	.venv/bin/python benchmarks/readmodel.py --skip-build
 	.venv/bin/python benchmarks/real.py --skip-build
 	.venv/bin/python benchmarks/real_wer.py --skip-build
+	.venv/bin/python benchmarks/voices.py --skip-build
 	.venv/bin/python benchmarks/decode.py --skip-build
 	.venv/bin/python benchmarks/live.py --skip-build
 

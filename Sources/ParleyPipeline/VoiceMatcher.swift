@@ -38,7 +38,7 @@ public struct VoiceMatcher: Sendable {
         // speech two people are often as close as one person twice, so it names only very
         // close voices.
         "classic-pitch-mfcc-20": Calibration(
-            metric: .distance(scale: [2] + [Float](repeating: 3, count: 19)), name: 0.72, suggest: 0.5, margin: 0.1),
+            metric: .distance(scale: [2] + [Float](repeating: 3, count: 19)), name: 0.65, suggest: 0.5, margin: 0.1),
     ]
 
     public let kind: String

@@ -361,18 +361,40 @@ export class MeetingPage {
     this.speakers.replaceChildren(...s.speakers.map((speaker) => {
       const swatch = h("span", { class: "swatch", style: `background: ${speakerColor(s, speaker.id)}`, "aria-hidden": "true" });
       const name = h("span", { class: "speaker-name" }, speaker.name);
+      // A name recognized from the voice says so (and how sure); a suggestion asks.
+      const recognized = speaker.confidence != null
+        ? h("span", { class: "note recognized", title: `recognized by voice (${Math.round(speaker.confidence * 100)}%)` }, " (voice)")
+        : null;
       const rename = s.canEdit
         ? h("button", { type: "button", class: "link", "aria-label": `Rename ${speaker.name}`,
             onclick: () => this.renameForm(row, speaker) }, "Rename")
         : null;
-      const row = h("li", { "data-speaker": speaker.id }, swatch, name, rename);
+      const suggestion = speaker.suggestion
+        ? h("span", { class: "suggestion", "data-suggestion": speaker.suggestion.profile },
+            ` ${speaker.suggestion.name}?`,
+            s.canEdit ? h("button", { type: "button", class: "link", "aria-label": `Yes, ${speaker.name} is ${speaker.suggestion.name}`,
+              onclick: () => this.answer(speaker, true) }, "Yes") : null,
+            s.canEdit ? h("button", { type: "button", class: "link", "aria-label": `No, ${speaker.name} is not ${speaker.suggestion.name}`,
+              onclick: () => this.answer(speaker, false) }, "No") : null)
+        : null;
+      const row = h("li", { "data-speaker": speaker.id }, swatch, name, recognized, suggestion, rename);
       return row;
     }));
+  }
+
+  async answer(speaker, accept) {
+    try {
+      await api("POST", this.path(`/speakers/${encodeURIComponent(speaker.id)}/suggestion`),
+        { accept, profile: speaker.suggestion.profile });
+    } catch (error) {
+      handle(error, this.speakers);
+    }
   }
 
   renameForm(row, speaker) {
     this.editing.add("speakers");
     const input = h("input", { value: speaker.name, maxlength: 80, required: true, "aria-label": `New name for ${speaker.name}` });
+    const once = h("input", { type: "checkbox" });
     const problem = h("div");
     const close = () => {
       this.editing.delete("speakers");
@@ -381,13 +403,14 @@ export class MeetingPage {
     const form = h("form", { class: "row", onsubmit: async (event) => {
       event.preventDefault();
       try {
-        await api("PUT", this.path(`/speakers/${encodeURIComponent(speaker.id)}`), { name: input.value });
+        await api("PUT", this.path(`/speakers/${encodeURIComponent(speaker.id)}`), { name: input.value, remember: !once.checked });
         close();
       } catch (error) {
         handle(error, problem);
       }
     }, onkeydown: (event) => { if (event.key === "Escape") close(); } },
-      input, h("button", { type: "submit" }, "Save"), h("button", { type: "button", class: "secondary", onclick: close }, "Cancel"), problem);
+      input, h("label", { title: "Do not remember this voice for later meetings" }, once, " just this meeting"),
+      h("button", { type: "submit" }, "Save"), h("button", { type: "button", class: "secondary", onclick: close }, "Cancel"), problem);
     row.replaceChildren(form);
     input.focus();
     input.select();

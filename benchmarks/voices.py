@@ -1,0 +1,220 @@
+#!/usr/bin/env python3
+"""Voice profiles: are people recognized across meetings, and how often is someone named wrong?
+
+As an owner lives it: meetings come one after another; each meeting's speakers are matched with
+the profiles so far (`parley bench voices`, the server's matcher and thresholds), then every
+speaker is named, which teaches its person's profile (what a rename does). A diarized speaker is
+the reference speaker it mostly overlaps.
+
+- generated: meetings of 2-4 of seven espeak-ng voices, each with its own script;
+- similar voices: the same, with two voices of one espeak family and close pitch always present;
+- real speech: ../shared/data/real-train (AMI, the same people in several excerpts), leave one
+  out: profiles from the other nine excerpts, recognized in the tenth;
+- the cost of naming a meeting's four speakers against 1,000 profiles read from SQLite.
+
+Counted over speakers with enough speech to be matched (2 s): right (named as who they are),
+wrong (named as anyone else, or named while nobody knew them), and among the speakers whose
+person has a profile, recall (the share named right).
+
+    .venv/bin/python benchmarks/voices.py [--meetings 12] [--skip-real] [--skip-build]
+"""
+
+import argparse
+import json
+import os
+import random
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from common import PARLEY, ROOT, cpu_name, run, write_section  # noqa: E402
+
+VOICES = {
+    "ava": ["en-us+f3", 70, 160], "tom": ["en-us+m3", 35, 150], "priya": ["en-gb+f4", 55, 170],
+    "anna": ["en-us+f2", 65, 165], "ben": ["en-us+m1", 30, 150], "dora": ["en-us+f4", 80, 155],
+    "ed": ["en-us+m7", 45, 160],
+}
+# en-gb+m4 at pitch 50 and en-gb+f4 at 55 are the closest pair of espeak voices we found.
+SIMILAR = {"priya": ["en-gb+f4", 55, 170], "chris": ["en-gb+m4", 50, 170]}
+
+LINES = [
+    "Let's start with the numbers from last week.", "The build has been green since Tuesday.",
+    "I think we should move the launch by one week.", "Customers keep asking about the export feature.",
+    "The database migration took four hours on staging.", "Can someone look at the flaky login test?",
+    "Our budget for the quarter is almost spent.", "I talked to the design team this morning.",
+    "The new onboarding flow is ready for review.", "We lost two days to the outage on Monday.",
+    "Support tickets went down by a third.", "I will write the release notes tonight.",
+    "The contract with the vendor ends in March.", "Please send me the slides before Friday.",
+    "We need one more person on the mobile app.", "The search results are still too slow.",
+    "Marketing wants a demo for the conference.", "I disagree, the old screen was clearer.",
+    "Let's decide that at the next planning meeting.", "The security audit found three small issues.",
+    "Our largest customer renewed for two years.", "I can pair with you on the payment bug.",
+    "The printer on the third floor is broken again.", "We should celebrate when this ships.",
+]
+
+
+def script(seed, voices):
+    rnd = random.Random(seed)
+    who = rnd.sample(sorted(voices), rnd.choice([2, 3, 4])) if len(voices) > 4 else sorted(voices)
+    turns = [[who[i % len(who)] if i < len(who) else rnd.choice(who), " ".join(rnd.sample(LINES, 2))]
+             for i in range(12)]
+    return {"speakers": {w: {"voice": voices[w][0], "pitch": voices[w][1], "speed": voices[w][2]} for w in who},
+            "turns": turns}
+
+
+def diarized_voices(audio, rttm, backend):
+    """Each diarized speaker with a voice: its reference person (by overlap), vector, speech."""
+    out = json.loads(run([PARLEY, "diarize", audio, "--json", "--voices", "--diarizer", backend]).stdout)
+    ref = []
+    for line in open(rttm):
+        f = line.split()
+        ref.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    overlap, speech = {}, {}
+    for t in out["turns"]:
+        speech[t["speaker"]] = speech.get(t["speaker"], 0) + t["end"] - t["start"]
+        for s, e, who in ref:
+            o = min(e, t["end"]) - max(s, t["start"])
+            if o > 0:
+                overlap.setdefault(t["speaker"], {}).setdefault(who, 0)
+                overlap[t["speaker"]][who] += o
+    voices = []
+    for speaker, vector in (out.get("voices") or {}).items():
+        if speaker in overlap:
+            person = max(overlap[speaker], key=overlap[speaker].get)
+            voices.append({"speaker": speaker, "person": person, "vector": vector, "speech": speech[speaker]})
+    return out.get("embedding_kind"), voices
+
+
+def replay(kind, meetings, profiles=0):
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump({"kind": kind, "meetings": meetings}, f)
+    try:
+        return json.loads(run([PARLEY, "bench", "voices", f.name, "--profiles", str(profiles)]).stdout)
+    finally:
+        os.unlink(f.name)
+
+
+def score(outcomes):
+    eligible = [o for o in outcomes if o["speech"] >= 2.0]
+    right = sum(1 for o in eligible if o["named"] == o["person"])
+    wrong = sum(1 for o in eligible if o["named"] is not None and o["named"] != o["person"])
+    # Recall counts people, not clusters: a person the diarizer split in two can be named once.
+    known = {}
+    for o in eligible:
+        if o["known"]:
+            known.setdefault((o["meeting"], o["person"]), []).append(o)
+    found = sum(1 for group in known.values() if any(o["named"] == o["person"] for o in group))
+    offered = sum(1 for group in known.values()
+                  if not any(o["named"] == o["person"] for o in group)
+                  and any(o["suggested"] == o["person"] for o in group))
+    return {"speakers": len(eligible), "known": len(known), "right": right, "wrong": wrong,
+            "recall": found / len(known) if known else 0.0, "wrong_rate": wrong / len(eligible) if eligible else 0.0,
+            "precision": right / (right + wrong) if right + wrong else 1.0, "suggested_right": offered}
+
+
+def generated(work, name, voices, count, backends):
+    results = {}
+    folders = []
+    for i in range(count):
+        folder = os.path.join(work, f"{name}-{i}")
+        if not os.path.exists(os.path.join(folder, "reference.rttm")):
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, "script.json")
+            json.dump(script(1000 + i, voices), open(path, "w"))
+            run([PARLEY, "make-meeting", folder, "--script", path, "--seed", str(i + 1)])
+        folders.append(folder)
+    for backend in backends:
+        meetings, kind = [], None
+        for folder in folders:
+            kind, found = diarized_voices(os.path.join(folder, "meeting.wav"),
+                                          os.path.join(folder, "reference.rttm"), backend)
+            meetings.append({"name": os.path.basename(folder), "voices": found})
+        report = replay(kind, meetings, profiles=1000 if name == "generated" else 0)
+        results[backend] = score(report["outcomes"])
+        if "matching" in report:
+            results[backend]["matching"] = report["matching"]
+        print(name, backend, results[backend], flush=True)
+    return results
+
+
+def real(backends):
+    folder = os.path.join(os.path.dirname(ROOT), "shared", "data", "real-train")
+    excerpts = sorted(d for d in os.listdir(folder) if os.path.isdir(os.path.join(folder, d)))
+    results = {}
+    for backend in backends:
+        found, kind = {}, None
+        for name in excerpts:
+            audio = [f for f in os.listdir(os.path.join(folder, name)) if f.endswith(".wav")][0]
+            kind, found[name] = diarized_voices(os.path.join(folder, name, audio),
+                                                os.path.join(folder, name, "reference.rttm"), backend)
+        outcomes = []
+        for test in excerpts:
+            meetings = [{"name": n, "voices": found[n]} for n in excerpts if n != test]
+            meetings.append({"name": test, "voices": found[test], "learn": False})
+            outcomes += [o for o in replay(kind, meetings)["outcomes"] if o["meeting"] == test]
+        results[backend] = score(outcomes)
+        print("real", backend, results[backend], flush=True)
+    return results
+
+
+def pct(x):
+    return f"{100 * x:.1f}%"
+
+
+def row(label, backend, r):
+    return (f"| {label} | {backend} | {r['speakers']} | {r['known']} | {r['right']} | {r['wrong']} | "
+            f"{pct(r['recall'])} | {pct(r['precision'])} | {pct(r['wrong_rate'])} | {r['suggested_right']} |")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--meetings", type=int, default=12)
+    parser.add_argument("--skip-real", action="store_true")
+    parser.add_argument("--skip-build", action="store_true")
+    parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "parley-bench-voices"))
+    args = parser.parse_args()
+    if not args.skip_build:
+        run(["swift", "build", "-c", "release", "--product", "parley"], cwd=ROOT)
+    os.makedirs(args.work, exist_ok=True)
+    backends = ["classic", "neural"]
+    gen = generated(args.work, "generated", VOICES, args.meetings, backends)
+    similar_pool = dict(SIMILAR, tom=VOICES["tom"])
+    sim = generated(args.work, "similar", similar_pool, max(4, args.meetings // 2), backends)
+    rl = None if args.skip_real else real(backends)
+    lines = [
+        "<!-- voices:begin -->",
+        "## Voice profiles: people recognized across meetings",
+        "",
+        f"`.venv/bin/python benchmarks/voices.py` ({cpu_name()}): meetings one after another, each "
+        "one's speakers matched with the owner's profiles so far (the server's matcher and "
+        "thresholds), then all named (a rename teaches the profile). Speakers with at least 2 s of "
+        "speech. *speakers*: diarized speakers; *known*: people in a meeting who have a profile by "
+        "then; *right*/*wrong*: speakers named as who they are / as anyone else (or while nobody "
+        "knew them); recall: known people named right (a person the diarizer split in two counts "
+        "once); precision = right / (right + wrong); *suggested right*: known people not named "
+        "but offered as a suggestion.",
+        "",
+        "| meetings | diarizer | speakers | known people | right | wrong | recall | precision | wrong of all speakers | suggested right |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for backend in backends:
+        lines.append(row(f"generated ({args.meetings}, 2-4 of 7 espeak voices)", backend, gen[backend]))
+    for backend in backends:
+        lines.append(row(f"similar voices ({max(4, args.meetings // 2)}: en-gb f4/m4, pitch 55/50, + one)",
+                         backend, sim[backend]))
+    if rl:
+        for backend in backends:
+            lines.append(row("real speech (AMI real-train, leave one out)", backend, rl[backend]))
+    m = gen["classic"].get("matching")
+    if m:
+        lines += ["", f"Naming a meeting's {m['speakers']} speakers against {m['profiles']} profiles (reading the "
+                  f"owner's prints from SQLite and matching): median {m['median_ms']:.1f} ms, worst "
+                  f"{m['max_ms']:.1f} ms of 50 (classic embeddings, 20 numbers); neural (192 numbers): "
+                  f"median {gen['neural']['matching']['median_ms']:.1f} ms, worst "
+                  f"{gen['neural']['matching']['max_ms']:.1f} ms."]
+    lines.append("<!-- voices:end -->")
+    write_section("<!-- voices:begin -->", "<!-- voices:end -->", "\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
