@@ -14,7 +14,8 @@ extension Bench {
         static let configuration = CommandConfiguration(
             abstract: "Replay voice recognition over diarized meetings (JSON) and time matching; print JSON.")
 
-        @Argument(help: "{\"kind\": ..., \"meetings\": [{\"name\", \"voices\": [{\"speaker\", \"person\", \"vector\", \"speech\"}], \"learn\": true}]}")
+        @Argument(
+            help: "JSON: {kind, meetings: [{name, voices: [{speaker, person, vector, speech}], learn}]}")
         var file: String
 
         @Option(help: "Time naming 4 speakers against this many profiles (0: skip).")
