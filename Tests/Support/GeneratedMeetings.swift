@@ -9,28 +9,25 @@ public enum GeneratedMeetings {
 
     /// The built-in standup meeting (about a minute, three voices, three action items).
     public static func standup(seed: UInt64 = 1) throws -> MeetingGenerator.Output {
-        let key = "standup-\(seed)"
-        if let output = made.withLock({ $0[key] }) { return output }
-        var generator = MeetingGenerator(script: .standup)
-        generator.seed = seed
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "parley-test-meeting-\(key)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let output = try generator.write(to: folder.path)
-        made.withLock { $0[key] = output }
-        return output
+        try make("standup-\(seed)", script: .standup, seed: seed)
     }
 
     /// The standup's three voices speaking another script (the four-voice meeting's lines, taken
     /// in turn): what a later meeting of the same people sounds like.
     public static func standupVoicesAgain(seed: UInt64 = 7) throws -> MeetingGenerator.Output {
-        let key = "standup-voices-again-\(seed)"
-        if let output = made.withLock({ $0[key] }) { return output }
         let people = ["tom", "priya", "maria"]
         let turns = MeetingScript.fourVoices.turns.enumerated().map { index, turn in
             [people[index % people.count], turn[1]]
         }
-        var generator = MeetingGenerator(script: MeetingScript(speakers: MeetingScript.standup.speakers, turns: turns))
+        return try make(
+            "standup-voices-again-\(seed)",
+            script: MeetingScript(speakers: MeetingScript.standup.speakers, turns: turns),
+            seed: seed)
+    }
+
+    private static func make(_ key: String, script: MeetingScript, seed: UInt64) throws -> MeetingGenerator.Output {
+        if let output = made.withLock({ $0[key] }) { return output }
+        var generator = MeetingGenerator(script: script)
         generator.seed = seed
         let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
             "parley-test-meeting-\(key)-\(UUID().uuidString)")
