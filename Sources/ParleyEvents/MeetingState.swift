@@ -85,7 +85,12 @@ public struct MeetingState: Sendable, Hashable, Codable {
                     let profile = previous.first { $0.id == speaker.id }?.profile
                     return SpeakerInfo(id: speaker.id, name: name, profile: profile)
                 }
-                return recognitions[speaker.id] ?? speaker
+                guard let recognized = recognitions[speaker.id] else { return speaker }
+                // A recognized name stays; a suggestion rides along with the pipeline's name.
+                if recognized.profile != nil { return recognized }
+                var suggested = speaker
+                suggested.suggestion = recognized.suggestion
+                return suggested
             }
             followNames(from: previous)
             if let turns = update.turns { self.turns = turns }

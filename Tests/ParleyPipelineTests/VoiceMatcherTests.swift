@@ -92,9 +92,13 @@ import Testing
         #expect(state.speakers.map(\.name) == ["Ana", "Speaker 2"])
         #expect(state.speakers[1].suggestion == suggestion)
         #expect(state.actionItems.first?.owner == "Ana")
-        // A later relabel (names learnt from the transcript) keeps what recognition said.
-        apply(.speakers(.init(reason: .names, speakers: plain)))
-        #expect(state.speakers.map(\.name) == ["Ana", "Speaker 2"] && state.speakers[1].suggestion != nil)
+        // A later relabel (names learnt from the transcript) keeps a recognized name, and a
+        // suggestion beside the name learnt.
+        apply(
+            .speakers(
+                .init(reason: .names, speakers: [SpeakerInfo(id: "S1", name: "Al"), SpeakerInfo(id: "S2", name: "Bo")])
+            ))
+        #expect(state.speakers.map(\.name) == ["Ana", "Bo"] && state.speakers[1].suggestion == suggestion)
         apply(
             .speakers(
                 .init(reason: .rejected, speakers: [SpeakerInfo(id: "S2", name: "Speaker 2", suggestion: suggestion)])))

@@ -116,7 +116,11 @@ export function apply(state, event) {
             const profile = previous.find((p) => p.id === s.id)?.profile;
             return { id: s.id, name: state.renames[s.id], profile };
           }
-          return { ...(state.recognitions[s.id] ?? s) };
+          const recognized = state.recognitions[s.id];
+          if (!recognized) return { ...s };
+          // A recognized name stays; a suggestion rides along with the pipeline's name.
+          if (recognized.profile) return { ...recognized };
+          return recognized.suggestion ? { ...s, suggestion: recognized.suggestion } : { ...s };
         });
       }
       // Action items owned by a speaker's old name follow the new one.
