@@ -87,7 +87,7 @@ public struct ParleyServer: Sendable {
         AuthRoutes(store: store, tokens: tokens).add(to: router.group("/api/auth"))
         MeetingRoutes(store: store, meetings: meetings, editor: MeetingEditor(meetings: meetings, hub: hub)).add(
             to: router.group("/api/meetings").add(middleware: BearerAuthMiddleware(tokens: tokens)))
-        VoiceRoutes(store: store).add(
+        VoiceRoutes(store: store, meetings: meetings).add(
             to: router.group("/api/voices").add(middleware: BearerAuthMiddleware(tokens: tokens)))
         if settings.development {
             DevelopmentRoutes(hub: hub, meetings: meetings).add(

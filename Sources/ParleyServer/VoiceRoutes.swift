@@ -1,14 +1,20 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import NIOCore
 import ParleyEvents
+import ParleyJobs
+import ParleyPipeline
 import ParleyStore
 
 /// `/api/voices`: the signed-in user's voice profiles (the people their meetings recognize):
-/// list, rename, merge two, delete. Profiles are never exported: no route returns the voice
+/// list, enroll from a recording of one person, rename, merge two, delete. Profiles are never exported: no route returns the voice
 /// data itself, only names and counts.
 struct VoiceRoutes {
     let store: any Store
+    let meetings: MeetingService
+    /// An enrollment recording is a short one of one person: at most this many bytes.
+    static let maxEnrollmentBytes = 32 << 20
 
     struct ProfileView: ResponseEncodable {
         var id: String
@@ -43,6 +49,51 @@ struct VoiceRoutes {
         group.get { _, context -> ProfileList in
             let user = try context.requireUser()
             return ProfileList(profiles: try await store.voiceProfiles(ownerID: user.id).map(ProfileView.init))
+        }
+        group.post("enroll") { request, context -> EditedResponse<ProfileView> in
+            let user = try context.requireUser()
+            guard let name = TextRules.required(request.uri.queryParameters.get("name") ?? "", max: 80) else {
+                throw APIError.badRequest(
+                    "?name= must be 1 to 80 characters, not only spaces", code: "invalid_name")
+            }
+            let contentType = (request.headers[.contentType] ?? "").lowercased()
+            guard contentType.hasPrefix("audio/") || contentType.hasPrefix("application/octet-stream") else {
+                throw APIError.unsupportedMediaType(
+                    "send the recording as the raw body (audio/*, application/octet-stream)")
+            }
+            let body: ByteBuffer
+            do {
+                body = try await request.body.collect(upTo: Self.maxEnrollmentBytes)
+            } catch {
+                throw APIError.tooLarge("an enrollment recording may be at most \(Self.maxEnrollmentBytes >> 20) MB")
+            }
+            let file = NSTemporaryDirectory() + "parley-enroll-\(UUID().uuidString).audio"
+            defer { try? FileManager.default.removeItem(atPath: file) }
+            try Data(body.readableBytesView).write(to: URL(fileURLWithPath: file))
+            let voices: [String: [Float]]
+            do {
+                voices = try await meetings.processor.pipeline().enrollmentVoices(file: file, logger: context.logger)
+            } catch {
+                throw APIError(.unprocessableContent, "unreadable_audio", "the recording could not be read as audio")
+            }
+            guard !voices.isEmpty else {
+                throw APIError(
+                    .unprocessableContent, "no_voice",
+                    "the recording holds too little voiced speech to learn a voice from")
+            }
+            var profile: VoiceProfileRecord?
+            for (kind, vector) in voices.sorted(by: { $0.key < $1.key }) {
+                let normalized = VoiceMatcher(kind: kind).normalized(vector)
+                guard !normalized.isEmpty else { continue }
+                profile = try await store.learnVoice(
+                    ownerID: user.id, name: name, kind: kind, vector: normalized, from: VoiceSource())
+            }
+            guard let profile else {
+                throw APIError(
+                    .unprocessableContent, "no_voice",
+                    "the recording holds too little voiced speech to learn a voice from")
+            }
+            return EditedResponse(status: .created, response: ProfileView(profile))
         }
         group.get(":id") { _, context -> ProfileView in
             let user = try context.requireUser()

@@ -113,4 +113,41 @@ import Testing
             #expect(left?.count == 1)
         }
     }
+
+    @Test func aVoiceEnrolledFromARecordingIsNamedAndBadRecordingsAreRefused() async throws {
+        let alone = try GeneratedMeetings.standupVoiceAlone("tom")
+        let meeting = try GeneratedMeetings.standupVoicesAgain()
+        try await ServerFixture.withServer(try ServerFixture.settings()) { h in
+            let (_, alice) = try await h.user("alice")
+            let audio = try Data(contentsOf: URL(fileURLWithPath: alone.audioPath))
+            // Refused, with words: no name, not audio, not a recording at all.
+            let nameless = try await h.request(
+                .POST, "/api/voices/enroll", token: alice, body: audio, contentType: "audio/wav")
+            #expect(nameless.status == 400 && nameless.errorCode == "invalid_name")
+            let text = try await h.request(
+                .POST, "/api/voices/enroll?name=Tom", token: alice, body: audio, contentType: "text/plain")
+            #expect(text.status == 415)
+            let garbage = try await h.request(
+                .POST, "/api/voices/enroll?name=Tom", token: alice, body: Data(repeating: 7, count: 5000),
+                contentType: "audio/wav")
+            #expect(garbage.status == 422 && garbage.errorCode == "unreadable_audio")
+            #expect(try await h.request(.GET, "/api/voices", token: alice).json["profiles"] as? [Any] != nil)
+
+            let enrolled = try await h.request(
+                .POST, "/api/voices/enroll?name=Tom", token: alice, body: audio, contentType: "audio/wav")
+            #expect(enrolled.status == 201, "\(enrolled.text)")
+            #expect(enrolled.json["name"] as? String == "Tom" && enrolled.json["meetings"] as? Int == 0)
+            #expect((enrolled.json["prints"] as? [String: Int])?.isEmpty == false)
+
+            // Tom speaks in a meeting: named from the enrollment alone, and nobody else is Tom.
+            let (_, view) = try await Self.process(h, meeting.audioPath, title: "Planning", token: alice)
+            let truth = Self.truth(view, meeting.reference)
+            let recognized = (view["speakers"] as? [[String: Any]] ?? []).filter { $0["profile"] != nil }
+            #expect(recognized.count == 1, "\(view["speakers"] ?? [])")
+            for speaker in recognized {
+                #expect(speaker["name"] as? String == "Tom")
+                #expect(truth[speaker["id"] as? String ?? ""] == "tom")
+            }
+        }
+    }
 }

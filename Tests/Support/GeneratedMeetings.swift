@@ -25,6 +25,17 @@ public enum GeneratedMeetings {
             seed: seed)
     }
 
+    /// One of the standup's voices alone, reading the four-voice meeting's lines: an
+    /// enrollment recording.
+    public static func standupVoiceAlone(_ person: String) throws -> MeetingGenerator.Output {
+        guard let voice = MeetingScript.standup.speakers[person] else {
+            throw CocoaError(.fileNoSuchFile, userInfo: [NSLocalizedDescriptionKey: "no voice \(person)"])
+        }
+        let turns = MeetingScript.fourVoices.turns.prefix(6).map { [person, $0[1]] }
+        return try make(
+            "alone-\(person)", script: MeetingScript(speakers: [person: voice], turns: Array(turns)), seed: 3)
+    }
+
     private static func make(_ key: String, script: MeetingScript, seed: UInt64) throws -> MeetingGenerator.Output {
         if let output = made.withLock({ $0[key] }) { return output }
         var generator = MeetingGenerator(script: script)
