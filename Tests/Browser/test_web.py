@@ -6,6 +6,7 @@ binary is $PARLEY_BIN (make test: the AddressSanitizer build), else .build/debug
 Screenshots of every step go to test-output/browser/.
 """
 
+import json
 import os
 import shutil
 import subprocess
@@ -467,3 +468,39 @@ def test_a_meeting_recorded_from_the_microphone_survives_a_dropped_socket_and_a_
     finally:
         srv.stop()
         shutil.rmtree(data, ignore_errors=True)
+
+
+def test_the_voices_page_enrolls_renames_and_deletes_a_voice(server, pages, tmp_path):
+    # One voice alone (the standup's Tom), as a person would record it for enrollment.
+    script = tmp_path / "script.json"
+    script.write_text(json.dumps({
+        "speakers": {"tom": {"voice": "en-us+m3", "pitch": 35, "speed": 150}},
+        "turns": [["tom", "Good morning everyone, this is my voice for the meeting notes."],
+                  ["tom", "The installer works on all three platforms now, and the release is on track."],
+                  ["tom", "I will send the migration numbers to the team before Friday afternoon."]]}))
+    subprocess.run([PARLEY, "make-meeting", str(tmp_path / "tom"), "--script", str(script)], check=True,
+                   capture_output=True)
+    page = Page(server, "voices")
+    pages.append(page)
+    page.register("vera")
+    page.find("#voices-link").click()
+    page.visible("#enroll-name").send_keys("Tom")
+    page.find("#enroll-file").send_keys(str(tmp_path / "tom" / "meeting.wav"))
+    page.find("#enroll-file ~ button[type=submit]").click()
+    row = page.visible("tr[data-voice]", timeout=60)
+    assert row.find_element(By.CSS_SELECTOR, ".voice-name").text == "Tom"
+    assert "0 meetings" in row.text
+    page.shot("voices")
+    profiles = server.request("GET", "/api/voices", token=server.token("vera"))[1]["profiles"]
+    assert [p["name"] for p in profiles] == ["Tom"]
+
+    # Rename (a prompt), then delete (a confirmation): gone from the page and the API.
+    row.find_element(By.CSS_SELECTOR, "button.link").click()
+    prompt = page.wait(lambda d: d.switch_to.alert, 10, "no prompt")
+    prompt.send_keys("Tom Baker")
+    prompt.accept()
+    page.wait(lambda d: page.find("tr[data-voice] .voice-name").text == "Tom Baker", 30, "rename not shown")
+    page.find("tr[data-voice] button.danger").click()
+    page.wait(lambda d: d.switch_to.alert, 10, "no confirmation").accept()
+    page.wait(lambda d: not page.all("tr[data-voice]"), 30, "the voice was not deleted")
+    assert server.request("GET", "/api/voices", token=server.token("vera"))[1]["profiles"] == []

@@ -1,6 +1,7 @@
-// Parley's pages: log in or register, the meetings list, and the live meeting page. Plain
+// Parley's pages: log in or register, the meetings list, the live meeting page, and the voices
+// (the people the user's meetings recognize). Plain
 // ES modules, no build step; routes live in the URL's hash (#/meetings/<id>).
-import { api, keepFresh, login, logout, register, session } from "./api.js";
+import { accessToken, api, ApiError, keepFresh, login, logout, register, session } from "./api.js";
 import { errorBox, h, handle, requireLogin } from "./dom.js";
 import { MeetingPage } from "./meeting.js";
 import { clock } from "./state.js";
@@ -28,6 +29,7 @@ async function route() {
   const parts = path.split("/").filter(Boolean);
   if (parts[0] === "login" || parts[0] === "register") return authPage(parts[0]);
   if (!session()) return requireLogin();
+  if (parts[0] === "voices") return voicesPage();
   if (parts[0] === "meetings" && parts[1]) {
     current = new MeetingPage(decodeURIComponent(parts[1]), main);
     return current.load();
@@ -149,6 +151,90 @@ function meetingsTable(meetings, problem) {
   return h("table", { class: "meetings" },
     h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Title"), h("th", { scope: "col" }, "Status"),
       h("th", { scope: "col", class: "optional" }, "Duration"), h("th", { scope: "col", class: "optional" }, "Created"),
+      h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
+    h("tbody", {}, rows));
+}
+
+// The people the user's meetings recognize by voice: enroll one from a recording, rename,
+// merge two, delete (which deletes the voice data itself).
+async function voicesPage() {
+  document.title = "Voices · Parley";
+  const problem = h("div", { "aria-live": "assertive" });
+  const list = h("div", {}, h("p", { class: "note" }, "Loading…"));
+  const name = h("input", { id: "enroll-name", required: true, maxlength: 80, placeholder: "Priya" });
+  const file = h("input", { id: "enroll-file", type: "file", accept: "audio/*,video/*", required: true });
+  const enroll = h("form", { class: "card", onsubmit: async (event) => {
+    event.preventDefault();
+    problem.replaceChildren();
+    try {
+      const chosen = file.files[0];
+      const response = await fetch(`/api/voices/enroll?name=${encodeURIComponent(name.value.trim())}`, {
+        method: "POST", body: chosen,
+        headers: { Authorization: `Bearer ${await accessToken()}`,
+          "Content-Type": chosen.type && chosen.type.startsWith("audio/") ? chosen.type : "application/octet-stream" },
+      });
+      if (!response.ok) {
+        const body = await response.json().catch(() => ({}));
+        throw new ApiError(response.status, body.error?.code || "error", body.error?.message || `HTTP ${response.status}`);
+      }
+      name.value = "";
+      file.value = "";
+      voicesPage();
+    } catch (error) {
+      handle(error, problem);
+    }
+  } },
+    h("h2", {}, "Add a voice"),
+    h("p", { class: "note" }, "A short recording of one person alone (half a minute of speech is plenty)."),
+    h("div", { class: "row" }, h("label", { for: "enroll-name" }, "Name"), name),
+    h("div", { class: "row" }, h("label", { for: "enroll-file" }, "Recording"), file, h("button", { type: "submit" }, "Add")));
+  show(h("h1", {}, "Voices"),
+    h("p", { class: "note" }, "People your meetings recognize by voice. Renaming a speaker in a meeting teaches a voice; "
+      + "voice profiles are biometric data: deleting one deletes the voice itself."),
+    problem, enroll, h("section", { class: "card", "aria-label": "Your voices" }, list));
+  try {
+    const { profiles } = await api("GET", "/api/voices");
+    list.replaceChildren(voicesTable(profiles, problem));
+  } catch (error) {
+    handle(error, problem);
+  }
+}
+
+function voicesTable(profiles, problem) {
+  if (!profiles.length) return h("p", { class: "note" }, "No voices yet: rename a speaker in a meeting, or add one above.");
+  const act = async (method, path, body) => {
+    try {
+      await api(method, path, body);
+      voicesPage();
+    } catch (error) {
+      handle(error, problem);
+    }
+  };
+  const rows = profiles.map((p) => {
+    const path = `/api/voices/${encodeURIComponent(p.id)}`;
+    const into = h("select", { "aria-label": `Merge ${p.name} into` },
+      h("option", { value: "" }, "Merge into…"),
+      ...profiles.filter((o) => o.id !== p.id).map((o) => h("option", { value: o.id }, o.name)));
+    into.addEventListener("change", () => {
+      if (into.value && confirm(`Merge “${p.name}” into “${into.selectedOptions[0].textContent}”?`)) {
+        act("POST", `/api/voices/${encodeURIComponent(into.value)}/merge`, { from: p.id });
+      }
+    });
+    return h("tr", { "data-voice": p.id },
+      h("td", { class: "voice-name" }, p.name),
+      h("td", {}, p.meetings === 1 ? "1 meeting" : `${p.meetings} meetings`),
+      h("td", {},
+        h("button", { type: "button", class: "link", "aria-label": `Rename ${p.name}`, onclick: () => {
+          const name = prompt(`New name for ${p.name}`, p.name);
+          if (name && name.trim()) act("PATCH", path, { name: name.trim() });
+        } }, "Rename"),
+        profiles.length > 1 ? into : null,
+        h("button", { type: "button", class: "danger", "aria-label": `Delete ${p.name}`, onclick: () => {
+          if (confirm(`Delete the voice of “${p.name}”? Meetings will no longer recognize them.`)) act("DELETE", path);
+        } }, "Delete")));
+  });
+  return h("table", { class: "meetings voices" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Name"), h("th", { scope: "col" }, "Heard in"),
       h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
     h("tbody", {}, rows));
 }
