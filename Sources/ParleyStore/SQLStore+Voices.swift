@@ -269,23 +269,27 @@ extension SQLStore: VoiceStore {
             FROM voice_profiles p WHERE
             """ + " " + condition + " ORDER BY p.name_key"
         ).all()
+        // Every profile's prints in one more query (not one per profile).
+        var prints: [String: [String: Int]] = [:]
+        for row in try await database.raw(
+            """
+            SELECT v.profile_id, v.kind, v.samples FROM voice_prints v JOIN voice_profiles p ON p.id = v.profile_id
+            WHERE v.samples > 0 AND
+            """ + " " + condition
+        ).all() {
+            prints[try row.decode(column: "profile_id", as: String.self), default: [:]][
+                try row.decode(column: "kind", as: String.self)] = try row.decode(column: "samples", as: Int.self)
+        }
         var profiles: [VoiceProfileRecord] = []
         for row in rows {
             let id = try row.decode(column: "id", as: String.self)
-            var prints: [String: Int] = [:]
-            for print in try await database.raw(
-                "SELECT kind, samples FROM voice_prints WHERE profile_id = \(bind: id) AND samples > 0"
-            ).all() {
-                prints[try print.decode(column: "kind", as: String.self)] = try print.decode(
-                    column: "samples", as: Int.self)
-            }
             profiles.append(
                 VoiceProfileRecord(
                     id: id, ownerID: try row.decode(column: "owner_id", as: String.self),
                     name: try row.decode(column: "name", as: String.self),
                     createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
                     updatedAt: Self.date(try row.decode(column: "updated_at", as: Int64.self)),
-                    meetings: try row.decode(column: "meetings", as: Int.self), prints: prints))
+                    meetings: try row.decode(column: "meetings", as: Int.self), prints: prints[id] ?? [:]))
         }
         return profiles
     }
