@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import ParleyEvents
+import ParleyJobs
 import ParleyPipeline
 import ParleyStore
 
@@ -91,9 +92,18 @@ struct MeetingRoutes {
                 throw APIError.badRequest(
                     "the title must be 1 to 200 characters, not only spaces", code: "invalid_title")
             }
+            let diarization = try body.diarization(known: meetings.settings.diarizers)
+            if diarization.diarizer != nil {
+                // A backend this server cannot run is refused now, not when the recording arrives.
+                do {
+                    _ = try await meetings.processor.pipeline(for: diarization)
+                } catch let error as PipelineError {
+                    throw APIError(.unprocessableContent, "diarizer_not_ready", error.message)
+                }
+            }
             let meeting = MeetingRecord(
                 id: Identifiers.meeting(), title: title, ownerID: user.id, createdAt: Date(),
-                epoch: Identifiers.epoch(), diarization: try body.diarization(known: meetings.settings.diarizers))
+                epoch: Identifiers.epoch(), diarization: diarization)
             try await store.createMeeting(meeting)
             return EditedResponse(status: .created, response: summary(meeting, owner: user.username))
         }

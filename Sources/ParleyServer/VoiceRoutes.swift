@@ -50,7 +50,7 @@ struct VoiceRoutes {
             let user = try context.requireUser()
             return ProfileList(profiles: try await store.voiceProfiles(ownerID: user.id).map(ProfileView.init))
         }
-        group.post("enroll") { request, context -> EditedResponse<ProfileView> in
+        group.post { request, context -> EditedResponse<ProfileView> in
             let user = try context.requireUser()
             guard let name = TextRules.required(request.uri.queryParameters.get("name") ?? "", max: 80) else {
                 throw APIError.badRequest(

@@ -122,19 +122,19 @@ import Testing
             let audio = try Data(contentsOf: URL(fileURLWithPath: alone.audioPath))
             // Refused, with words: no name, not audio, not a recording at all.
             let nameless = try await h.request(
-                .POST, "/api/voices/enroll", token: alice, body: audio, contentType: "audio/wav")
+                .POST, "/api/voices", token: alice, body: audio, contentType: "audio/wav")
             #expect(nameless.status == 400 && nameless.errorCode == "invalid_name")
             let text = try await h.request(
-                .POST, "/api/voices/enroll?name=Tom", token: alice, body: audio, contentType: "text/plain")
+                .POST, "/api/voices?name=Tom", token: alice, body: audio, contentType: "text/plain")
             #expect(text.status == 415)
             let garbage = try await h.request(
-                .POST, "/api/voices/enroll?name=Tom", token: alice, body: Data(repeating: 7, count: 5000),
+                .POST, "/api/voices?name=Tom", token: alice, body: Data(repeating: 7, count: 5000),
                 contentType: "audio/wav")
             #expect(garbage.status == 422 && garbage.errorCode == "unreadable_audio")
             #expect(try await h.request(.GET, "/api/voices", token: alice).json["profiles"] as? [Any] != nil)
 
             let enrolled = try await h.request(
-                .POST, "/api/voices/enroll?name=Tom", token: alice, body: audio, contentType: "audio/wav")
+                .POST, "/api/voices?name=Tom", token: alice, body: audio, contentType: "audio/wav")
             #expect(enrolled.status == 201, "\(enrolled.text)")
             #expect(enrolled.json["name"] as? String == "Tom" && enrolled.json["meetings"] as? Int == 0)
             #expect((enrolled.json["prints"] as? [String: Int])?.isEmpty == false)

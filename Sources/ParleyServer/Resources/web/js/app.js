@@ -168,7 +168,7 @@ async function voicesPage() {
     problem.replaceChildren();
     try {
       const chosen = file.files[0];
-      const response = await fetch(`/api/voices/enroll?name=${encodeURIComponent(name.value.trim())}`, {
+      const response = await fetch(`/api/voices?name=${encodeURIComponent(name.value.trim())}`, {
         method: "POST", body: chosen,
         headers: { Authorization: `Bearer ${await accessToken()}`,
           "Content-Type": chosen.type && chosen.type.startsWith("audio/") ? chosen.type : "application/octet-stream" },
