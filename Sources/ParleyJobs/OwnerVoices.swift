@@ -21,7 +21,7 @@ public struct OwnerVoices: VoiceDirectory {
         -> [VoiceMatcher.Match]
     {
         let matcher = VoiceMatcher(kind: kind)
-        try await store.putMeetingVoices(
+        let stored = try await store.putMeetingVoices(
             meetingID: meeting.id,
             voices.map {
                 MeetingVoiceRecord(
@@ -29,9 +29,7 @@ public struct OwnerVoices: VoiceDirectory {
             })
         let prints = try await store.voicePrints(ownerID: meeting.ownerID, kind: kind)
         guard !prints.isEmpty else { return [] }
-        let rejected = Dictionary(
-            try await store.meetingVoices(meetingID: meeting.id).map { ($0.speaker, Set($0.rejected)) }
-        ) { first, _ in first }
+        let rejected = Dictionary(stored.map { ($0.speaker, Set($0.rejected)) }) { first, _ in first }
         let candidates = voices.filter { $0.speech >= Self.minSpeech }.map {
             VoiceMatcher.Voice(speaker: $0.speaker, vector: $0.vector, rejected: rejected[$0.speaker] ?? [])
         }

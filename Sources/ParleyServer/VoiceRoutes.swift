@@ -76,17 +76,14 @@ struct VoiceRoutes {
             } catch {
                 throw APIError(.unprocessableContent, "unreadable_audio", "the recording could not be read as audio")
             }
-            guard !voices.isEmpty else {
-                throw APIError(
-                    .unprocessableContent, "no_voice",
-                    "the recording holds too little voiced speech to learn a voice from")
+            let learnt = voices.sorted { $0.key < $1.key }.map {
+                ($0.key, VoiceMatcher(kind: $0.key).normalized($0.value))
             }
+            .filter { !$0.1.isEmpty }
             var profile: VoiceProfileRecord?
-            for (kind, vector) in voices.sorted(by: { $0.key < $1.key }) {
-                let normalized = VoiceMatcher(kind: kind).normalized(vector)
-                guard !normalized.isEmpty else { continue }
+            for (kind, vector) in learnt {
                 profile = try await store.learnVoice(
-                    ownerID: user.id, name: name, kind: kind, vector: normalized, from: VoiceSource())
+                    ownerID: user.id, name: name, kind: kind, vector: vector, from: VoiceSource())
             }
             guard let profile else {
                 throw APIError(

@@ -3,7 +3,10 @@ import SQLKit
 
 /// Voice profiles and meetings' voices (`VoiceStore`).
 extension SQLStore: VoiceStore {
-    public func putMeetingVoices(meetingID: String, _ voices: [MeetingVoiceRecord]) async throws {
+    @discardableResult
+    public func putMeetingVoices(meetingID: String, _ voices: [MeetingVoiceRecord]) async throws
+        -> [MeetingVoiceRecord]
+    {
         try await transactor.transaction { database in
             let kept = try await database.raw(
                 "SELECT speaker, rejected FROM meeting_voices WHERE meeting_id = \(bind: meetingID)"
@@ -14,8 +17,10 @@ extension SQLStore: VoiceStore {
                     column: "rejected", as: String.self)
             }
             try await database.raw("DELETE FROM meeting_voices WHERE meeting_id = \(bind: meetingID)").run()
-            for voice in voices {
+            var stored: [MeetingVoiceRecord] = []
+            for var voice in voices {
                 let refused = voice.rejected.isEmpty ? rejected[voice.speaker] ?? "[]" : try Self.json(voice.rejected)
+                voice.rejected = try Self.strings(refused)
                 try await database.raw(
                     """
                     INSERT INTO meeting_voices (meeting_id, speaker, kind, vector, speech, rejected)
@@ -24,7 +29,9 @@ extension SQLStore: VoiceStore {
                     WHERE EXISTS (SELECT 1 FROM meetings WHERE id = \(bind: meetingID))
                     """
                 ).run()
+                stored.append(voice)
             }
+            return stored
         }
     }
 
@@ -40,8 +47,7 @@ extension SQLStore: VoiceStore {
                 kind: try row.decode(column: "kind", as: String.self),
                 vector: try VoiceVector.decode(try row.decode(column: "vector", as: String.self)),
                 speech: try row.decode(column: "speech", as: Double.self),
-                rejected: try JSONDecoder().decode(
-                    [String].self, from: Data(try row.decode(column: "rejected", as: String.self).utf8)))
+                rejected: try Self.strings(try row.decode(column: "rejected", as: String.self)))
         }
     }
 
@@ -54,8 +60,7 @@ extension SQLStore: VoiceStore {
                     """
                 ).first()
             else { return }
-            var rejected = try JSONDecoder().decode(
-                [String].self, from: Data(try row.decode(column: "rejected", as: String.self).utf8))
+            var rejected = try Self.strings(try row.decode(column: "rejected", as: String.self))
             guard !rejected.contains(profileID) else { return }
             rejected.append(profileID)
             try await database.raw(
@@ -302,6 +307,10 @@ extension SQLStore: VoiceStore {
     }
 
     static func nameKey(_ name: String) -> String { name.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() }
+
+    static func strings(_ json: String) throws -> [String] {
+        try JSONDecoder().decode([String].self, from: Data(json.utf8))
+    }
 
     static func json(_ values: [String]) throws -> String {
         String(decoding: try JSONEncoder().encode(values), as: UTF8.self)

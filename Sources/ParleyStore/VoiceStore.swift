@@ -83,8 +83,9 @@ public struct VoiceSource: Sendable, Hashable {
 /// Voice profiles per owner, and the voices of each meeting's speakers.
 public protocol VoiceStore: Sendable {
     /// Replaces the stored voices of a meeting's speakers (a new run found new speakers).
-    /// Rejections of speakers that keep their label stay.
-    func putMeetingVoices(meetingID: String, _ voices: [MeetingVoiceRecord]) async throws
+    /// Rejections of speakers that keep their label stay; returns the voices as stored, with them.
+    @discardableResult
+    func putMeetingVoices(meetingID: String, _ voices: [MeetingVoiceRecord]) async throws -> [MeetingVoiceRecord]
     func meetingVoices(meetingID: String) async throws -> [MeetingVoiceRecord]
     /// Remembers that a meeting's speaker is not the person of `profileID`.
     func rejectVoice(meetingID: String, speaker: String, profileID: String) async throws
