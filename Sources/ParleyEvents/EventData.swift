@@ -1,3 +1,4 @@
+import Foundation
 public import ParleyPluginAPI
 
 /// What an event carries; its case names the event's `type`.
@@ -128,6 +129,12 @@ public struct SpeakerInfo: Sendable, Hashable, Codable {
         self.profile = profile
         self.confidence = confidence
         self.suggestion = suggestion
+    }
+
+    /// A person's name as names are compared (a voice profile's, a name taken in a meeting):
+    /// trimmed, without case.
+    public static func nameKey(_ name: String) -> String {
+        name.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
     }
 }
 

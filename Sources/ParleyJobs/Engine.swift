@@ -39,15 +39,15 @@ public struct Engine: Sendable {
                 sendQueue: settings.sendQueue, sweepInterval: .milliseconds(Int(settings.sweepInterval * 1000))),
             logger: logger)
         let runner = JobRunner(logger: logger)
+        let states = MeetingStates(store: store, capacity: settings.stateCache, snapshotEvery: settings.snapshotEvery)
         let processor = MeetingProcessor(
-            store: store, hub: hub, runner: runner, settings: settings, makePipeline: makePipeline, logger: logger)
+            store: store, hub: hub, runner: runner, settings: settings, states: states, makePipeline: makePipeline,
+            logger: logger)
         let queue = settings.processing ? JobQueue(processor: processor, logger: logger) : nil
         var services: [any Service] = [hub]
         if let queue { services.append(queue) }
         return Engine(
             store: store, hub: hub, runner: runner, processor: processor,
-            states: MeetingStates(
-                store: store, capacity: settings.stateCache, snapshotEvery: settings.snapshotEvery),
-            queue: queue, services: services)
+            states: states, queue: queue, services: services)
     }
 }

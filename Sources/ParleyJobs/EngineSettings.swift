@@ -26,6 +26,18 @@ public struct EngineSettings: Sendable {
     public var stateCache = 32
     /// Events applied after which the read model stores a new snapshot of a meeting's state.
     public var snapshotEvery = 256
+    /// What a meeting does with its owner's voice profiles.
+    public var voiceRecognition = VoiceRecognition.name
+
+    /// What a meeting does with its owner's voice profiles (`server.voice_recognition`).
+    public enum VoiceRecognition: String, Sendable, CaseIterable {
+        /// Confident matches name the speaker; weaker ones are suggestions (the default).
+        case name
+        /// Every match is only a suggestion: nobody is named until a person confirms.
+        case suggest
+        /// No matching (the meeting's voices are still kept, so a rename can teach a profile).
+        case off
+    }
 
     public init() {}
 
@@ -49,6 +61,13 @@ public struct EngineSettings: Sendable {
         stateCache = try Self.integer(configuration, "server.state_cache", default: stateCache, range: 0...1_000_000)
         snapshotEvery = try Self.integer(
             configuration, "server.snapshot_every", default: snapshotEvery, range: 1...Int.max)
+        if let text = configuration["server.voice_recognition"] {
+            guard let mode = VoiceRecognition(rawValue: text.lowercased()) else {
+                throw SettingsError(
+                    .invalid, "setting 'server.voice_recognition': '\(text)' is not name, suggest or off")
+            }
+            voiceRecognition = mode
+        }
     }
 
     public var databasePath: String { (dataDirectory as NSString).appendingPathComponent("parley.sqlite") }

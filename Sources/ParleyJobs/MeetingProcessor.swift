@@ -16,6 +16,8 @@ public final class MeetingProcessor: Sendable {
     public let hub: Hub
     public let runner: JobRunner
     public let settings: EngineSettings
+    /// The read model, for the names people gave a meeting's speakers.
+    let states: MeetingStates
     let metrics = JobMetrics()
     let makePipeline: @Sendable (DiarizationRequest) async throws -> MeetingPipeline
     let logger: Logger
@@ -25,13 +27,14 @@ public final class MeetingProcessor: Sendable {
     public var node: String { hub.node }
 
     public init(
-        store: any Store, hub: Hub, runner: JobRunner, settings: EngineSettings,
+        store: any Store, hub: Hub, runner: JobRunner, settings: EngineSettings, states: MeetingStates,
         makePipeline: @escaping @Sendable (DiarizationRequest) async throws -> MeetingPipeline, logger: Logger
     ) {
         self.store = store
         self.hub = hub
         self.runner = runner
         self.settings = settings
+        self.states = states
         self.makePipeline = makePipeline
         self.logger = logger
     }
@@ -89,7 +92,9 @@ public final class MeetingProcessor: Sendable {
                 let sink = JobSink(channel: channel, lease: node, metrics: metrics)
                 logger.info("processing started")
                 let report = await pipeline.run(
-                    source, sink: sink, logger: logger, voices: OwnerVoices(store: store, meeting: meeting))
+                    source, sink: sink, logger: logger,
+                    voices: OwnerVoices(
+                        store: store, meeting: meeting, mode: settings.voiceRecognition, states: states))
                 if Task.isCancelled && (runner.isStopping || lost.isCompleted) {
                     if runner.isStopping {
                         // Given back at once, so another process (or this one's next start) resumes it.

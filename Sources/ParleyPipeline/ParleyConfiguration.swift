@@ -163,6 +163,7 @@ public struct ParleyConfiguration: Sendable, Hashable {
         options.liveSilence = try double("pipeline.live_silence", default: options.liveSilence)
         options.livePartial =
             self["pipeline.live_partial"] == "0" ? 0 : try double("pipeline.live_partial", default: options.livePartial)
+        options.liveRecluster = try double("pipeline.live_recluster", default: options.liveRecluster)
         options.diarization.speakers = try count("pipeline.speakers")
         options.diarization.minSpeakers = try count("pipeline.min_speakers") ?? 1
         options.diarization.maxSpeakers =
@@ -187,7 +188,7 @@ public struct ParleyConfiguration: Sendable, Hashable {
     static let wellKnownKeys = [
         "pipeline.transcriber", "pipeline.summarizer", "pipeline.language", "pipeline.prompt", "pipeline.padding",
         "pipeline.window_pause", "pipeline.live_window", "pipeline.live_window_pause", "pipeline.live_silence",
-        "pipeline.live_partial",
+        "pipeline.live_partial", "pipeline.live_recluster",
         "pipeline.speakers", "pipeline.min_speakers", "pipeline.max_speakers",
         "pipeline.diarizer", "pipeline.scratch_dir", "timeouts.transcription_request",
         "timeouts.summarization", "timeouts.upload_idle",

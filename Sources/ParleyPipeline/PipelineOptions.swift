@@ -61,6 +61,9 @@ public struct PipelineOptions: Sendable {
     /// Re-run the clustering on the audio so far, for provisional labels, once the audio has
     /// grown by this factor since the last run (the final pass always runs).
     public var provisionalGrowth: Double = 2
+    /// For a live recording: re-run it at least every this many seconds of audio too, so a
+    /// speaker who joins late is labelled (and recognized by voice) within about this long.
+    public var liveRecluster: Double = 60
 
     public init() {}
 }

@@ -7,8 +7,11 @@ import Synchronization
 
 extension PipelineRun {
     /// Sends each window to the recognizer as it arrives and publishes its segments with the
-    /// best speaker labels known at that moment.
-    func transcribeAll(_ windows: AsyncStream<PendingWindow>, shared: SharedAnalysis) async throws -> Transcribed {
+    /// best speaker labels known at that moment; live, the speakers are also recognized by
+    /// voice as the labels are re-estimated.
+    func transcribeAll(_ windows: AsyncStream<PendingWindow>, shared: SharedAnalysis, live: Bool) async throws
+        -> Transcribed
+    {
         var result = Transcribed()
         var started = false
         var lastProvisional = 0.0
@@ -61,9 +64,10 @@ extension PipelineRun {
             // audio so far, re-run when the audio has grown enough.
             let (snapshot, final) = shared.state.withLock { s -> ((FeatureFrames, Double)?, Diarization?) in
                 if let final = s.final { return (nil, final) }
-                let stale =
-                    pending.window.end > result.tracker.coveredUntil
-                    && s.seconds >= lastProvisional * options.provisionalGrowth
+                let grown =
+                    s.seconds >= lastProvisional * options.provisionalGrowth
+                    || (live && s.seconds >= lastProvisional + options.liveRecluster)
+                let stale = pending.window.end > result.tracker.coveredUntil && grown
                 return (stale ? (s.frames, s.seconds) : nil, nil)
             }
             if let final, !adoptedFinal {
@@ -91,6 +95,12 @@ extension PipelineRun {
                             .init(
                                 reason: .provisional, speakers: Self.speakerList(turns: turns), changes: changes,
                                 turns: turns.map(\.record))))
+                    if live {
+                        _ = try await recognize(
+                            voices: provisional.voices, kind: provisional.voiceKind, labels: result.tracker.mapping,
+                            turns: turns.map(\.record), speakers: Self.speakerList(turns: turns),
+                            recognized: &result.recognized)
+                    }
                 }
             }
             // Each transcript replaces the provisional one of its window, if any.

@@ -73,6 +73,8 @@ struct PipelineRun<Sink: EventSink>: Sendable {
         var time: Double = 0
         var wordTiming = WordTiming.engine
         var nextID = 1
+        /// Live, the speakers recognition has named or suggested a name for so far.
+        var recognized: [String: SpeakerInfo] = [:]
     }
 
     enum ChildResult: Sendable {
@@ -90,7 +92,9 @@ struct PipelineRun<Sink: EventSink>: Sendable {
                 defer { windowSink.finish() }
                 return try await analyse(source, shared: shared, windows: windowSink)
             }
-            group.addTask { .transcription(try await transcribeAll(windows, shared: shared)) }
+            group.addTask {
+                .transcription(try await transcribeAll(windows, shared: shared, live: source.isLive))
+            }
             for try await result in group {
                 switch result {
                 case .analysis(let a, let d): analysis = (a, d)
@@ -104,8 +108,10 @@ struct PipelineRun<Sink: EventSink>: Sendable {
         report.wordTiming = transcribed.wordTiming
 
         let aligned = try await align(transcribed, audio: audio, diarization: diarization, report: &report)
+        var recognized = transcribed.recognized
         let speakers = try await recognize(
-            diarization, labels: aligned.labels, turns: aligned.turns, speakers: aligned.speakers)
+            voices: diarization.voices, kind: diarization.voiceKind, labels: aligned.labels, turns: aligned.turns,
+            speakers: aligned.speakers, recognized: &recognized)
         try await summarize(aligned.final, speakers: speakers, audio: audio, report: &report)
     }
 

@@ -15,12 +15,12 @@ public struct SpeakerVoice: Sendable, Hashable {
 }
 
 /// Where a meeting's voices are kept and people are recognized: the voice profiles of the
-/// meeting's owner (the server's store). The pipeline asks once, after the final clustering,
-/// and publishes what it answers as a `speakers` event with reason `recognized`.
+/// meeting's owner (the server's store). The pipeline asks after the final clustering (and,
+/// live, after each provisional one) and publishes what it answers as a `speakers` event with
+/// reason `recognized`.
 public protocol VoiceDirectory: Sendable {
     /// Keeps `voices` (embeddings of `kind`) as the meeting's, and matches them with the
-    /// profiles of the same kind. `speakers` are the meeting's speakers as they are named now
-    /// (a name a person gave is not given to anyone else).
-    func recognize(_ voices: [SpeakerVoice], kind: String, speakers: [SpeakerInfo]) async throws
-        -> [VoiceMatcher.Match]
+    /// profiles of the same kind. The directory leaves out what people said of the meeting's
+    /// speakers: a speaker a person named is not matched, and the name is nobody else's.
+    func recognize(_ voices: [SpeakerVoice], kind: String) async throws -> [VoiceMatcher.Match]
 }

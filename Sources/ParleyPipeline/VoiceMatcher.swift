@@ -1,4 +1,5 @@
 public import Foundation
+import ParleyEvents
 
 /// Names the speakers of a meeting from voice profiles: each speaker's voice embedding is
 /// compared with every profile of the same kind, and speakers and profiles are paired best
@@ -146,10 +147,11 @@ public struct VoiceMatcher: Sendable {
         var matched: [Match] = []
         var usedVoices: Set<Int> = []
         var usedProfiles: Set<Int> = []
-        let takenKeys = Set(taken.map(Self.nameKey))
+        let takenKeys = Set(taken.map(SpeakerInfo.nameKey))
         for (v, p, s) in pairs where !usedVoices.contains(v) && !usedProfiles.contains(p) {
             let profile = profiles[p]
-            guard !voices[v].rejected.contains(profile.id), !takenKeys.contains(Self.nameKey(profile.name)) else {
+            guard !voices[v].rejected.contains(profile.id), !takenKeys.contains(SpeakerInfo.nameKey(profile.name))
+            else {
                 continue
             }
             usedVoices.insert(v)
@@ -164,10 +166,5 @@ public struct VoiceMatcher: Sendable {
                     confidence: (s * 1000).rounded() / 1000, confident: confident))
         }
         return matched.sorted { $0.speaker < $1.speaker }
-    }
-
-    /// Names compared as people would: case and surrounding spaces do not count.
-    public static func nameKey(_ name: String) -> String {
-        name.trimmingCharacters(in: .whitespacesAndNewlines).lowercased()
     }
 }

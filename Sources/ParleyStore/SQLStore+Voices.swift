@@ -1,4 +1,5 @@
 public import Foundation
+import ParleyEvents
 import SQLKit
 
 /// Voice profiles and meetings' voices (`VoiceStore`).
@@ -91,7 +92,7 @@ extension SQLStore: VoiceStore {
     public func learnVoice(ownerID: String, name: String, kind: String, vector: [Float], from source: VoiceSource)
         async throws -> VoiceProfileRecord
     {
-        let key = Self.nameKey(name)
+        let key = SpeakerInfo.nameKey(name)
         let now = Self.milliseconds(Date())
         let lock = isPostgres ? " FOR UPDATE" : ""
         let id = try await transactor.transaction { database in
@@ -163,7 +164,7 @@ extension SQLStore: VoiceStore {
     }
 
     public func renameVoiceProfile(id: String, ownerID: String, name: String) async throws -> VoiceProfileRecord? {
-        let key = Self.nameKey(name)
+        let key = SpeakerInfo.nameKey(name)
         let clash = try await database.raw(
             """
             SELECT id FROM voice_profiles WHERE owner_id = \(bind: ownerID) AND name_key = \(bind: key) AND id <> \(bind: id)
@@ -182,7 +183,9 @@ extension SQLStore: VoiceStore {
             ).run()
         } catch {
             // A profile of that name made meanwhile.
-            if try await voiceProfiles(ownerID: ownerID).contains(where: { $0.id != id && Self.nameKey($0.name) == key }
+            if try await voiceProfiles(ownerID: ownerID).contains(where: {
+                $0.id != id && SpeakerInfo.nameKey($0.name) == key
+            }
             ) {
                 throw StoreError.conflict("another voice profile is called '\(name)'; merge the two instead")
             }
@@ -305,8 +308,6 @@ extension SQLStore: VoiceStore {
         let total = Float(wa + wb)
         return zip(a, b).map { ($0 * Float(wa) + $1 * Float(wb)) / total }
     }
-
-    static func nameKey(_ name: String) -> String { name.trimmingCharacters(in: .whitespacesAndNewlines).lowercased() }
 
     static func strings(_ json: String) throws -> [String] {
         try JSONDecoder().decode([String].self, from: Data(json.utf8))

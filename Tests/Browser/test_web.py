@@ -470,23 +470,28 @@ def test_a_meeting_recorded_from_the_microphone_survives_a_dropped_socket_and_a_
         shutil.rmtree(data, ignore_errors=True)
 
 
-def test_the_voices_page_enrolls_renames_and_deletes_a_voice(server, pages, tmp_path):
-    # One voice alone (the standup's Tom), as a person would record it for enrollment.
-    script = tmp_path / "script.json"
+def tom_alone(folder):
+    """One voice alone (the standup's Tom), as a person would record it for enrollment."""
+    script = folder / "script.json"
     script.write_text(json.dumps({
         "speakers": {"tom": {"voice": "en-us+m3", "pitch": 35, "speed": 150}},
         "turns": [["tom", "Good morning everyone, this is my voice for the meeting notes."],
                   ["tom", "The installer works on all three platforms now, and the release is on track."],
                   ["tom", "I will send the migration numbers to the team before Friday afternoon."]]}))
-    subprocess.run([PARLEY, "make-meeting", str(tmp_path / "tom"), "--script", str(script)], check=True,
+    subprocess.run([PARLEY, "make-meeting", str(folder / "tom"), "--script", str(script)], check=True,
                    capture_output=True)
+    return str(folder / "tom" / "meeting.wav")
+
+
+def test_the_voices_page_enrolls_renames_and_deletes_a_voice(server, pages, tmp_path):
+    tom = tom_alone(tmp_path)
     page = Page(server, "voices")
     pages.append(page)
     page.register("vera")
     page.find("#voices-link").click()
     page.visible("#enroll-name").send_keys("Tom")
-    page.find("#enroll-file").send_keys(str(tmp_path / "tom" / "meeting.wav"))
-    page.find("#enroll-file ~ button[type=submit]").click()
+    page.find("#enroll-file").send_keys(tom)
+    page.find("#enroll-add").click()
     row = page.visible("tr[data-voice]", timeout=60)
     assert row.find_element(By.CSS_SELECTOR, ".voice-name").text == "Tom"
     assert "0 meetings" in row.text
@@ -504,3 +509,30 @@ def test_the_voices_page_enrolls_renames_and_deletes_a_voice(server, pages, tmp_
     page.wait(lambda d: d.switch_to.alert, 10, "no confirmation").accept()
     page.wait(lambda d: not page.all("tr[data-voice]"), 30, "the voice was not deleted")
     assert server.request("GET", "/api/voices", token=server.token("vera"))[1]["profiles"] == []
+
+
+def test_a_voice_is_enrolled_from_the_microphone(server, pages, tmp_path):
+    """Chromium's fake microphone plays Tom alone; the Voices page records him until Stop and
+    enrolls what it heard."""
+    page = Page(server, "voices-microphone", microphone=tom_alone(tmp_path))
+    pages.append(page)
+    page.register("wendy")
+    page.find("#voices-link").click()
+    page.visible("#enroll-name").send_keys("Tom")
+    page.find("#enroll-record").click()
+    page.wait(lambda d: page.find("#enroll-record").text == "Stop", 30, "recording never started")
+    # Most of what the microphone plays (about 12 s of speech).
+    def seconds():
+        words = page.find("#enroll-recorded").text.split()
+        return int(words[1]) if len(words) > 1 and words[0] == "Recording…" and words[1].isdigit() else 0
+    page.wait(lambda d: seconds() >= 8, 60, "no sound recorded")
+    page.shot("recording")
+    page.find("#enroll-record").click()
+    page.wait(lambda d: page.find("#enroll-recorded").text.startswith("Recorded"), 30, "recording never stopped")
+    page.find("#enroll-add").click()
+    row = page.visible("tr[data-voice]", timeout=60)
+    assert row.find_element(By.CSS_SELECTOR, ".voice-name").text == "Tom"
+    page.shot("enrolled")
+    profiles = server.request("GET", "/api/voices", token=server.token("wendy"))[1]["profiles"]
+    assert [p["name"] for p in profiles] == ["Tom"]
+    assert profiles[0]["prints"].get("classic-pitch-mfcc-20") == 1, profiles

@@ -4,6 +4,7 @@
 import { accessToken, api, ApiError, keepFresh, login, logout, register, session } from "./api.js";
 import { errorBox, h, handle, requireLogin } from "./dom.js";
 import { MeetingPage } from "./meeting.js";
+import { Clip, Recorder } from "./recorder.js";
 import { clock } from "./state.js";
 
 const main = document.getElementById("main");
@@ -162,12 +163,57 @@ async function voicesPage() {
   const problem = h("div", { "aria-live": "assertive" });
   const list = h("div", {}, h("p", { class: "note" }, "Loading…"));
   const name = h("input", { id: "enroll-name", required: true, maxlength: 80, placeholder: "Priya" });
-  const file = h("input", { id: "enroll-file", type: "file", accept: "audio/*,video/*", required: true });
+  const file = h("input", { id: "enroll-file", type: "file", accept: "audio/*,video/*" });
+  // Or recorded here: the microphone until Stop, kept in the page until Add sends it.
+  let recorded = null;
+  let clip = null;
+  const heard = h("span", { id: "enroll-recorded", class: "note", "aria-live": "polite" });
+  const record = h("button", { type: "button", id: "enroll-record", class: "secondary" }, "Record");
+  if (!Recorder.supported()) {
+    record.disabled = true;
+    record.title = "Recording needs microphone access over HTTPS (or on this computer's own address).";
+  }
+  record.addEventListener("click", async () => {
+    problem.replaceChildren();
+    if (clip) {
+      const stopping = clip;
+      clip = null;
+      current = null;
+      recorded = await stopping.stop();
+      const seconds = (recorded.size - 44) / 32000;
+      heard.textContent = `Recorded ${seconds.toFixed(0)} s: Add sends it.`;
+      record.textContent = "Record again";
+      file.value = "";
+      return;
+    }
+    recorded = null;
+    clip = new Clip((seconds) => { heard.textContent = `Recording… ${seconds.toFixed(0)} s`; });
+    try {
+      await clip.start();
+    } catch (error) {
+      clip = null;
+      handle(error, problem);
+      return;
+    }
+    // Leaving the page lets go of the microphone.
+    const open = clip;
+    current = { stop: () => open.stop() };
+    record.textContent = "Stop";
+    heard.textContent = "Recording… 0 s";
+  });
+  file.addEventListener("change", () => {
+    if (file.files.length) {
+      recorded = null;
+      heard.textContent = "";
+    }
+  });
   const enroll = h("form", { class: "card", onsubmit: async (event) => {
     event.preventDefault();
     problem.replaceChildren();
     try {
-      const chosen = file.files[0];
+      if (clip) throw new Error("Stop the recording first.");
+      const chosen = recorded || file.files[0];
+      if (!chosen) throw new Error("Choose a recording, or record one.");
       const response = await fetch(`/api/voices?name=${encodeURIComponent(name.value.trim())}`, {
         method: "POST", body: chosen,
         headers: { Authorization: `Bearer ${await accessToken()}`,
@@ -179,15 +225,19 @@ async function voicesPage() {
       }
       name.value = "";
       file.value = "";
+      recorded = null;
       voicesPage();
     } catch (error) {
       handle(error, problem);
     }
   } },
     h("h2", {}, "Add a voice"),
-    h("p", { class: "note" }, "A short recording of one person alone (half a minute of speech is plenty)."),
+    h("p", { class: "note" }, "A short recording of one person alone (half a minute of speech is plenty): "
+      + "a file, or recorded here."),
     h("div", { class: "row" }, h("label", { for: "enroll-name" }, "Name"), name),
-    h("div", { class: "row" }, h("label", { for: "enroll-file" }, "Recording"), file, h("button", { type: "submit" }, "Add")));
+    h("div", { class: "row" }, h("label", { for: "enroll-file" }, "Recording"), file, h("span", { class: "note" }, "or"),
+      record, heard),
+    h("div", { class: "row" }, h("button", { type: "submit", id: "enroll-add" }, "Add")));
   show(h("h1", {}, "Voices"),
     h("p", { class: "note" }, "People your meetings recognize by voice. Renaming a speaker in a meeting teaches a voice; "
       + "voice profiles are biometric data: deleting one deletes the voice itself."),

@@ -17,6 +17,95 @@ const MAX_ATTEMPTS = 8;
 // Once recording, the page keeps reconnecting for this long (ms) before it gives up.
 const OFFLINE_LIMIT = 10 * 60 * 1000;
 
+// Opens the microphone into the capture worklet: `onMessage` gets its 100 ms frames
+// (`{samples, level}`, 16 kHz mono 16-bit) and `{flushed: true}` after a "flush".
+export async function openMicrophone(onMessage) {
+  if (!Recorder.supported()) {
+    throw new Error("Recording needs a browser with microphone access over HTTPS (or on this computer's own address).");
+  }
+  let stream;
+  try {
+    stream = await navigator.mediaDevices.getUserMedia({
+      audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
+    });
+  } catch (error) {
+    throw new Error(error.name === "NotAllowedError"
+      ? "Microphone access was refused. Allow it in the browser's site settings to record."
+      : `The microphone cannot be opened (${error.message || error.name}).`);
+  }
+  // A 16 kHz context lets the browser resample well; where the microphone cannot join one
+  // (Firefox), the context runs at the device's rate and the worklet resamples.
+  let context;
+  let source;
+  try {
+    context = new AudioContext({ sampleRate: RATE });
+    source = context.createMediaStreamSource(stream);
+  } catch {
+    if (context) context.close();
+    context = new AudioContext();
+    source = context.createMediaStreamSource(stream);
+  }
+  await context.audioWorklet.addModule("/js/capture-worklet.js");
+  const node = new AudioWorkletNode(context, "parley-capture", { numberOfInputs: 1, numberOfOutputs: 0 });
+  node.port.onmessage = (event) => onMessage(event.data);
+  source.connect(node);
+  return { stream, context, node };
+}
+
+// A short recording kept in the page (a voice to enroll): 16 kHz mono 16-bit frames from the
+// microphone, handed over as a WAV file when stopped.
+export class Clip {
+  constructor(onProgress) {
+    this.onProgress = onProgress; // (seconds, level)
+    this.frames = [];
+    this.bytes = 0;
+  }
+
+  async start() {
+    this.microphone = await openMicrophone((message) => {
+      if (message.flushed) {
+        if (this.flushed) this.flushed();
+        return;
+      }
+      this.frames.push(new Uint8Array(message.samples));
+      this.bytes += message.samples.byteLength;
+      this.onProgress(this.bytes / BYTES_PER_SECOND, message.level);
+    });
+  }
+
+  // Stops the microphone and returns the recording as a WAV Blob.
+  async stop() {
+    const { stream, context, node } = this.microphone;
+    const flushed = new Promise((resolve) => { this.flushed = resolve; });
+    node.port.postMessage("flush");
+    await Promise.race([flushed, new Promise((resolve) => setTimeout(resolve, 1000))]);
+    node.port.onmessage = null;
+    for (const track of stream.getTracks()) track.stop();
+    context.close();
+    return new Blob([waveHeader(this.bytes), ...this.frames], { type: "audio/wav" });
+  }
+}
+
+// The 44-byte header of a 16 kHz mono 16-bit PCM WAV file holding `bytes` of samples.
+function waveHeader(bytes) {
+  const view = new DataView(new ArrayBuffer(44));
+  const text = (at, value) => { for (let i = 0; i < 4; i++) view.setUint8(at + i, value.charCodeAt(i)); };
+  text(0, "RIFF");
+  view.setUint32(4, 36 + bytes, true);
+  text(8, "WAVE");
+  text(12, "fmt ");
+  view.setUint32(16, 16, true);
+  view.setUint16(20, 1, true); // PCM
+  view.setUint16(22, 1, true); // mono
+  view.setUint32(24, RATE, true);
+  view.setUint32(28, BYTES_PER_SECOND, true);
+  view.setUint16(32, 2, true); // bytes per frame
+  view.setUint16(34, 16, true); // bits per sample
+  text(36, "data");
+  view.setUint32(40, bytes, true);
+  return view.buffer;
+}
+
 export class Recorder {
   constructor(meetingID, handlers) {
     this.meetingID = meetingID;
@@ -41,35 +130,14 @@ export class Recorder {
   }
 
   async start() {
-    if (!Recorder.supported()) {
-      throw new Error("Recording needs a browser with microphone access over HTTPS (or on this computer's own address).");
-    }
     this.setState("starting");
     try {
-      this.stream = await navigator.mediaDevices.getUserMedia({
-        audio: { channelCount: 1, echoCancellation: true, noiseSuppression: true, autoGainControl: true },
-      });
+      ({ stream: this.stream, context: this.context, node: this.node } =
+        await openMicrophone((message) => this.captureMessage(message)));
     } catch (error) {
       this.setState("idle");
-      throw new Error(error.name === "NotAllowedError"
-        ? "Microphone access was refused. Allow it in the browser's site settings to record."
-        : `The microphone cannot be opened (${error.message || error.name}).`);
+      throw error;
     }
-    // A 16 kHz context lets the browser resample well; where the microphone cannot join one
-    // (Firefox), the context runs at the device's rate and the worklet resamples.
-    let source;
-    try {
-      this.context = new AudioContext({ sampleRate: RATE });
-      source = this.context.createMediaStreamSource(this.stream);
-    } catch {
-      if (this.context) this.context.close();
-      this.context = new AudioContext();
-      source = this.context.createMediaStreamSource(this.stream);
-    }
-    await this.context.audioWorklet.addModule("/js/capture-worklet.js");
-    this.node = new AudioWorkletNode(this.context, "parley-capture", { numberOfInputs: 1, numberOfOutputs: 0 });
-    this.node.port.onmessage = (event) => this.captureMessage(event.data);
-    source.connect(this.node);
     this.startedAt = performance.now();
     this.pausedFor = 0;
     this.tick = setInterval(() => this.progress(), 250);
