@@ -16,7 +16,7 @@ import urllib.error
 import urllib.request
 
 import pytest
-from conftest import PARLEY, PASSWORD, ROOT, ParleyServer
+from conftest import PARLEY, PASSWORD, ROOT, ParleyServer, wait_for
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
@@ -536,3 +536,63 @@ def test_a_voice_is_enrolled_from_the_microphone(server, pages, tmp_path):
     profiles = server.request("GET", "/api/voices", token=server.token("wendy"))[1]["profiles"]
     assert [p["name"] for p in profiles] == ["Tom"]
     assert profiles[0]["prints"].get("classic-pitch-mfcc-20") == 1, profiles
+
+
+@pytest.fixture
+def suggesting_server():
+    """A server that names nobody by voice without a person: every match is a suggestion."""
+    data = tempfile.mkdtemp(prefix="parley-browser-")
+    srv = ParleyServer("serve", data, log_dir=data, timeout=60,
+                       extra=("--diarizer", "classic", "--set", "server.voice_recognition=suggest"))
+    yield srv
+    srv.stop()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def process_by_api(server, token, title, path):
+    """A meeting made, uploaded and processed through the API; returns (id, view)."""
+    meeting = server.request("POST", "/api/meetings", {"title": title}, token=token)[1]["id"]
+    with open(path, "rb") as audio:
+        server.request("PUT", f"/api/meetings/{meeting}/audio", raw=audio.read(), token=token,
+                       content_type="audio/wav")
+    wait_for(lambda: server.request("GET", f"/api/meetings/{meeting}", token=token)[1]["status"]
+             in ("completed", "failed"), 300, f"{title} to be processed")
+    return meeting, server.request("GET", f"/api/meetings/{meeting}", token=token)[1]
+
+
+def test_suggested_names_are_confirmed_or_rejected_with_one_click(suggesting_server, meeting_audio, pages):
+    server = suggesting_server
+    token = server.register("sam")
+    # The voices of one meeting named (which teaches them), then heard again in another.
+    first, view = process_by_api(server, token, "Standup", meeting_audio["short"])
+    for speaker, name in zip(sorted(s["id"] for s in view["speakers"]), ["Ana", "Ben", "Cleo"]):
+        server.request("PUT", f"/api/meetings/{first}/speakers/{speaker}", {"name": name}, token=token)
+    second, view = process_by_api(server, token, "Standup again", meeting_audio["short"])
+    assert view["status"] == "completed"
+    assert all("profile" not in s for s in view["speakers"]), view["speakers"]
+    suggested = [s for s in view["speakers"] if s.get("suggestion")]
+    assert len(suggested) >= 2, view["speakers"]
+
+    page = Page(server, "suggestions")
+    pages.append(page)
+    page.login("sam", then=f"/meetings/{second}")
+    yes, no = suggested[0], suggested[1]
+    page.visible(f'li[data-speaker="{yes["id"]}"] .suggestion')
+    page.shot("suggested")
+    page.find(f'li[data-speaker="{yes["id"]}"] .suggestion button:nth-of-type(1)').click()
+    page.wait(lambda d: not page.all(f'li[data-speaker="{yes["id"]}"] .suggestion')
+              and page.find(f'li[data-speaker="{yes["id"]}"] .speaker-name').text == yes["suggestion"]["name"],
+              30, "the accepted name is not shown")
+    page.find(f'li[data-speaker="{no["id"]}"] .suggestion button:nth-of-type(2)').click()
+    page.wait(lambda d: not page.all(f'li[data-speaker="{no["id"]}"] .suggestion'), 30, "the rejected suggestion stays")
+    page.shot("answered")
+
+    # As the server has it: the accepted name with its profile (now heard in two meetings), the
+    # rejected one gone, and the page showing what the API says.
+    speakers = {s["id"]: s for s in server.request("GET", f"/api/meetings/{second}", token=token)[1]["speakers"]}
+    assert speakers[yes["id"]]["name"] == yes["suggestion"]["name"]
+    assert speakers[yes["id"]].get("profile") == yes["suggestion"]["profile"]
+    assert "suggestion" not in speakers[no["id"]] and "profile" not in speakers[no["id"]]
+    assert page.find(f'li[data-speaker="{no["id"]}"] .speaker-name').text == speakers[no["id"]]["name"]
+    profiles = {p["id"]: p for p in server.request("GET", "/api/voices", token=token)[1]["profiles"]}
+    assert profiles[yes["suggestion"]["profile"]]["meetings"] == 2

@@ -115,7 +115,8 @@ export class MeetingPage {
     this.uploadCard = uploadCard;
     const shareCard = isOwner ? this.shareForm() : null;
 
-    this.main.replaceChildren(
+    // (replaceChildren would show a null card as the text "null".)
+    this.main.replaceChildren(...[
       h("p", {}, h("a", { href: "#/meetings" }, "← Meetings")),
       h("div", { class: "row" }, h("h1", {}, s.title), this.statusBadge),
       h("p", { class: "note" }, `Owner: ${s.owner}`),
@@ -142,7 +143,7 @@ export class MeetingPage {
           h("section", { class: "card", "aria-labelledby": "export-title" },
             h("h2", { id: "export-title" }, "Export"), exports),
           shareCard)),
-    );
+    ].filter(Boolean));
     this.main.focus({ preventScroll: true });
   }
 
