@@ -173,7 +173,7 @@ let package = Package(
         .target(
             name: "ParleyJobs",
             dependencies: [
-                "ParleyHub", "ParleyStore", "ParleyEvents", "ParleyPipeline", "ParleyAudio",
+                "ParleyHub", "ParleyStore", "ParleyEvents", "ParleyPipeline", "ParleyPluginAPI", "ParleyAudio",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

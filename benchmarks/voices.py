@@ -10,24 +10,32 @@ the reference speaker it mostly overlaps.
 - similar voices: the same, with two voices of one espeak family and close pitch always present;
 - real speech: ../shared/data/real-train (AMI, the same people in several excerpts), leave one
   out: profiles from the other nine excerpts, recognized in the tenth;
-- the cost of naming a meeting's four speakers against 1,000 profiles read from SQLite.
+- the cost of naming a meeting's four speakers against 1,000 profiles read from SQLite;
+- live: `parley serve` (classic diarizer) with the seven voices enrolled, generated meetings
+  recorded through the ingest socket at real time: how long after a person has said 2 s a
+  watcher sees them named, and how many names were wrong on the way.
 
 Counted over speakers with enough speech to be matched (2 s): right (named as who they are),
 wrong (named as anyone else, or named while nobody knew them), and among the speakers whose
 person has a profile, recall (the share named right).
 
-    .venv/bin/python benchmarks/voices.py [--meetings 12] [--skip-real] [--skip-build]
+    .venv/bin/python benchmarks/voices.py [--meetings 12] [--live 4] [--skip-real] [--skip-build]
 """
 
 import argparse
 import json
+import asyncio
 import os
 import random
+import subprocess
 import sys
 import tempfile
+import time
+import urllib.request
+import wave
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import PARLEY, ROOT, cpu_name, run, write_section  # noqa: E402
+from common import PARLEY, ROOT, cpu_name, free_port, http, run, wait_port, write_section  # noqa: E402
 
 VOICES = {
     "ava": ["en-us+f3", 70, 160], "tom": ["en-us+m3", 35, 150], "priya": ["en-gb+f4", 55, 170],
@@ -157,6 +165,141 @@ def real(backends):
     return results
 
 
+def reference_turns(rttm):
+    turns = []
+    for line in open(rttm):
+        f = line.split()
+        turns.append((float(f[3]), float(f[3]) + float(f[4]), f[7]))
+    return sorted(turns)
+
+
+def live(work, count):
+    """Live recognition through `parley serve`: enrolled voices, meetings recorded at real time."""
+    import websockets
+
+    enrollments = {}
+    for person, (voice, pitch, speed) in VOICES.items():
+        folder = os.path.join(work, f"alone-{person}")
+        if not os.path.exists(os.path.join(folder, "meeting.wav")):
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, "script.json")
+            lines = random.Random(person).sample(LINES, 6)
+            json.dump({"speakers": {person: {"voice": voice, "pitch": pitch, "speed": speed}},
+                       "turns": [[person, " ".join(lines[i:i + 2])] for i in range(0, 6, 2)]}, open(path, "w"))
+            run([PARLEY, "make-meeting", folder, "--script", path])
+        enrollments[person] = os.path.join(folder, "meeting.wav")
+    meetings = []
+    for i in range(count):
+        folder = os.path.join(work, f"live-{i}")
+        if not os.path.exists(os.path.join(folder, "reference.rttm")):
+            os.makedirs(folder, exist_ok=True)
+            path = os.path.join(folder, "script.json")
+            json.dump(script(3000 + i, VOICES), open(path, "w"))
+            run([PARLEY, "make-meeting", folder, "--script", path, "--seed", str(i + 21)])
+        meetings.append(folder)
+
+    data = tempfile.mkdtemp(prefix="parley-voices-live-")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    log = open(os.path.join(work, "live-server.log"), "w")
+    proc = subprocess.Popen([PARLEY, "serve", "--port", str(port), "--data-dir", data, "--diarizer", "classic",
+                             "--set", "server.bcrypt_cost=4"], stdout=log, stderr=subprocess.STDOUT)
+    results = []
+    try:
+        wait_port(port, proc, 60)
+        http("POST", base + "/api/auth/register", {"username": "bench", "password": "bench password"})
+
+        def login():
+            return http("POST", base + "/api/auth/login", {"username": "bench", "password": "bench password"})[
+                "access_token"]
+
+        for person, path in enrollments.items():
+            request = urllib.request.Request(f"{base}/api/voices?name={person}", data=open(path, "rb").read(),
+                                             method="POST", headers={"Content-Type": "audio/wav",
+                                                                     "Authorization": "Bearer " + login()})
+            urllib.request.urlopen(request, timeout=120).read()
+
+        for folder in meetings:
+            with wave.open(os.path.join(folder, "meeting.wav")) as w:
+                assert (w.getframerate(), w.getnchannels(), w.getsampwidth()) == (16000, 1, 2)
+                pcm = w.readframes(w.getnframes())
+            token = login()
+            meeting = http("POST", base + "/api/meetings", {"title": os.path.basename(folder)}, token=token)["id"]
+            named = []  # (seconds of audio sent, speaker, name) of each name given while recording
+            clock = {}
+
+            async def record():
+                async with websockets.connect(f"ws://127.0.0.1:{port}/ws/meeting/{meeting}?token={token}",
+                                              max_size=1 << 24, ping_interval=None) as watcher:
+                    async def watch():
+                        async for text in watcher:
+                            event = json.loads(text)
+                            data = event.get("data") or {}
+                            if event.get("type") == "speakers" and data.get("reason") == "recognized" \
+                                    and "t0" in clock and "stop" not in clock:
+                                sent = min(len(pcm) / 32000, time.monotonic() - clock["t0"])
+                                for speaker in data["speakers"]:
+                                    if speaker.get("profile"):
+                                        named.append((sent, speaker["id"], speaker["name"]))
+                            if event.get("type") == "status" and data.get("stage") in ("completed", "failed"):
+                                return data["stage"]
+
+                    watching = asyncio.ensure_future(watch())
+                    async with websockets.connect(f"ws://127.0.0.1:{port}/ws/meeting/{meeting}/ingest?token={token}",
+                                                  max_size=1 << 20, ping_interval=None) as ingest:
+                        clock["t0"] = time.monotonic()
+                        for i, at in enumerate(range(0, len(pcm), 3200)):
+                            delay = clock["t0"] + i * 0.1 - time.monotonic()
+                            if delay > 0:
+                                await asyncio.sleep(delay)
+                            await ingest.send(pcm[at:at + 3200])
+                        clock["stop"] = time.monotonic()
+                        await ingest.send(json.dumps({"type": "stop"}))
+                        async for text in ingest:
+                            if json.loads(text).get("type") == "stopped":
+                                break
+                    return await watching
+
+            outcome = asyncio.run(record())
+            view = http("GET", f"{base}/api/meetings/{meeting}", token=login())
+            reference = reference_turns(os.path.join(folder, "reference.rttm"))
+            overlap = {}
+            for t in view["turns"]:
+                for start, end, who in reference:
+                    o = min(end, t["end"]) - max(start, t["start"])
+                    if o > 0:
+                        overlap.setdefault(t["speaker"], {}).setdefault(who, 0)
+                        overlap[t["speaker"]][who] += o
+            person_of = {s: max(o, key=o.get) for s, o in overlap.items()}
+            # When each person had said 2 s (the reference's own turns).
+            said, ready = {}, {}
+            for start, end, who in reference:
+                if who not in ready and said.get(who, 0) + (end - start) >= 2.0:
+                    ready[who] = start + 2.0 - said.get(who, 0)
+                said[who] = said.get(who, 0) + end - start
+            first = {}
+            wrong_live = 0
+            for sent, speaker, name in named:
+                if person_of.get(speaker) == name:
+                    first.setdefault(name, sent)
+                else:
+                    wrong_live += 1
+            final = [s for s in view["speakers"] if s.get("profile")]
+            results.append({
+                "meeting": os.path.basename(folder), "outcome": outcome, "people": sorted(ready),
+                "latency": {p: first[p] - ready[p] for p in ready if p in first},
+                "wrong_live": wrong_live, "names_live": len(named),
+                "final_right": sum(1 for s in final if person_of.get(s["id"]) == s["name"]),
+                "final_wrong": sum(1 for s in final if person_of.get(s["id"]) != s["name"]),
+            })
+            print("live", results[-1], flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()
+    return results
+
+
 def pct(x):
     return f"{100 * x:.1f}%"
 
@@ -169,6 +312,7 @@ def row(label, backend, r):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--meetings", type=int, default=12)
+    parser.add_argument("--live", type=int, default=4, help="meetings recorded live at real time (0: none)")
     parser.add_argument("--skip-real", action="store_true")
     parser.add_argument("--skip-build", action="store_true")
     parser.add_argument("--work", default=os.path.join(tempfile.gettempdir(), "parley-bench-voices"))
@@ -181,6 +325,7 @@ def main():
     similar_pool = dict(SIMILAR, tom=VOICES["tom"])
     sim = generated(args.work, "similar", similar_pool, max(4, args.meetings // 2), backends)
     rl = None if args.skip_real else real(backends)
+    lv = live(args.work, args.live) if args.live > 0 else None
     lines = [
         "<!-- voices:begin -->",
         "## Voice profiles: people recognized across meetings",
@@ -212,6 +357,19 @@ def main():
                   f"{m['max_ms']:.1f} ms of 50 (classic embeddings, 20 numbers); neural (192 numbers): "
                   f"median {gen['neural']['matching']['median_ms']:.1f} ms, worst "
                   f"{gen['neural']['matching']['max_ms']:.1f} ms."]
+    if lv:
+        people = sum(len(r["people"]) for r in lv)
+        latencies = sorted(v for r in lv for v in r["latency"].values())
+        median = latencies[len(latencies) // 2] if latencies else float("nan")
+        lines += ["", f"**Live** (`parley serve`, classic diarizer, the seven voices enrolled from a recording of "
+                  f"each alone; {len(lv)} generated meetings recorded through the ingest socket at real time): "
+                  f"{len(latencies)} of {people} people named while the meeting was being recorded; a watcher saw "
+                  f"the name a median {median:.1f} s (worst {max(latencies, default=float('nan')):.1f} s) after "
+                  f"the person had said 2 s; {sum(r['wrong_live'] for r in lv)} wrong of "
+                  f"{sum(r['names_live'] for r in lv)} names given while recording; at the end "
+                  f"{sum(r['final_right'] for r in lv)} named right, {sum(r['final_wrong'] for r in lv)} wrong. "
+                  "(Speakers are re-estimated, and so matched, when the audio has doubled and at least every "
+                  "`pipeline.live_recluster` seconds.)"]
     lines += ["", "Reading the rows: the neural diarizer hears espeak-ng's voices as one or two people "
               "(Docs/diarization.md), so its clusters mix people and what is learnt from them names "
               "the wrong person; for generated meetings the classic rows are the ones that say how "

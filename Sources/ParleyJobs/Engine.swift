@@ -21,12 +21,32 @@ public struct Engine: Sendable {
     /// its services in reverse order, so the hub outlives what publishes through it).
     public let services: [any Service]
 
+    /// The data folder holds password and token hashes, recordings and transcripts: it is made
+    /// (or tightened to) 0700, and this process creates every file 0600 and folder 0700
+    /// (umask 077: the database, its journal, the audio, scratch files).
+    static func keepPrivate(_ folder: String, logger: Logger) throws {
+        umask(0o077)
+        let manager = FileManager.default
+        if !manager.fileExists(atPath: folder) {
+            try manager.createDirectory(
+                atPath: folder, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+            return
+        }
+        let mode = ((try? manager.attributesOfItem(atPath: folder))?[.posixPermissions] as? NSNumber)?.intValue ?? 0
+        if mode & 0o077 != 0 {
+            try manager.setAttributes([.posixPermissions: 0o700], ofItemAtPath: folder)
+            logger.notice(
+                "the data folder was readable by others; it is now for this user only (0700)",
+                metadata: ["folder": "\(folder)", "was": "\(String(mode, radix: 8))"])
+        }
+    }
+
     /// Opens the store (creating the data directory; migrating it) and builds the rest on it.
     public static func open(
         settings: EngineSettings, logger: Logger,
         makePipeline: @escaping @Sendable (DiarizationRequest) async throws -> MeetingPipeline
     ) async throws -> Engine {
-        try FileManager.default.createDirectory(atPath: settings.dataDirectory, withIntermediateDirectories: true)
+        try Self.keepPrivate(settings.dataDirectory, logger: logger)
         let store =
             if let url = settings.database {
                 try await SQLStore.postgres(url: url, logger: logger)

@@ -4,6 +4,7 @@ import ParleyAudio
 public import ParleyEvents
 public import ParleyHub
 public import ParleyPipeline
+import ParleyPluginAPI
 public import ParleyStore
 import Synchronization
 
@@ -115,8 +116,15 @@ public final class MeetingProcessor: Sendable {
             }
         } catch {
             logger.error("processing could not run", metadata: ["error": "\(store.describe(error))"])
+            // What people watching the meeting read: what they can act on, never internals.
+            let reason =
+                switch error {
+                case let e as PipelineError: e.message
+                case let e as PluginError: e.message
+                default: "an internal error (the server's log has the details)"
+                }
             let failure = PipelineFailure(
-                stage: .upload, code: "internal", message: "processing could not start: \(error)")
+                stage: .upload, code: "internal", message: "processing could not start: \(reason)")
             await fail(meeting, failure, lease: node)
             return failure
         }

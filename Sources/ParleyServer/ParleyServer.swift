@@ -44,6 +44,7 @@ public struct ParleyServer: Sendable {
 
         let router = Router(context: ParleyRequestContext.self)
         router.add(middleware: RequestLogMiddleware())
+        router.add(middleware: SecurityHeadersMiddleware())
         router.add(middleware: MetricsMiddleware())
         let routeMethods = RouteMethods()
         router.add(middleware: ErrorEnvelopeMiddleware(routes: routeMethods))

@@ -596,3 +596,30 @@ def test_suggested_names_are_confirmed_or_rejected_with_one_click(suggesting_ser
     assert page.find(f'li[data-speaker="{no["id"]}"] .speaker-name').text == speakers[no["id"]]["name"]
     profiles = {p["id"]: p for p in server.request("GET", "/api/voices", token=token)[1]["profiles"]}
     assert profiles[yes["suggestion"]["profile"]]["meetings"] == 2
+
+
+def test_a_failing_meeting_shows_the_stage_and_the_reason_live(server, pages, tmp_path):
+    """Not audio at all: processing fails, and the page says where and why as it happens (the
+    numbered `error` event), without a reload; the page also shows the meeting's ID."""
+    bogus = tmp_path / "notes.wav"
+    bogus.write_bytes(b"these are my meeting notes, not a recording\n" * 200)
+    page = Page(server, "failing")
+    pages.append(page)
+    page.register("fay")
+    meeting = page.create_meeting("Not a recording")
+    assert page.find("#meeting-id").text == meeting
+    page.wait(lambda d: page.connection() == "live", 30, "never live")
+    assert page.find("#connection").text.startswith("Live (WebSocket)")
+    page.upload(str(bogus))
+    alert = page.visible("[role=alert]", timeout=120)
+    page.wait(lambda d: page.status() == "failed", 60, "the meeting never showed failed")
+    page.shot("failed")
+    alert_text = alert.text
+    assert alert.text.startswith("Processing failed at "), alert.text
+    assert page.all("ol.timeline li.failed[data-stage]")[0].get_attribute("data-stage") != "completed"
+    # As a reload shows it too.
+    page.driver.refresh()
+    page.wait(lambda d: page.status() == "failed", 60, "not failed after a reload")
+    assert page.visible("[role=alert]").text == alert_text
+    error = server.request("GET", f"/api/meetings/{meeting}", token=server.token("fay"))[1]["error"]
+    assert error["message"] in alert_text

@@ -110,8 +110,12 @@ export class LiveMeeting {
         return;
       case "ping":
       case "pong":
-      case "error":
         return;
+      case "error":
+        // A numbered `error` is the meeting's (processing failed: the stage and why) and is
+        // applied like any event; one without a number answers something this client sent.
+        if (typeof message.offset !== "number") return;
+      // falls through
       default:
         if (typeof message.offset !== "number") return;
         if (this.resyncing) {

@@ -119,7 +119,9 @@ export class MeetingPage {
     this.main.replaceChildren(...[
       h("p", {}, h("a", { href: "#/meetings" }, "← Meetings")),
       h("div", { class: "row" }, h("h1", {}, s.title), this.statusBadge),
-      h("p", { class: "note" }, `Owner: ${s.owner}`),
+      h("p", { class: "note" }, `Owner: ${s.owner} · Meeting ID: `, h("code", { id: "meeting-id" }, this.id), " ",
+        h("button", { type: "button", class: "link", id: "copy-id", "aria-label": "Copy the meeting ID",
+          onclick: (event) => this.copyID(event.currentTarget) }, "Copy")),
       this.problem,
       recordCard,
       uploadCard,
@@ -522,11 +524,23 @@ export class MeetingPage {
       h("li", { "data-viewer": viewer.username }, viewer.username)));
   }
 
+  // The meeting ID to the clipboard (where the browser allows it; else selected, to copy by hand).
+  async copyID(button) {
+    try {
+      await navigator.clipboard.writeText(this.id);
+      button.textContent = "Copied";
+    } catch {
+      getSelection().selectAllChildren(document.getElementById("meeting-id"));
+      button.textContent = "Selected: press Ctrl+C";
+    }
+    setTimeout(() => { button.textContent = "Copy"; }, 2000);
+  }
+
   renderConnection(name, detail) {
     const box = document.getElementById("connection");
     box.hidden = false;
     box.className = `connection ${name}`;
-    const words = { live: "Live", connecting: "Connecting…", disconnected: "Disconnected", failed: "Disconnected" }[name];
+    const words = { live: "Live (WebSocket)", connecting: "Connecting…", disconnected: "Disconnected", failed: "Disconnected" }[name];
     box.replaceChildren(words, detail ? h("span", { class: "note" }, ` ${detail}`) : "",
       name === "disconnected" || name === "failed"
         ? h("button", { type: "button", class: "secondary", onclick: () => this.live.retry() }, "Retry") : "");

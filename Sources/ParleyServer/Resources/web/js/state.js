@@ -38,6 +38,11 @@ export function fromView(view) {
     }
     state.stage = latest;
   }
+  // A failed meeting: the stages before the one that failed were done.
+  if (state.error && STAGES.includes(state.error.stage)) {
+    for (const stage of STAGES.slice(0, STAGES.indexOf(state.error.stage))) state.stages[stage] = "completed";
+    state.stages[state.error.stage] = "failed";
+  }
   return state;
 }
 
@@ -144,6 +149,7 @@ export function apply(state, event) {
       return ["items"];
     case "error":
       state.error = data;
+      if (data.stage) state.stages[data.stage] = "failed";
       return ["stages"];
     default:
       return [];

@@ -1,0 +1,78 @@
+import Foundation
+import NIOHTTP1
+import ParleyTestSupport
+import Testing
+
+@testable import ParleyServer
+
+/// What a careful look at the server found: limits answered as 4xx, security headers on every
+/// response, and a data folder only its user can read.
+@Suite struct HardeningTests {
+    static func header(_ reply: Harness.Reply, _ name: String) -> String? {
+        reply.headers.first { $0.0.lowercased() == name.lowercased() }?.1
+    }
+
+    @Test func aJSONBodyOverTheLimitIs413AndTheServerGoesOn() async throws {
+        try await ServerFixture.withServer(try ServerFixture.settings()) { h in
+            let (_, token) = try await h.user("alice")
+            // 20 MB of JSON: a title far past the 1 MB a JSON body may have.
+            let huge =
+                Data(#"{"title":""#.utf8) + Data(repeating: UInt8(ascii: "a"), count: 20 << 20) + Data(#""}"#.utf8)
+            let refused = try await h.request(
+                .POST, "/api/meetings", token: token, body: huge, contentType: "application/json")
+            #expect(refused.status == 413, "\(refused.text.prefix(300))")
+            #expect(refused.errorCode == "too_large")
+            #expect(refused.text.contains("larger than"), "\(refused.text.prefix(300))")
+            // Nothing was made, and the next request is served.
+            let listed = try await h.request(.GET, "/api/meetings", token: token)
+            #expect(listed.status == 200 && (listed.json["meetings"] as? [Any])?.isEmpty == true)
+            #expect(try await h.request(.POST, "/api/meetings", json: ["title": "Small"], token: token).status == 201)
+        }
+    }
+
+    @Test func everyResponseCarriesTheSecurityHeaders() async throws {
+        try await ServerFixture.withServer(try ServerFixture.settings()) { h in
+            let (_, token) = try await h.user("alice")
+            for reply in [
+                try await h.request(.GET, "/"),  // the web app's page
+                try await h.request(.GET, "/js/app.js"),
+                try await h.request(.GET, "/api/meetings", token: token),
+                try await h.request(.GET, "/api/meetings"),  // 401
+                try await h.request(.GET, "/no/such/thing"),  // 404
+            ] {
+                let policy = Self.header(reply, "Content-Security-Policy") ?? ""
+                #expect(policy.contains("script-src 'self'") && !policy.contains("unsafe-inline"), "\(policy)")
+                #expect(policy.contains("frame-ancestors 'none'"))
+                #expect(Self.header(reply, "X-Content-Type-Options") == "nosniff")
+                #expect(Self.header(reply, "Referrer-Policy") == "no-referrer")
+            }
+            // The page has no inline script for the policy to refuse.
+            let page = try await h.request(.GET, "/").text
+            #expect(page.contains("<script type=\"module\" src="))
+            #expect(!page.contains("<script>") && !page.contains("style=\""))
+        }
+    }
+
+    @Test func theDataFolderAndItsFilesAreForTheServersUserOnly() async throws {
+        func mode(_ path: String) throws -> Int {
+            try #require(
+                (try FileManager.default.attributesOfItem(atPath: path)[.posixPermissions] as? NSNumber)?.intValue)
+        }
+        let fresh = try ServerFixture.scratch("private") + "/data"
+        try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: fresh)) { h in
+            _ = try await h.user("alice")
+        }
+        #expect(try mode(fresh) == 0o700)
+        let files = try FileManager.default.contentsOfDirectory(atPath: fresh)
+        #expect(files.contains("parley.sqlite") && files.contains("jwt-secret"), "\(files)")
+        for file in files {
+            let bits = try mode("\(fresh)/\(file)")
+            #expect(bits & 0o077 == 0, "\(file) is \(String(bits, radix: 8))")
+        }
+        // A folder made readable by others before is tightened when the server starts.
+        let open = try ServerFixture.scratch("open")
+        try FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: open)
+        try await ServerFixture.withServer(try ServerFixture.settings(dataDirectory: open)) { _ in }
+        #expect(try mode(open) == 0o700)
+    }
+}
