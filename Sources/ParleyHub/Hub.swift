@@ -195,7 +195,7 @@ extension Hub {
     }
 
     /// Compares every open channel with the store (a meeting deleted elsewhere closes its
-    /// subscribers), keeps this process's presence rows current and reads the others'.
+    /// subscribers, a member removed elsewhere loses theirs), keeps this process's presence rows current and reads the others'.
     func sweep() async {
         do {
             try await store.touchPresence(node: node, at: Date())
@@ -207,10 +207,14 @@ extension Hub {
         for channel in channels { channel.retrySharingPresence() }
         await refreshPresence(of: channels)
         do {
-            let positions = try await store.logPositions(meetingIDs: channels.map(\.meetingID))
+            let ids = channels.map(\.meetingID)
+            let positions = try await store.logPositions(meetingIDs: ids)
+            // Who may still watch: a member removed on another node loses the socket here.
+            let viewers = try await store.viewers(meetingIDs: ids)
             for channel in channels {
                 if let position = positions[channel.meetingID] {
                     channel.observe(position)
+                    channel.closeViewers(notIn: viewers[channel.meetingID] ?? [])
                 } else {
                     channel.closeAll(.meetingDeleted)
                 }

@@ -71,6 +71,13 @@ extension MeetingChannel {
         for subscriber in subscribers { subscriber.close(reason) }
     }
 
+    /// Closes the subscribers of users not in `allowed` (removed from the meeting's members)
+    /// with `accessRevoked`.
+    public func closeViewers(notIn allowed: Set<String>) {
+        let gone = state.withLock { $0.subscribers.everyone() }.filter { !allowed.contains($0.viewer.userID) }
+        for subscriber in gone { subscriber.close(.accessRevoked) }
+    }
+
     /// Starts a new, empty log under a new epoch and closes every subscriber with
     /// `logReset` so clients refetch the state.
     public func reset(epoch: String) async throws {

@@ -250,6 +250,8 @@ public enum CloseReason: Sendable, Hashable {
     case meetingDeleted
     /// The client answered no ping for two keepalive intervals: 1001.
     case unresponsive
+    /// The viewer may no longer see the meeting (removed from its members): 4003.
+    case accessRevoked
 
     public var code: UInt16 {
         switch self {
@@ -260,6 +262,7 @@ public enum CloseReason: Sendable, Hashable {
         case .logReset: 4009
         case .meetingDeleted: 4004
         case .unresponsive: 1001
+        case .accessRevoked: 4003
         }
     }
 
@@ -272,6 +275,7 @@ public enum CloseReason: Sendable, Hashable {
         case .logReset: "event log reset: reconnect with since and epoch"
         case .meetingDeleted: "meeting deleted"
         case .unresponsive: "no answer to pings"
+        case .accessRevoked: "you no longer have access to this meeting"
         }
     }
 }

@@ -3,6 +3,7 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import ParleyEvents
+import ParleyHub
 import ParleyJobs
 import ParleyPipeline
 import ParleyStore
@@ -146,6 +147,21 @@ struct MeetingRoutes {
             let (members, editors) = try await meetings.memberNames(meeting.id)
             return EditedResponse(
                 status: .created, response: Members(owner: owner.username, members: members, editors: editors))
+        }
+        group.delete(":id/members/:username") { _, context -> Members in
+            let owner = try context.requireUser()
+            let meeting = try await meetings.meeting(try context.parameters.require("id"), for: owner, need: .own)
+            let username = try context.parameters.require("username")
+            guard let member = try await store.user(named: username),
+                try await store.removeMember(meetingID: meeting.id, userID: member.id)
+            else {
+                throw APIError.notFound("'\(username)' is not a member of this meeting")
+            }
+            // Their sockets on this meeting close now here, and at the next sweep on other nodes.
+            let allowed = Set(try await store.viewers(meetingIDs: [meeting.id])[meeting.id] ?? [])
+            meetings.hub.openChannel(meetingID: meeting.id)?.closeViewers(notIn: allowed)
+            let (members, editors) = try await meetings.memberNames(meeting.id)
+            return Members(owner: owner.username, members: members, editors: editors)
         }
         group.put(":id/speakers/:speaker") { request, context -> Speakers in
             let meeting = try await meetings.meeting(

@@ -20,6 +20,11 @@ public protocol MeetingStore: Sendable {
     /// Adds a member, or changes whether an existing one may edit.
     func addMember(meetingID: String, userID: String, canEdit: Bool) async throws
     func members(meetingID: String) async throws -> [MemberRecord]
+    /// Removes a member; false when the user was not one.
+    func removeMember(meetingID: String, userID: String) async throws -> Bool
+    /// Who may see each meeting now (its owner and members), by user id; a meeting that does
+    /// not exist is missing.
+    func viewers(meetingIDs: [String]) async throws -> [String: Set<String>]
 }
 
 /// Where a meeting is in its life; the pipeline's stage is in its events.

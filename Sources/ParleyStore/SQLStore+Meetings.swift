@@ -96,6 +96,39 @@ extension SQLStore: MeetingStore {
         ).all().map(Self.member)
     }
 
+    public func removeMember(meetingID: String, userID: String) async throws -> Bool {
+        try await transactor.transaction { database in
+            let found = try await database.raw(
+                "SELECT 1 AS one FROM meeting_members WHERE meeting_id = \(bind: meetingID) AND user_id = \(bind: userID)"
+            ).first()
+            guard found != nil else { return false }
+            try await database.raw(
+                "DELETE FROM meeting_members WHERE meeting_id = \(bind: meetingID) AND user_id = \(bind: userID)"
+            ).run()
+            return true
+        }
+    }
+
+    public func viewers(meetingIDs: [String]) async throws -> [String: Set<String>] {
+        struct Row: Decodable {
+            var meetingId: String
+            var userId: String
+        }
+        var viewers: [String: Set<String>] = [:]
+        try await Self.inChunks(meetingIDs) { chunk in
+            let ids = Array(chunk)
+            let rows = try await database.raw(
+                """
+                SELECT id AS meeting_id, owner_id AS user_id FROM meetings WHERE id IN (\(binds: ids))
+                UNION ALL
+                SELECT meeting_id, user_id FROM meeting_members WHERE meeting_id IN (\(binds: ids))
+                """
+            ).all(decoding: Row.self, keyDecodingStrategy: .convertFromSnakeCase)
+            for row in rows { viewers[row.meetingId, default: []].insert(row.userId) }
+        }
+        return viewers
+    }
+
     /// A diarization request as stored: JSON, or NULL when it asks nothing.
     static func text(_ request: DiarizationRequest) throws -> String? {
         request.isEmpty ? nil : String(decoding: try JSONEncoder().encode(request), as: UTF8.self)

@@ -623,3 +623,25 @@ def test_a_failing_meeting_shows_the_stage_and_the_reason_live(server, pages, tm
     assert page.visible("[role=alert]").text == alert_text
     error = server.request("GET", f"/api/meetings/{meeting}", token=server.token("fay"))[1]["error"]
     assert error["message"] in alert_text
+
+
+def test_the_owner_removes_a_member_and_their_open_page_loses_the_meeting(server, pages):
+    owner = Page(server, "share-owner")
+    member = Page(server, "share-member")
+    pages.extend([owner, member])
+    member.register("bea")
+    owner.register("olga")
+    meeting = owner.create_meeting("Shared then not")
+    owner.visible("#share-user").send_keys("bea")
+    owner.find("#share-user ~ button[type=submit]").click()
+    owner.wait(lambda d: owner.all('.members li[data-member="bea"]'), 30, "the member is not listed")
+    member.open(f"/meetings/{meeting}")
+    member.wait(lambda d: member.connection() == "live", 30, "the member never watched live")
+    owner.wait(lambda d: "bea" in [v.text for v in owner.all(".viewers li")], 30, "the member is not seen watching")
+    owner.shot("shared")
+    owner.find('.members li[data-member="bea"] button').click()
+    owner.wait(lambda d: not owner.all('.members li[data-member="bea"]'), 30, "the member is still listed")
+    member.wait(lambda d: member.connection() == "failed", 30, "the removed member's page kept the meeting")
+    assert "no longer have access" in member.find("#connection").text
+    member.shot("removed")
+    assert server.request("GET", f"/api/meetings/{meeting}", token=server.token("olga"))[1]["members"] == []

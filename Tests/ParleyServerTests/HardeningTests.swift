@@ -1,7 +1,9 @@
 import Foundation
 import NIOHTTP1
+import NIOWebSocket
 import ParleyTestSupport
 import Testing
+import WSCore
 
 @testable import ParleyServer
 
@@ -50,6 +52,40 @@ import Testing
             let page = try await h.request(.GET, "/").text
             #expect(page.contains("<script type=\"module\" src="))
             #expect(!page.contains("<script>") && !page.contains("style=\""))
+        }
+    }
+
+    /// The owner removes a member: the member's socket on the meeting closes with 4003 at once,
+    /// the meeting is theirs no more, and only the owner may remove anyone.
+    @Test func aRemovedMemberLosesTheMeetingAtOnce() async throws {
+        try await ServerFixture.withServer(try ServerFixture.settings()) { h in
+            let (_, alice) = try await h.user("alice")
+            let (_, bob) = try await h.user("bob")
+            let (_, carol) = try await h.user("carol")
+            let meeting = try await h.meeting("Shared", token: alice)
+            for name in ["bob", "carol"] {
+                let added = try await h.request(
+                    .POST, "/api/meetings/\(meeting)/members", json: ["username": name], token: alice)
+                #expect(added.status == 201)
+            }
+            let connected = Signal<Void>()
+            // Watches until the server closes the socket.
+            async let watched = h.watch(meeting, token: bob, timeout: .seconds(60)) { _ in
+                false
+            } onMessage: {
+                if $0.type == "connected" { connected.complete(()) }
+            }
+            await connected.value
+            #expect(try await h.request(.DELETE, "/api/meetings/\(meeting)/members/bob", token: carol).status == 403)
+            let removed = try await h.request(.DELETE, "/api/meetings/\(meeting)/members/bob", token: alice)
+            #expect(removed.status == 200, "\(removed.text)")
+            #expect(removed.json["members"] as? [String] == ["carol"])
+            let closed = try await watched
+            #expect(closed.close?.closeCode == .unknown(4003), "\(String(describing: closed.close))")
+            #expect(try await h.request(.GET, "/api/meetings/\(meeting)", token: bob).status == 403)
+            #expect(try await h.request(.GET, "/api/meetings/\(meeting)", token: carol).status == 200)
+            let again = try await h.request(.DELETE, "/api/meetings/\(meeting)/members/bob", token: alice)
+            #expect(again.status == 404 && again.errorCode == "not_found")
         }
     }
 

@@ -72,6 +72,10 @@ export class LiveMeeting {
         this.state("failed", "This meeting was deleted.");
         return;
       }
+      if (event.code === 4003) {
+        this.state("failed", "You no longer have access to this meeting.");
+        return;
+      }
       this.scheduleReconnect();
     };
   }

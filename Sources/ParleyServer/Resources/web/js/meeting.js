@@ -247,23 +247,40 @@ export class MeetingPage {
   shareForm() {
     const username = h("input", { id: "share-user", autocomplete: "off", required: true });
     const canEdit = h("input", { type: "checkbox", id: "share-edit" });
-    const note = h("p", { class: "note", "aria-live": "polite" });
+    const list = h("ul", { class: "members", "aria-label": "Members" });
     const problem = h("div", { "aria-live": "assertive" });
+    // Who the meeting is shared with, each with Remove (their open pages lose it at once).
+    const show = ({ members, editors }) => {
+      this.state.members = members;
+      this.state.editors = editors;
+      list.replaceChildren(...(members.length ? members.map((name) => h("li", { "data-member": name },
+        h("span", {}, name), editors.includes(name) ? h("span", { class: "note" }, " (may edit)") : null, " ",
+        h("button", { type: "button", class: "link", "aria-label": `Remove ${name}`, onclick: async () => {
+          problem.replaceChildren();
+          try {
+            show(await api("DELETE", this.path(`/members/${encodeURIComponent(name)}`)));
+          } catch (error) {
+            handle(error, problem);
+          }
+        } }, "Remove")))
+        : [h("li", { class: "note" }, "Not shared with anyone.")]));
+    };
+    show(this.state);
     return h("form", { class: "card", "aria-labelledby": "share-title", onsubmit: async (event) => {
       event.preventDefault();
       problem.replaceChildren();
       try {
-        const members = await api("POST", this.path("/members"), { username: username.value.trim(), can_edit: canEdit.checked });
-        note.textContent = `Shared with ${members.members.join(", ")}` + (members.editors.length ? `; ${members.editors.join(", ")} may edit.` : ".");
+        show(await api("POST", this.path("/members"), { username: username.value.trim(), can_edit: canEdit.checked }));
         username.value = "";
+        canEdit.checked = false;
       } catch (error) {
         handle(error, problem);
       }
     } },
-      h("h2", { id: "share-title" }, "Share"),
+      h("h2", { id: "share-title" }, "Share"), list,
       h("label", { for: "share-user" }, "Username"), username,
       h("div", { class: "check plain" }, canEdit, h("label", { for: "share-edit" }, "May rename speakers and edit action items")),
-      h("button", { type: "submit" }, "Share"), note, problem);
+      h("button", { type: "submit" }, "Share"), problem);
   }
 
   // MARK: Rendering

@@ -8,6 +8,8 @@ export function fromView(view) {
     id: view.id,
     title: view.title,
     owner: view.owner,
+    members: view.members || [],
+    editors: view.editors || [],
     canEdit: !!view.can_edit,
     status: view.status,
     offset: view.offset,
