@@ -89,6 +89,11 @@ public final class Hub: Service, Sendable {
         channels.withLock { $0[meetingID]?.channel }
     }
 
+    /// Closes the sockets a session opened, on every meeting this process serves (a logout).
+    public func closeSessions(_ sessions: Set<String>) {
+        for channel in openChannels { channel.closeSessions(sessions) }
+    }
+
     public var openChannels: [MeetingChannel] { channels.withLock { $0.values.map(\.channel) } }
 
     /// Opens (or joins) the meeting's channel; every `acquire` needs one `release`. Prefer
@@ -211,10 +216,14 @@ extension Hub {
             let positions = try await store.logPositions(meetingIDs: ids)
             // Who may still watch: a member removed on another node loses the socket here.
             let viewers = try await store.viewers(meetingIDs: ids)
+            // Sessions that logged out on another node lose their sockets here.
+            let sessions = channels.reduce(into: Set<String>()) { $0.formUnion($1.sessions) }
+            let loggedOut = sessions.isEmpty ? [] : try await store.revokedFamilies(Array(sessions))
             for channel in channels {
                 if let position = positions[channel.meetingID] {
                     channel.observe(position)
                     channel.closeViewers(notIn: viewers[channel.meetingID] ?? [])
+                    if !loggedOut.isEmpty { channel.closeSessions(loggedOut) }
                 } else {
                     channel.closeAll(.meetingDeleted)
                 }

@@ -13,13 +13,13 @@ extension MeetingChannel {
     /// With an `outlet`, messages are pushed to it from its event loop; without, pull them with
     /// `Subscriber.next()`.
     public func subscribe(
-        viewer: Viewer, since: Int?, epoch clientEpoch: String?, outlet: (any Outlet)? = nil
+        viewer: Viewer, session: String? = nil, since: Int?, epoch clientEpoch: String?, outlet: (any Outlet)? = nil
     ) async throws -> Subscriber {
         let loop = outlet.map { loops.loop(for: $0.eventLoop) }
         let (subscriber, latest, epoch, recovered, fromMemory, viewers, joined) = state.withLock { state in
             let subscriber = Subscriber(
-                id: state.subscribers.newID(), viewer: viewer, capacity: configuration.sendQueue, outlet: outlet,
-                loop: loop)
+                id: state.subscribers.newID(), viewer: viewer, session: session, capacity: configuration.sendQueue,
+                outlet: outlet, loop: loop)
             let joined = state.audience.connect(viewer)
             state.subscribers.insert(subscriber)
             let recovered = state.order.recovers(since: since, epoch: clientEpoch)
@@ -76,6 +76,17 @@ extension MeetingChannel {
     public func closeViewers(notIn allowed: Set<String>) {
         let gone = state.withLock { $0.subscribers.everyone() }.filter { !allowed.contains($0.viewer.userID) }
         for subscriber in gone { subscriber.close(.accessRevoked) }
+    }
+
+    /// The sessions of the sockets open on this meeting.
+    public var sessions: Set<String> {
+        Set(state.withLock { $0.subscribers.everyone() }.compactMap(\.session))
+    }
+
+    /// Closes the sockets opened by any of `sessions` (they logged out) with `loggedOut`.
+    public func closeSessions(_ sessions: Set<String>) {
+        let gone = state.withLock { $0.subscribers.everyone() }.filter { $0.session.map(sessions.contains) ?? false }
+        for subscriber in gone { subscriber.close(.loggedOut) }
     }
 
     /// Starts a new, empty log under a new epoch and closes every subscriber with

@@ -10,6 +10,8 @@ import Synchronization
 public final class Subscriber: Sendable {
     public let id: Int
     public let viewer: Viewer
+    /// The login session whose token opened this socket (closed when it logs out).
+    public let session: String?
     public let capacity: Int
     let outlet: (any Outlet)?
     let loop: DeliveryLoop?
@@ -52,9 +54,10 @@ public final class Subscriber: Sendable {
 
     private let state = Mutex(State())
 
-    init(id: Int, viewer: Viewer, capacity: Int, outlet: (any Outlet)?, loop: DeliveryLoop?) {
+    init(id: Int, viewer: Viewer, session: String? = nil, capacity: Int, outlet: (any Outlet)?, loop: DeliveryLoop?) {
         self.id = id
         self.viewer = viewer
+        self.session = session
         self.capacity = capacity
         self.outlet = outlet
         self.loop = loop
@@ -252,6 +255,9 @@ public enum CloseReason: Sendable, Hashable {
     case unresponsive
     /// The viewer may no longer see the meeting (removed from its members): 4003.
     case accessRevoked
+    /// The session that opened the socket logged out: 4001, like an expired token (a client
+    /// that can no longer refresh goes to its login).
+    case loggedOut
 
     public var code: UInt16 {
         switch self {
@@ -263,6 +269,7 @@ public enum CloseReason: Sendable, Hashable {
         case .meetingDeleted: 4004
         case .unresponsive: 1001
         case .accessRevoked: 4003
+        case .loggedOut: 4001
         }
     }
 
@@ -276,6 +283,7 @@ public enum CloseReason: Sendable, Hashable {
         case .meetingDeleted: "meeting deleted"
         case .unresponsive: "no answer to pings"
         case .accessRevoked: "you no longer have access to this meeting"
+        case .loggedOut: "logged out"
         }
     }
 }

@@ -1,12 +1,16 @@
 import Foundation
 import HTTPTypes
 import Hummingbird
+import ParleyHub
 import ParleyStore
 
 /// `/api/auth`: register, login, refresh (rotating), logout.
 struct AuthRoutes {
     let store: any Store
     let tokens: TokenService
+    /// The sockets a session opened close when it logs out (here at once, elsewhere at the
+    /// hub's next sweep).
+    let hub: Hub
 
     struct Credentials: Decodable {
         var username: String
@@ -54,7 +58,9 @@ struct AuthRoutes {
         }
         group.post("logout") { request, context -> HTTPResponse.Status in
             let body = try await request.decode(as: RefreshRequest.self, context: context)
-            try await tokens.revoke(refreshToken: body.refreshToken)
+            if let session = try await tokens.revoke(refreshToken: body.refreshToken) {
+                hub.closeSessions([session])
+            }
             return .noContent
         }
     }

@@ -27,4 +27,6 @@ public struct AuthenticatedUser: Sendable, Hashable {
     public var username: String
     /// When the access token expires.
     public var expiresAt: Date
+    /// The login session the token belongs to (nil for tokens made without one).
+    public var session: String?
 }

@@ -85,7 +85,7 @@ public struct ParleyServer: Sendable {
             _ = try WebSocketEndpoint.resume(request.uri.queryParameters.get("resume"))
             throw APIError(.upgradeRequired, "upgrade_required", "connect with a WebSocket client")
         }
-        AuthRoutes(store: store, tokens: tokens).add(to: router.group("/api/auth"))
+        AuthRoutes(store: store, tokens: tokens, hub: hub).add(to: router.group("/api/auth"))
         MeetingRoutes(store: store, meetings: meetings, editor: MeetingEditor(meetings: meetings, hub: hub)).add(
             to: router.group("/api/meetings").add(middleware: BearerAuthMiddleware(tokens: tokens)))
         VoiceRoutes(store: store, meetings: meetings).add(

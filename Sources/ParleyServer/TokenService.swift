@@ -14,6 +14,8 @@ struct AccessClaims: JWTPayload {
     var name: String
     var exp: ExpirationClaim
     var iat: IssuedAtClaim
+    /// The login session (refresh family) the token belongs to: its sockets close when it logs out.
+    var sid: String?
 
     func verify(using algorithm: some JWTAlgorithm) async throws {
         try exp.verifyNotExpired()
@@ -94,17 +96,22 @@ final class TokenService: Sendable {
         return try await issue(userID: user.id, username: user.username, family: record.family)
     }
 
-    /// Logout: revokes the refresh token's family. Unknown tokens are not an error.
-    func revoke(refreshToken: String) async throws {
-        if let record = try await store.consumeRefreshToken(hash: Self.digest(refreshToken), at: Date()) {
-            try await store.revokeRefreshFamily(record.family)
+    /// Logout: revokes the refresh token's family and returns it (the session whose sockets
+    /// close). Unknown tokens are not an error.
+    @discardableResult
+    func revoke(refreshToken: String) async throws -> String? {
+        guard let record = try await store.consumeRefreshToken(hash: Self.digest(refreshToken), at: Date()) else {
+            return nil
         }
+        try await store.revokeRefreshFamily(record.family)
+        return record.family
     }
 
     func verifyAccess(_ token: String) async throws -> AuthenticatedUser {
         do {
             let claims = try await keys.verify(token, as: AccessClaims.self)
-            return AuthenticatedUser(id: claims.sub.value, username: claims.name, expiresAt: claims.exp.value)
+            return AuthenticatedUser(
+                id: claims.sub.value, username: claims.name, expiresAt: claims.exp.value, session: claims.sid)
         } catch let error as JWTError where error.errorType == .claimVerificationFailure {
             throw APIError.unauthorized("the access token expired", code: "token_expired")
         } catch {
@@ -114,16 +121,19 @@ final class TokenService: Sendable {
 
     /// An access token for `user` valid for `lifetime` seconds (tests and the load benchmark
     /// use short or long ones).
-    func accessToken(userID: String, username: String, lifetime: TimeInterval) async throws -> String {
+    func accessToken(userID: String, username: String, lifetime: TimeInterval, session: String? = nil) async throws
+        -> String
+    {
         let now = Date()
         return try await keys.sign(
             AccessClaims(
                 sub: .init(value: userID), name: username, exp: .init(value: now.addingTimeInterval(lifetime)),
-                iat: .init(value: now)))
+                iat: .init(value: now), sid: session))
     }
 
     private func issue(userID: String, username: String, family: String) async throws -> TokenPair {
-        let access = try await accessToken(userID: userID, username: username, lifetime: accessLifetime)
+        let access = try await accessToken(
+            userID: userID, username: username, lifetime: accessLifetime, session: family)
         let refresh = Self.randomToken(bytes: 32)
         try await store.insertRefreshToken(
             RefreshTokenRecord(

@@ -84,7 +84,8 @@ struct WebSocketEndpoint {
             let subscriber: Subscriber
             do {
                 subscriber = try await meeting.subscribe(
-                    viewer: Viewer(userID: user.id, username: user.username), since: admission.since,
+                    viewer: Viewer(userID: user.id, username: user.username), session: user.session,
+                    since: admission.since,
                     epoch: admission.epoch, outlet: outlet)
             } catch {
                 hub.release(meetingID: admission.meeting.id)

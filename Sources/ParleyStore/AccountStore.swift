@@ -14,6 +14,8 @@ public protocol AccountStore: Sendable {
     func consumeRefreshToken(hash: String, at date: Date) async throws -> RefreshTokenRecord?
     /// Revokes every token of a rotation family (reuse of an old token, or logout).
     func revokeRefreshFamily(_ family: String) async throws
+    /// The families among `families` that were revoked (logged out, or a reused token).
+    func revokedFamilies(_ families: [String]) async throws -> Set<String>
 }
 
 public struct UserRecord: Sendable, Hashable {

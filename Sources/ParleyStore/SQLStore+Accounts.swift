@@ -62,4 +62,19 @@ extension SQLStore: AccountStore {
     public func revokeRefreshFamily(_ family: String) async throws {
         try await database.raw("UPDATE refresh_tokens SET revoked = 1 WHERE family = \(bind: family)").run()
     }
+
+    public func revokedFamilies(_ families: [String]) async throws -> Set<String> {
+        struct Row: Decodable { var family: String }
+        var revoked: Set<String> = []
+        try await Self.inChunks(families) { chunk in
+            let rows = try await database.raw(
+                """
+                SELECT DISTINCT family FROM refresh_tokens
+                WHERE revoked = 1 AND family IN (\(binds: Array(chunk)))
+                """
+            ).all(decoding: Row.self)
+            for row in rows { revoked.insert(row.family) }
+        }
+        return revoked
+    }
 }

@@ -367,3 +367,39 @@ def test_a_batch_spreads_a_folder_over_the_workers(cluster, long_meeting, tmp_pa
         [PARLEY, "batch", str(folder), "--out", str(out), "--database", cluster.postgres.url, "--data-dir", cluster.data,
          "--owner", "operator", "--jobs", "0"], capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and "0 ok, 3 skipped" in again.stdout, again.stdout + again.stderr[-1000:]
+
+
+def close_code(socket, seconds):
+    """Reads until the server closes the socket; its close code."""
+    socket.settimeout(seconds)
+    while True:
+        opcode, data = socket.recv_data(control_frame=True)
+        if opcode == websocket.ABNF.OPCODE_CLOSE:
+            return int.from_bytes(data[:2], "big")
+
+
+def test_a_removed_member_and_a_logged_out_session_lose_their_sockets_on_the_other_node(cluster):
+    a, b = cluster.node("a"), cluster.node("b")
+    token = login(a, "alice")
+    bob = login(a, "bob")
+    meeting = a.request("POST", "/api/meetings", {"title": "Shared across nodes"}, token=token)[1]["id"]
+    a.request("POST", f"/api/meetings/{meeting}/members", {"username": "bob"}, token=token)
+    # Alice's second session (its own refresh family) and bob watch on node a.
+    _, second = a.request("POST", "/api/auth/login", {"username": "alice", "password": PASSWORD})
+    sockets = {}
+    for who, access in (("bob", bob), ("alice-2", second["access_token"])):
+        sockets[who] = websocket.create_connection(f"ws://127.0.0.1:{a.port}/ws/meeting/{meeting}?token={access}")
+        assert json.loads(sockets[who].recv())["type"] == "connected"
+    try:
+        # Bob is removed through node b: node a closes his socket at its next sweep (2 s).
+        removed_at = time.monotonic()
+        status, members = b.request("DELETE", f"/api/meetings/{meeting}/members/bob", token=token)
+        assert status == 200 and members["members"] == []
+        assert close_code(sockets["bob"], 15) == 4003
+        assert time.monotonic() - removed_at < 10
+        # Alice's second session logs out through node b: its socket on node a closes with 4001.
+        assert b.request("POST", "/api/auth/logout", {"refresh_token": second["refresh_token"]})[0] == 204
+        assert close_code(sockets["alice-2"], 15) == 4001
+    finally:
+        for socket in sockets.values():
+            socket.close()

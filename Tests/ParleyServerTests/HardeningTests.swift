@@ -89,6 +89,43 @@ import WSCore
         }
     }
 
+    /// Logging out closes the sockets that session opened (4001) at once, and only those: the
+    /// same user's other session keeps watching; the logged-out refresh token is dead.
+    @Test func loggingOutClosesThatSessionsSockets() async throws {
+        try await ServerFixture.withServer(try ServerFixture.settings()) { h in
+            let (_, first) = try await h.user("alice")
+            let meeting = try await h.meeting("Watched twice", token: first)
+            let login = try await h.request(
+                .POST, "/api/auth/login", json: ["username": "alice", "password": "correct horse"])
+            let second = try #require(login.json["access_token"] as? String)
+            let refresh = try #require(login.json["refresh_token"] as? String)
+            let connected = Signal<Void>()
+            let otherConnected = Signal<Void>()
+            // The second session's socket: closed by the logout.
+            async let loggedOut = h.watch(meeting, token: second, timeout: .seconds(60)) { _ in
+                false
+            } onMessage: {
+                if $0.type == "connected" { connected.complete(()) }
+            }
+            // The first session's socket: still open after it, until an event comes.
+            async let stays = h.watch(meeting, token: first, timeout: .seconds(60)) {
+                $0.contains { $0.offset != nil && $0.type != "connected" }
+            } onMessage: {
+                if $0.type == "connected" { otherConnected.complete(()) }
+            }
+            await connected.value
+            await otherConnected.value
+            #expect(try await h.request(.POST, "/api/auth/logout", json: ["refresh_token": refresh]).status == 204)
+            let closed = try await loggedOut
+            #expect(closed.close?.closeCode == .unknown(4001), "\(String(describing: closed.close))")
+            #expect(try await h.publish(meeting, count: 1, token: first).status == 200)
+            let other = try await stays
+            #expect(other.events.count == 1 && other.close?.closeCode != .unknown(4001))
+            let refreshed = try await h.request(.POST, "/api/auth/refresh", json: ["refresh_token": refresh])
+            #expect(refreshed.status == 401)
+        }
+    }
+
     @Test func theDataFolderAndItsFilesAreForTheServersUserOnly() async throws {
         func mode(_ path: String) throws -> Int {
             try #require(
