@@ -369,7 +369,7 @@ def main():
                   f"{sum(r['names_live'] for r in lv)} names given while recording; at the end "
                   f"{sum(r['final_right'] for r in lv)} named right, {sum(r['final_wrong'] for r in lv)} wrong. "
                   "(Speakers are re-estimated, and so matched, when the audio has doubled and at least every "
-                  "`pipeline.live_recluster` seconds.)"]
+                  "`pipeline.live_recluster` seconds, 10.)"]
     lines += ["", "Reading the rows: the neural diarizer hears espeak-ng's voices as one or two people "
               "(Docs/diarization.md), so its clusters mix people and what is learnt from them names "
               "the wrong person; for generated meetings the classic rows are the ones that say how "

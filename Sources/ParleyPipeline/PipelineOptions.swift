@@ -62,8 +62,10 @@ public struct PipelineOptions: Sendable {
     /// grown by this factor since the last run (the final pass always runs).
     public var provisionalGrowth: Double = 2
     /// For a live recording: re-run it at least every this many seconds of audio too, so a
-    /// speaker who joins late is labelled (and recognized by voice) within about this long.
-    public var liveRecluster: Double = 60
+    /// speaker who joins late is labelled (and recognized by voice) within about this long
+    /// (or ten times what the last run took, when that is longer: a long meeting's clustering
+    /// never takes more than a tenth of the time).
+    public var liveRecluster: Double = 10
 
     public init() {}
 }

@@ -15,6 +15,9 @@ extension PipelineRun {
         var result = Transcribed()
         var started = false
         var lastProvisional = 0.0
+        // Wall-clock seconds the last provisional clustering took: live, clustering again waits
+        // ten times that (of audio), so it never takes more than a tenth of the time.
+        var clusteringCost = 0.0
         var done = 0.0
         var adoptedFinal = false
         // Rebuilt only when the tracker adopts new turns.
@@ -66,7 +69,7 @@ extension PipelineRun {
                 if let final = s.final { return (nil, final) }
                 let grown =
                     s.seconds >= lastProvisional * options.provisionalGrowth
-                    || (live && s.seconds >= lastProvisional + options.liveRecluster)
+                    || (live && s.seconds >= lastProvisional + max(options.liveRecluster, 10 * clusteringCost))
                 let stale = pending.window.end > result.tracker.coveredUntil && grown
                 return (stale ? (s.frames, s.seconds) : nil, nil)
             }
@@ -74,10 +77,12 @@ extension PipelineRun {
                 adoptedFinal = true
                 aligner = Aligner(turns: result.tracker.adopt(final, covering: final.duration))
             } else if let (frames, seconds) = snapshot {
+                let clusteringStart = ContinuousClock.now
                 if let provisional = try? SpeakerDiarizer(configuration: options.diarization).diarize(
                     frames, duration: seconds)
                 {
                     lastProvisional = seconds
+                    clusteringCost = (ContinuousClock.now - clusteringStart).seconds
                     let turns = result.tracker.adopt(provisional, covering: seconds)
                     // Segments already out follow the new estimate (by most of their words'
                     // time); splitting them waits for the final clustering.
