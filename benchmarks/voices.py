@@ -225,8 +225,23 @@ def live(work, count):
                 pcm = w.readframes(w.getnframes())
             token = login()
             meeting = http("POST", base + "/api/meetings", {"title": os.path.basename(folder)}, token=token)["id"]
-            named = []  # (seconds of audio sent, speaker, name) of each name given while recording
+            reference = reference_turns(os.path.join(folder, "reference.rttm"))
+            # Each name given while recording: (seconds of audio sent, speaker, name, who the
+            # speaker was by the speakers' turns as they stood then).
+            named = []
             clock = {}
+            current = {"turns": []}
+
+            def person_now(speaker, until):
+                overlap = {}
+                for t in current["turns"]:
+                    if t["speaker"] != speaker:
+                        continue
+                    for start, end, who in reference:
+                        o = min(end, t["end"], until) - max(start, t["start"])
+                        if o > 0:
+                            overlap[who] = overlap.get(who, 0) + o
+                return max(overlap, key=overlap.get) if overlap else None
 
             async def record():
                 async with websockets.connect(f"ws://127.0.0.1:{port}/ws/meeting/{meeting}?token={token}",
@@ -235,12 +250,15 @@ def live(work, count):
                         async for text in watcher:
                             event = json.loads(text)
                             data = event.get("data") or {}
+                            if event.get("type") == "speakers" and data.get("turns") is not None:
+                                current["turns"] = data["turns"]
                             if event.get("type") == "speakers" and data.get("reason") == "recognized" \
                                     and "t0" in clock and "stop" not in clock:
                                 sent = min(len(pcm) / 32000, time.monotonic() - clock["t0"])
                                 for speaker in data["speakers"]:
                                     if speaker.get("profile"):
-                                        named.append((sent, speaker["id"], speaker["name"]))
+                                        named.append((sent, speaker["id"], speaker["name"],
+                                                      person_now(speaker["id"], sent)))
                             if event.get("type") == "status" and data.get("stage") in ("completed", "failed"):
                                 return data["stage"]
 
@@ -262,7 +280,6 @@ def live(work, count):
 
             outcome = asyncio.run(record())
             view = http("GET", f"{base}/api/meetings/{meeting}", token=login())
-            reference = reference_turns(os.path.join(folder, "reference.rttm"))
             overlap = {}
             for t in view["turns"]:
                 for start, end, who in reference:
@@ -279,8 +296,8 @@ def live(work, count):
                 said[who] = said.get(who, 0) + end - start
             first = {}
             wrong_live = 0
-            for sent, speaker, name in named:
-                if person_of.get(speaker) == name:
+            for sent, speaker, name, then in named:
+                if then == name:
                     first.setdefault(name, sent)
                 else:
                     wrong_live += 1
