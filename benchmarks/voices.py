@@ -120,17 +120,23 @@ def score(outcomes):
             "precision": right / (right + wrong) if right + wrong else 1.0, "suggested_right": offered}
 
 
-def generated(work, name, voices, count, backends):
-    results = {}
+def scripted_meetings(work, name, voices, count, first_script, first_seed):
+    """`count` generated meetings of `voices` (made once per folder); their folders."""
     folders = []
     for i in range(count):
         folder = os.path.join(work, f"{name}-{i}")
         if not os.path.exists(os.path.join(folder, "reference.rttm")):
             os.makedirs(folder, exist_ok=True)
             path = os.path.join(folder, "script.json")
-            json.dump(script(1000 + i, voices), open(path, "w"))
-            run([PARLEY, "make-meeting", folder, "--script", path, "--seed", str(i + 1)])
+            json.dump(script(first_script + i, voices), open(path, "w"))
+            run([PARLEY, "make-meeting", folder, "--script", path, "--seed", str(first_seed + i)])
         folders.append(folder)
+    return folders
+
+
+def generated(work, name, voices, count, backends):
+    results = {}
+    folders = scripted_meetings(work, name, voices, count, 1000, 1)
     for backend in backends:
         meetings, kind = [], None
         for folder in folders:
@@ -188,15 +194,7 @@ def live(work, count):
                        "turns": [[person, " ".join(lines[i:i + 2])] for i in range(0, 6, 2)]}, open(path, "w"))
             run([PARLEY, "make-meeting", folder, "--script", path])
         enrollments[person] = os.path.join(folder, "meeting.wav")
-    meetings = []
-    for i in range(count):
-        folder = os.path.join(work, f"live-{i}")
-        if not os.path.exists(os.path.join(folder, "reference.rttm")):
-            os.makedirs(folder, exist_ok=True)
-            path = os.path.join(folder, "script.json")
-            json.dump(script(3000 + i, VOICES), open(path, "w"))
-            run([PARLEY, "make-meeting", folder, "--script", path, "--seed", str(i + 21)])
-        meetings.append(folder)
+    meetings = scripted_meetings(work, "live", VOICES, count, 3000, 21)
 
     data = tempfile.mkdtemp(prefix="parley-voices-live-")
     port = free_port()
