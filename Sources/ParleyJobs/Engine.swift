@@ -53,11 +53,10 @@ public struct Engine: Sendable {
             } else {
                 try await SQLStore.sqlite(path: settings.databasePath, logger: logger)
             }
-        let hub = Hub(
-            store: store,
-            configuration: HubConfiguration(
-                sendQueue: settings.sendQueue, sweepInterval: .milliseconds(Int(settings.sweepInterval * 1000))),
-            logger: logger)
+        var hubConfiguration = HubConfiguration(
+            sendQueue: settings.sendQueue, sweepInterval: .milliseconds(Int(settings.sweepInterval * 1000)))
+        hubConfiguration.enforcesAccess = true
+        let hub = Hub(store: store, configuration: hubConfiguration, logger: logger)
         let runner = JobRunner(logger: logger)
         let states = MeetingStates(store: store, capacity: settings.stateCache, snapshotEvery: settings.snapshotEvery)
         let processor = MeetingProcessor(
