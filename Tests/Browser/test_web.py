@@ -292,7 +292,8 @@ def test_a_second_session_sees_the_same_events_and_who_is_watching(server, meeti
     alice.visible("#share-user").send_keys("bob")
     alice.find("#share-edit").click()
     alice.find("#share-user ~ button[type=submit], #share-title ~ button[type=submit]").click()
-    alice.wait(lambda d: "bob may edit" in alice.find("#share-title").find_element(By.XPATH, "..").text, 30)
+    alice.wait(lambda d: "(may edit)" in "".join(li.text for li in alice.all('.members li[data-member="bob"]')), 30,
+               "bob is not listed as an editor")
 
     bob = Page(server, "bob")
     pages.append(bob)
