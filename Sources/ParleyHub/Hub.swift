@@ -205,7 +205,8 @@ extension Hub {
     }
 
     /// Compares every open channel with the store (a meeting deleted elsewhere closes its
-    /// subscribers, a member removed elsewhere loses theirs), keeps this process's presence rows current and reads the others'.
+    /// subscribers, a member removed or a session logged out elsewhere loses theirs), keeps
+    /// this process's presence rows current and reads the others'.
     func sweep() async {
         do {
             try await store.touchPresence(node: node, at: Date())

@@ -74,8 +74,7 @@ extension MeetingChannel {
     /// Closes the subscribers of users not in `allowed` (removed from the meeting's members)
     /// with `accessRevoked`.
     public func closeViewers(notIn allowed: Set<String>) {
-        let gone = state.withLock { $0.subscribers.everyone() }.filter { !allowed.contains($0.viewer.userID) }
-        for subscriber in gone { subscriber.close(.accessRevoked) }
+        close(.accessRevoked) { !allowed.contains($0.viewer.userID) }
     }
 
     /// The sessions of the sockets open on this meeting.
@@ -85,8 +84,14 @@ extension MeetingChannel {
 
     /// Closes the sockets opened by any of `sessions` (they logged out) with `loggedOut`.
     public func closeSessions(_ sessions: Set<String>) {
-        let gone = state.withLock { $0.subscribers.everyone() }.filter { $0.session.map(sessions.contains) ?? false }
-        for subscriber in gone { subscriber.close(.loggedOut) }
+        close(.loggedOut) { $0.session.map(sessions.contains) ?? false }
+    }
+
+    /// Closes the subscribers `matching` says, with `reason`.
+    private func close(_ reason: CloseReason, matching: (Subscriber) -> Bool) {
+        for subscriber in state.withLock({ $0.subscribers.everyone() }) where matching(subscriber) {
+            subscriber.close(reason)
+        }
     }
 
     /// Starts a new, empty log under a new epoch and closes every subscriber with

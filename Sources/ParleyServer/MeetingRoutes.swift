@@ -158,7 +158,7 @@ struct MeetingRoutes {
                 throw APIError.notFound("'\(username)' is not a member of this meeting")
             }
             // Their sockets on this meeting close now here, and at the next sweep on other nodes.
-            let allowed = Set(try await store.viewers(meetingIDs: [meeting.id])[meeting.id] ?? [])
+            let allowed = try await store.viewers(meetingIDs: [meeting.id])[meeting.id] ?? []
             meetings.hub.openChannel(meetingID: meeting.id)?.closeViewers(notIn: allowed)
             let (members, editors) = try await meetings.memberNames(meeting.id)
             return Members(owner: owner.username, members: members, editors: editors)
