@@ -97,16 +97,12 @@ extension SQLStore: MeetingStore {
     }
 
     public func removeMember(meetingID: String, userID: String) async throws -> Bool {
-        try await transactor.transaction { database in
-            let found = try await database.raw(
-                "SELECT 1 AS one FROM meeting_members WHERE meeting_id = \(bind: meetingID) AND user_id = \(bind: userID)"
-            ).first()
-            guard found != nil else { return false }
-            try await database.raw(
-                "DELETE FROM meeting_members WHERE meeting_id = \(bind: meetingID) AND user_id = \(bind: userID)"
-            ).run()
-            return true
-        }
+        try await database.raw(
+            """
+            DELETE FROM meeting_members WHERE meeting_id = \(bind: meetingID) AND user_id = \(bind: userID)
+            RETURNING user_id
+            """
+        ).first() != nil
     }
 
     public func viewers(meetingIDs: [String]) async throws -> [String: Set<String>] {
