@@ -86,6 +86,8 @@ public struct TranscriptSegment: Sendable, Hashable, Codable {
     public var wordTiming: WordTiming?
     /// True for a live recording's transcript of speech still going on (absent otherwise).
     public var provisional: Bool?
+    /// Set when a person corrected the segment (`replaces` then names the segment itself).
+    public var corrected: SegmentCorrection?
     /// A segment with no words: it only takes away what it replaces.
     public var onlyRemoves: Bool { words.isEmpty && text.isEmpty }
 
@@ -104,8 +106,22 @@ public struct TranscriptSegment: Sendable, Hashable, Codable {
     }
 
     private enum CodingKeys: String, CodingKey {
-        case id, speaker, start, end, text, words, replaces, provisional
+        case id, speaker, start, end, text, words, replaces, provisional, corrected
         case wordTiming = "word_timing"
+    }
+}
+
+/// Who last corrected a segment, and what of it people have corrected so far: its text, its
+/// speaker. A corrected speaker stays when the pipeline relabels segments later.
+public struct SegmentCorrection: Sendable, Hashable, Codable {
+    public var by: String
+    public var text: Bool
+    public var speaker: Bool
+
+    public init(by: String, text: Bool, speaker: Bool) {
+        self.by = by
+        self.text = text
+        self.speaker = speaker
     }
 }
 

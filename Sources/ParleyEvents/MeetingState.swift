@@ -95,7 +95,10 @@ public struct MeetingState: Sendable, Hashable, Codable {
             followNames(from: previous)
             if let turns = update.turns { self.turns = turns }
             let changes = Dictionary(update.changes.map { ($0.segmentID, $0.speaker) }) { _, last in last }
-            for i in segments.indices { if let speaker = changes[segments[i].id] { segments[i].speaker = speaker } }
+            // A speaker a person gave a segment stays.
+            for i in segments.indices where segments[i].corrected?.speaker != true {
+                if let speaker = changes[segments[i].id] { segments[i].speaker = speaker }
+            }
         case .summary(let summary):
             self.summary = summary
         case .actionItems(let update):

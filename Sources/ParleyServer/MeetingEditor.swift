@@ -1,10 +1,11 @@
 import Foundation
+import HTTPTypes
 import ParleyEvents
 import ParleyHub
 import ParleyPipeline
 import ParleyStore
 
-/// People's edits to a meeting — a speaker's name, an action item — published as numbered
+/// People's edits to a meeting — a speaker's name, an action item, a transcript correction — published as numbered
 /// events like the pipeline's, so every viewer sees them live, a reload shows them, and the
 /// exports include them. Each edit reads the state up to an offset and publishes only if the
 /// log still ends there (compare-and-append, retried on a conflict): an actor alone would not
@@ -138,6 +139,44 @@ actor MeetingEditor {
             }
         }
         throw MeetingError.conflict("the meeting kept changing while the edit was saved; try again")
+    }
+
+    /// Corrects a transcript segment's text, its speaker, or both (a `transcript` event with the
+    /// segment replacing itself, marked `corrected`), compare-and-append like `edit`. A live
+    /// recording's provisional segments cannot be corrected: they are replaced as speech goes on.
+    func correct(_ meeting: MeetingRecord, segment id: Int, text: String?, speaker: String?, by person: String)
+        async throws -> TranscriptSegment
+    {
+        guard text != nil || speaker != nil else {
+            throw MeetingError.invalid("segment", "send the segment's new text, its new speaker, or both")
+        }
+        let newText = try text.map { text in
+            guard let text = TextRules.required(text, max: 5000) else {
+                throw MeetingError.invalid("text", "a segment's text must be 1 to 5000 characters, not only spaces")
+            }
+            return text
+        }
+        for _ in 0..<5 {
+            let state = try await meetings.state(of: meeting)
+            guard let segment = state.segments.first(where: { $0.id == id }) else {
+                throw MeetingError.notFound("no transcript segment \(id) in this meeting")
+            }
+            if segment.provisional == true {
+                throw MeetingError.conflict("segment \(id) is still being heard; correct it when it is final")
+            }
+            if let speaker, speaker != segment.speaker, !state.speakers.contains(where: { $0.id == speaker }) {
+                throw APIError(.unprocessableContent, "invalid_speaker", "no speaker '\(speaker)' in this meeting")
+            }
+            let corrected = segment.corrected(text: newText, speaker: speaker, by: person)
+            guard corrected.text != segment.text || corrected.speaker != segment.speaker else { return segment }
+            do {
+                _ = try await publish(.transcript(corrected), in: meeting, after: state.offset)
+                return corrected
+            } catch let error as StoreError where error.code == .stale {
+                continue  // someone else wrote meanwhile: read again
+            }
+        }
+        throw MeetingError.conflict("the meeting kept changing while the correction was saved; try again")
     }
 
     /// An owner or due phrase: at most 100 characters; only spaces (or null) clears it.

@@ -9,7 +9,7 @@ import ParleyPipeline
 import ParleyStore
 
 /// `/api/meetings`: create, list, read, delete, members, audio upload and playback, exports, and
-/// people's edits (speaker names, action items).
+/// people's edits (speaker names, action items, transcript corrections).
 struct MeetingRoutes {
     let store: any Store
     let meetings: MeetingService
@@ -79,6 +79,11 @@ struct MeetingRoutes {
         var profile: String?
     }
     struct Speakers: ResponseEncodable { var speakers: [SpeakerInfo] }
+    struct Correction: Decodable {
+        var text: String?
+        var speaker: String?
+    }
+    struct Corrected: ResponseEncodable { var segment: TranscriptSegment }
     struct ActionItems: ResponseEncodable {
         var actionItems: [ActionItemRecord]
 
@@ -189,6 +194,17 @@ struct MeetingRoutes {
             }
             let change = try await request.decode(as: MeetingEditor.ActionItemChange.self, context: context)
             return ActionItems(actionItems: try await editor.edit(meeting, actionItem: item, change))
+        }
+        group.patch(":id/segments/:segment") { request, context -> Corrected in
+            let user = try context.requireUser()
+            let meeting = try await meetings.meeting(try context.parameters.require("id"), for: user, need: .edit)
+            guard let segment = Int(try context.parameters.require("segment")) else {
+                throw APIError.notFound("no transcript segment '\(context.parameters.get("segment") ?? "")'")
+            }
+            let body = try await request.decode(as: Correction.self, context: context)
+            return Corrected(
+                segment: try await editor.correct(
+                    meeting, segment: segment, text: body.text, speaker: body.speaker, by: user.username))
         }
         group.get(":id/audio") { request, context -> Response in
             let meeting = try await meetings.meeting(

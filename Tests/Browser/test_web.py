@@ -20,6 +20,7 @@ from conftest import PARLEY, PASSWORD, ROOT, ParleyServer, wait_for
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.support.ui import Select, WebDriverWait
 
 SHOTS = os.path.join(ROOT, "test-output", "browser")
@@ -323,6 +324,31 @@ def test_a_second_session_sees_the_same_events_and_who_is_watching(server, meeti
     alice.wait(lambda d: "Owner: Fox Mulder" in alice.find(".items").text, 30, "alice missed the action item edit")
     alice.shot("sees-bobs-edits")
     assert alice.segments() == bob.segments()
+
+    # Bob corrects a line in place: Escape cancels; then another speaker and new words, Enter
+    # saves, and Alice sees the correction live, marked as edited.
+    first_id, _, first_text = bob.segments()[0]
+    row = f'li.segment[data-segment="{first_id}"]'
+    bob.find(f"{row} .text.editable").click()
+    bob.visible(f"{row} textarea").send_keys(" and more", Keys.ESCAPE)
+    bob.wait(lambda d: not bob.all(f"{row} textarea"), 10, "Escape did not cancel the correction")
+    assert bob.segments()[0][2] == first_text
+    bob.find(f"{row} .text.editable").click()
+    field = bob.visible(f"{row} textarea")
+    speakers = Select(bob.find(f"{row} select"))
+    other = next(option for option in speakers.options if not option.is_selected())
+    other_name = other.text
+    speakers.select_by_value(other.get_attribute("value"))
+    field.clear()
+    field.send_keys("Corrected by Bob in the browser.")
+    bob.shot("correcting")
+    field.send_keys(Keys.ENTER)
+    corrected = [first_id, other_name, "Corrected by Bob in the browser."]
+    alice.wait(lambda d: corrected in alice.segments(), 30, "alice missed the correction")
+    alice.wait(lambda d: "(edited)" in alice.find(row).text, 10, "the correction is not marked")
+    bob.wait(lambda d: not bob.all(f"{row} textarea") and corrected in bob.segments(), 10, "bob's editor stayed open")
+    alice.shot("sees-bobs-correction")
+    assert alice.segments() == bob.segments() == rest_segments(server, meeting, "alice")[0]
 
     # Bob leaves: Alice sees it.
     bob.quit()

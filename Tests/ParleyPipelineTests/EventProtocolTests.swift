@@ -80,6 +80,48 @@ import Testing
         #expect(state.name(of: "S2") == "Speaker 2")
     }
 
+    @Test func aCorrectionReplacesItsSegmentRetimesItsWordsAndOutlivesARelabel() throws {
+        var state = MeetingState(meetingID: "m", title: "t")
+        func apply(_ offset: Int, _ data: EventData) {
+            state.apply(MeetingEvent(meetingID: "m", offset: offset, timestamp: Date(), data: data))
+        }
+        let heard = [("we", 1.0, 1.2), ("ship", 1.2, 1.6), ("on", 1.6, 1.7), ("fry", 1.7, 2.0), ("day", 2.0, 2.4)]
+        let words = heard.map { Word(word: $0.0, start: $0.1, end: $0.2, confidence: 0.6) }
+        let segment = TranscriptSegment(
+            id: 7, speaker: "S1", start: 1, end: 2.4, text: "we ship on fry day", words: words)
+        apply(1, .transcript(segment))
+        apply(2, .transcript(.init(id: 8, speaker: "S1", start: 3, end: 4, text: "ok", words: words)))
+
+        // Words kept keep their times; "Friday." replaces "fry day" over the same span.
+        let fixed = segment.corrected(text: "We ship on Friday.", speaker: "S2", by: "ana")
+        #expect(fixed.id == 7 && fixed.replaces == [7] && fixed.speaker == "S2")
+        #expect(fixed.corrected == SegmentCorrection(by: "ana", text: true, speaker: true))
+        #expect(fixed.words.map(\.word) == ["We", "ship", "on", "Friday."])
+        #expect(fixed.words.map(\.start) == [1.0, 1.2, 1.6, 1.7])
+        #expect(fixed.words[3].end == 2.4 && fixed.words[3].confidence == 1)
+        #expect(fixed.words[1].confidence == 0.6 && fixed.wordTiming == .estimated)
+        // Only the speaker: the words stay as they were.
+        let moved = segment.corrected(text: nil, speaker: "S3", by: "bo")
+        #expect(moved.words == words && moved.corrected == SegmentCorrection(by: "bo", text: false, speaker: true))
+
+        apply(3, .transcript(fixed))
+        #expect(state.segments.map(\.id) == [7, 8])
+        #expect(state.segments[0].text == "We ship on Friday." && state.segments[0].speaker == "S2")
+        // The pipeline's later relabel moves the uncorrected segment, not the corrected one.
+        apply(
+            4,
+            .speakers(
+                .init(
+                    reason: .clustering, speakers: [.init(id: "S2", name: "B"), .init(id: "S3", name: "C")],
+                    changes: [.init(segmentID: 7, speaker: "S3"), .init(segmentID: 8, speaker: "S3")])))
+        #expect(state.segments.map(\.speaker) == ["S2", "S3"])
+        // A text-only correction of the other one lets the pipeline still move it.
+        apply(5, .transcript(state.segments[1].corrected(text: "Okay.", speaker: nil, by: "ana")))
+        apply(6, .speakers(.init(reason: .clustering, speakers: [], changes: [.init(segmentID: 8, speaker: "S4")])))
+        #expect(state.segments[1].speaker == "S4" && state.segments[1].text == "Okay.")
+        #expect(state.segments[1].corrected == SegmentCorrection(by: "ana", text: true, speaker: false))
+    }
+
     @Test func theLogNumbersEventsWithoutGapsAndEndsItsStreams() async throws {
         let log = MeetingEventLog(meetingID: "m", title: "t", firstOffset: 5)
         let stream = log.events()

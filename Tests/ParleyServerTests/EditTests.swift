@@ -3,7 +3,7 @@ import NIOHTTP1
 import ParleySynth
 import Testing
 
-/// People's edits (speaker names, action items) as numbered events, who may make them, and the
+/// People's edits (speaker names, action items, transcript corrections) as numbered events, who may make them, and the
 /// recording played back with byte ranges — on a meeting processed by the real pipeline.
 @Suite struct EditTests {
     @Test func editsReachWatchersSurviveReloadsAndReachTheExports() async throws {
@@ -100,6 +100,58 @@ import Testing
             #expect(markdown.contains("Dana Scully"))
             let srt = try await h.request(.GET, "/api/meetings/\(meeting)/export?format=srt", token: alice).text
             #expect(srt.contains("Dana Scully"))
+
+            // A transcript correction: text and speaker, by an editor, live to a watcher, into the
+            // exports; refused with words to someone who may only watch, and when it is wrong.
+            let segments = try #require(state["segments"] as? [[String: Any]])
+            let target = try #require(segments.first)
+            let segmentID = try #require(target["id"] as? Int)
+            let otherSpeaker = try #require(
+                (state["speakers"] as? [[String: Any]])?.compactMap { $0["id"] as? String }
+                    .first { $0 != target["speaker"] as? String })
+            let path = "/api/meetings/\(meeting)/segments/\(segmentID)"
+            let fix = ["text": "Parley corrected this line.", "speaker": otherSpeaker]
+            let demoted = try await h.request(
+                .POST, "/api/meetings/\(meeting)/members", json: ["username": "bob", "can_edit": false], token: alice)
+            #expect(demoted.json["editors"] as? [String] == [])
+            #expect(try await h.request(.PATCH, path, json: fix, token: bob).status == 403)
+            let blank = try await h.request(.PATCH, path, json: ["text": " "], token: alice)
+            #expect(blank.status == 400 && blank.errorCode == "invalid_text")
+            let nobody = try await h.request(.PATCH, path, json: ["speaker": "S99"], token: alice)
+            #expect(nobody.status == 422 && nobody.errorCode == "invalid_speaker")
+            let nothing = try await h.request(.PATCH, path, json: [String: String](), token: alice)
+            #expect(nothing.status == 400)
+            #expect(
+                try await h.request(.PATCH, "/api/meetings/\(meeting)/segments/99999", json: fix, token: alice).status
+                    == 404)
+            let corrections = try #require(state["offset"] as? Int)
+            async let correctionSeen = h.watch(meeting, token: bob, query: "&since=\(corrections)") { messages in
+                messages.contains { $0.type == "transcript" }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let corrected = try await h.request(.PATCH, path, json: fix, token: alice)
+            #expect(corrected.status == 200, "\(corrected.text)")
+            let answer = try #require(corrected.json["segment"] as? [String: Any])
+            #expect(
+                answer["text"] as? String == "Parley corrected this line."
+                    && answer["speaker"] as? String == otherSpeaker)
+            let live = try #require(try await correctionSeen.events.first { $0.type == "transcript" })
+            #expect(live.offset == corrections + 1)
+            #expect(live.data["id"] as? Int == segmentID && live.data["replaces"] as? [Int] == [segmentID])
+            #expect((live.data["corrected"] as? [String: Any])?["by"] as? String == "alice")
+            let reloaded = try await h.request(.GET, "/api/meetings/\(meeting)", token: bob).json
+            let shown = (reloaded["segments"] as? [[String: Any]])?.first { $0["id"] as? Int == segmentID }
+            #expect(shown?["text"] as? String == "Parley corrected this line.")
+            #expect((reloaded["segments"] as? [[String: Any]])?.count == segments.count)
+            for format in ["md", "srt", "vtt", "json"] {
+                let exported = try await h.request(
+                    .GET, "/api/meetings/\(meeting)/export?format=\(format)", token: alice)
+                #expect(exported.text.contains("Parley corrected this line."), "\(format)")
+            }
+            // The same correction again changes nothing and publishes nothing.
+            #expect(try await h.request(.PATCH, path, json: fix, token: alice).status == 200)
+            let unchanged = try await h.request(.GET, "/api/meetings/\(meeting)", token: alice).json
+            #expect(unchanged["offset"] as? Int == corrections + 1)
 
             // The list shows the meeting's length.
             let list = try await h.request(.GET, "/api/meetings", token: alice).json

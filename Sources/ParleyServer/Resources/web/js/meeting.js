@@ -279,7 +279,7 @@ export class MeetingPage {
     } },
       h("h2", { id: "share-title" }, "Share"), list,
       h("label", { for: "share-user" }, "Username"), username,
-      h("div", { class: "check plain" }, canEdit, h("label", { for: "share-edit" }, "May rename speakers and edit action items")),
+      h("div", { class: "check plain" }, canEdit, h("label", { for: "share-edit" }, "May correct the transcript, rename speakers and edit action items")),
       h("button", { type: "submit" }, "Share"), problem);
   }
 
@@ -338,6 +338,7 @@ export class MeetingPage {
     const keep = new Set(s.segments.map((segment) => segment.id));
     for (const [id, row] of this.rows) {
       if (!keep.has(id)) {
+        if (this.correcting === id) this.correcting = null; // the pipeline replaced it meanwhile
         row.remove();
         this.rows.delete(id);
       }
@@ -357,19 +358,75 @@ export class MeetingPage {
   }
 
   fillSegment(row, segment) {
+    // A segment being corrected here is not redrawn under the person typing.
+    if (this.correcting === segment.id) return;
     const name = speakerName(this.state, segment.speaker);
-    const key = `${segment.speaker}|${name}|${segment.text}|${segment.start}|${Boolean(segment.provisional)}`;
+    const by = segment.corrected ? segment.corrected.by : "";
+    const key = `${segment.speaker}|${name}|${segment.text}|${segment.start}|${Boolean(segment.provisional)}|${by}|${this.state.canEdit}`;
     if (row.dataset.key === key) return;
     row.dataset.key = key;
     row.dataset.speaker = segment.speaker;
     // Speech still going on in a live recording: what was heard so far, replaced when it ends.
     row.classList.toggle("provisional", Boolean(segment.provisional));
+    const editable = this.state.canEdit && !segment.provisional;
+    // Click the text (or Enter on it) to correct it.
+    const text = editable
+      ? h("span", { class: "text editable", role: "button", tabindex: "0", title: "Click to correct",
+          "aria-label": `Correct: ${segment.text}`,
+          onclick: () => this.correctForm(row, segment),
+          onkeydown: (event) => { if (event.key === "Enter") { event.preventDefault(); this.correctForm(row, segment); } } },
+        segment.text)
+      : h("span", { class: "text" }, segment.text);
     row.replaceChildren(
       h("button", { type: "button", class: "time", "aria-label": `Play from ${clock(segment.start)}, ${name}`,
         onclick: () => this.play(segment) }, clock(segment.start)),
       h("div", {},
         h("span", { class: "speaker", style: `color: ${speakerColor(this.state, segment.speaker)}` }, name),
-        " ", h("span", { class: "text" }, segment.text)));
+        " ", text,
+        segment.corrected ? h("span", { class: "note corrected", title: `corrected by ${by}` }, " (edited)") : null));
+  }
+
+  // Corrects a segment in place: its text, and who said it. Enter saves, Escape cancels.
+  correctForm(row, segment) {
+    if (this.correcting != null) return;
+    this.correcting = segment.id;
+    const text = h("textarea", { class: "correct-text", rows: 2, maxlength: 5000, required: true,
+      "aria-label": "Corrected text" });
+    text.value = segment.text;
+    const speaker = h("select", { class: "correct-speaker", "aria-label": "Speaker" },
+      ...this.state.speakers.map((s) => h("option", { value: s.id, selected: s.id === segment.speaker }, s.name)));
+    const problem = h("div");
+    const close = () => {
+      this.correcting = null;
+      delete row.dataset.key;
+      const now = this.state.segments.find((s) => s.id === segment.id);
+      if (now) this.fillSegment(row, now);
+      else this.renderTranscript();
+    };
+    const save = async () => {
+      const body = {};
+      if (text.value.trim() !== segment.text) body.text = text.value;
+      if (speaker.value !== segment.speaker) body.speaker = speaker.value;
+      if (!Object.keys(body).length) return close();
+      try {
+        await api("PATCH", this.path(`/segments/${segment.id}`), body);
+        close();
+      } catch (error) {
+        handle(error, problem);
+      }
+    };
+    const form = h("form", { class: "correct", onsubmit: (event) => { event.preventDefault(); save(); },
+      onkeydown: (event) => {
+        if (event.key === "Escape") { event.preventDefault(); close(); }
+        if (event.key === "Enter" && !event.shiftKey && event.target === text) { event.preventDefault(); save(); }
+      } },
+      speaker, text,
+      h("div", { class: "row" }, h("button", { type: "submit" }, "Save"),
+        h("button", { type: "button", class: "secondary", onclick: close }, "Cancel"),
+        h("span", { class: "note" }, "Enter saves, Escape cancels")),
+      problem);
+    row.replaceChildren(row.firstChild, form);
+    text.focus();
   }
 
   renderSpeakers() {

@@ -139,7 +139,8 @@ export function apply(state, event) {
       if (data.turns) state.turns = data.turns;
       for (const change of data.changes || []) {
         const segment = state.segments.find((s) => s.id === change.segment_id);
-        if (segment) segment.speaker = change.speaker;
+        // A speaker a person gave a segment stays.
+        if (segment && !segment.corrected?.speaker) segment.speaker = change.speaker;
       }
       return ["speakers", "transcript", "turns", "items"];
     }
