@@ -5,6 +5,7 @@ import NIOCore
 import NIOHTTP1
 import NIOHTTPTypes
 import NIOHTTPTypesHTTP1
+import NIOSSL
 import NIOWebSocket
 
 /// Parley's HTTP/1 connections: Hummingbird's request handling, and WebSocket upgrades that,
@@ -27,19 +28,23 @@ struct ParleyChildChannel: ServerChildChannel, HTTPChannelHandler {
     let http1: HTTP1Channel.Configuration
     let maxMessageBytes: Int
     let endpoint: WebSocketEndpoint
+    /// HTTPS and WSS when set: TLS is the connection's first handler.
+    let tls: NIOSSLContext?
 
     init(
         responder: @escaping HTTPChannelHandler.Responder, http1: HTTP1Channel.Configuration, maxMessageBytes: Int,
-        endpoint: WebSocketEndpoint
+        endpoint: WebSocketEndpoint, tls: NIOSSLContext? = nil
     ) {
         self.responder = Self.redirectingLateUpgrades(responder)
         self.http1 = http1
         self.maxMessageBytes = maxMessageBytes
         self.endpoint = endpoint
+        self.tls = tls
     }
 
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
+            if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
             let attempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             let admitted = NIOLoopBoundBox<WebSocketEndpoint.Upgrade?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(
@@ -75,11 +80,11 @@ struct ParleyChildChannel: ServerChildChannel, HTTPChannelHandler {
                 })
             let upgrades = NIOTypedHTTPServerUpgradeConfiguration(
                 upgraders: [upgrader],
-                notUpgradingCompletionHandler: { [http1] channel in
+                notUpgradingCompletionHandler: { [http1, secure = tls != nil] channel in
                     channel.eventLoop.makeCompletedFuture {
                         if attempted.value { return UpgradeResult.refused }
                         let sync = channel.pipeline.syncOperations
-                        try sync.addHandler(HTTP1ToHTTPServerCodec(secure: false))
+                        try sync.addHandler(HTTP1ToHTTPServerCodec(secure: secure))
                         try sync.addHandlers(http1.additionalChannelHandlers())
                         try sync.addHandler(
                             HTTPConnectionStateHandler(idleTimeout: http1.idleTimeout.map { .init($0) }, logger: logger)

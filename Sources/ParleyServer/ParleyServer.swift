@@ -33,6 +33,10 @@ public struct ParleyServer: Sendable {
         makePipeline: @escaping @Sendable (DiarizationRequest) async throws -> MeetingPipeline,
         onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
     ) async throws -> ParleyServer {
+        // The certificate first: a wrong file stops the start before anything is opened.
+        let tls = try settings.tlsCertificate.map { certificate in
+            try ServerTLS.context(certificate: certificate, key: settings.tlsKey ?? "")
+        }
         let registry = Self.bootstrapMetrics()
         let engine = try await Engine.open(settings: settings.engine, logger: logger, makePipeline: makePipeline)
         let (store, hub) = (engine.store, engine.hub)
@@ -106,7 +110,7 @@ public struct ParleyServer: Sendable {
             server: HTTPServerBuilder { responder in
                 ParleyChildChannel(
                     responder: responder, http1: .init(idleTimeout: nil), maxMessageBytes: settings.maxMessageBytes,
-                    endpoint: webSocket)
+                    endpoint: webSocket, tls: tls)
             },
             configuration: .init(address: .hostname(settings.host, port: settings.port), serverName: "Parley"),
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },

@@ -36,6 +36,10 @@ public struct ServerSettings: Sendable {
     /// The diarizers a meeting may ask for by name (`POST /api/meetings` `diarizer`): `auto`,
     /// `classic` and the backends this build has (the `parley` executable fills them in).
     public var diarizers = ["auto", "classic"]
+    /// PEM files of the certificate (with its chain) and its private key: set both to serve
+    /// HTTPS and WSS on the port; neither, plain HTTP (TLS at a proxy, or loopback).
+    public var tlsCertificate: String?
+    public var tlsKey: String?
 
     public init() {}
 
@@ -70,6 +74,15 @@ public struct ServerSettings: Sendable {
         liveIdleTimeout = try EngineSettings.number(
             configuration, "server.live_idle_timeout", default: liveIdleTimeout)
         development = try EngineSettings.flag(configuration, "server.development", default: development)
+        tlsCertificate = configuration["server.tls_cert"].flatMap { $0.isEmpty ? nil : $0 }
+        tlsKey = configuration["server.tls_key"].flatMap { $0.isEmpty ? nil : $0 }
+        if (tlsCertificate == nil) != (tlsKey == nil) {
+            throw SettingsError(
+                .invalid, "TLS needs both server.tls_cert and server.tls_key (--tls-cert and --tls-key), not one")
+        }
     }
+
+    /// `https` when the server serves TLS itself.
+    public var scheme: String { tlsCertificate == nil ? "http" : "https" }
 
 }

@@ -28,6 +28,12 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "A postgres://user:password@host:port/database URL: keep the data there (default: SQLite).")
     var database: String?
 
+    @Option(help: "PEM certificate (with its chain): serve HTTPS and WSS with --tls-key (default: plain HTTP).")
+    var tlsCert: String?
+
+    @Option(help: "PEM private key of --tls-cert.")
+    var tlsKey: String?
+
     @Flag(help: "Serve /api/dev (synthetic events for load tests). Never in production.")
     var development = false
 
@@ -44,6 +50,8 @@ struct Serve: AsyncParsableCommand {
         if let port { configuration.set("server.port", String(port)) }
         if let dataDir { configuration.set("server.data_dir", dataDir) }
         if let database { configuration.set("server.database", database) }
+        if let tlsCert { configuration.set("server.tls_cert", tlsCert) }
+        if let tlsKey { configuration.set("server.tls_key", tlsKey) }
         if development { configuration.set("server.development", "true") }
         if noProcessing { configuration.set("server.processing", "false") }
         jobs.apply(to: &configuration)
@@ -57,7 +65,8 @@ struct Serve: AsyncParsableCommand {
                 makePipeline: { try await PipelineFlags.pipeline(frozen, request: $0) },
                 onServerRunning: { port in
                     printError(
-                        "parley: serving on http://\(settings.host):\(port) (data in \(settings.engine.dataDirectory))")
+                        "parley: serving on \(settings.scheme)://\(settings.host):\(port) (data in \(settings.engine.dataDirectory))"
+                    )
                 })
         } catch {
             printError("parley: cannot start: \(error)")
