@@ -60,7 +60,7 @@ struct ParleyChildChannel: ServerChildChannel, HTTPChannelHandler {
                         return upgrade?.headers
                     }
                 },
-                upgradePipelineHandler: { [maxMessageBytes] channel, _ in
+                upgradePipelineHandler: { [maxMessageBytes, endpoint] channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         guard let upgrade = admitted.value else { throw ChannelError.inappropriateOperationForState }
                         try channel.pipeline.syncOperations.addHandler(
@@ -71,7 +71,11 @@ struct ParleyChildChannel: ServerChildChannel, HTTPChannelHandler {
                         case .watch(let subscriber, let outlet, let meeting):
                             try channel.pipeline.syncOperations.addHandler(
                                 WebSocketConnection(
-                                    subscriber: subscriber, outlet: outlet, meeting: meeting, logger: logger))
+                                    subscriber: subscriber, outlet: outlet, meeting: meeting,
+                                    budget: MessageBudget(
+                                        rate: endpoint.settings.clientMessageRate,
+                                        burst: endpoint.settings.clientMessageBurst),
+                                    eventLoop: channel.eventLoop, logger: logger))
                         case .ingest(let connection):
                             try channel.pipeline.syncOperations.addHandler(connection)
                         }

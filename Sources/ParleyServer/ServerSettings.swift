@@ -28,6 +28,9 @@ public struct ServerSettings: Sendable {
     public var keepaliveInterval: TimeInterval = 30
     /// Largest message a client may send.
     public var maxMessageBytes = 64 * 1024
+    /// Messages a watching client may send a second, and in a burst (`MessageBudget`).
+    public var clientMessageRate = 20.0
+    public var clientMessageBurst = 40
     /// A live recording that hears nothing from any client (no audio, no ping) for this many
     /// seconds is finished with what arrived (the page was closed without Stop).
     public var liveIdleTimeout: TimeInterval = 120
@@ -71,6 +74,10 @@ public struct ServerSettings: Sendable {
             configuration, "server.keepalive_interval", default: keepaliveInterval)
         maxMessageBytes = try EngineSettings.integer(
             configuration, "server.max_message_bytes", default: maxMessageBytes, range: 128...16 << 20)
+        clientMessageRate = try EngineSettings.number(
+            configuration, "server.client_message_rate", default: clientMessageRate)
+        clientMessageBurst = try EngineSettings.integer(
+            configuration, "server.client_message_burst", default: clientMessageBurst, range: 1...100_000)
         liveIdleTimeout = try EngineSettings.number(
             configuration, "server.live_idle_timeout", default: liveIdleTimeout)
         development = try EngineSettings.flag(configuration, "server.development", default: development)

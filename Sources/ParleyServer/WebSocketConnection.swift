@@ -9,7 +9,7 @@ import ParleyPipeline
 /// The last handler of an upgraded WebSocket connection. A connection has no task of its own:
 /// the hub writes to it through its `SocketOutlet`, and this handler answers what the client
 /// sends — `{"type":"ping"}` with `pong`, ping frames with pong frames, a close with a close —
-/// and counts any frame as a sign of life for the keepalive.
+/// within the client's `MessageBudget`, and counts any frame as a sign of life for the keepalive.
 final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler, Sendable {
     typealias InboundIn = WebSocketFrame
     typealias OutboundOut = WebSocketFrame
@@ -18,11 +18,17 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     let outlet: SocketOutlet
     let meeting: MeetingChannel
     let logger: Logger
+    /// What the client may still send (created and used on the connection's event loop).
+    private let budget: NIOLoopBoundBox<MessageBudget>
 
-    init(subscriber: Subscriber, outlet: SocketOutlet, meeting: MeetingChannel, logger: Logger) {
+    init(
+        subscriber: Subscriber, outlet: SocketOutlet, meeting: MeetingChannel, budget: MessageBudget,
+        eventLoop: any EventLoop, logger: Logger
+    ) {
         self.subscriber = subscriber
         self.outlet = outlet
         self.meeting = meeting
+        self.budget = .makeBoxSendingValue(budget, eventLoop: eventLoop)
         self.logger = logger
     }
 
@@ -37,6 +43,26 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         subscriber.heard()
         let frame = unwrapInboundIn(data)
+        if frame.opcode == .text || frame.opcode == .binary || frame.opcode == .ping {
+            switch budget.value.take() {
+            case .allowed:
+                break
+            case .refused(let first):
+                if first {
+                    let rate = budget.value.rate
+                    let perSecond = rate == rate.rounded() ? "\(Int(rate))" : "\(rate)"
+                    let limit = "at most \(perSecond) a second (bursts of \(budget.value.burst))"
+                    meeting.send(
+                        ClientError.message("rate_limited", "too many messages: \(limit); this one was dropped"),
+                        to: subscriber)
+                }
+                return
+            case .exhausted:
+                logger.info("websocket client closed for flooding", metadata: ["user": "\(subscriber.viewer.username)"])
+                outlet.close(code: .policyViolation, reason: "too many messages")
+                return
+            }
+        }
         switch frame.opcode {
         case .text:
             Self.receive(String(buffer: frame.unmaskedData), from: subscriber, channel: meeting)

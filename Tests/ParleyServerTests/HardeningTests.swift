@@ -1,7 +1,11 @@
 import Foundation
+import HummingbirdWSClient
+import Logging
+import NIOCore
 import NIOHTTP1
 import NIOWebSocket
 import ParleyTestSupport
+import Synchronization
 import Testing
 import WSCore
 
@@ -123,6 +127,80 @@ import WSCore
             #expect(other.events.count == 1 && other.close?.closeCode != .unknown(4001))
             let refreshed = try await h.request(.POST, "/api/auth/refresh", json: ["refresh_token": refresh])
             #expect(refreshed.status == 401)
+        }
+    }
+
+    @Test func aClientsMessagesAreBudgetedByATokenBucket() {
+        let start = NIODeadline.uptimeNanoseconds(1_000_000_000)
+        var budget = MessageBudget(rate: 10, burst: 3, now: start)
+        // The burst, then refusals (the first says so), then closed after another burst.
+        #expect((0..<3).map { _ in budget.take(now: start) } == [.allowed, .allowed, .allowed])
+        #expect(budget.take(now: start) == .refused(first: true))
+        #expect(budget.take(now: start) == .refused(first: false))
+        // A tenth of a second earns one message back, and resets the refusals.
+        #expect(budget.take(now: start + .milliseconds(100)) == .allowed)
+        #expect(budget.take(now: start + .milliseconds(100)) == .refused(first: true))
+        #expect(budget.take(now: start + .milliseconds(100)) == .refused(first: false))
+        #expect(budget.take(now: start + .milliseconds(100)) == .refused(first: false))
+        #expect(budget.take(now: start + .milliseconds(100)) == .exhausted)
+        // A long pause fills the bucket to its burst, no more.
+        let later = start + .seconds(60)
+        #expect((0..<4).map { _ in budget.take(now: later) } == [.allowed, .allowed, .allowed, .refused(first: true)])
+    }
+
+    @Test func aFloodingClientIsWarnedThenClosedAndAPoliteOneIsNot() async throws {
+        let settings = try ServerFixture.settings {
+            $0.clientMessageRate = 10
+            $0.clientMessageBurst = 10
+        }
+        try await ServerFixture.withServer(settings) { h in
+            let (_, token) = try await h.user("alice")
+            let meeting = try await h.meeting("Flooded", token: token)
+            let flood = Collected()
+            let close = try await WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(h.port)/ws/meeting/\(meeting)?token=\(token)", logger: Logger(label: "flood")
+            ) { inbound, outbound, _ in
+                // (The server may close before the last is written: a failed write is expected.)
+                for _ in 0..<200 { try? await outbound.write(.text(#"{"type":"ping"}"#)) }
+                for try await message in inbound.messages(maxSize: 1 << 20) {
+                    if case .text(let text) = message { flood.messages.withLock { $0.append(Wire(text)) } }
+                }
+            }
+            #expect(close?.closeCode == .policyViolation, "\(String(describing: close))")
+            let seen = flood.messages.withLock { $0 }
+            let pongs = seen.filter { $0.type == "pong" }.count
+            let errors = seen.filter { $0.type == "error" }
+            #expect(pongs >= 10 && pongs < 60, "\(pongs) pongs")
+            #expect(errors.count == 1 && errors.first?.data["code"] as? String == "rate_limited")
+            #expect((errors.first?.data["message"] as? String)?.contains("at most 10 a second") == true)
+
+            // Within the budget (a message every 150 ms), every message is answered.
+            let polite = Collected()
+            let politeClose = try await WebSocketClient.connect(
+                url: "ws://127.0.0.1:\(h.port)/ws/meeting/\(meeting)?token=\(token)", logger: Logger(label: "polite")
+            ) { inbound, outbound, _ in
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        for _ in 0..<25 {
+                            try await outbound.write(.text(#"{"type":"ping"}"#))
+                            try await Task.sleep(for: .milliseconds(150))
+                        }
+                    }
+                    for try await message in inbound.messages(maxSize: 1 << 20) {
+                        guard case .text(let text) = message else { continue }
+                        let all = polite.messages.withLock { $0.append(Wire(text)); return $0 }
+                        if all.filter({ $0.type == "pong" }).count == 25 || all.contains(where: { $0.type == "error" }) {
+                            break
+                        }
+                    }
+                    try await group.waitForAll()
+                    try await outbound.close(.normalClosure, reason: "done")
+                }
+            }
+            let answered = polite.messages.withLock { $0 }
+            #expect(answered.filter { $0.type == "pong" }.count == 25)
+            #expect(!answered.contains { $0.type == "error" })
+            #expect(politeClose?.closeCode == .normalClosure)
         }
     }
 
