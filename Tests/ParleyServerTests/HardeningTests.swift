@@ -188,8 +188,11 @@ import WSCore
                     }
                     for try await message in inbound.messages(maxSize: 1 << 20) {
                         guard case .text(let text) = message else { continue }
-                        let all = polite.messages.withLock { $0.append(Wire(text)); return $0 }
-                        if all.filter({ $0.type == "pong" }).count == 25 || all.contains(where: { $0.type == "error" }) {
+                        let all = polite.messages.withLock {
+                            $0.append(Wire(text)); return $0
+                        }
+                        if all.filter({ $0.type == "pong" }).count == 25 || all.contains(where: { $0.type == "error" })
+                        {
                             break
                         }
                     }
