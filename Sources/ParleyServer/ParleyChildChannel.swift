@@ -63,6 +63,10 @@ struct ParleyChildChannel: ServerChildChannel, HTTPChannelHandler {
                 upgradePipelineHandler: { [maxMessageBytes, endpoint] channel, _ in
                     channel.eventLoop.makeCompletedFuture {
                         guard let upgrade = admitted.value else { throw ChannelError.inappropriateOperationForState }
+                        if let deflate = upgrade.deflate {
+                            try channel.pipeline.syncOperations.addHandler(
+                                DeflateInbound(deflate: deflate, maxMessageBytes: maxMessageBytes))
+                        }
                         try channel.pipeline.syncOperations.addHandler(
                             NIOWebSocketFrameAggregator(
                                 minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,

@@ -103,7 +103,7 @@ public struct ParleyServer: Sendable {
 
         let webSocket = WebSocketEndpoint(
             hub: hub, tokens: tokens, meetings: meetings, limits: limits, settings: settings,
-            lifecycle: lifecycle)
+            lifecycle: lifecycle, deflate: WebSocketDeflate(settings: settings.compression))
 
         var application = Application(
             router: router,

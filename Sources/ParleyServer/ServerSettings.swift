@@ -31,6 +31,14 @@ public struct ServerSettings: Sendable {
     /// Messages a watching client may send a second, and in a burst (`MessageBudget`).
     public var clientMessageRate = 20.0
     public var clientMessageBurst = 40
+    /// permessage-deflate on the watchers' sockets (`server.websocket_compression`,
+    /// `server.compression_window_bits`, `server.compression_min_bytes`).
+    public var compressWebSockets = true
+    public var compressionWindowBits = 15
+    public var compressionMinimumBytes = 256
+    var compression: WebSocketDeflate.Settings {
+        .init(enabled: compressWebSockets, windowBits: compressionWindowBits, minimumBytes: compressionMinimumBytes)
+    }
     /// A live recording that hears nothing from any client (no audio, no ping) for this many
     /// seconds is finished with what arrived (the page was closed without Stop).
     public var liveIdleTimeout: TimeInterval = 120
@@ -78,6 +86,12 @@ public struct ServerSettings: Sendable {
             configuration, "server.client_message_rate", default: clientMessageRate)
         clientMessageBurst = try EngineSettings.integer(
             configuration, "server.client_message_burst", default: clientMessageBurst, range: 1...100_000)
+        compressWebSockets = try EngineSettings.flag(
+            configuration, "server.websocket_compression", default: compressWebSockets)
+        compressionWindowBits = try EngineSettings.integer(
+            configuration, "server.compression_window_bits", default: compressionWindowBits, range: 9...15)
+        compressionMinimumBytes = try EngineSettings.integer(
+            configuration, "server.compression_min_bytes", default: compressionMinimumBytes, range: 0...16 << 20)
         liveIdleTimeout = try EngineSettings.number(
             configuration, "server.live_idle_timeout", default: liveIdleTimeout)
         development = try EngineSettings.flag(configuration, "server.development", default: development)

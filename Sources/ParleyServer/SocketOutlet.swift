@@ -24,9 +24,13 @@ final class SocketOutlet: Outlet {
 
     private let state: NIOLoopBoundBox<State>
 
-    init(channel: any Channel, closeTimeout: TimeAmount) {
+    /// permessage-deflate, when the client and the server agreed on it.
+    let deflate: WebSocketDeflate?
+
+    init(channel: any Channel, closeTimeout: TimeAmount, deflate: WebSocketDeflate? = nil) {
         self.channel = channel
         self.closeTimeout = closeTimeout
+        self.deflate = deflate
         state = .makeBoxSendingValue(State(), eventLoop: channel.eventLoop)
     }
 
@@ -42,7 +46,14 @@ final class SocketOutlet: Outlet {
         var size = ping ? 2 : 0
         for message in messages { size += message.readableBytes + 10 }
         var frames = channel.allocator.buffer(capacity: size)
+        // Compressed once per event loop for all its subscribers (no context takeover).
+        let loopDeflate = deflate?.onLoop(channel.eventLoop)
         for message in messages {
+            if let deflated = loopDeflate?.deflated(message) {
+                Self.writeHeader(opcode: 0x1, length: deflated.readableBytes, compressed: true, into: &frames)
+                frames.writeImmutableBuffer(deflated)
+                continue
+            }
             Self.writeHeader(opcode: 0x1, length: message.readableBytes, into: &frames)
             frames.writeImmutableBuffer(message)
         }
@@ -50,9 +61,10 @@ final class SocketOutlet: Outlet {
         raw.writeAndFlush(NIOAny(frames), promise: nil)
     }
 
-    /// A final, unmasked frame's header (RFC 6455 5.2).
-    static func writeHeader(opcode: UInt8, length: Int, into buffer: inout ByteBuffer) {
-        buffer.writeInteger(0x80 | opcode)
+    /// A final, unmasked frame's header (RFC 6455 5.2); RSV1 set for a compressed message
+    /// (RFC 7692).
+    static func writeHeader(opcode: UInt8, length: Int, compressed: Bool = false, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(0x80 | (compressed ? 0x40 : 0) | opcode)
         switch length {
         case ..<126:
             buffer.writeInteger(UInt8(length))
@@ -125,8 +137,10 @@ final class SocketOutlet: Outlet {
     /// closes the connection.
     func answer(_ error: any Error, context: ChannelHandlerContext, logger: Logger) {
         switch error {
-        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge:
+        case NIOWebSocketFrameAggregator.Error.accumulatedFrameSizeIsTooLarge, DeflateInbound.Error.tooLarge:
             close(code: .messageTooLarge, reason: "message too large")
+        case DeflateInbound.Error.badCompressedData:
+            close(code: .dataInconsistentWithMessage, reason: "bad compressed data")
         case is NIOWebSocketFrameAggregator.Error:
             close(code: .protocolError, reason: "bad fragments")
         case is NIOWebSocketError:

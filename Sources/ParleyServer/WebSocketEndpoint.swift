@@ -22,6 +22,7 @@ struct WebSocketEndpoint {
     let limits: ConnectionLimits
     let settings: ServerSettings
     let lifecycle: ServerLifecycle
+    let deflate: WebSocketDeflate
 
     struct Admission {
         var user: AuthenticatedUser
@@ -40,6 +41,8 @@ struct WebSocketEndpoint {
         var host: String?
         var origin: String?
         var protocols: String?
+        /// `Sec-WebSocket-Extensions` as offered (permessage-deflate).
+        var extensions: String?
 
         init(_ head: HTTPRequestHead) {
             path = head.uri
@@ -47,6 +50,8 @@ struct WebSocketEndpoint {
             origin = head.headers.first(name: "origin")
             let offered = head.headers["sec-websocket-protocol"]
             protocols = offered.isEmpty ? nil : offered.joined(separator: ",")
+            let extensionOffers = head.headers["sec-websocket-extensions"]
+            extensions = extensionOffers.isEmpty ? nil : extensionOffers.joined(separator: ",")
         }
     }
 
@@ -59,6 +64,8 @@ struct WebSocketEndpoint {
         }
         var headers: HTTPHeaders
         var role: Role
+        /// permessage-deflate was agreed: the client's compressed messages are inflated.
+        var deflate: WebSocketDeflate?
     }
 
     /// Decides an upgrade request before the upgrade: admits it and subscribes it to the
@@ -80,7 +87,10 @@ struct WebSocketEndpoint {
                 limits.close(userID: user.id)
                 throw error
             }
-            let outlet = SocketOutlet(channel: channel, closeTimeout: .seconds(5))
+            // permessage-deflate when the client offers it and the server allows it.
+            let accepted = deflate.accept(request.extensions)
+            let outlet = SocketOutlet(
+                channel: channel, closeTimeout: .seconds(5), deflate: accepted == nil ? nil : deflate)
             let subscriber: Subscriber
             do {
                 subscriber = try await meeting.subscribe(
@@ -106,7 +116,9 @@ struct WebSocketEndpoint {
             if let subprotocol = admission.subprotocol {
                 headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
             }
-            return Upgrade(headers: headers, role: .watch(subscriber, outlet, meeting))
+            if let accepted { headers.add(name: "Sec-WebSocket-Extensions", value: accepted) }
+            return Upgrade(
+                headers: headers, role: .watch(subscriber, outlet, meeting), deflate: outlet.deflate)
         } catch let error as APIError {
             refuse(error, channel: channel, logger: logger)
         } catch let error as MeetingError {

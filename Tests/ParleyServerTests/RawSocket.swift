@@ -57,9 +57,43 @@ final class RawSocket: @unchecked Sendable {
     }
 
     func readHead() async -> (status: Int, text: String) { await offload { self.readHeadBlocking() } }
-    func readUpgradeHead() async -> (status: Int, rest: [UInt8]) { await offload { self.readUpgradeHeadBlocking() } }
+    func readUpgradeHead() async -> (status: Int, head: String) { await offload { self.readUpgradeHeadBlocking() } }
     func readUntilClose(limit: Double) async -> (code: Int?, texts: Int, seconds: Double) {
         await offload { self.readUntilCloseBlocking(limit: limit) }
+    }
+
+    /// Reads `count` frames after the handshake's head: each frame's first byte (FIN, RSV1-3,
+    /// opcode) and payload. Fewer if the socket goes quiet.
+    func readFrames(_ count: Int) async -> [(first: UInt8, payload: [UInt8])] {
+        await offload { self.readFramesBlocking(count) }
+    }
+
+    private func readFramesBlocking(_ count: Int) -> [(first: UInt8, payload: [UInt8])] {
+        var data: [UInt8] = []
+        var frames: [(first: UInt8, payload: [UInt8])] = []
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while frames.count < count {
+            if data.count >= 2 {
+                var length = Int(data[1] & 0x7f)
+                var header = 2
+                if length == 126, data.count >= 4 {
+                    length = Int(data[2]) << 8 | Int(data[3])
+                    header = 4
+                } else if length == 127, data.count >= 10 {
+                    length = (2..<10).reduce(0) { $0 << 8 | Int(data[$1]) }
+                    header = 10
+                }
+                if length < 126 || header > 2, data.count >= header + length {
+                    frames.append((data[0], Array(data[header..<header + length])))
+                    data.removeFirst(header + length)
+                    continue
+                }
+            }
+            let n = recv(fd, &buffer, buffer.count, 0)
+            if n <= 0 { break }
+            data += buffer[0..<n]
+        }
+        return frames
     }
 
     func send(_ text: String) {
@@ -69,8 +103,12 @@ final class RawSocket: @unchecked Sendable {
 
     /// Sends one masked text frame, as a client must.
     func sendText(_ text: String) {
-        let payload = Array(text.utf8)
-        var frame: [UInt8] = [0x81]
+        sendFrame(first: 0x81, payload: Array(text.utf8))
+    }
+
+    /// Sends one masked frame with `first` as its first byte (FIN, RSV1-3, opcode).
+    func sendFrame(first: UInt8, payload: [UInt8]) {
+        var frame: [UInt8] = [first]
         if payload.count < 126 {
             frame.append(0x80 | UInt8(payload.count))
         } else if payload.count < 65536 {
@@ -157,8 +195,8 @@ final class RawSocket: @unchecked Sendable {
         return (nil, texts, Date().timeIntervalSince(start))
     }
 
-    /// Reads the handshake's response head only; returns its status and any bytes after it.
-    private func readUpgradeHeadBlocking() -> (status: Int, rest: [UInt8]) {
+    /// Reads the handshake's response head only (no frame bytes); returns its status and text.
+    private func readUpgradeHeadBlocking() -> (status: Int, head: String) {
         var received = [UInt8]()
         var buffer = [UInt8](repeating: 0, count: 1)
         // Byte by byte, so no frame bytes are consumed with the head.
@@ -168,7 +206,7 @@ final class RawSocket: @unchecked Sendable {
             received.append(buffer[0])
         }
         let text = String(decoding: received, as: UTF8.self)
-        return (text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0, [])
+        return (text.split(separator: " ").dropFirst().first.flatMap { Int($0) } ?? 0, text)
     }
 
 }
