@@ -3,6 +3,7 @@ import Hummingbird
 import ParleyEvents
 import ParleyHub
 import ParleyPipeline
+import ParleyPluginAPI
 import ParleyStore
 import Synchronization
 
@@ -22,6 +23,38 @@ struct DevelopmentRoutes {
         var interval_us: Int?
         /// Then this many action items in one `action_items` event (the read model benchmark edits them).
         var action_items: Int?
+        /// Events as the pipeline makes them: a sentence of meeting talk with each word's times
+        /// and confidence (the compression benchmark), instead of filler.
+        var words: Bool?
+    }
+
+    /// What `words` events say, in turn (benchmarks/peers/fastapi_hub.py has the same).
+    static let talk = [
+        "Okay, let's get started with the release review for this week.",
+        "The installer works on all three platforms now, but the migration is still slow.",
+        "I profiled the migration yesterday and most of the time goes into rebuilding the search index.",
+        "Can you make the index rebuild incremental before the end of the sprint?",
+        "Yes, I will take that, and I'll write up the numbers for the team by Friday.",
+        "We also have to decide whether to drop support for the old storage format.",
+        "Only two customers still use it, and both have a plan to convert their data.",
+        "Then I think we should drop it in this release and say so in the notes.",
+        "Agreed. Priya, could you send the upgrade notes to the administrators before Monday?",
+        "Sure. Is there anything else on the dashboard that looks wrong to anyone?",
+        "The error rate on the upload service went up a little after Tuesday's deploy.",
+        "Let's look at that together after this call and decide if we roll back."
+    ]
+
+    /// Event `n` of a `words` burst: `talk` in turn, each word timed and scored.
+    static func spoken(_ n: Int, published nanoseconds: Int64) -> TranscriptSegment {
+        let sentence = talk[n % talk.count]
+        let words = sentence.split(separator: " ").enumerated().map { i, word in
+            Word(
+                word: String(word), start: Double(n) + 0.32 * Double(i), end: Double(n) + 0.32 * Double(i) + 0.3,
+                confidence: 0.7 + Double((n * 7 + i * 13) % 30) / 100)
+        }
+        return TranscriptSegment(
+            id: n, speaker: "S\(n % 3 + 1)", start: Double(n), end: Double(n) + 0.32 * Double(words.count),
+            text: "t\(nanoseconds) " + sentence, words: words)
     }
 
     struct Published: ResponseEncodable {
@@ -55,9 +88,12 @@ struct DevelopmentRoutes {
                 for n in 0..<burst.count {
                     if interval > .zero { try await Task.sleep(until: start + interval * n, clock: .continuous) }
                     let nanoseconds = Int64(Date().timeIntervalSince1970 * 1e9)
-                    let segment = TranscriptSegment(
-                        id: n, speaker: "S1", start: Double(n), end: Double(n) + 1,
-                        text: "t\(nanoseconds) " + filler, words: [])
+                    let segment =
+                        burst.words == true
+                        ? Self.spoken(n, published: nanoseconds)
+                        : TranscriptSegment(
+                            id: n, speaker: "S1", start: Double(n), end: Double(n) + 1,
+                            text: "t\(nanoseconds) " + filler, words: [])
                     let event = try await channel.publish(.transcript(segment))
                     if n == 0 { first = event.offset }
                     last = event.offset

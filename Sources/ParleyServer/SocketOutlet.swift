@@ -1,5 +1,6 @@
 import DequeModule
 import Logging
+import Metrics
 import NIOCore
 import NIOWebSocket
 import ParleyHub
@@ -20,6 +21,8 @@ final class SocketOutlet: Outlet {
         var closeSent = false
         /// A close asked for before the upgrade was done; sent once it is.
         var closeWaiting: (WebSocketErrorCode, String, Bool)?
+        /// This event loop's compressor, once the first message needed it.
+        var loopDeflate: LoopDeflate?
     }
 
     private let state: NIOLoopBoundBox<State>
@@ -47,17 +50,22 @@ final class SocketOutlet: Outlet {
         for message in messages { size += message.readableBytes + 10 }
         var frames = channel.allocator.buffer(capacity: size)
         // Compressed once per event loop for all its subscribers (no context takeover).
-        let loopDeflate = deflate?.onLoop(channel.eventLoop)
+        if let deflate, state.value.loopDeflate == nil { state.value.loopDeflate = deflate.onLoop(channel.eventLoop) }
+        let loopDeflate = state.value.loopDeflate
+        var compressed = 0
         for message in messages {
             if let deflated = loopDeflate?.deflated(message) {
                 Self.writeHeader(opcode: 0x1, length: deflated.readableBytes, compressed: true, into: &frames)
                 frames.writeImmutableBuffer(deflated)
+                compressed += 1
                 continue
             }
             Self.writeHeader(opcode: 0x1, length: message.readableBytes, into: &frames)
             frames.writeImmutableBuffer(message)
         }
         if ping { Self.writeHeader(opcode: 0x9, length: 0, into: &frames) }
+        SocketMetrics.bytesSent.increment(by: frames.readableBytes)
+        if compressed > 0 { SocketMetrics.compressedMessages.increment(by: compressed) }
         raw.writeAndFlush(NIOAny(frames), promise: nil)
     }
 

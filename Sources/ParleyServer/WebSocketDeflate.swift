@@ -34,13 +34,15 @@ final class WebSocketDeflate: Sendable {
     func accept(_ offered: String?) -> String? {
         guard settings.enabled, let offered else { return nil }
         for offer in offered.split(separator: ",") {
-            var parameters = offer.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces) }
-            guard parameters.removeFirst().lowercased() == "permessage-deflate" else { continue }
+            let parameters = offer.split(separator: ";", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            guard parameters.first?.lowercased() == "permessage-deflate" else { continue }
             var serverBits = settings.windowBits
             var acceptable = true
             var seen = Set<String>()
-            for parameter in parameters {
-                let parts = parameter.split(separator: "=", maxSplits: 1).map {
+            for parameter in parameters.dropFirst() {
+                let parts = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false).map {
                     $0.trimmingCharacters(in: .whitespaces).trimmingCharacters(in: CharacterSet(charactersIn: "\""))
                 }
                 let name = parts[0].lowercased()

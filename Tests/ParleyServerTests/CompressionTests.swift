@@ -5,9 +5,10 @@ import HummingbirdWSCompression
 import Logging
 import NIOCore
 import NIOWebSocket
-import ParleyServer
 import Synchronization
 import Testing
+
+@testable import ParleyServer
 
 /// permessage-deflate (RFC 7692) on the watchers' sockets: negotiated when offered, frames
 /// compressed on the wire, and clients that offer it and clients that do not both reading every
@@ -47,6 +48,32 @@ import Testing
         var output = try input.compressStream(with: compressor, flush: .sync)
         output.moveWriterIndex(to: output.writerIndex - 4)
         return Array(output.readableBytesView)
+    }
+
+    @Test func offersAreReadCarefully() {
+        let server = WebSocketDeflate(settings: .init())
+        let plain = "permessage-deflate; server_no_context_takeover; client_no_context_takeover"
+        #expect(server.accept(nil) == nil)
+        #expect(server.accept("permessage-deflate") == plain)
+        #expect(server.accept("PerMessage-Deflate ; client_max_window_bits") == plain)
+        #expect(server.accept("permessage-deflate; client_max_window_bits=15; client_no_context_takeover") == plain)
+        #expect(server.accept("x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=12") == plain + "; server_max_window_bits=12")
+        #expect(server.accept(#"permessage-deflate; server_max_window_bits="11""#) == plain + "; server_max_window_bits=11")
+        // The first acceptable offer wins; malformed ones are passed over, never a crash.
+        #expect(server.accept("permessage-deflate; bogus, permessage-deflate") == plain)
+        for malformed in [
+            ";", "=", ",", " , ", "permessage-deflate;", "permessage-deflate; =", "permessage-deflate; ==",
+            "permessage-deflate; server_max_window_bits", "permessage-deflate; server_max_window_bits=16",
+            "permessage-deflate; server_max_window_bits=x", "permessage-deflate; client_max_window_bits=7",
+            "permessage-deflate; server_no_context_takeover=1",
+            "permessage-deflate; server_no_context_takeover; server_no_context_takeover", "deflate-stream",
+        ] {
+            #expect(server.accept(malformed) == nil, "\(malformed)")
+        }
+        #expect(WebSocketDeflate(settings: .init(enabled: false)).accept("permessage-deflate") == nil)
+        #expect(
+            WebSocketDeflate(settings: .init(windowBits: 10)).accept("permessage-deflate")
+                == plain + "; server_max_window_bits=10")
     }
 
     @Test func clientsWithAndWithoutDeflateReadEveryMessage() async throws {

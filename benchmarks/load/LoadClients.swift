@@ -9,6 +9,7 @@
 // Prints one JSON object with the results (`parley-load help` for every option).
 
 import AsyncHTTPClient
+import CompressNIO
 import Foundation
 import Logging
 import NIOCore
@@ -69,6 +70,12 @@ final class Stats: Sendable {
     let connected = Atomic<Int>(0)
     let failed = Atomic<Int>(0)
     let closed = Atomic<Int>(0)
+    /// Bytes read from the sockets after the handshakes (frames as sent: compressed or not).
+    let wireBytes = Atomic<Int>(0)
+    /// The messages' bytes as the application reads them (inflated).
+    let payloadBytes = Atomic<Int>(0)
+    /// Connections whose server accepted permessage-deflate.
+    let deflated = Atomic<Int>(0)
 }
 
 /// One WebSocket client on raw SwiftNIO: sends the upgrade, then parses frames straight from
@@ -84,7 +91,10 @@ final class Client: ChannelInboundHandler, @unchecked Sendable {
     let expect: Int
     let untilOffset: Int?
     let record: Bool
+    /// Offer permessage-deflate (no context takeover either way).
+    let deflate: Bool
     // Confined to the channel's event loop:
+    var inflater: ZlibDecompressor?
     var pending = ByteBuffer()
     var upgraded = false
     var seen = 0
@@ -92,25 +102,34 @@ final class Client: ChannelInboundHandler, @unchecked Sendable {
     var latencies: [Int64] = []
     var done = false
 
-    init(path: String, host: String, stats: Stats, expect: Int, untilOffset: Int?, record: Bool) {
+    init(
+        path: String, host: String, stats: Stats, expect: Int, untilOffset: Int?, record: Bool, deflate: Bool = false
+    ) {
         self.path = path
         self.host = host
         self.stats = stats
         self.expect = expect
         self.untilOffset = untilOffset
         self.record = record
+        self.deflate = deflate
     }
 
     func channelActive(context: ChannelHandlerContext) {
+        let offer =
+            deflate
+            ? "Sec-WebSocket-Extensions: permessage-deflate; client_no_context_takeover; server_no_context_takeover\r\n"
+            : ""
         let request =
             "GET \(path) HTTP/1.1\r\nHost: \(host)\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n"
-            + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n"
+            + "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\(offer)\r\n"
         context.writeAndFlush(wrapOutboundOut(ByteBuffer(string: request)), promise: nil)
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         var incoming = unwrapInboundIn(data)
+        let size = incoming.readableBytes
         pending.writeBuffer(&incoming)
+        if upgraded { stats.wireBytes.add(size, ordering: .relaxed) }
         if !upgraded {
             guard let end = find([13, 10, 13, 10], in: pending) else { return }
             let head = pending.readString(length: end + 4) ?? ""
@@ -121,6 +140,11 @@ final class Client: ChannelInboundHandler, @unchecked Sendable {
             }
             upgraded = true
             stats.connected.add(1, ordering: .relaxed)
+            stats.wireBytes.add(pending.readableBytes, ordering: .relaxed)  // frames read with the head
+            if head.lowercased().contains("permessage-deflate") {
+                stats.deflated.add(1, ordering: .relaxed)
+                inflater = try? ZlibDecompressor(algorithm: .deflate)
+            }
         }
         parseFrames(context: context)
         pending.discardReadBytes()
@@ -144,7 +168,18 @@ final class Client: ChannelInboundHandler, @unchecked Sendable {
             }
             guard pending.readableBytes >= header + length else { return }
             pending.moveReaderIndex(forwardBy: header)
-            let payload = pending.readSlice(length: length)!
+            var payload = pending.readSlice(length: length)!
+            // A compressed message (RSV1): inflated with the 4 bytes RFC 7692 strips put back.
+            if b0 & 0x40 != 0, let inflater {
+                payload.writeBytes([0, 0, 0xFF, 0xFF])
+                guard let inflated = try? payload.decompressStream(with: inflater) else {
+                    context.close(promise: nil)
+                    return
+                }
+                try? inflater.reset()
+                payload = inflated
+            }
+            if b0 & 0x0f == 0x1 { stats.payloadBytes.add(payload.readableBytes, ordering: .relaxed) }
             switch b0 & 0x0f {
             case 0x1: text(payload, context: context)
             case 0x9: send(opcode: 0xA, payload: payload, context: context)  // pong
@@ -211,7 +246,8 @@ struct Target {
 
 /// Opens clients with at most 200 handshakes in flight (so 10,000 do not overflow the server's
 /// accept backlog) and returns once all are up or failed.
-func connect(_ urls: [String], stats: Stats, expect: Int, untilOffset: Int?, record: Bool) async -> [(
+func connect(_ urls: [String], stats: Stats, expect: Int, untilOffset: Int?, record: Bool, deflate: Bool = false)
+    async -> [(
     Client, any Channel
 )] {
     var clients: [(Client, any Channel)] = []
@@ -222,7 +258,7 @@ func connect(_ urls: [String], stats: Stats, expect: Int, untilOffset: Int?, rec
         let target = Target(url)
         let client = Client(
             path: target.path, host: "\(target.host):\(target.port)", stats: stats, expect: expect,
-            untilOffset: untilOffset, record: record)
+            untilOffset: untilOffset, record: record, deflate: deflate)
         do {
             let channel = try await ClientBootstrap(group: group)
                 .channelInitializer { channel in

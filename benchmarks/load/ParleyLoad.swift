@@ -30,6 +30,10 @@ struct Fanout: AsyncParsableCommand {
     var intervalUs = 0
     @Option(help: "Server process ids, comma-separated (their CPU is summed).")
     var pid: String
+    @Flag(help: "Offer permessage-deflate (no context takeover); counts bytes on the wire either way.")
+    var deflate = false
+    @Flag(help: "Publish events as the pipeline makes them (a sentence, every word timed) instead of filler.")
+    var words = false
 
     func run() async throws {
         // Several servers (nodes of one cluster): `--ws` and `--pid` take comma-separated lists;
@@ -40,8 +44,10 @@ struct Fanout: AsyncParsableCommand {
         var result: [String: Any] = [:]
         let clients = await connect(
             (0..<subscribers).map { addresses[$0 % addresses.count] }, stats: stats, expect: events, untilOffset: nil,
-            record: false)
+            record: false, deflate: deflate)
         try? await Task.sleep(for: .milliseconds(300))  // let the presence messages settle
+        let wireBefore = stats.wireBytes.load(ordering: .relaxed)
+        let payloadBefore = stats.payloadBytes.load(ordering: .relaxed)
         func serverCPU() -> Double { pids.reduce(0) { $0 + cpuSeconds(pid: $1) } }
         let cpuBefore = serverCPU()
         let ownCPUBefore = cpuSeconds(pid: Int(getpid()))
@@ -50,7 +56,7 @@ struct Fanout: AsyncParsableCommand {
             try await post(
                 publish,
                 body:
-                    #"{"count":\#(events),"size":\#(size),"interval_us":\#(intervalUs)}"#,
+                    #"{"count":\#(events),"size":\#(size),"interval_us":\#(intervalUs),"words":\#(words)}"#,
                 token: token)
         } catch {
             result["error"] = "\(error)"
@@ -96,6 +102,11 @@ struct Fanout: AsyncParsableCommand {
         result["seconds"] = elapsed
         result["messages_per_second"] = Double(received) / elapsed
         result["server_cpu_seconds"] = cpu
+        // Bytes over the burst (the frames of the events, and keepalives if one fell in it).
+        result["deflate_offered"] = deflate
+        result["deflate_negotiated"] = stats.deflated.load(ordering: .relaxed)
+        result["wire_bytes"] = stats.wireBytes.load(ordering: .relaxed) - wireBefore
+        result["payload_bytes"] = stats.payloadBytes.load(ordering: .relaxed) - payloadBefore
         result["server_cpu_us_per_message"] = received > 0 ? cpu / Double(received) * 1e6 : 0
         result["latency_ms"] = [
             "p50": percentile(latencies, 0.5), "p90": percentile(latencies, 0.9), "p99": percentile(latencies, 0.99),

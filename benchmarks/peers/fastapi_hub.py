@@ -58,6 +58,33 @@ class Burst(BaseModel):
     count: int
     size: int = 120
     interval_us: int = 0
+    words: bool = False
+
+
+# What `words` events say, in turn (as Parley's development route, DevelopmentRoutes.swift).
+TALK = [
+    "Okay, let's get started with the release review for this week.",
+    "The installer works on all three platforms now, but the migration is still slow.",
+    "I profiled the migration yesterday and most of the time goes into rebuilding the search index.",
+    "Can you make the index rebuild incremental before the end of the sprint?",
+    "Yes, I will take that, and I'll write up the numbers for the team by Friday.",
+    "We also have to decide whether to drop support for the old storage format.",
+    "Only two customers still use it, and both have a plan to convert their data.",
+    "Then I think we should drop it in this release and say so in the notes.",
+    "Agreed. Priya, could you send the upgrade notes to the administrators before Monday?",
+    "Sure. Is there anything else on the dashboard that looks wrong to anyone?",
+    "The error rate on the upload service went up a little after Tuesday's deploy.",
+    "Let's look at that together after this call and decide if we roll back.",
+]
+
+
+def spoken(n: int) -> dict:
+    """Event n of a `words` burst: a sentence of meeting talk, each word timed and scored."""
+    sentence = TALK[n % len(TALK)]
+    words = [{"word": w, "start": n + 0.32 * i, "end": n + 0.32 * i + 0.3,
+              "confidence": 0.7 + ((n * 7 + i * 13) % 30) / 100} for i, w in enumerate(sentence.split(" "))]
+    return {"id": n, "speaker": f"S{n % 3 + 1}", "start": n, "end": n + 0.32 * len(words),
+            "text": f"t{time.time_ns()} " + sentence, "words": words}
 
 
 @app.post("/api/dev/meetings/{meeting_id}/events")
@@ -77,8 +104,8 @@ async def publish(meeting_id: str, burst: Burst) -> dict:
             "meeting_id": meeting_id,
             "offset": offset,
             "timestamp": time.strftime("%Y-%m-%dT%H:%M:%S.000Z", time.gmtime()),
-            "data": {"id": n, "speaker": "S1", "start": n, "end": n + 1, "text": f"t{time.time_ns()} " + filler,
-                     "words": []},
+            "data": spoken(n) if burst.words else {"id": n, "speaker": "S1", "start": n, "end": n + 1,
+                                                   "text": f"t{time.time_ns()} " + filler, "words": []},
         }
         await manager.broadcast(meeting_id, message)
     return {"first": first, "last": manager.offsets[meeting_id]}
