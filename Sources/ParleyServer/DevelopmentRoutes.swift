@@ -41,7 +41,7 @@ struct DevelopmentRoutes {
         "Agreed. Priya, could you send the upgrade notes to the administrators before Monday?",
         "Sure. Is there anything else on the dashboard that looks wrong to anyone?",
         "The error rate on the upload service went up a little after Tuesday's deploy.",
-        "Let's look at that together after this call and decide if we roll back."
+        "Let's look at that together after this call and decide if we roll back.",
     ]
 
     /// Event `n` of a `words` burst: `talk` in turn, each word timed and scored.

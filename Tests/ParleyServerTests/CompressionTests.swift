@@ -57,8 +57,11 @@ import Testing
         #expect(server.accept("permessage-deflate") == plain)
         #expect(server.accept("PerMessage-Deflate ; client_max_window_bits") == plain)
         #expect(server.accept("permessage-deflate; client_max_window_bits=15; client_no_context_takeover") == plain)
-        #expect(server.accept("x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=12") == plain + "; server_max_window_bits=12")
-        #expect(server.accept(#"permessage-deflate; server_max_window_bits="11""#) == plain + "; server_max_window_bits=11")
+        #expect(
+            server.accept("x-webkit-deflate-frame, permessage-deflate; server_max_window_bits=12") == plain
+                + "; server_max_window_bits=12")
+        #expect(
+            server.accept(#"permessage-deflate; server_max_window_bits="11""#) == plain + "; server_max_window_bits=11")
         // The first acceptable offer wins; malformed ones are passed over, never a crash.
         #expect(server.accept("permessage-deflate; bogus, permessage-deflate") == plain)
         for malformed in [

@@ -248,8 +248,9 @@ struct Target {
 /// accept backlog) and returns once all are up or failed.
 func connect(_ urls: [String], stats: Stats, expect: Int, untilOffset: Int?, record: Bool, deflate: Bool = false)
     async -> [(
-    Client, any Channel
-)] {
+        Client, any Channel
+    )]
+{
     var clients: [(Client, any Channel)] = []
     for (index, url) in urls.enumerated() {
         while index - stats.connected.load(ordering: .relaxed) - stats.failed.load(ordering: .relaxed) >= 200 {
