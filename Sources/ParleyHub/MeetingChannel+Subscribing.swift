@@ -107,10 +107,10 @@ extension MeetingChannel {
         subscriber.enqueue(message)
     }
 
-    /// Queues a message for everyone watching; not numbered, not persisted.
-    public func broadcastUnnumbered(_ message: ByteBuffer) {
+    /// Queues a message for everyone watching (but `except`); not numbered, not persisted.
+    public func broadcastUnnumbered(_ message: ByteBuffer, except: Subscriber? = nil) {
         let subscribers = state.withLock { $0.subscribers.everyone() }
-        for subscriber in subscribers { subscriber.enqueue(message) }
+        for subscriber in subscribers where subscriber !== except { subscriber.enqueue(message) }
     }
 
     /// The keepalive round: a `ping` message and a WebSocket ping frame to everyone watching,

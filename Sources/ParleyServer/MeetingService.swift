@@ -54,8 +54,15 @@ final class MeetingService: Sendable {
 
     /// The meeting if `user` may do what `need` says: 404 when it does not exist, 403 otherwise.
     func meeting(_ id: String, for user: AuthenticatedUser, need: Access = .watch) async throws -> MeetingRecord {
+        try await meetingAccess(id, for: user, need: need).meeting
+    }
+
+    /// The meeting and what the user may do with it (at least `need`, or it throws as `meeting`).
+    func meetingAccess(_ id: String, for user: AuthenticatedUser, need: Access = .watch) async throws -> (
+        meeting: MeetingRecord, access: Access
+    ) {
         guard let meeting = try await store.meeting(id: id) else { throw MeetingError.notFound("no meeting '\(id)'") }
-        if let access = try await access(of: user, to: meeting), access >= need { return meeting }
+        if let access = try await access(of: user, to: meeting), access >= need { return (meeting, access) }
         switch need {
         case .own: throw MeetingError.forbidden("only the meeting's owner may do this")
         case .edit: throw MeetingError.forbidden("only the meeting's owner and members allowed to edit may do this")

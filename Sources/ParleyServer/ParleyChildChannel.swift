@@ -72,10 +72,10 @@ struct ParleyChildChannel: ServerChildChannel, HTTPChannelHandler {
                                 minNonFinalFragmentSize: 0, maxAccumulatedFrameCount: 1024,
                                 maxAccumulatedFrameSize: maxMessageBytes))
                         switch upgrade.role {
-                        case .watch(let subscriber, let outlet, let meeting):
+                        case .watch(let subscriber, let outlet, let meeting, let canEdit):
                             try channel.pipeline.syncOperations.addHandler(
                                 WebSocketConnection(
-                                    subscriber: subscriber, outlet: outlet, meeting: meeting,
+                                    subscriber: subscriber, outlet: outlet, meeting: meeting, canEdit: canEdit,
                                     budget: MessageBudget(
                                         rate: endpoint.settings.clientMessageRate,
                                         burst: endpoint.settings.clientMessageBurst),

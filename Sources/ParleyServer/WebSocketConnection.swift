@@ -18,17 +18,22 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     let outlet: SocketOutlet
     let meeting: MeetingChannel
     let logger: Logger
+    /// The viewer may edit the meeting, and so say what they are editing.
+    let canEdit: Bool
     /// What the client may still send (created and used on the connection's event loop).
     private let budget: NIOLoopBoundBox<MessageBudget>
+    private let cursors: NIOLoopBoundBox<CursorPacer>
 
     init(
-        subscriber: Subscriber, outlet: SocketOutlet, meeting: MeetingChannel, budget: MessageBudget,
+        subscriber: Subscriber, outlet: SocketOutlet, meeting: MeetingChannel, canEdit: Bool, budget: MessageBudget,
         eventLoop: any EventLoop, logger: Logger
     ) {
         self.subscriber = subscriber
         self.outlet = outlet
         self.meeting = meeting
+        self.canEdit = canEdit
         self.budget = .makeBoxSendingValue(budget, eventLoop: eventLoop)
+        cursors = .makeBoxSendingValue(CursorPacer(), eventLoop: eventLoop)
         self.logger = logger
     }
 
@@ -38,6 +43,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
 
     func handlerRemoved(context: ChannelHandlerContext) {
         outlet.detach()
+        cursors.value.stop()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
@@ -65,7 +71,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         }
         switch frame.opcode {
         case .text:
-            Self.receive(String(buffer: frame.unmaskedData), from: subscriber, channel: meeting)
+            receive(String(buffer: frame.unmaskedData), context: context)
         case .binary:
             meeting.send(ClientError.message("bad_message", "send JSON text messages"), to: subscriber)
         case .ping:
@@ -87,19 +93,40 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         outlet.answer(error, context: context, logger: logger)
     }
 
-    /// Client messages: `{"type":"ping"}` gets a `pong`; anything else gets an `error` message
+    /// Client messages: `{"type":"ping"}` gets a `pong`; `editing` (editors only) and `cursor`
+    /// go to everyone else watching (`Collaboration`); anything else gets an `error` message
     /// (not numbered) and the connection stays open.
-    static func receive(_ text: String, from subscriber: Subscriber, channel: MeetingChannel) {
-        struct Incoming: Decodable { var type: String }
-        guard let incoming = try? JSONDecoder().decode(Incoming.self, from: Data(text.utf8)) else {
-            channel.send(ClientError.message("bad_message", "send JSON objects with a \"type\""), to: subscriber)
+    func receive(_ text: String, context: ChannelHandlerContext) {
+        guard let incoming = try? JSONDecoder().decode(Collaboration.Incoming.self, from: Data(text.utf8)) else {
+            meeting.send(ClientError.message("bad_message", "send JSON objects with a \"type\""), to: subscriber)
             return
         }
-        switch incoming.type {
-        case "ping": channel.send(Keepalive.pong(), to: subscriber)
-        case "pong": break
-        default:
-            channel.send(ClientError.message("unknown_type", "unknown message type '\(incoming.type)'"), to: subscriber)
+        do {
+            switch incoming.type {
+            case "ping": meeting.send(Keepalive.pong(), to: subscriber)
+            case "pong": break
+            case "editing":
+                guard canEdit else {
+                    throw Collaboration.Rejection.message(
+                        code: "forbidden", text: "only the meeting's owner and members allowed to edit may edit")
+                }
+                let message = try Collaboration.editing(incoming.data, from: subscriber, in: meeting.meetingID)
+                meeting.broadcastUnnumbered(message, except: subscriber)
+            case "cursor":
+                let message = try Collaboration.cursor(incoming.data, from: subscriber, in: meeting.meetingID)
+                let (meeting, subscriber, cursors) = (meeting, subscriber, cursors)
+                let send = { (message: ByteBuffer) in meeting.broadcastUnnumbered(message, except: subscriber) }
+                cursors.value.offer(message, send: send) { delay in
+                    context.eventLoop.scheduleTask(in: delay) { cursors.value.flush(send: send) }
+                }
+            default:
+                meeting.send(
+                    ClientError.message("unknown_type", "unknown message type '\(incoming.type)'"), to: subscriber)
+            }
+        } catch let Collaboration.Rejection.message(code, text) {
+            meeting.send(ClientError.message(code, text), to: subscriber)
+        } catch {
+            meeting.send(ClientError.message("bad_message", "\(error)"), to: subscriber)
         }
     }
 }

@@ -33,6 +33,8 @@ struct WebSocketEndpoint {
         /// An ingest connection (recording), and the bytes the client had acknowledged.
         var ingest = false
         var resume: Int64?
+        /// The user may edit the meeting (and so say what they are editing).
+        var canEdit = false
     }
 
     /// What the checks read of an upgrade request.
@@ -59,7 +61,7 @@ struct WebSocketEndpoint {
     /// recording's ingest connection (attached).
     struct Upgrade: Sendable {
         enum Role: Sendable {
-            case watch(Subscriber, SocketOutlet, MeetingChannel)
+            case watch(Subscriber, SocketOutlet, MeetingChannel, canEdit: Bool)
             case ingest(IngestConnection)
         }
         var headers: HTTPHeaders
@@ -118,7 +120,8 @@ struct WebSocketEndpoint {
             }
             if let accepted { headers.add(name: "Sec-WebSocket-Extensions", value: accepted) }
             return Upgrade(
-                headers: headers, role: .watch(subscriber, outlet, meeting), deflate: outlet.deflate)
+                headers: headers, role: .watch(subscriber, outlet, meeting, canEdit: admission.canEdit),
+                deflate: outlet.deflate)
         } catch let error as APIError {
             refuse(error, channel: channel, logger: logger)
         } catch let error as MeetingError {
@@ -187,10 +190,11 @@ struct WebSocketEndpoint {
             throw APIError.tooManyRequests("too many connection attempts for this user")
         }
         let ingest = segments.count == 4
-        let meeting = try await meetings.meeting(String(segments[2]), for: user, need: ingest ? .edit : .watch)
+        let (meeting, access) = try await meetings.meetingAccess(
+            String(segments[2]), for: user, need: ingest ? .edit : .watch)
         return Admission(
             user: user, meeting: meeting, since: try Self.since(query["since"]), epoch: query["epoch"],
-            subprotocol: subprotocol, ingest: ingest, resume: try Self.resume(query["resume"]))
+            subprotocol: subprotocol, ingest: ingest, resume: try Self.resume(query["resume"]), canEdit: access >= .edit)
     }
 
     /// The `since` query parameter: nil when absent, 400 when it is not an offset.
