@@ -194,7 +194,8 @@ struct WebSocketEndpoint {
             String(segments[2]), for: user, need: ingest ? .edit : .watch)
         return Admission(
             user: user, meeting: meeting, since: try Self.since(query["since"]), epoch: query["epoch"],
-            subprotocol: subprotocol, ingest: ingest, resume: try Self.resume(query["resume"]), canEdit: access >= .edit)
+            subprotocol: subprotocol, ingest: ingest, resume: try Self.resume(query["resume"]), canEdit: access >= .edit
+        )
     }
 
     /// The `since` query parameter: nil when absent, 400 when it is not an offset.
