@@ -350,10 +350,28 @@ def test_a_second_session_sees_the_same_events_and_who_is_watching(server, meeti
     alice.shot("sees-bobs-correction")
     assert alice.segments() == bob.segments() == rest_segments(server, meeting, "alice")[0]
 
+    # While Bob has a line open to correct, Alice sees that he is editing it; Escape, and it goes.
+    second_id = bob.segments()[1][0]
+    second = f'li.segment[data-segment="{second_id}"]'
+    bob.find(f"{second} .text.editable").click()
+    bob.visible(f"{second} textarea")
+    badge = alice.visible(f'{second} .editing-badge[data-editing="segment:{second_id}"]', timeout=10)
+    assert badge.text == "bob is editing"
+    alice.shot("bob-is-editing")
+    bob.find(f"{second} textarea").send_keys(Keys.ESCAPE)
+    alice.wait(lambda d: not alice.all(f"{second} .editing-badge"), 10, "the editing badge stayed")
+    # Where Bob is: he plays a line; Alice sees his name on it and his place on the strip.
+    third_id = bob.segments()[2][0]
+    bob.find(f'li.segment[data-segment="{third_id}"] button.time').click()
+    alice.visible(f'li.segment[data-segment="{third_id}"] .cursor-tag[data-cursor="bob"]', timeout=10)
+    alice.visible('svg.turns .cursor-line[data-cursor="bob"]', timeout=10)
+    alice.shot("bobs-cursor")
+
     # Bob leaves: Alice sees it.
     bob.quit()
     pages.remove(bob)
     alice.wait(lambda d: alice.viewers() == ["alice"], 30, "bob's leaving was not shown")
+    assert not alice.all(".cursor-tag, .cursor-line, .editing-badge"), "bob's place stayed after he left"
 
 
 def test_after_five_failed_reconnects_the_page_waits_for_a_manual_retry(server, pages):

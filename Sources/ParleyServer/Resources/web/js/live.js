@@ -9,7 +9,7 @@ const MAX_ATTEMPTS = 5;
 export class LiveMeeting {
   constructor(meetingID, handlers) {
     this.meetingID = meetingID;
-    this.handlers = handlers; // { onEvent, onReset, onPresence, onState, onGone }
+    this.handlers = handlers; // { onEvent, onReset, onPresence, onState, onGone, onEditing, onCursor }
     this.offset = 0;
     this.epoch = null;
     this.attempts = 0;
@@ -30,6 +30,12 @@ export class LiveMeeting {
     this.stopped = true;
     clearTimeout(this.timer);
     if (this.socket) this.socket.close(1000, "page closed");
+  }
+
+  // A message to the others watching (what this page edits, where it is), when connected;
+  // dropped otherwise (it is refreshed anyway).
+  send(message) {
+    if (this.socket && this.socket.readyState === WebSocket.OPEN) this.socket.send(JSON.stringify(message));
   }
 
   retry() {
@@ -114,6 +120,13 @@ export class LiveMeeting {
         return;
       case "ping":
       case "pong":
+        return;
+      // Not numbered: what the others edit, and where they are.
+      case "editing":
+        if (this.handlers.onEditing) this.handlers.onEditing(message.data);
+        return;
+      case "cursor":
+        if (this.handlers.onCursor) this.handlers.onCursor(message.data);
         return;
       case "error":
         // A numbered `error` is the meeting's (processing failed: the stage and why) and is

@@ -16,9 +16,13 @@ export class MeetingPage {
   constructor(id, main) {
     this.id = id;
     this.main = main;
-    this.editing = new Set(); // sections with an open editor: not redrawn under the user
+    this.editingParts = new Set(); // sections with an open editor: not redrawn under the user
     this.rows = new Map(); // segment id -> its <li>
     this.stopAt = null;
+    this.others = new Map(); // connection -> { user, item, until } : what others are editing
+    this.cursors = new Map(); // connection -> { user, time, segment } : where others are
+    this.mine = null; // what this page edits: "segment:12", "action_item:3", "speaker:S2"
+    this.selected = null; // the segment this page last played
   }
 
   path(suffix = "") {
@@ -42,7 +46,9 @@ export class MeetingPage {
     this.live = new LiveMeeting(this.id, {
       onEvent: (event) => this.onEvent(event),
       onReset: () => this.reload(),
-      onPresence: (viewers) => this.renderViewers(viewers),
+      onPresence: (viewers) => { this.renderViewers(viewers); this.forgetGone(viewers); },
+      onEditing: (data) => this.otherEditing(data),
+      onCursor: (data) => this.otherCursor(data),
       onState: (name, detail) => this.renderConnection(name, detail),
       onGone: (error) => handle(error, this.problem),
     });
@@ -50,6 +56,8 @@ export class MeetingPage {
   }
 
   stop() {
+    clearInterval(this.editingTimer);
+    clearInterval(this.expiryTimer);
     if (this.live) this.live.stop();
     if (this.audio) this.audio.pause();
     // Leaving the meeting's page ends its recording (what was captured is sent, then `stop`).
@@ -76,6 +84,112 @@ export class MeetingPage {
 
   onEvent(event) {
     for (const part of apply(this.state, event)) this.render(part);
+    this.renderPresence();
+  }
+
+  // MARK: Working together
+
+  // Tells the others what this page edits (null: nothing), again every 2 s while it lasts: a
+  // page that goes away without saying so stops being shown after a few seconds.
+  editing(item) {
+    this.mine = item;
+    clearInterval(this.editingTimer);
+    if (!this.live) return;
+    this.live.send({ type: "editing", data: { item } });
+    if (item) this.editingTimer = setInterval(() => this.live.send({ type: "editing", data: { item } }), 2000);
+  }
+
+  otherEditing(data) {
+    if (data.item) this.others.set(data.connection, { user: data.user, item: data.item, until: Date.now() + 6000 });
+    else this.others.delete(data.connection);
+    if (!this.expiryTimer) this.expiryTimer = setInterval(() => this.expireEditing(), 1000);
+    this.renderPresence();
+  }
+
+  expireEditing() {
+    const now = Date.now();
+    let changed = false;
+    for (const [connection, record] of this.others) {
+      if (record.until < now) {
+        this.others.delete(connection);
+        changed = true;
+      }
+    }
+    if (changed) this.renderPresence();
+  }
+
+  otherCursor(data) {
+    this.cursors.set(data.connection, { user: data.user, time: data.time, segment: data.segment });
+    this.renderPresence();
+  }
+
+  // Who left takes their indicators and cursors along.
+  forgetGone(viewers) {
+    const here = new Set(viewers.map((v) => v.username));
+    for (const map of [this.others, this.cursors]) {
+      for (const [connection, record] of map) if (!here.has(record.user)) map.delete(connection);
+    }
+    this.renderPresence();
+  }
+
+  // Where this page is: the playback time and the segment last played, at most twice a second.
+  sendCursor(at) {
+    const now = Date.now();
+    if (!this.live || (this.lastCursor && now - this.lastCursor < 500)) return;
+    this.lastCursor = now;
+    const playing = this.audio && !Number.isNaN(this.audio.currentTime) ? this.audio.currentTime : null;
+    const time = at ?? (playing === null ? null : Math.round(playing * 10) / 10);
+    this.live.send({ type: "cursor", data: { time, segment: this.selected } });
+  }
+
+  // "Ana is editing" on the item, and each viewer's place: a name on the segment they are
+  // at, and a line on the who-spoke-when strip.
+  renderPresence() {
+    if (!this.transcript) return;
+    for (const badge of this.main.querySelectorAll(".editing-badge, .cursor-tag")) badge.remove();
+    const selectors = { segment: "li.segment[data-segment=\"ID\"]", action_item: "li[data-item=\"ID\"]",
+      speaker: ".speakers-list li[data-speaker=\"ID\"]" };
+    const byItem = new Map();
+    for (const record of this.others.values()) {
+      const names = byItem.get(record.item) || new Set();
+      names.add(record.user);
+      byItem.set(record.item, names);
+    }
+    for (const [item, names] of byItem) {
+      const [kind, id] = item.split(":");
+      if (!selectors[kind]) continue;
+      const row = this.main.querySelector(selectors[kind].replace("ID", CSS.escape(id)));
+      if (!row) continue;
+      const who = [...names].sort();
+      row.append(h("span", { class: "editing-badge", role: "status", "data-editing": item },
+        `${who.join(", ")} ${who.length > 1 ? "are" : "is"} editing`));
+    }
+    for (const cursor of this.cursors.values()) {
+      if (cursor.segment == null) continue;
+      const row = this.rows.get(cursor.segment);
+      if (row) row.append(h("span", { class: "cursor-tag", "data-cursor": cursor.user, title: `${cursor.user} is here` }, cursor.user));
+    }
+    this.renderCursorLines();
+  }
+
+  renderCursorLines() {
+    const svg = this.turns.querySelector("svg.turns");
+    if (!svg) return;
+    for (const line of svg.querySelectorAll(".cursor-line")) line.remove();
+    const end = Number(svg.dataset.end);
+    const ns = "http://www.w3.org/2000/svg";
+    for (const cursor of this.cursors.values()) {
+      if (cursor.time == null || !end) continue;
+      const line = document.createElementNS(ns, "line");
+      const x = String(Math.min(1000, (cursor.time / end) * 1000));
+      line.setAttribute("class", "cursor-line");
+      line.setAttribute("data-cursor", cursor.user);
+      for (const [name, value] of [["x1", x], ["x2", x], ["y1", "0"], ["y2", svg.viewBox.baseVal.height]]) line.setAttribute(name, value);
+      const title = document.createElementNS(ns, "title");
+      title.textContent = `${cursor.user} at ${clock(cursor.time)}`;
+      line.append(title);
+      svg.append(line);
+    }
   }
 
   // MARK: Layout
@@ -96,6 +210,7 @@ export class MeetingPage {
         this.audio.pause();
         this.stopAt = null;
       }
+      this.sendCursor();
     });
     this.audio.addEventListener("error", () => this.retryAudio());
     this.speakers = h("ul", { class: "speakers-list" });
@@ -294,10 +409,10 @@ export class MeetingPage {
       case "stages": return this.renderStages();
       case "upload": return this.renderUpload();
       case "transcript": return this.renderTranscript();
-      case "speakers": return this.editing.has("speakers") ? null : this.renderSpeakers();
+      case "speakers": return this.editingParts.has("speakers") ? null : this.renderSpeakers();
       case "turns": return this.renderTurns();
       case "summary": return this.renderSummary();
-      case "items": return this.editing.has("items") ? null : this.renderItems();
+      case "items": return this.editingParts.has("items") ? null : this.renderItems();
     }
   }
 
@@ -390,6 +505,7 @@ export class MeetingPage {
   correctForm(row, segment) {
     if (this.correcting != null) return;
     this.correcting = segment.id;
+    this.editing(`segment:${segment.id}`);
     const text = h("textarea", { class: "correct-text", rows: 2, maxlength: 5000, required: true,
       "aria-label": "Corrected text" });
     text.value = segment.text;
@@ -398,6 +514,7 @@ export class MeetingPage {
     const problem = h("div");
     const close = () => {
       this.correcting = null;
+      this.editing(null);
       delete row.dataset.key;
       const now = this.state.segments.find((s) => s.id === segment.id);
       if (now) this.fillSegment(row, now);
@@ -469,13 +586,16 @@ export class MeetingPage {
   }
 
   renameForm(row, speaker) {
-    this.editing.add("speakers");
+    this.editingParts.add("speakers");
+    this.editing(`speaker:${speaker.id}`);
     const input = h("input", { value: speaker.name, maxlength: 80, required: true, "aria-label": `New name for ${speaker.name}` });
     const once = h("input", { type: "checkbox" });
     const problem = h("div");
     const close = () => {
-      this.editing.delete("speakers");
+      this.editingParts.delete("speakers");
+      this.editing(null);
       this.renderSpeakers();
+      this.renderPresence();
     };
     const form = h("form", { class: "row", onsubmit: async (event) => {
       event.preventDefault();
@@ -504,6 +624,7 @@ export class MeetingPage {
     const end = Math.max(s.duration || 0, ...s.turns.map((t) => t.end));
     const svg = document.createElementNS(ns, "svg");
     svg.setAttribute("class", "turns");
+    svg.dataset.end = String(end);
     svg.setAttribute("viewBox", `0 0 1000 ${ids.length * 18}`);
     svg.setAttribute("role", "img");
     svg.setAttribute("aria-label", `Who spoke when, over ${clock(end)}`);
@@ -564,14 +685,17 @@ export class MeetingPage {
   }
 
   itemForm(row, item) {
-    this.editing.add("items");
+    this.editingParts.add("items");
+    this.editing(`action_item:${item.id}`);
     const task = h("input", { id: `task-${item.id}`, value: item.task, maxlength: 500, required: true });
     const owner = h("input", { id: `owner-${item.id}`, value: item.owner || "", maxlength: 100 });
     const due = h("input", { id: `due-${item.id}`, value: item.due || "", maxlength: 100 });
     const problem = h("div");
     const close = () => {
-      this.editing.delete("items");
+      this.editingParts.delete("items");
+      this.editing(null);
       this.renderItems();
+      this.renderPresence();
     };
     row.replaceChildren(h("form", { class: "item-edit", onsubmit: async (event) => {
       event.preventDefault();
@@ -624,6 +748,11 @@ export class MeetingPage {
   // MARK: Playback and files
 
   async play(segment) {
+    if (segment.id != null) {
+      this.selected = segment.id;
+      this.lastCursor = 0;
+      this.sendCursor(segment.start);
+    }
     try {
       if (!this.audio.src) this.audio.src = await this.audioURL();
       this.audio.currentTime = segment.start;
