@@ -690,3 +690,34 @@ def test_the_owner_removes_a_member_and_their_open_page_loses_the_meeting(server
     assert "no longer have access" in member.find("#connection").text
     member.shot("removed")
     assert server.request("GET", f"/api/meetings/{meeting}", token=server.token("olga"))[1]["members"] == []
+
+
+def test_logging_out_closes_the_other_tabs_socket(server, pages):
+    """Two tabs of one browser share the login; logging out in one ends the session on the server,
+    which closes the other tab's socket (4001), and that tab goes to the login page."""
+    page = Page(server, "logout-tabs")
+    pages.append(page)
+    page.register("lou")
+    meeting = page.create_meeting("Two tabs")
+    page.wait(lambda d: page.connection() == "live", 30, "the first tab never went live")
+    first = page.driver.current_window_handle
+    page.driver.switch_to.new_window("tab")
+    page.open(f"/meetings/{meeting}")
+    page.wait(lambda d: page.connection() == "live", 30, "the second tab never went live")
+    second = page.driver.current_window_handle
+    assert watching_sockets(server) == 2
+    page.driver.switch_to.window(first)
+    page.find("#logout").click()
+    page.visible("#username")
+    page.driver.switch_to.window(second)
+    page.wait(lambda d: d.current_url.endswith("#/login") and page.all("#username"), 15,
+              "the second tab kept its session after the logout")
+    page.shot("second-tab-logged-out")
+    # (The tab does not watch the storage: only its socket closing told it.) No socket is left.
+    wait_for(lambda: watching_sockets(server) == 0, 10, "the sockets to close")
+
+
+def watching_sockets(server):
+    """The server's open meeting sockets, from /metrics."""
+    text = urllib.request.urlopen(server.base + "/metrics", timeout=10).read().decode()
+    return sum(int(float(line.split()[-1])) for line in text.splitlines() if line.startswith("parley_ws_connections "))
