@@ -78,7 +78,7 @@ public struct MeetingPipeline: Sendable {
     }
 
     /// An error in words for people.
-    static func words(_ error: any Error) -> String {
+    public static func words(_ error: any Error) -> String {
         switch error {
         case let e as PluginError: e.message
         case let e as AudioError: e.description

@@ -1,8 +1,11 @@
 import Foundation
 import HTTPTypes
+import Logging
 import ParleyEvents
 import ParleyHub
+import ParleyJobs
 import ParleyPipeline
+import ParleyPluginAPI
 import ParleyStore
 
 /// People's edits to a meeting — a speaker's name, an action item, a transcript correction — published as numbered
@@ -177,6 +180,54 @@ actor MeetingEditor {
             }
         }
         throw MeetingError.conflict("the meeting kept changing while the correction was saved; try again")
+    }
+
+    /// Summarizes a finished meeting again from its transcript as people left it (corrected
+    /// text, moved segments, speaker names), with the summarizer this server runs: a `summary`
+    /// event and an `action_items` event. An action item whose task the new summary finds again
+    /// keeps what people set on it (done, owner, due).
+    func summarizeAgain(_ meeting: MeetingRecord, logger: Logger) async throws -> (
+        summary: SummaryUpdate, actionItems: [ActionItemRecord]
+    ) {
+        let state = try await meetings.state(of: meeting)
+        guard state.status?.stage == .completed else {
+            throw MeetingError.conflict("only a meeting whose processing completed can be summarized again")
+        }
+        let summarizer = try await meetings.processor.pipeline(for: meeting.diarization).summarizer
+        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "parley-summary-\(UUID().uuidString.prefix(8))"
+        ).path
+        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        var context = PluginContext(logger: logger, scratchDirectory: scratch)
+        context.logger[metadataKey: "meeting.id"] = "\(meeting.id)"
+        let made: MeetingSummary
+        do {
+            made = try await summarizer.summarize(
+                state.segments.map {
+                    AttributedSegment(id: $0.id, speaker: $0.speaker, start: $0.start, end: $0.end, text: $0.text)
+                },
+                participants: state.speakers.map { Participant(id: $0.id, name: $0.name) }, context: context)
+        } catch {
+            throw APIError(
+                .serviceUnavailable, "summarizer_failed", "the summarizer failed: \(MeetingPipeline.words(error))")
+        }
+        let summary = SummaryUpdate(
+            points: made.points, decisions: made.decisions, summarizer: type(of: summarizer).name)
+        let before = Dictionary(
+            state.actionItems.map { (SpeakerInfo.nameKey($0.task), $0) }, uniquingKeysWith: { first, _ in first })
+        let items = made.actionItems.enumerated().map { index, item in
+            var record = ActionItemRecord(
+                id: index + 1, owner: item.owner, task: item.task, due: item.due,
+                time: item.time)
+            if let kept = before[SpeakerInfo.nameKey(item.task)] {
+                (record.owner, record.due, record.done) = (kept.owner, kept.due, kept.done)
+            }
+            return record
+        }
+        _ = try await publish(.summary(summary), in: meeting)
+        _ = try await publish(.actionItems(ActionItemsUpdate(items: items)), in: meeting)
+        return (summary, items)
     }
 
     /// An owner or due phrase: at most 100 characters; only spaces (or null) clears it.

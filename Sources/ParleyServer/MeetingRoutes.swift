@@ -84,6 +84,15 @@ struct MeetingRoutes {
         var speaker: String?
     }
     struct Corrected: ResponseEncodable { var segment: TranscriptSegment }
+    struct Summarized: ResponseEncodable {
+        var summary: SummaryUpdate
+        var actionItems: [ActionItemRecord]
+
+        enum CodingKeys: String, CodingKey {
+            case summary
+            case actionItems = "action_items"
+        }
+    }
     struct ActionItems: ResponseEncodable {
         var actionItems: [ActionItemRecord]
 
@@ -205,6 +214,12 @@ struct MeetingRoutes {
             return Corrected(
                 segment: try await editor.correct(
                     meeting, segment: segment, text: body.text, speaker: body.speaker, by: user.username))
+        }
+        group.post(":id/summary") { _, context -> Summarized in
+            let meeting = try await meetings.meeting(
+                try context.parameters.require("id"), for: try context.requireUser(), need: .edit)
+            let (summary, items) = try await editor.summarizeAgain(meeting, logger: context.logger)
+            return Summarized(summary: summary, actionItems: items)
         }
         group.get(":id/audio") { request, context -> Response in
             let meeting = try await meetings.meeting(

@@ -367,6 +367,18 @@ def test_a_second_session_sees_the_same_events_and_who_is_watching(server, meeti
     alice.visible('svg.turns .cursor-line[data-cursor="bob"]', timeout=10)
     alice.shot("bobs-cursor")
 
+    # Bob turns a line into a promise and summarizes again: the new action item reaches Alice.
+    fourth = f'li.segment[data-segment="{bob.segments()[3][0]}"]'
+    bob.find(f"{fourth} .text.editable").click()
+    field = bob.visible(f"{fourth} textarea")
+    field.clear()
+    field.send_keys("I will send the budget report to the board by Friday.", Keys.ENTER)
+    bob.wait(lambda d: not bob.all(f"{fourth} textarea"), 10, "the correction was not saved")
+    bob.find("#summarize-again").click()
+    alice.wait(lambda d: "send the budget report" in alice.find(".items").text, 60, "alice missed the new summary")
+    assert "send the budget report" in bob.find(".items").text
+    alice.shot("summarized-again")
+
     # Bob leaves: Alice sees it.
     bob.quit()
     pages.remove(bob)

@@ -153,6 +153,30 @@ import Testing
             let unchanged = try await h.request(.GET, "/api/meetings/\(meeting)", token: alice).json
             #expect(unchanged["offset"] as? Int == corrections + 1)
 
+            // Summarized again from the transcript as people left it: a line corrected into a
+            // promise becomes an action item; an item ticked done before stays done.
+            let promise = try #require(segments.dropFirst(2).first?["id"] as? Int)
+            #expect(
+                try await h.request(
+                    .PATCH, "/api/meetings/\(meeting)/segments/\(promise)",
+                    json: ["text": "I will send the budget report to the board by Friday."], token: alice
+                ).status == 200)
+            #expect(try await h.request(.POST, "/api/meetings/\(meeting)/summary", token: bob).status == 403)
+            let fresh = try await h.meeting("Not processed", token: alice)
+            let early = try await h.request(.POST, "/api/meetings/\(fresh)/summary", token: alice)
+            #expect(early.status == 409 && early.errorCode == "conflict")
+            let again = try await h.request(.POST, "/api/meetings/\(meeting)/summary", token: alice)
+            #expect(again.status == 200, "\(again.text)")
+            let newItems = try #require(again.json["action_items"] as? [[String: Any]])
+            #expect(
+                newItems.contains { ($0["task"] as? String)?.contains("send the budget report") == true },
+                "\(newItems)")
+            let kept = newItems.first { $0["task"] as? String == item["task"] as? String }
+            #expect(kept?["done"] as? Bool == true && kept?["owner"] as? String == "Dana Scully", "\(newItems)")
+            let resummarized = try await h.request(.GET, "/api/meetings/\(meeting)", token: alice).json
+            #expect((resummarized["action_items"] as? [[String: Any]])?.count == newItems.count)
+            #expect((resummarized["summary"] as? [String: Any])?["summarizer"] as? String == "extractive")
+
             // The list shows the meeting's length.
             let list = try await h.request(.GET, "/api/meetings", token: alice).json
             let row = (list["meetings"] as? [[String: Any]])?.first { $0["id"] as? String == meeting }

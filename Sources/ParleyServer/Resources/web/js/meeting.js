@@ -406,7 +406,9 @@ export class MeetingPage {
 
   render(part) {
     switch (part) {
-      case "stages": return this.renderStages();
+      case "stages":
+        this.renderStages();
+        return this.renderSummary(); // "Summarize again" once the meeting is completed
       case "upload": return this.renderUpload();
       case "transcript": return this.renderTranscript();
       case "speakers": return this.editingParts.has("speakers") ? null : this.renderSpeakers();
@@ -649,7 +651,27 @@ export class MeetingPage {
       this.summary.replaceChildren(h("p", { class: "note" }, "Comes when the meeting is processed."));
       return;
     }
-    this.summary.replaceChildren(
+    // After corrections and renames, the summary and action items can be made again from the
+    // transcript as it is now.
+    const problem = h("div");
+    const again = this.state.canEdit && this.state.status === "completed"
+      ? h("button", { type: "button", class: "secondary", id: "summarize-again",
+          title: "Summarize the transcript as it is now (with its corrections and names)",
+          onclick: async (event) => {
+            const button = event.currentTarget;
+            button.disabled = true;
+            button.textContent = "Summarizing…";
+            try {
+              await api("POST", this.path("/summary"));
+            } catch (error) {
+              handle(error, problem);
+            } finally {
+              button.disabled = false;
+              button.textContent = "Summarize again";
+            }
+          } }, "Summarize again")
+      : null;
+    this.summary.replaceChildren(again, problem,
       h("ul", {}, summary.points.map((point) => h("li", {}, point))),
       summary.decisions.length ? h("h3", {}, "Decisions") : null,
       summary.decisions.length ? h("ul", { class: "decisions" }, summary.decisions.map((d) =>
