@@ -19,8 +19,12 @@ final class IngestConnection: ChannelInboundHandler, RemovableChannelHandler, Se
     /// Set once admitted (the connection exists before its recording does).
     private let target = Mutex<LiveRecording?>(nil)
 
-    init(outlet: SocketOutlet, logger: Logger) {
+    /// Who records through it (their removal from the meeting closes it).
+    let userID: String?
+
+    init(outlet: SocketOutlet, userID: String? = nil, logger: Logger) {
         self.outlet = outlet
+        self.userID = userID
         self.logger = logger
     }
 

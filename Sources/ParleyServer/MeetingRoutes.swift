@@ -7,6 +7,7 @@ import ParleyHub
 import ParleyJobs
 import ParleyPipeline
 import ParleyStore
+import Synchronization
 
 /// `/api/meetings`: create, list, read, delete, members, audio upload and playback, exports, and
 /// people's edits (speaker names, action items, transcript corrections).
@@ -174,6 +175,10 @@ struct MeetingRoutes {
             // Their sockets on this meeting close now here, and at the next sweep on other nodes.
             let allowed = try await store.viewers(meetingIDs: [meeting.id])[meeting.id] ?? []
             meetings.hub.openChannel(meetingID: meeting.id)?.closeViewers(notIn: allowed)
+            // And the recording they were making through this node, if any.
+            if let ingest = meetings.recordings.withLock({ $0[meeting.id] })?.connection, ingest.userID == member.id {
+                ingest.close(code: 4003, reason: "removed from the meeting")
+            }
             let (members, editors) = try await meetings.memberNames(meeting.id)
             return Members(owner: owner.username, members: members, editors: editors)
         }

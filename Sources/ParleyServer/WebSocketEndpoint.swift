@@ -137,7 +137,8 @@ struct WebSocketEndpoint {
     /// resuming it); the connection it replaced, if any, is closed.
     private func ingest(_ admission: Admission, channel: any Channel, logger: Logger) async throws -> Upgrade {
         let connection = IngestConnection(
-            outlet: SocketOutlet(channel: channel, closeTimeout: .seconds(5)), logger: logger)
+            outlet: SocketOutlet(channel: channel, closeTimeout: .seconds(5)), userID: admission.user.id,
+            logger: logger)
         let replaced: IngestConnection?
         do {
             replaced = try await meetings.ingest(admission.meeting, connection: connection, resume: admission.resume)

@@ -69,9 +69,14 @@ import WSCore
             let meeting = try await h.meeting("Shared", token: alice)
             for name in ["bob", "carol"] {
                 let added = try await h.request(
-                    .POST, "/api/meetings/\(meeting)/members", json: ["username": name], token: alice)
+                    .POST, "/api/meetings/\(meeting)/members", json: ["username": name, "can_edit": true],
+                    token: alice)
                 #expect(added.status == 201)
             }
+            // Bob also records the meeting (his ingest socket).
+            let recording = try RawSocket(port: h.port)
+            recording.upgrade("/ws/meeting/\(meeting)/ingest?token=\(bob)")
+            #expect(await recording.readUpgradeHead().status == 101)
             let connected = Signal<Void>()
             // Watches until the server closes the socket.
             async let watched = h.watch(meeting, token: bob, timeout: .seconds(60)) { _ in
@@ -86,6 +91,7 @@ import WSCore
             #expect(removed.json["members"] as? [String] == ["carol"])
             let closed = try await watched
             #expect(closed.close?.closeCode == .unknown(4003), "\(String(describing: closed.close))")
+            #expect(await recording.readUntilClose(limit: 10).code == 4003)
             #expect(try await h.request(.GET, "/api/meetings/\(meeting)", token: bob).status == 403)
             #expect(try await h.request(.GET, "/api/meetings/\(meeting)", token: carol).status == 200)
             let again = try await h.request(.DELETE, "/api/meetings/\(meeting)/members/bob", token: alice)
