@@ -1,5 +1,6 @@
 public import Foundation
 public import Logging
+import NIOCore
 public import ParleyStore
 public import ServiceLifecycle
 import Synchronization
@@ -196,6 +197,10 @@ extension Hub {
         case .appended(let meetingID, let position): openChannel(meetingID: meetingID)?.observe(position)
         case .presence(let meetingID):
             if let channel = openChannel(meetingID: meetingID) { await refreshPresence(of: [channel]) }
+        case .ephemeral(let meetingID, let from, let message) where from != node:
+            openChannel(meetingID: meetingID)?.broadcastUnnumbered(ByteBuffer(string: message))
+        case .ephemeral:
+            break  // this process's own
         case .resumed:
             await sweep()
             jobsChangedSignal.yield()

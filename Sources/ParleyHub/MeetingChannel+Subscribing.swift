@@ -107,6 +107,26 @@ extension MeetingChannel {
         subscriber.enqueue(message)
     }
 
+    /// Queues a message from one viewer for everyone else watching, here and through the other
+    /// processes (who edits what, where a viewer is); not numbered, not persisted. Sharing is
+    /// best effort: at most 64 messages of a process on their way to the store at once, the
+    /// rest dropped (they are refreshed anyway).
+    public func broadcastEphemeral(_ message: ByteBuffer, from sender: Subscriber) {
+        broadcastUnnumbered(message, except: sender)
+        guard let node = presenceNode, ephemeralInFlight.add(1, ordering: .relaxed).newValue <= 64 else {
+            if presenceNode != nil { ephemeralInFlight.subtract(1, ordering: .relaxed) }
+            return
+        }
+        Task {
+            defer { self.ephemeralInFlight.subtract(1, ordering: .relaxed) }
+            do {
+                try await store.shareEphemeral(meetingID: meetingID, node: node, message: String(buffer: message))
+            } catch {
+                logger.debug("cannot share a message", metadata: ["error": "\(store.describe(error))"])
+            }
+        }
+    }
+
     /// Queues a message for everyone watching (but `except`); not numbered, not persisted.
     public func broadcastUnnumbered(_ message: ByteBuffer, except: Subscriber? = nil) {
         let subscribers = state.withLock { $0.subscribers.everyone() }

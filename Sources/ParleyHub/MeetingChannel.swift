@@ -19,6 +19,8 @@ public final class MeetingChannel: EventSink {
     let logger: Logger
     /// This process's name in the shared presence table; nil when the store is not shared.
     let presenceNode: String?
+    /// `broadcastEphemeral`'s messages on their way to the store.
+    let ephemeralInFlight = Atomic<Int>(0)
     /// The hub's background work: reads and writes that outlive the call that needed them.
     let work: HubWorkQueue
 

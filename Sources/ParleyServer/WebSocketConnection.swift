@@ -111,11 +111,11 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
                         code: "forbidden", text: "only the meeting's owner and members allowed to edit may edit")
                 }
                 let message = try Collaboration.editing(incoming.data, from: subscriber, in: meeting.meetingID)
-                meeting.broadcastUnnumbered(message, except: subscriber)
+                meeting.broadcastEphemeral(message, from: subscriber)
             case "cursor":
                 let message = try Collaboration.cursor(incoming.data, from: subscriber, in: meeting.meetingID)
                 let (meeting, subscriber, cursors) = (meeting, subscriber, cursors)
-                let send = { (message: ByteBuffer) in meeting.broadcastUnnumbered(message, except: subscriber) }
+                let send = { (message: ByteBuffer) in meeting.broadcastEphemeral(message, from: subscriber) }
                 cursors.value.offer(message, send: send) { delay in
                     context.eventLoop.scheduleTask(in: delay) { cursors.value.flush(send: send) }
                 }

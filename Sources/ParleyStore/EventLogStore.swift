@@ -81,6 +81,8 @@ public enum StoreChange: Sendable, Hashable {
     case jobQueued
     /// Who watches the meeting through some process changed.
     case presence(meetingID: String)
+    /// A message for the meeting's viewers that is not stored, from the process `node`.
+    case ephemeral(meetingID: String, node: String, message: String)
     /// The announcements were interrupted (a lost connection, now back): anything may have
     /// happened meanwhile.
     case resumed

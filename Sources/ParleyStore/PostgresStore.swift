@@ -154,9 +154,14 @@ struct PostgresListener: Sendable {
         }
     }
 
-    /// `e|meeting|epoch|offset` (a log reached offset), `j` (a job was queued) or `p|meeting`
-    /// (who watches the meeting changed).
+    /// `e|meeting|epoch|offset` (a log reached offset), `j` (a job was queued), `p|meeting`
+    /// (who watches the meeting changed) or `x|meeting|node|message` (a message not stored).
     static func change(_ payload: String) -> StoreChange? {
+        if payload.hasPrefix("x|") {
+            let parts = payload.split(separator: "|", maxSplits: 3, omittingEmptySubsequences: false)
+            guard parts.count == 4 else { return nil }
+            return .ephemeral(meetingID: String(parts[1]), node: String(parts[2]), message: String(parts[3]))
+        }
         let parts = payload.split(separator: "|", omittingEmptySubsequences: false)
         switch parts.first {
         case "e" where parts.count == 4:

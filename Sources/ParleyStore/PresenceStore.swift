@@ -10,6 +10,10 @@ public protocol PresenceStore: Sendable {
     func presence(meetingIDs: [String], excluding node: String, since: Date) async throws -> [String: [PresenceRecord]]
     /// The node is alive: its presence rows stay current. Also drops rows long stale.
     func touchPresence(node: String, at date: Date) async throws
+    /// Passes a message that is not stored (who edits what, where a viewer is) to the other
+    /// processes watching the meeting, as `StoreChange.ephemeral`; nothing where there are none
+    /// (SQLite). At most a few kilobytes.
+    func shareEphemeral(meetingID: String, node: String, message: String) async throws
 }
 
 /// A viewer of a meeting, as presence is shared between processes.

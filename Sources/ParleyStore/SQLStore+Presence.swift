@@ -19,6 +19,11 @@ extension SQLStore: PresenceStore {
         }
     }
 
+    public func shareEphemeral(meetingID: String, node: String, message: String) async throws {
+        guard message.utf8.count <= 4000 else { return }  // NOTIFY takes 8,000 bytes at most
+        try await notify("x|\(meetingID)|\(node)|\(message)", on: database)
+    }
+
     public func presence(meetingIDs: [String], excluding node: String, since: Date) async throws
         -> [String: [PresenceRecord]]
     {

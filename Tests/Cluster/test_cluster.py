@@ -403,3 +403,38 @@ def test_a_removed_member_and_a_logged_out_session_lose_their_sockets_on_the_oth
     finally:
         for socket in sockets.values():
             socket.close()
+
+
+def test_who_edits_and_where_others_are_cross_nodes(cluster):
+    """`editing` and `cursor` from a viewer on node b reach a viewer on node a (PostgreSQL
+    NOTIFY), stamped with the sender, and never come back to the sender."""
+    a, b = cluster.node("a"), cluster.node("b")
+    alice = login(a, "alice")
+    bob = login(b, "bob")
+    meeting = a.request("POST", "/api/meetings", {"title": "Across nodes"}, token=alice)[1]["id"]
+    a.request("POST", f"/api/meetings/{meeting}/members", {"username": "bob", "can_edit": True}, token=alice)
+    on_a = websocket.create_connection(f"ws://127.0.0.1:{a.port}/ws/meeting/{meeting}?token={alice}", timeout=15)
+    on_b = websocket.create_connection(f"ws://127.0.0.1:{b.port}/ws/meeting/{meeting}?token={bob}", timeout=15)
+    try:
+        for socket in (on_a, on_b):
+            assert json.loads(socket.recv())["type"] == "connected"
+        on_b.send(json.dumps({"type": "editing", "data": {"item": "action_item:2"}}))
+        on_b.send(json.dumps({"type": "cursor", "data": {"time": 42.5, "segment": 7}}))
+        seen = {}
+        deadline = time.monotonic() + 15
+        while len(seen) < 2 and time.monotonic() < deadline:
+            message = json.loads(on_a.recv())
+            if message["type"] in ("editing", "cursor"):
+                seen[message["type"]] = message["data"]
+        assert seen.get("editing", {}).get("user") == "bob" and seen["editing"]["item"] == "action_item:2"
+        assert seen.get("cursor", {}).get("time") == 42.5 and seen["cursor"]["segment"] == 7
+        # Nothing of bob's own comes back to him (a ping's pong is the next thing he reads).
+        on_b.send(json.dumps({"type": "ping"}))
+        while True:
+            message = json.loads(on_b.recv())
+            assert message["type"] not in ("editing", "cursor"), message
+            if message["type"] == "pong":
+                break
+    finally:
+        on_a.close()
+        on_b.close()
