@@ -22,6 +22,18 @@ enum Collaboration {
         }
         var type: String
         var data: Payload?
+        /// `data` was there but not of the shape `editing` and `cursor` take (a `ping` may
+        /// carry anything; those two are refused).
+        var malformed = false
+
+        init(from decoder: any Decoder) throws {
+            let container = try decoder.container(keyedBy: CodingKeys.self)
+            type = try container.decode(String.self, forKey: .type)
+            data = try? container.decodeIfPresent(Payload.self, forKey: .data)
+            malformed =
+                data == nil && container.contains(.data) && !((try? container.decodeNil(forKey: .data)) ?? false)
+        }
+        enum CodingKeys: String, CodingKey { case type, data }
     }
 
     /// What others receive.
@@ -81,11 +93,11 @@ enum Collaboration {
             }
     }
 
-    static func editing(_ payload: Incoming.Payload?, from subscriber: Subscriber, in meetingID: String)
+    static func editing(_ incoming: Incoming, from subscriber: Subscriber, in meetingID: String)
         throws(Rejection) -> ByteBuffer
     {
-        let item = payload?.item
-        if let item, !isItem(item) {
+        let item = incoming.data?.item
+        if incoming.malformed || item.map({ !isItem($0) }) == true {
             throw .message(
                 code: "bad_message", text: "editing takes an item like \"segment:12\" or \"action_item:3\", or null")
         }
@@ -94,9 +106,13 @@ enum Collaboration {
             Editing(user: subscriber.viewer.username, connection: subscriber.id, item: item))
     }
 
-    static func cursor(_ payload: Incoming.Payload?, from subscriber: Subscriber, in meetingID: String)
+    static func cursor(_ incoming: Incoming, from subscriber: Subscriber, in meetingID: String)
         throws(Rejection) -> ByteBuffer
     {
+        let payload = incoming.data
+        if incoming.malformed {
+            throw .message(code: "bad_message", text: "a cursor is {\"time\": seconds, \"segment\": id}")
+        }
         if let time = payload?.time, !(time.isFinite && (0...1_000_000).contains(time)) {
             throw .message(code: "bad_message", text: "a cursor's time is seconds into the meeting (0 or more)")
         }

@@ -10,7 +10,8 @@ struct MessageBudget {
         case allowed
         /// Refused; `first` when it is the first since the budget last allowed one.
         case refused(first: Bool)
-        /// Refused again and again: close the connection.
+        /// Refused again and again: close the connection (said once; every message after it
+        /// is refused).
         case exhausted
     }
 
@@ -19,6 +20,7 @@ struct MessageBudget {
     private var tokens: Double
     private var last: NIODeadline
     private var refused = 0
+    private var exhausted = false
 
     init(rate: Double, burst: Int, now: NIODeadline = .now()) {
         self.rate = rate
@@ -28,6 +30,7 @@ struct MessageBudget {
     }
 
     mutating func take(now: NIODeadline = .now()) -> Verdict {
+        if exhausted { return .refused(first: false) }
         let elapsed = Double(max(0, (now - last).nanoseconds)) / 1e9
         tokens = min(Double(burst), tokens + elapsed * rate)
         last = now
@@ -37,6 +40,7 @@ struct MessageBudget {
             return .allowed
         }
         refused += 1
-        return refused > burst ? .exhausted : .refused(first: refused == 1)
+        exhausted = refused > burst
+        return exhausted ? .exhausted : .refused(first: refused == 1)
     }
 }

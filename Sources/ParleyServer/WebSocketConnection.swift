@@ -110,10 +110,10 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
                     throw Collaboration.Rejection.message(
                         code: "forbidden", text: "only the meeting's owner and members allowed to edit may edit")
                 }
-                let message = try Collaboration.editing(incoming.data, from: subscriber, in: meeting.meetingID)
+                let message = try Collaboration.editing(incoming, from: subscriber, in: meeting.meetingID)
                 meeting.broadcastEphemeral(message, from: subscriber)
             case "cursor":
-                let message = try Collaboration.cursor(incoming.data, from: subscriber, in: meeting.meetingID)
+                let message = try Collaboration.cursor(incoming, from: subscriber, in: meeting.meetingID)
                 let (meeting, subscriber, cursors) = (meeting, subscriber, cursors)
                 let send = { (message: ByteBuffer) in meeting.broadcastEphemeral(message, from: subscriber) }
                 cursors.value.offer(message, send: send) { delay in

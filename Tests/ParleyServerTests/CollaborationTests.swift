@@ -75,12 +75,15 @@ import Testing
             await carolIn.value
             try await Task.sleep(for: .milliseconds(200))
             let bobSent =
-                [#"{"type":"editing","data":{"item":"segment:3"}}"#, #"{"type":"editing","data":{"item":"x"}}"#]
+                [
+                    #"{"type":"editing","data":{"item":"segment:3"}}"#, #"{"type":"editing","data":{"item":"x"}}"#,
+                    #"{"type":"editing","data":{"item":5}}"#, #"{"type":"ping","data":"anything"}"#,
+                ]
                 + (1...20).map { #"{"type":"cursor","data":{"time":\#($0),"segment":\#($0 / 5)}}"# }
                 + [#"{"type":"cursor","data":{"time":-1}}"#, #"{"type":"editing","data":{"item":null}}"#]
             // (Bob stays a second, so his last cursor, kept back by the pacing, goes out.)
             let bobSaw = try await Self.session(h, meeting: meeting, token: bob, send: bobSent, linger: .seconds(1)) {
-                seen in seen.filter { $0.type == "error" }.count == 2
+                seen in seen.filter { $0.type == "error" }.count == 3
             }
             let carolSeen = try await carolSaw
 
@@ -88,8 +91,9 @@ import Testing
             #expect(!bobSaw.contains { $0.type == "editing" || $0.type == "cursor" })
 
             let errors = bobSaw.map(\.text).filter { $0.contains(#""type":"error""#) }
-            #expect(errors.count == 2, "\(bobSaw.map(\.text))")
+            #expect(errors.count == 3, "\(bobSaw.map(\.text))")
             #expect(errors.first?.contains("segment:12") == true && errors.last?.contains("seconds") == true)
+            #expect(bobSaw.contains { $0.type == "pong" })
             // Carol sees what Bob edits, stamped with his name, then that he stopped.
             let editing = carolSeen.filter { $0.type == "editing" }
             #expect(editing.count == 2)

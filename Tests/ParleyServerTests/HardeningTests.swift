@@ -149,9 +149,13 @@ import WSCore
         #expect(budget.take(now: start + .milliseconds(100)) == .refused(first: false))
         #expect(budget.take(now: start + .milliseconds(100)) == .refused(first: false))
         #expect(budget.take(now: start + .milliseconds(100)) == .exhausted)
-        // A long pause fills the bucket to its burst, no more.
+        // Once exhausted (the connection is being closed), nothing more is allowed.
+        #expect(budget.take(now: start + .seconds(60)) == .refused(first: false))
+        // A long pause fills a bucket to its burst, no more.
+        var other = MessageBudget(rate: 10, burst: 3, now: start)
+        #expect(other.take(now: start) == .allowed)
         let later = start + .seconds(60)
-        #expect((0..<4).map { _ in budget.take(now: later) } == [.allowed, .allowed, .allowed, .refused(first: true)])
+        #expect((0..<4).map { _ in other.take(now: later) } == [.allowed, .allowed, .allowed, .refused(first: true)])
     }
 
     @Test func aFloodingClientIsWarnedThenClosedAndAPoliteOneIsNot() async throws {
