@@ -217,4 +217,27 @@ extension MeetingService {
         connection.send(["type": "stopped", "bytes": bytes, "reason": words])
         connection.close(code: 1000, reason: "recording ended")
     }
+
+    /// Closes (4003) the recordings made through this node by someone who may no longer edit
+    /// the meeting: removed from it or their edit rights taken away, through any node. Run every
+    /// sweep (`RecordingAccessService`).
+    func closeRecordingsWithoutAccess() async {
+        let open = recordings.withLock { recordings in
+            recordings.compactMap { meetingID, recording in recording.connection.map { (meetingID, $0) } }
+        }
+        for (meetingID, connection) in open {
+            guard let userID = connection.userID else { continue }
+            do {
+                guard let meeting = try await store.meeting(id: meetingID), meeting.ownerID != userID else { continue }
+                let member = try await store.members(meetingID: meetingID).first { $0.userID == userID }
+                if member?.canEdit != true {
+                    connection.close(code: 4003, reason: "no longer allowed to record this meeting")
+                }
+            } catch {
+                logger.debug(
+                    "cannot check a recording's access",
+                    metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
+            }
+        }
+    }
 }

@@ -116,7 +116,9 @@ public struct ParleyServer: Sendable {
             onServerRunning: { channel in await onServerRunning(channel.localAddress?.port ?? settings.port) },
             logger: logger)
         application.addServices(engine.services)
-        application.addServices(engine.runner, KeepaliveService(hub: hub, interval: settings.keepaliveInterval))
+        application.addServices(
+            engine.runner, KeepaliveService(hub: hub, interval: settings.keepaliveInterval),
+            RecordingAccessService(meetings: meetings, interval: settings.engine.sweepInterval))
 
         let server = ParleyServer(
             application: application, store: store, hub: hub, settings: settings, lifecycle: lifecycle,

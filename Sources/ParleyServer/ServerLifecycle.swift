@@ -52,3 +52,23 @@ struct KeepaliveService: Service {
         }
     }
 }
+
+/// Every sweep, ends the recordings of people who may no longer edit their meeting
+/// (`MeetingService.closeRecordingsWithoutAccess`).
+struct RecordingAccessService: Service {
+    let meetings: MeetingService
+    let interval: Double
+
+    func run() async throws {
+        while !Task.isCancelled {
+            do {
+                try await cancelWhenGracefulShutdown {
+                    try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
+                }
+            } catch {
+                return
+            }
+            await meetings.closeRecordingsWithoutAccess()
+        }
+    }
+}

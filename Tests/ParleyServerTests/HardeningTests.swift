@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
+import ParleyJobs
 import ParleyTestSupport
 import Synchronization
 import Testing
@@ -101,6 +102,28 @@ import WSCore
 
     /// Logging out closes the sockets that session opened (4001) at once, and only those: the
     /// same user's other session keeps watching; the logged-out refresh token is dead.
+    /// Edit rights taken away (as through another node: no route closes it at once here) end
+    /// the member's recording at the next sweep.
+    @Test func aRecordingEndsWhenItsRecorderMayNoLongerEdit() async throws {
+        let settings = try ServerFixture.settings { $0.engine.sweepInterval = 0.5 }
+        try await ServerFixture.withServer(settings) { h in
+            let (_, alice) = try await h.user("alice")
+            let (_, bob) = try await h.user("bob")
+            let meeting = try await h.meeting("Recorded by bob", token: alice)
+            let added = try await h.request(
+                .POST, "/api/meetings/\(meeting)/members", json: ["username": "bob", "can_edit": true], token: alice)
+            #expect(added.status == 201)
+            let recording = try RawSocket(port: h.port)
+            recording.upgrade("/ws/meeting/\(meeting)/ingest?token=\(bob)")
+            #expect(await recording.readUpgradeHead().status == 101)
+            let demoted = try await h.request(
+                .POST, "/api/meetings/\(meeting)/members", json: ["username": "bob", "can_edit": false], token: alice)
+            #expect(demoted.json["editors"] as? [String] == [])
+            let (code, _, seconds) = await recording.readUntilClose(limit: 10)
+            #expect(code == 4003 && seconds < 5, "\(String(describing: code)) after \(seconds) s")
+        }
+    }
+
     @Test func loggingOutClosesThatSessionsSockets() async throws {
         try await ServerFixture.withServer(try ServerFixture.settings()) { h in
             let (_, first) = try await h.user("alice")
