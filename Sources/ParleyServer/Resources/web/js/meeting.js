@@ -79,6 +79,7 @@ export class MeetingPage {
     this.rows.clear();
     this.transcript.replaceChildren();
     this.renderAll();
+    this.renderPresence();
     return view;
   }
 
