@@ -1,6 +1,8 @@
 import Foundation
 import NIOCore
 import NIOSSL
+import SwiftASN1
+import X509
 
 /// HTTPS and WSS served by Parley itself (`--tls-cert`, `--tls-key`): the certificate chain and
 /// key read once at start, so a wrong file stops the start with a reason rather than failing
@@ -31,6 +33,12 @@ enum ServerTLS {
         } catch {
             throw LoadError(description: "cannot read the TLS private key \(key): \(Self.reason(error))")
         }
+        // Checked here first: NIOSSLContext does not free its SSL_CTX when the key is refused.
+        if Self.keyMatches(certificate: certificate, key: key) == false {
+            throw LoadError(
+                description: "the TLS certificate \(certificate) and key \(key) do not go together: "
+                    + "the key is not the certificate's")
+        }
         var configuration = TLSConfiguration.makeServerConfiguration(
             certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(privateKey))
         configuration.minimumTLSVersion = .tlsv12
@@ -42,6 +50,30 @@ enum ServerTLS {
                 description:
                     "the TLS certificate \(certificate) and key \(key) do not go together: \(Self.reason(error))")
         }
+    }
+
+    /// Whether the key file's private key is the one of the certificate file's first
+    /// certificate; nil when either cannot be read this way (NIOSSL then decides).
+    static func keyMatches(certificate: String, key: String) -> Bool? {
+        func firstBlock(_ path: String, endingWith label: String) -> String? {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8) else { return nil }
+            var rest = text[...]
+            while let begin = rest.range(of: "-----BEGIN ") {
+                guard let end = rest.range(of: "-----END ", range: begin.upperBound..<rest.endIndex),
+                    let close = rest.range(of: "-----", range: end.upperBound..<rest.endIndex)
+                else { return nil }
+                let block = rest[begin.lowerBound..<close.upperBound]
+                if rest[end.upperBound..<close.lowerBound].hasSuffix(label) { return String(block) }
+                rest = rest[close.upperBound...]
+            }
+            return nil
+        }
+        guard let leafPEM = firstBlock(certificate, endingWith: "CERTIFICATE"),
+            let keyPEM = firstBlock(key, endingWith: "PRIVATE KEY"),
+            let leaf = try? Certificate(pemEncoded: leafPEM),
+            let privateKey = try? Certificate.PrivateKey(pemEncoded: keyPEM)
+        else { return nil }
+        return privateKey.publicKey == leaf.publicKey
     }
 
     private static func reason(_ error: any Error) -> String {

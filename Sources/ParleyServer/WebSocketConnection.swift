@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import Logging
 import NIOCore
@@ -58,9 +59,11 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
                     let rate = budget.value.rate
                     let perSecond = rate == rate.rounded() ? "\(Int(rate))" : "\(rate)"
                     let limit = "at most \(perSecond) a second (bursts of \(budget.value.burst))"
-                    meeting.send(
-                        ClientError.message("rate_limited", "too many messages: \(limit); this one was dropped"),
-                        to: subscriber)
+                    // Straight to the socket (not behind queued events), so it is out before a
+                    // close that may follow in this same read.
+                    outlet.write(
+                        [ClientError.message("rate_limited", "too many messages: \(limit); this one was dropped")],
+                        ping: false)
                 }
                 return
             case .exhausted:

@@ -9,23 +9,29 @@ import NIOSSL
 import NIOWebSocket
 import ParleyJobs
 import ParleyPipeline
-import ParleyServer
 import Synchronization
 import Testing
+
+@testable import ParleyServer
 
 /// `parley serve --tls-cert --tls-key`: HTTPS and WSS from Parley itself, with a certificate
 /// made here by openssl (as a user makes a self-signed one), and real TLS clients.
 @Suite struct TLSTests {
     /// A self-signed certificate for 127.0.0.1 and localhost, and its key (PEM files).
-    static func certificate(in folder: String, name: String = "server") throws -> (cert: String, key: String) {
+    static func certificate(in folder: String, name: String = "server", rsa: Bool = false) throws -> (
+        cert: String, key: String
+    ) {
         let (cert, key) = ("\(folder)/\(name).crt", "\(folder)/\(name).key")
         let openssl = Process()
         openssl.executableURL = URL(fileURLWithPath: "/usr/bin/openssl")
-        openssl.arguments = [
-            "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1", "-nodes", "-days", "2",
-            "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
-            "-keyout", key, "-out", cert,
-        ]
+        openssl.arguments =
+            [
+                "req", "-x509", "-newkey",
+            ] + (rsa ? ["rsa:2048"] : ["ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]) + [
+                "-nodes", "-days", "2",
+                "-subj", "/CN=localhost", "-addext", "subjectAltName=IP:127.0.0.1,DNS:localhost",
+                "-keyout", key, "-out", cert,
+            ]
         openssl.standardError = FileHandle.nullDevice
         try openssl.run()
         openssl.waitUntilExit()
@@ -129,7 +135,7 @@ import Testing
             ("\(folder)/missing.crt", key, "cannot read the TLS certificate \(folder)/missing.crt: no such file"),
             ("\(folder)/junk.pem", key, "cannot read the TLS certificate \(folder)/junk.pem"),
             (cert, "\(folder)/junk.pem", "cannot read the TLS private key \(folder)/junk.pem"),
-            (cert, otherKey, "do not go together"),
+            (cert, otherKey, "do not go together: the key is not the certificate's"),
         ]
         for (certificate, privateKey, reason) in cases {
             let settings = try ServerFixture.settings {
@@ -144,6 +150,13 @@ import Testing
                 #expect("\(error)".contains(reason), "\(error)")
             }
         }
+        // The pair is checked before TLS is set up (EC and RSA keys alike).
+        #expect(ServerTLS.keyMatches(certificate: cert, key: key) == true)
+        #expect(ServerTLS.keyMatches(certificate: cert, key: otherKey) == false)
+        let (rsaCert, rsaKey) = try Self.certificate(in: folder, name: "rsa", rsa: true)
+        #expect(ServerTLS.keyMatches(certificate: rsaCert, key: rsaKey) == true)
+        #expect(ServerTLS.keyMatches(certificate: rsaCert, key: key) == false)
+        #expect(ServerTLS.keyMatches(certificate: "\(folder)/junk.pem", key: key) == nil)
         // One without the other is a settings error, before anything starts.
         #expect(throws: SettingsError.self) {
             _ = try ServerSettings(configuration: ParleyConfiguration(values: ["server.tls_cert": cert]))
