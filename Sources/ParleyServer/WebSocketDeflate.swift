@@ -38,7 +38,7 @@ final class WebSocketDeflate: Sendable {
                 $0.trimmingCharacters(in: .whitespaces)
             }
             guard parameters.first?.lowercased() == "permessage-deflate" else { continue }
-            var serverBits = settings.windowBits
+            let serverBits = settings.windowBits
             var acceptable = true
             var seen = Set<String>()
             for parameter in parameters.dropFirst() {
@@ -58,12 +58,13 @@ final class WebSocketDeflate: Sendable {
                 case ("client_max_window_bits", .some(let bits), 2) where (8...15).contains(bits):
                     break
                 case ("server_max_window_bits", .some(let bits), 2) where (8...15).contains(bits):
-                    // zlib compresses with no window smaller than 9 (2^8 is read as 2^9).
-                    guard bits >= 9 else {
+                    // Each event loop compresses once for all its clients, with the server's
+                    // window: an offer that wants a smaller one is declined (RFC 7692 lets a
+                    // server decline; browsers do not ask).
+                    guard bits >= serverBits else {
                         acceptable = false
                         break
                     }
-                    serverBits = min(serverBits, bits)
                 default:
                     acceptable = false
                 }
