@@ -220,7 +220,7 @@ extension MeetingService {
 
     /// Closes (4003) the recordings made through this node by someone who may no longer edit
     /// the meeting: removed from it or their edit rights taken away, through any node. Run every
-    /// sweep (`RecordingAccessService`).
+    /// sweep (`PeriodicService.recordingAccess`).
     func closeRecordingsWithoutAccess() async {
         let open = recordings.withLock { recordings in
             recordings.compactMap { meetingID, recording in recording.connection.map { (meetingID, $0) } }

@@ -117,8 +117,8 @@ public struct ParleyServer: Sendable {
             logger: logger)
         application.addServices(engine.services)
         application.addServices(
-            engine.runner, KeepaliveService(hub: hub, interval: settings.keepaliveInterval),
-            RecordingAccessService(meetings: meetings, interval: settings.engine.sweepInterval))
+            engine.runner, PeriodicService.keepalive(hub: hub, interval: settings.keepaliveInterval),
+            PeriodicService.recordingAccess(meetings: meetings, interval: settings.engine.sweepInterval))
 
         let server = ParleyServer(
             application: application, store: store, hub: hub, settings: settings, lifecycle: lifecycle,

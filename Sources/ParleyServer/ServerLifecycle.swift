@@ -32,11 +32,10 @@ final class ServerLifecycle: Service {
     }
 }
 
-/// Every `keepalive` seconds, a `{"type":"ping"}` and a WebSocket ping frame to every watcher;
-/// a watcher silent for two intervals (not even a pong) is closed with 1001.
-struct KeepaliveService: Service {
-    let hub: Hub
+/// Runs `tick` every `interval` seconds until the graceful shutdown.
+struct PeriodicService: Service {
     let interval: Double
+    let tick: @Sendable () async -> Void
 
     func run() async throws {
         while !Task.isCancelled {
@@ -47,28 +46,22 @@ struct KeepaliveService: Service {
             } catch {
                 return
             }
+            await tick()
+        }
+    }
+
+    /// Every `keepalive` seconds, a `{"type":"ping"}` and a WebSocket ping frame to every
+    /// watcher; a watcher silent for two intervals (not even a pong) is closed with 1001.
+    static func keepalive(hub: Hub, interval: Double) -> Self {
+        PeriodicService(interval: interval) {
             let silence = TimeAmount.milliseconds(Int64(interval * 2000))
             for channel in hub.openChannels { channel.keepalive(silentAfter: silence) }
         }
     }
-}
 
-/// Every sweep, ends the recordings of people who may no longer edit their meeting
-/// (`MeetingService.closeRecordingsWithoutAccess`).
-struct RecordingAccessService: Service {
-    let meetings: MeetingService
-    let interval: Double
-
-    func run() async throws {
-        while !Task.isCancelled {
-            do {
-                try await cancelWhenGracefulShutdown {
-                    try await Task.sleep(for: .milliseconds(Int64(interval * 1000)))
-                }
-            } catch {
-                return
-            }
-            await meetings.closeRecordingsWithoutAccess()
-        }
+    /// Every sweep, ends the recordings of people who may no longer edit their meeting
+    /// (`MeetingService.closeRecordingsWithoutAccess`).
+    static func recordingAccess(meetings: MeetingService, interval: Double) -> Self {
+        PeriodicService(interval: interval) { await meetings.closeRecordingsWithoutAccess() }
     }
 }
