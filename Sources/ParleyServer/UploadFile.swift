@@ -18,7 +18,9 @@ final class UploadFile: Sendable {
         var written: Int64 = 0
         var finished = false
         var failure: (any Error)?
-        var waiters: [CheckedContinuation<Void, Never>] = []
+        /// Readers waiting for more, by ticket (a cancelled reader takes its own back).
+        var waiters: [UInt64: CheckedContinuation<Void, Never>] = [:]
+        var nextTicket: UInt64 = 0
     }
 
     private let state = Mutex(State())
@@ -98,11 +100,35 @@ final class UploadFile: Sendable {
     private func wake(_ change: (inout State) -> Void) {
         let waiters = state.withLock { state in
             change(&state)
-            let waiters = state.waiters
-            state.waiters = []
+            let waiters = state.waiters.values
+            state.waiters = [:]
             return waiters
         }
         for waiter in waiters { waiter.resume() }
+    }
+
+    /// Waits until more than `offset` bytes are written, the upload ends, or the reading task
+    /// is cancelled (a live recording may pause for ever; a server stopping must not wait).
+    fileprivate func waitForMore(than offset: Int64) async throws {
+        let ticket = state.withLock { state in
+            state.nextTicket += 1
+            return state.nextTicket
+        }
+        await withTaskCancellationHandler {
+            await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+                let ready = state.withLock { state in
+                    if state.written > offset || state.finished || state.failure != nil || Task.isCancelled {
+                        return true
+                    }
+                    state.waiters[ticket] = continuation
+                    return false
+                }
+                if ready { continuation.resume() }
+            }
+        } onCancel: {
+            state.withLock { $0.waiters.removeValue(forKey: ticket) }?.resume()
+        }
+        try Task.checkCancellation()
     }
 
     /// The file's bytes from `offset` as they are written, in chunks of up to 64 KiB, ending
@@ -145,15 +171,7 @@ final class UploadFile: Sendable {
                     return n == count ? bytes : Array(bytes[0..<n])
                 case .end: return nil
                 case .fail(let error): throw error
-                case .wait:
-                    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-                        let ready = file.state.withLock { state in
-                            if state.written > offset || state.finished || state.failure != nil { return true }
-                            state.waiters.append(continuation)
-                            return false
-                        }
-                        if ready { continuation.resume() }
-                    }
+                case .wait: try await file.waitForMore(than: offset)
                 }
             }
         }

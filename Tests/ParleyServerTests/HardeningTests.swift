@@ -100,10 +100,7 @@ import WSCore
         }
     }
 
-    /// Logging out closes the sockets that session opened (4001) at once, and only those: the
-    /// same user's other session keeps watching; the logged-out refresh token is dead.
-    /// Edit rights taken away (as through another node: no route closes it at once here) end
-    /// the member's recording at the next sweep.
+    /// Edit rights taken away end the member's recording (4003) within a sweep.
     @Test func aRecordingEndsWhenItsRecorderMayNoLongerEdit() async throws {
         let settings = try ServerFixture.settings { $0.engine.sweepInterval = 0.5 }
         try await ServerFixture.withServer(settings) { h in
@@ -124,6 +121,8 @@ import WSCore
         }
     }
 
+    /// Logging out closes the sockets that session opened (4001) at once, and only those: the
+    /// same user's other session keeps watching; the logged-out refresh token is dead.
     @Test func loggingOutClosesThatSessionsSockets() async throws {
         try await ServerFixture.withServer(try ServerFixture.settings()) { h in
             let (_, first) = try await h.user("alice")

@@ -3,6 +3,7 @@ import HummingbirdWSClient
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
+import ParleyHub
 import ParleySynth
 import ParleyTestSupport
 import Synchronization
@@ -281,6 +282,56 @@ import Testing
             #expect(status == 409)
             #expect(text.contains("recording_ended"), "\(text)")
         }
+    }
+
+    /// The client's connection dropped and the pipeline has read everything stored: the server
+    /// still stops at once when asked (the pipeline's read of a paused recording gives way to
+    /// the shutdown instead of waiting for audio that may never come).
+    @Test func aServerStopsWhileARecordingWaitsForItsClient() async throws {
+        let stopped = Completion<Void>()
+        let server = Task {
+            try await ServerFixture.withServer(try ServerFixture.settings()) { h in
+                let (_, alice) = try await h.user("alice")
+                let meeting = try await h.meeting("Paused", token: alice)
+                let tone = Self.tone(seconds: 2)
+                let acked = try await h.ingest(meeting, token: alice) { inbound, outbound in
+                    var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
+                    try await outbound.write(.binary(ByteBuffer(bytes: tone)))
+                    return try await Self.nextAck(&messages)
+                }
+                #expect(acked == tone.count)
+                // Time for the pipeline to read the two seconds and wait for more.
+                try await Task.sleep(for: .seconds(1))
+            }
+            stopped.complete(())
+        }
+        let ended: Void? = await stopped.value(within: .seconds(60))
+        #expect(ended != nil, "the server did not stop within 60 s of a paused recording")
+        if ended != nil { try await server.value }
+    }
+
+    /// A reader of a growing file that waits for more ends when its task is cancelled, with
+    /// what it read so far.
+    @Test func aReaderWaitingForMoreOfAnUploadEndsWhenCancelled() async throws {
+        let file = try UploadFile(path: try ServerFixture.scratch("upload-file") + "/audio")
+        try file.append(ByteBuffer(bytes: [1, 2, 3, 4]))
+        let first = Completion<Void>()
+        let ended = Completion<(any Error)?>()
+        let reader = Task {
+            do {
+                for try await chunk in file.chunks() where chunk == [1, 2, 3, 4] { first.complete(()) }
+                ended.complete(nil)
+            } catch {
+                ended.complete(error)
+            }
+        }
+        await first.value
+        try await Task.sleep(for: .milliseconds(100))  // waiting for more by now
+        reader.cancel()
+        let outcome = await ended.value(within: .seconds(30))
+        #expect(outcome != nil, "the cancelled reader still waits")
+        if case .some(.some(let error)) = outcome { #expect(error is CancellationError, "\(error)") }
+        file.finish()
     }
 
     /// Starts a server on `data`, records `pcm` into a new meeting (a second at a time, each

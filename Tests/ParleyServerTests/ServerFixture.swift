@@ -10,6 +10,7 @@ import NIOHTTP1
 import NIOWebSocket
 import ParleyAudio
 import ParleyEvents
+import ParleyHub
 import ParleyJobs
 import ParleyPipeline
 import ParleyPluginAPI
@@ -247,5 +248,19 @@ enum ServerFixture {
     /// The built-in standup meeting (about a minute, three voices), made once per run.
     static func standup(seed: UInt64 = 1) throws -> MeetingGenerator.Output {
         try GeneratedMeetings.standup(seed: seed)
+    }
+}
+
+extension Completion {
+    /// The value, or nil when `limit` passes first: the waiting is given up, whatever would
+    /// complete it goes on (a test's bound on something that must not hang).
+    func value(within limit: Duration) async -> Value? {
+        let outcome = Completion<Value?>()
+        Task { outcome.complete(await self.value) }
+        Task {
+            try? await Task.sleep(for: limit)
+            outcome.complete(nil)
+        }
+        return await outcome.value
     }
 }
