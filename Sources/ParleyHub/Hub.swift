@@ -1,6 +1,7 @@
 public import Foundation
 public import Logging
 import NIOCore
+public import ParleyEvents
 public import ParleyStore
 public import ServiceLifecycle
 import Synchronization
@@ -70,6 +71,14 @@ public final class Hub: Service, Sendable {
 
     /// This process's name in what it shares through the store (presence).
     public let node: String
+    let appendWatchers = AppendWatchers()
+
+    /// Calls `watcher` after each append through this process's channels, with the meeting
+    /// and the events' data (not after other processes' appends), on the appending task: it
+    /// must return at once.
+    public func onAppend(_ watcher: @escaping @Sendable (_ meetingID: String, _ data: [EventData]) -> Void) {
+        appendWatchers.add(watcher)
+    }
 
     public init(
         store: any Store, configuration: HubConfiguration = .init(), node: String = NodeIdentity.current, logger: Logger
@@ -119,7 +128,7 @@ public final class Hub: Service, Sendable {
         let fresh = MeetingChannel(
             meetingID: meetingID, epoch: position.epoch, latestOffset: position.latest, store: store,
             configuration: configuration, metrics: metrics, loops: loops, logger: logger,
-            presenceNode: store.isShared ? node : nil, work: work)
+            presenceNode: store.isShared ? node : nil, work: work, appendWatchers: appendWatchers)
         let (channel, opened) = channels.withLock { channels in
             // Someone may have opened it while the store was read: theirs wins.
             let opened = channels[meetingID] == nil
@@ -243,5 +252,16 @@ extension Hub {
             logger.warning(
                 "cannot compare the open meetings with the store", metadata: ["error": "\(store.describe(error))"])
         }
+    }
+}
+
+/// Who is told of appends (``Hub/onAppend(_:)``).
+final class AppendWatchers: Sendable {
+    private let watchers = Mutex<[@Sendable (String, [EventData]) -> Void]>([])
+
+    func add(_ watcher: @escaping @Sendable (String, [EventData]) -> Void) { watchers.withLock { $0.append(watcher) } }
+
+    func appended(meetingID: String, data: [EventData]) {
+        for watcher in watchers.withLock({ $0 }) { watcher(meetingID, data) }
     }
 }

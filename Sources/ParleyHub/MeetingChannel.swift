@@ -23,6 +23,8 @@ public final class MeetingChannel: EventSink {
     let ephemeralInFlight = Atomic<Int>(0)
     /// The hub's background work: reads and writes that outlive the call that needed them.
     let work: HubWorkQueue
+    /// Told of each append through this channel (see ``Hub/onAppend(_:)``).
+    let appendWatchers: AppendWatchers
 
     /// An event waiting to be appended, with what its writer requires of the log.
     struct Pending {
@@ -55,8 +57,10 @@ public final class MeetingChannel: EventSink {
 
     init(
         meetingID: String, epoch: String, latestOffset: Int, store: any Store, configuration: HubConfiguration,
-        metrics: HubMetrics, loops: DeliveryLoops, logger: Logger, presenceNode: String? = nil, work: HubWorkQueue
+        metrics: HubMetrics, loops: DeliveryLoops, logger: Logger, presenceNode: String? = nil, work: HubWorkQueue,
+        appendWatchers: AppendWatchers = AppendWatchers()
     ) {
+        self.appendWatchers = appendWatchers
         self.meetingID = meetingID
         self.store = store
         self.configuration = configuration
@@ -109,6 +113,7 @@ public final class MeetingChannel: EventSink {
             do {
                 let (events, timestamp) = try await append(batch, epoch: epoch)
                 accept(events.map { ($0.offset, ByteBuffer(string: $0.json)) }, epoch: epoch)
+                appendWatchers.appended(meetingID: meetingID, data: batch.map(\.data))
                 for (pending, stored) in zip(batch, events) {
                     pending.result.complete(
                         .success(

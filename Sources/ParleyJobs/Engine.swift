@@ -17,7 +17,9 @@ public struct Engine: Sendable {
     public let states: MeetingStates
     /// Nil when this process does not process meetings.
     public let queue: JobQueue?
-    /// The hub and the queue, to run beside the runner (the hub first: a service group stops
+    /// Keeps the search index following what this process appends.
+    public let indexer: SearchIndexer
+    /// The hub, the indexer and the queue, to run beside the runner (the hub first: a service group stops
     /// its services in reverse order, so the hub outlives what publishes through it).
     public let services: [any Service]
 
@@ -63,10 +65,11 @@ public struct Engine: Sendable {
             store: store, hub: hub, runner: runner, settings: settings, states: states, makePipeline: makePipeline,
             logger: logger)
         let queue = settings.processing ? JobQueue(processor: processor, logger: logger) : nil
-        var services: [any Service] = [hub]
+        let indexer = SearchIndexer(hub: hub, states: states, logger: logger)
+        var services: [any Service] = [hub, indexer]
         if let queue { services.append(queue) }
         return Engine(
             store: store, hub: hub, runner: runner, processor: processor,
-            states: states, queue: queue, services: services)
+            states: states, queue: queue, indexer: indexer, services: services)
     }
 }

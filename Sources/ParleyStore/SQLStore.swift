@@ -46,7 +46,7 @@ public struct SQLStore: Sendable {
             })
         for (version, statements) in Self.migrations where !applied.contains(version) {
             // Each version whole or not at all: a failed step leaves the previous version intact.
-            let all = statements + (isPostgres ? [] : Self.sqliteOnly[version] ?? [])
+            let all = statements + ((isPostgres ? Self.postgresOnly : Self.sqliteOnly)[version] ?? [])
             try await transactor.transaction { database in
                 for statement in all { try await database.raw(SQLQueryString(statement)).run() }
                 try await database.raw(
@@ -185,6 +185,32 @@ public struct SQLStore: Sendable {
                 "CREATE INDEX IF NOT EXISTS voice_prints_kind ON voice_prints(kind)",
             ]
         ),
+        // The search index: which offset of which log each meeting's documents reflect; the
+        // documents and their full-text index differ by database (`sqliteOnly`, `postgresOnly`).
+        (
+            9,
+            [
+                """
+                CREATE TABLE IF NOT EXISTS search_positions (
+                    meeting_id TEXT PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
+                    epoch TEXT NOT NULL, "offset" BIGINT NOT NULL)
+                """
+            ]
+        ),
+    ]
+
+    /// Statements of a migration that only PostgreSQL runs.
+    static let postgresOnly: [Int: [String]] = [
+        9: [
+            """
+            CREATE TABLE IF NOT EXISTS search_docs (
+                id BIGSERIAL PRIMARY KEY, meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+                kind TEXT NOT NULL, item INTEGER NOT NULL, speaker TEXT, start DOUBLE PRECISION, body TEXT NOT NULL,
+                document tsvector GENERATED ALWAYS AS (to_tsvector('english', body)) STORED)
+            """,
+            "CREATE INDEX IF NOT EXISTS search_docs_meeting ON search_docs(meeting_id)",
+            "CREATE INDEX IF NOT EXISTS search_docs_document ON search_docs USING GIN (document)",
+        ]
     ]
 
     /// Statements of a migration that only SQLite runs (PostgreSQL records the version too).
@@ -197,7 +223,31 @@ public struct SQLStore: Sendable {
                 WHERE id = NEW.meeting_id AND last_offset < NEW."offset";
             END
             """
-        ]
+        ],
+        // FTS5 over the documents' text (external content: the rows stay in search_docs),
+        // English stemming, accents folded; kept in step by triggers.
+        9: [
+            """
+            CREATE TABLE IF NOT EXISTS search_docs (
+                id INTEGER PRIMARY KEY, meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+                kind TEXT NOT NULL, item INTEGER NOT NULL, speaker TEXT, start DOUBLE PRECISION, body TEXT NOT NULL)
+            """,
+            "CREATE INDEX IF NOT EXISTS search_docs_meeting ON search_docs(meeting_id)",
+            """
+            CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
+                body, content='search_docs', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')
+            """,
+            """
+            CREATE TRIGGER IF NOT EXISTS search_docs_added AFTER INSERT ON search_docs BEGIN
+                INSERT INTO search_fts (rowid, body) VALUES (new.id, new.body);
+            END
+            """,
+            """
+            CREATE TRIGGER IF NOT EXISTS search_docs_removed AFTER DELETE ON search_docs BEGIN
+                INSERT INTO search_fts (search_fts, rowid, body) VALUES ('delete', old.id, old.body);
+            END
+            """,
+        ],
     ]
 
     public func isTransient(_ error: any Error) -> Bool { transient(error) }

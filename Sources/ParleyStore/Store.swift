@@ -1,7 +1,9 @@
 /// Everything the server keeps, by role: accounts, meetings, the event log, jobs, presence,
-/// snapshots and voice profiles. The hub and the routes talk to these protocols only, so a second database
+/// snapshots, voice profiles and the search index. The hub and the routes talk to these protocols only, so a second database
 /// (PostgreSQL for scale-out) is a second conformance, not a change to them.
-public protocol Store: AccountStore, MeetingStore, EventLogStore, PresenceStore, JobStore, SnapshotStore, VoiceStore {
+public protocol Store: AccountStore, MeetingStore, EventLogStore, PresenceStore, JobStore, SnapshotStore, VoiceStore,
+    SearchStore
+{
     /// Brings the schema up to date (each numbered migration once, in order). Safe to call on
     /// every start.
     func migrate() async throws

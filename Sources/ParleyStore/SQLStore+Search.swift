@@ -1,0 +1,107 @@
+public import Foundation
+import SQLKit
+
+/// The search index (`SearchStore`): `search_docs` rows, one per document, indexed by an FTS5
+/// table that follows them (SQLite) or by a generated tsvector column with a GIN index
+/// (PostgreSQL); `search_positions` says which offset of which log each meeting's rows reflect.
+extension SQLStore: SearchStore {
+    public func replaceSearchDocuments(
+        meetingID: String, epoch: String, offset: Int, documents: [SearchDocument]
+    ) async throws -> Bool {
+        try await transactor.transaction { database in
+            // Only forward, and only for the meeting's current log: a slower indexer never
+            // replaces what a faster one wrote (the row lock orders them on PostgreSQL).
+            let claimed = try await database.raw(
+                """
+                INSERT INTO search_positions (meeting_id, epoch, "offset")
+                SELECT \(bind: meetingID), \(bind: epoch), \(bind: offset)
+                WHERE EXISTS (SELECT 1 FROM meetings WHERE id = \(bind: meetingID) AND epoch = \(bind: epoch))
+                ON CONFLICT (meeting_id) DO UPDATE SET epoch = excluded.epoch, "offset" = excluded."offset"
+                WHERE search_positions.epoch <> excluded.epoch OR search_positions."offset" < excluded."offset"
+                RETURNING meeting_id
+                """
+            ).first()
+            guard claimed != nil else { return false }
+            try await database.raw("DELETE FROM search_docs WHERE meeting_id = \(bind: meetingID)").run()
+            // 6 values a row: 80 rows a statement stays under every driver's bind limit.
+            var start = documents.startIndex
+            while start < documents.endIndex {
+                let end = min(start + 80, documents.endIndex)
+                let rows: [[any Encodable & Sendable]] = documents[start..<end].map {
+                    [meetingID, $0.kind.rawValue, $0.item, $0.speaker, $0.start, $0.text]
+                }
+                try await database.raw(
+                    """
+                    INSERT INTO search_docs (meeting_id, kind, item, speaker, start, body)
+                    VALUES \(Self.valueRows(rows, cast: isPostgres ? [2: "integer", 4: "double precision"] : [:]))
+                    """
+                ).run()
+                start = end
+            }
+            return true
+        }
+    }
+
+    public func meetingsBehindSearch(limit: Int) async throws -> [String] {
+        try await database.raw(
+            """
+            SELECT m.id FROM meetings m LEFT JOIN search_positions p ON p.meeting_id = m.id
+            WHERE m.last_offset > 0 AND (p.meeting_id IS NULL OR p.epoch <> m.epoch OR p."offset" < m.last_offset)
+            ORDER BY m.created_at LIMIT \(bind: limit)
+            """
+        ).all().map { try $0.decode(column: "id", as: String.self) }
+    }
+
+    public func search(_ query: SearchQuery) async throws -> [SearchHit] {
+        guard !query.words.isEmpty, query.limit > 0 else { return [] }
+        let mark = (String(SearchHit.markStart), String(SearchHit.markEnd))
+        var sql: SQLQueryString
+        if isPostgres {
+            let words = query.words.joined(separator: " ")
+            sql = """
+                SELECT d.meeting_id, m.title, m.created_at, d.kind, d.item, d.speaker, d.start,
+                    ts_headline('english', d.body, q.query,
+                        \(bind: "StartSel=\(mark.0), StopSel=\(mark.1), MaxWords=24, MinWords=12, MaxFragments=1, FragmentDelimiter=…"))
+                        AS snippet,
+                    ts_rank(d.document, q.query)::double precision AS score
+                FROM search_docs d JOIN meetings m ON m.id = d.meeting_id,
+                    plainto_tsquery('english', \(bind: words)) AS q(query)
+                WHERE d.document @@ q.query
+                """
+        } else {
+            // Each word quoted: whatever the text, FTS5 reads words, never its query syntax.
+            let match = query.words.map { "\"\($0.replacingOccurrences(of: "\"", with: ""))\"" }.joined(separator: " ")
+            sql = """
+                SELECT d.meeting_id, m.title, m.created_at, d.kind, d.item, d.speaker, d.start,
+                    snippet(search_fts, 0, \(bind: mark.0), \(bind: mark.1), '…', 24) AS snippet,
+                    -bm25(search_fts) AS score
+                FROM search_fts JOIN search_docs d ON d.id = search_fts.rowid JOIN meetings m ON m.id = d.meeting_id
+                WHERE search_fts MATCH \(bind: match)
+                """
+        }
+        sql += """
+             AND (m.owner_id = \(bind: query.userID)
+                OR m.id IN (SELECT meeting_id FROM meeting_members WHERE user_id = \(bind: query.userID)))
+            """
+        if let speaker = query.speaker { sql += " AND lower(d.speaker) = \(bind: speaker.lowercased())" }
+        if let from = query.from { sql += " AND m.created_at >= \(bind: Self.milliseconds(from))" }
+        if let to = query.to { sql += " AND m.created_at < \(bind: Self.milliseconds(to))" }
+        if let meetingID = query.meetingID { sql += " AND d.meeting_id = \(bind: meetingID)" }
+        sql += """
+             ORDER BY score DESC, m.created_at DESC, d.meeting_id, d.kind, d.item
+            LIMIT \(bind: query.limit) OFFSET \(bind: query.offset)
+            """
+        return try await database.raw(sql).all().map { row in
+            SearchHit(
+                meetingID: try row.decode(column: "meeting_id", as: String.self),
+                title: try row.decode(column: "title", as: String.self),
+                createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
+                kind: SearchDocument.Kind(rawValue: try row.decode(column: "kind", as: String.self)) ?? .segment,
+                item: try row.decode(column: "item", as: Int.self),
+                speaker: try row.decode(column: "speaker", as: String?.self),
+                start: try row.decode(column: "start", as: Double?.self),
+                snippet: try row.decode(column: "snippet", as: String.self),
+                score: try row.decode(column: "score", as: Double.self))
+        }
+    }
+}
