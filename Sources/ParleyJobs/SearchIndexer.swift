@@ -120,7 +120,8 @@ public final class SearchIndexer: Service, Sendable {
             }
             for (index, decision) in summary.decisions.enumerated() {
                 documents.append(
-                    SearchDocument(kind: .decision, item: index, speaker: nil, start: decision.time, text: decision.text))
+                    SearchDocument(
+                        kind: .decision, item: index, speaker: nil, start: decision.time, text: decision.text))
             }
         }
         for item in state.actionItems {

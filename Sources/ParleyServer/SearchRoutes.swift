@@ -47,7 +47,9 @@ struct SearchRoutes {
             let user = try context.requireUser()
             let parameters = request.uri.queryParameters
             let text = parameters.get("q") ?? ""
-            guard text.count <= 500 else { throw APIError.badRequest("q= is at most 500 characters", code: "invalid_query") }
+            guard text.count <= 500 else {
+                throw APIError.badRequest("q= is at most 500 characters", code: "invalid_query")
+            }
             let words = SearchQuery.words(of: text)
             guard !words.isEmpty else {
                 throw APIError.badRequest("q= needs at least one word to search for", code: "invalid_query")
@@ -64,7 +66,8 @@ struct SearchRoutes {
                 query: words.joined(separator: " "),
                 hits: found.prefix(limit).map { hit in
                     Hit(
-                        meetingID: hit.meetingID, title: hit.title, createdAt: MeetingEvent.formatTimestamp(hit.createdAt),
+                        meetingID: hit.meetingID, title: hit.title,
+                        createdAt: MeetingEvent.formatTimestamp(hit.createdAt),
                         kind: hit.kind.rawValue, item: hit.item, speaker: hit.speaker, start: hit.start,
                         snippet: Self.html(hit.snippet), score: (hit.score * 1000).rounded() / 1000)
                 },

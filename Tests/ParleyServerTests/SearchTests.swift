@@ -1,0 +1,108 @@
+import Foundation
+import NIOHTTP1
+import ParleyJobs
+import ParleyServer
+import ParleySynth
+import ParleyTestSupport
+import Testing
+
+/// `GET /api/search` on a meeting the real pipeline processed, on both databases: what was
+/// said is found with its speaker, time and a marked snippet; a correction, a rename and an
+/// action item edit are found a moment after they are made; only people who may see the
+/// meeting find it; a deleted meeting is found no more.
+@Suite struct SearchTests {
+    enum Database: String, CaseIterable, Sendable { case sqlite, postgres }
+
+    @Test(arguments: Database.allCases) func whatWasSaidAndEditedIsFoundByWhoMaySeeIt(on database: Database)
+        async throws
+    {
+        let audio = try Data(contentsOf: URL(fileURLWithPath: try ServerFixture.standup().audioPath))
+        let url = database == .postgres ? try await TestPostgres.freshDatabase() : nil
+        try await ServerFixture.withServer(try ServerFixture.settings { $0.engine.database = url }) { h in
+            let (_, alice) = try await h.user("alice")
+            let (_, carol) = try await h.user("carol")
+            let meeting = try await h.meeting("Standup", token: alice)
+            async let processed = h.watch(meeting, token: alice) { messages in
+                messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            let upload = try await h.request(
+                .PUT, "/api/meetings/\(meeting)/audio", token: alice, body: audio, contentType: "audio/wav")
+            #expect(upload.status == 202)
+            #expect(try await processed.events.last?.stage == "completed")
+            let state = try await h.request(.GET, "/api/meetings/\(meeting)", token: alice).json
+            let segments = try #require(state["segments"] as? [[String: Any]])
+            let segment = try #require(
+                segments.first { ($0["text"] as? String ?? "").split(separator: " ").count >= 4 })
+            // The longest word the segment holds, as someone would remember it.
+            let word = try #require(
+                (segment["text"] as? String ?? "").split { !$0.isLetter }.map(String.init).max { $0.count < $1.count })
+
+            let found = try await Self.search(h, "q=\(word)", token: alice) { !$0.isEmpty }
+            let hit = try #require(found.first { $0["kind"] as? String == "segment" })
+            #expect(hit["meeting_id"] as? String == meeting && hit["title"] as? String == "Standup")
+            #expect(hit["speaker"] is String && hit["start"] is Double)
+            #expect(
+                (hit["snippet"] as? String ?? "").lowercased().contains("<mark>\(word.lowercased())</mark>"), "\(hit)")
+            #expect(try await Self.search(h, "q=\(word)", token: carol).isEmpty)
+            let page = try await h.request(.GET, "/api/search?q=\(word)&limit=1", token: alice).json
+            #expect((page["hits"] as? [Any])?.count == 1)
+            #expect(page["next_offset"] as? Int == (found.count > 1 ? 1 : nil))
+
+            // A correction is found a moment after it is made, under the speaker's new name.
+            let segmentID = try #require(segment["id"] as? Int)
+            let corrected = try await h.request(
+                .PATCH, "/api/meetings/\(meeting)/segments/\(segmentID)",
+                json: ["text": "The zeppelin budget needs a second look."], token: alice)
+            #expect(corrected.status == 200, "\(corrected.text)")
+            let speaker = try #require(segment["speaker"] as? String)
+            let renamed = try await h.request(
+                .PUT, "/api/meetings/\(meeting)/speakers/\(speaker)", json: ["name": "Dana Scully"], token: alice)
+            #expect(renamed.status == 200, "\(renamed.text)")
+            let zeppelin = try await Self.search(h, "q=zeppelins&speaker=dana%20scully", token: alice) {
+                $0.first?["speaker"] as? String == "Dana Scully"
+            }
+            #expect(zeppelin.count == 1 && zeppelin.first?["item"] as? Int == segmentID, "\(zeppelin)")
+            // An action item's new words too.
+            let item = try #require((state["action_items"] as? [[String: Any]])?.first?["id"] as? Int)
+            let edited = try await h.request(
+                .PATCH, "/api/meetings/\(meeting)/action-items/\(item)",
+                json: ["task": "Order the blimp hangar"], token: alice)
+            #expect(edited.status == 200, "\(edited.text)")
+            let blimp = try await Self.search(h, "q=blimp", token: alice) { !$0.isEmpty }
+            #expect(blimp.first?["kind"] as? String == "action_item" && blimp.first?["item"] as? Int == item)
+            // Someone the meeting is shared with finds it; bad queries are refused.
+            #expect(
+                try await h.request(
+                    .POST, "/api/meetings/\(meeting)/members", json: ["username": "carol"], token: alice
+                )
+                .status == 201)
+            #expect(try await Self.search(h, "q=zeppelin", token: carol).count == 1)
+            for bad in ["q=%20%2C", "q=x&limit=0", "q=x&from=yesterday"] {
+                let refused = try await h.request(.GET, "/api/search?\(bad)", token: alice)
+                #expect(
+                    refused.status == 400 && refused.errorCode?.hasPrefix("invalid_") == true, "\(bad): \(refused.text)"
+                )
+            }
+            #expect(try await h.request(.GET, "/api/search?q=x").status == 401)
+            // Deleted: gone from the results.
+            #expect(try await h.request(.DELETE, "/api/meetings/\(meeting)", token: alice).status == 204)
+            #expect(try await Self.search(h, "q=zeppelin", token: alice).isEmpty)
+        }
+    }
+
+    /// The hits for `query`, asked again (up to 10 s) until `ready` holds: the index follows
+    /// the log a moment behind.
+    static func search(
+        _ h: Harness, _ query: String, token: String, until ready: ([[String: Any]]) -> Bool = { _ in true }
+    ) async throws -> [[String: Any]] {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            let reply = try await h.request(.GET, "/api/search?\(query)", token: token)
+            #expect(reply.status == 200, "\(reply.text)")
+            let hits = reply.json["hits"] as? [[String: Any]] ?? []
+            if ready(hits) || ContinuousClock.now > deadline { return hits }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+}
