@@ -733,3 +733,37 @@ def watching_sockets(server):
     """The server's open meeting sockets, from /metrics."""
     text = urllib.request.urlopen(server.base + "/metrics", timeout=10).read().decode()
     return sum(int(float(line.split()[-1])) for line in text.splitlines() if line.startswith("parley_ws_connections "))
+
+
+def test_search_finds_what_was_said_and_opens_the_meeting_playing_there(server, meeting_audio, pages):
+    token = server.register("sol")
+    meeting, view = process_by_api(server, token, "Standup", meeting_audio["short"])
+    assert view["status"] == "completed"
+    # The longest word of a later line, as someone would remember it.
+    segment = view["segments"][len(view["segments"]) // 2]
+    word = max(("".join(c for c in w if c.isalpha()) for w in segment["text"].split()), key=len)
+    page = Page(server, "search")
+    pages.append(page)
+    page.login("sol")
+    page.visible("#search-q").send_keys(word + Keys.ENTER)
+    page.wait(lambda d: page.all("li.search-hit"), 30, "no search results")
+    page.shot("results")
+    hits = page.all("li.search-hit")
+    assert all(hit.get_attribute("data-meeting") == meeting for hit in hits)
+    marks = [m.text.lower() for m in page.all("li.search-hit mark")]
+    assert word.lower() in marks, marks
+    said = [hit for hit in hits if hit.get_attribute("data-kind") == "segment"]
+    assert said, [hit.text for hit in hits]
+    said[0].find_element(By.CSS_SELECTOR, "a.hit-open").click()
+    found = page.visible("li.segment.found")
+    assert word.lower() in found.text.lower(), found.text
+    # Playing from that moment (the hit's start), not from the beginning.
+    start = next(s["start"] for s in view["segments"] if word.lower() in s["text"].lower())
+    page.wait(lambda d: d.execute_script(
+        "const a = document.querySelector('audio'); return a && !a.paused && a.currentTime >= arguments[0];",
+        start), 30, "the recording never played from the hit")
+    page.shot("opened-at-hit")
+    # Nothing for words nobody said; the list page's search box leads back here.
+    page.open("/search?q=xylophone%20zebra")
+    page.wait(lambda d: "Nothing found" in page.find("#search-summary").text, 30, "no 'nothing found'")
+    page.shot("nothing-found")

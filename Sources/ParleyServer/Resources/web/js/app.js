@@ -26,13 +26,17 @@ async function route() {
   current = null;
   document.getElementById("connection").hidden = true;
   showAccount();
-  const path = location.hash.replace(/^#/, "") || "/meetings";
+  const [path, search = ""] = (location.hash.replace(/^#/, "") || "/meetings").split("?");
   const parts = path.split("/").filter(Boolean);
+  const query = new URLSearchParams(search);
   if (parts[0] === "login" || parts[0] === "register") return authPage(parts[0]);
   if (!session()) return requireLogin();
   if (parts[0] === "voices") return voicesPage();
+  if (parts[0] === "search") return searchPage(query.get("q") || "");
   if (parts[0] === "meetings" && parts[1]) {
-    current = new MeetingPage(decodeURIComponent(parts[1]), main);
+    // From a search hit: ?t=<seconds>&segment=<id> opens the meeting there and plays.
+    const number = (name) => (query.has(name) && Number.isFinite(Number(query.get(name))) ? Number(query.get(name)) : null);
+    current = new MeetingPage(decodeURIComponent(parts[1]), main, { at: number("t"), segment: number("segment") });
     return current.load();
   }
   return meetingsPage();
@@ -117,7 +121,8 @@ async function meetingsPage() {
         h("label", { for: "new-min-speakers" }, "or at least"), fewest,
         h("label", { for: "new-max-speakers" }, "and at most"), most)),
   );
-  show(h("h1", {}, "Meetings"), problem, create, h("section", { class: "card", "aria-label": "Your meetings" }, list));
+  show(h("h1", {}, "Meetings"), searchForm(""), problem, create,
+    h("section", { class: "card", "aria-label": "Your meetings" }, list));
   try {
     const { meetings } = await api("GET", "/api/meetings");
     list.replaceChildren(meetingsTable(meetings, problem));
@@ -154,6 +159,70 @@ function meetingsTable(meetings, problem) {
       h("th", { scope: "col", class: "optional" }, "Duration"), h("th", { scope: "col", class: "optional" }, "Created"),
       h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Actions")))),
     h("tbody", {}, rows));
+}
+
+// Search across every meeting the user may see: what was said, summarized, decided, promised.
+function searchForm(words) {
+  const q = h("input", { id: "search-q", type: "search", name: "q", required: true, maxlength: 500, value: words,
+    placeholder: "billing migration", autocomplete: "off" });
+  return h("form", { class: "card search-form", role: "search", onsubmit: (event) => {
+    event.preventDefault();
+    if (q.value.trim()) location.hash = `#/search?q=${encodeURIComponent(q.value.trim())}`;
+  } },
+    h("label", { for: "search-q" }, "Search your meetings"),
+    h("div", { class: "row" }, q, h("button", { type: "submit" }, "Search")));
+}
+
+const KINDS = { segment: "said", summary: "summary", decision: "decision", action_item: "action item" };
+
+async function searchPage(words) {
+  document.title = words ? `${words} · Search · Parley` : "Search · Parley";
+  const problem = h("div", { "aria-live": "assertive" });
+  const results = h("ol", { class: "search-hits", "aria-label": "Results" });
+  const summary = h("p", { class: "note", id: "search-summary", "aria-live": "polite" }, words ? "Searching…" : "");
+  const more = h("button", { type: "button", class: "secondary", id: "search-more", hidden: true }, "More results");
+  show(h("h1", {}, "Search"), searchForm(words), problem, h("section", { class: "card" }, summary, results, more),
+    h("p", {}, h("a", { href: "#/meetings" }, "Back to your meetings")));
+  if (!words) return;
+  let offset = 0;
+  const load = async () => {
+    more.disabled = true;
+    try {
+      const answer = await api("GET", `/api/search?q=${encodeURIComponent(words)}&offset=${offset}`);
+      results.append(...answer.hits.map(searchHit));
+      const shown = results.children.length;
+      summary.textContent = shown ? `${shown}${answer.next_offset != null ? "+" : ""} ${shown === 1 ? "result" : "results"} for “${answer.query}”.`
+        : `Nothing found for “${answer.query}”.`;
+      more.hidden = answer.next_offset == null;
+      offset = answer.next_offset ?? offset;
+    } catch (error) {
+      summary.textContent = "";
+      handle(error, problem);
+    } finally {
+      more.disabled = false;
+    }
+  };
+  more.addEventListener("click", load);
+  await load();
+}
+
+function searchHit(hit) {
+  const at = hit.start != null ? `?t=${hit.start}${hit.kind === "segment" ? `&segment=${hit.item}` : ""}` : "";
+  const href = `#/meetings/${encodeURIComponent(hit.meeting_id)}${at}`;
+  const meta = [KINDS[hit.kind] || hit.kind, hit.speaker, hit.start != null ? clock(hit.start) : null,
+    new Date(hit.created_at).toLocaleDateString()].filter(Boolean).join(" · ");
+  return h("li", { class: "search-hit", "data-meeting": hit.meeting_id, "data-kind": hit.kind },
+    h("a", { href, class: "hit-open" }, hit.title),
+    h("span", { class: "note" }, ` ${meta}`),
+    h("p", { class: "snippet" }, ...marked(hit.snippet)));
+}
+
+// The server's snippet (escaped HTML whose only tags are <mark>) as text and <mark> nodes.
+function marked(html) {
+  const text = (part) => part.replace(/&lt;/g, "<").replace(/&gt;/g, ">").replace(/&quot;/g, "\"")
+    .replace(/&#39;/g, "'").replace(/&amp;/g, "&");
+  return html.split(/(<mark>.*?<\/mark>)/).filter(Boolean).map((part) => (part.startsWith("<mark>")
+    ? h("mark", {}, text(part.slice(6, -7))) : document.createTextNode(text(part))));
 }
 
 // The people the user's meetings recognize by voice: enroll one from a recording, rename,

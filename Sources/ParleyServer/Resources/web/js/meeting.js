@@ -13,9 +13,11 @@ const STAGE_NAMES = {
 };
 
 export class MeetingPage {
-  constructor(id, main) {
+  constructor(id, main, { at = null, segment = null } = {}) {
     this.id = id;
     this.main = main;
+    this.startAt = at; // seconds to play from once loaded (a search hit), and its segment
+    this.startSegment = segment;
     this.editingParts = new Set(); // sections with an open editor: not redrawn under the user
     this.rows = new Map(); // segment id -> its <li>
     this.stopAt = null;
@@ -53,6 +55,7 @@ export class MeetingPage {
       onGone: (error) => handle(error, this.problem),
     });
     this.live.start(this.state.offset, this.state.epoch);
+    if (this.startAt != null) this.playFrom(this.startAt, this.startSegment);
   }
 
   stop() {
@@ -784,6 +787,19 @@ export class MeetingPage {
     } catch (error) {
       if (error.name !== "AbortError") this.problem.replaceChildren(errorBox(new Error("The recording cannot be played here yet.")));
     }
+  }
+
+  // Opened at a moment (a search hit): that line shown and marked, and the recording played
+  // from there on.
+  playFrom(at, segmentID) {
+    const segment = this.state.segments.find((s) => s.id === segmentID)
+      || this.state.segments.find((s) => s.start <= at && at < s.end);
+    const row = segment && this.rows.get(segment.id);
+    if (row) {
+      row.classList.add("found");
+      row.scrollIntoView({ block: "center" });
+    }
+    this.play({ id: segment ? segment.id : null, start: at, end: null });
   }
 
   // The token in the recording's address expires: take a fresh one once.
