@@ -104,4 +104,19 @@ extension SQLStore: SearchStore {
                 score: try row.decode(column: "score", as: Double.self))
         }
     }
+
+    /// The bytes the search index takes on disk: its tables and indexes (PostgreSQL: with
+    /// TOAST; SQLite: the pages dbstat counts).
+    public func searchIndexBytes() async throws -> Int {
+        let sql: SQLQueryString =
+            isPostgres
+            ? """
+            SELECT (pg_total_relation_size('search_docs') + pg_total_relation_size('search_positions'))::bigint AS bytes
+            """
+            : """
+            SELECT COALESCE(SUM(pgsize), 0) AS bytes FROM dbstat
+            WHERE name LIKE 'search%' OR name LIKE 'sqlite_autoindex_search%'
+            """
+        return try await database.raw(sql).first()?.decode(column: "bytes", as: Int.self) ?? 0
+    }
 }

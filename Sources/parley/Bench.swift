@@ -5,7 +5,7 @@ import ParleyAudio
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Measure the audio front on a file (used by benchmarks/run.py and benchmarks/decode.py).",
-        subcommands: [Front.self, Decode.self, Voices.self])
+        subcommands: [Front.self, Decode.self, Voices.self, Search.self])
 
     /// Seconds of a duration, as a Double.
     static func seconds(_ elapsed: Duration) -> Double {
