@@ -47,8 +47,9 @@ test: lint
 # (hub.py), fan-out across two nodes on PostgreSQL (cluster.py), the read model
 # (readmodel.py), both diarizers on real speech (real.py), word error rate on real speech
 # beside faster-whisper alone (real_wer.py), decoding every kind of recording
-# beside the ffmpeg command line (decode.py), and a meeting from standard input at real time
-# (live.py). Each script rewrites its own section only.
+# beside the ffmpeg command line (decode.py), a meeting from standard input at real time
+# (live.py), and search over 10,000 hour-long meetings on both databases (search.py). Each
+# script rewrites its own section only.
 bench:
 	@scripts/setup.sh --bench
 	$(SWIFT) build -c release --product parley
@@ -62,6 +63,7 @@ bench:
 	.venv/bin/python benchmarks/voices.py --skip-build
 	.venv/bin/python benchmarks/decode.py --skip-build
 	.venv/bin/python benchmarks/live.py --skip-build
+	.venv/bin/python benchmarks/search.py --skip-build
 
 clean:
 	rm -rf .build $(ASAN_BUILD) data bench-output

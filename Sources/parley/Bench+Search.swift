@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ParleyStore
+import SQLKit
 
 extension Bench {
     /// The search index at scale: many meetings of generated transcript (Zipf-distributed words
@@ -18,6 +19,7 @@ extension Bench {
         @Option(help: "A PostgreSQL URL (a fresh database); without it, SQLite in --folder.") var database: String?
         @Option(help: "Where the SQLite database goes (emptied first).") var folder = "bench-output/search"
         @Option(help: "Random seed.") var seed: UInt64 = 7
+        @Option(help: "Searches timed as a substring scan without the index (the peer).") var scanQueries = 20
 
         func run() async throws {
             var logger = Logger(label: "bench-search")
@@ -80,6 +82,26 @@ extension Bench {
             }
             times.sort()
 
+            // The peer: the same searches without a full-text index (a case-insensitive substring
+            // scan of the same rows for every word, the same visibility), on the first few.
+            var scans: [Double] = []
+            var random2 = SplitMix(seed: seed &+ 1)
+            for q in 0..<min(scanQueries, queries) {
+                let count = 1 + q % 3
+                let terms = (0..<count).map { _ in words.searched(&random2) }
+                var sql: SQLQueryString = """
+                    SELECT d.meeting_id FROM search_docs d JOIN meetings m ON m.id = d.meeting_id
+                    WHERE (m.owner_id = \(bind: owners[q % owners.count])
+                        OR m.id IN (SELECT meeting_id FROM meeting_members WHERE user_id = \(bind: owners[q % owners.count])))
+                    """
+                for term in terms { sql += " AND lower(d.body) LIKE \(bind: "%" + term + "%")" }
+                sql += " LIMIT 20"
+                let start = ContinuousClock.now
+                _ = try await store.database.raw(sql).all()
+                scans.append(Bench.seconds(ContinuousClock.now - start) * 1000)
+            }
+            scans.sort()
+
             // What indexing adds to publishing: appending one event, and re-indexing one
             // meeting of this length (the indexer does it once per burst of events).
             var appends: [Double] = []
@@ -107,7 +129,8 @@ extension Bench {
                 "index_seconds": indexSeconds, "queries": queries,
                 "query_ms_p50": Self.percentile(times, 0.5), "query_ms_p95": Self.percentile(times, 0.95),
                 "query_ms_max": times.last ?? 0, "hits_mean": Double(hits.reduce(0, +)) / Double(max(1, hits.count)),
-                "append_ms_p50": Self.percentile(appends, 0.5),
+                "append_ms_p50": Self.percentile(appends, 0.5), "scan_queries": scans.count,
+                "scan_ms_p50": Self.percentile(scans, 0.5), "scan_ms_p95": Self.percentile(scans, 0.95),
                 "reindex_meeting_ms_p50": Self.percentile(reindexes, 0.5),
                 "reindex_meeting_ms_p95": Self.percentile(reindexes, 0.95),
             ]
