@@ -240,14 +240,20 @@ public struct ActionItemRecord: Sendable, Hashable, Codable {
     public var due: String?
     public var time: Double
     public var done: Bool
+    /// The account it is assigned to (a username), when an editor assigned it: it is then on
+    /// that person's list of action items whatever the owner's name says.
+    public var assignee: String?
 
-    public init(id: Int, owner: String?, task: String, due: String?, time: Double, done: Bool = false) {
+    public init(
+        id: Int, owner: String?, task: String, due: String?, time: Double, done: Bool = false, assignee: String? = nil
+    ) {
         self.id = id
         self.owner = owner
         self.task = task
         self.due = due
         self.time = time
         self.done = done
+        self.assignee = assignee
     }
 }
 

@@ -96,11 +96,22 @@ public final class SearchIndexer: Service, Sendable {
             let state = try await states.state(of: meeting)
             _ = try await store.replaceSearchDocuments(
                 meetingID: meetingID, epoch: meeting.epoch, offset: state.offset,
-                documents: Self.documents(of: state))
+                documents: Self.documents(of: state), actionItems: Self.actionItems(of: state))
         } catch {
             logger.warning(
                 "cannot index a meeting for search",
                 metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
+        }
+    }
+
+    /// The meeting's action items for people's lists, each due phrase as a date counted from
+    /// the day of the meeting.
+    public static func actionItems(of state: MeetingState) -> [IndexedActionItem] {
+        state.actionItems.map { item in
+            IndexedActionItem(
+                item: item.id, owner: item.owner, assignee: item.assignee, task: item.task, due: item.due,
+                dueDate: item.due.flatMap { DueDate.date(of: $0, saidOn: state.createdAt) }, done: item.done,
+                time: item.time)
         }
     }
 

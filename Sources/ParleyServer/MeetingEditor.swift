@@ -92,6 +92,7 @@ actor MeetingEditor {
         var owner: String??
         var due: String??
         var done: Bool?
+        var assignee: String??
 
         init(from decoder: any Decoder) throws {
             let container = try decoder.container(keyedBy: CodingKeys.self)
@@ -99,6 +100,7 @@ actor MeetingEditor {
             done = try container.decodeIfPresent(Bool.self, forKey: .done)
             owner = try Self.clearable(container, .owner)
             due = try Self.clearable(container, .due)
+            assignee = try Self.clearable(container, .assignee)
         }
 
         /// Absent: nil (keep); `null`: .some(nil) (clear); a string: .some(text).
@@ -108,7 +110,7 @@ actor MeetingEditor {
             return .some(try container.decode(String.self, forKey: key))
         }
 
-        enum CodingKeys: String, CodingKey { case task, owner, due, done }
+        enum CodingKeys: String, CodingKey { case task, owner, due, done, assignee }
     }
 
     /// Changes one action item (`action_items` with the whole list after the change). The list
@@ -132,6 +134,7 @@ actor MeetingEditor {
             if let owner = change.owner { items[index].owner = try Self.optionalText(owner, field: "owner") }
             if let due = change.due { items[index].due = try Self.optionalText(due, field: "due") }
             if let done = change.done { items[index].done = done }
+            if let assignee = change.assignee { items[index].assignee = try await account(assignee, of: meeting) }
             guard items != state.actionItems else { return items }
             do {
                 state.apply(
@@ -221,13 +224,30 @@ actor MeetingEditor {
                 id: index + 1, owner: item.owner, task: item.task, due: item.due,
                 time: item.time)
             if let kept = before[SpeakerInfo.nameKey(item.task)] {
-                (record.owner, record.due, record.done) = (kept.owner, kept.due, kept.done)
+                (record.owner, record.due, record.done, record.assignee) = (
+                    kept.owner, kept.due, kept.done, kept.assignee
+                )
             }
             return record
         }
         _ = try await publish(.summary(summary), in: meeting)
         _ = try await publish(.actionItems(ActionItemsUpdate(items: items)), in: meeting)
         return (summary, items)
+    }
+
+    /// The username of an account the meeting is shared with (or its owner), as that account
+    /// spells it; nil clears the assignment.
+    func account(_ username: String?, of meeting: MeetingRecord) async throws -> String? {
+        guard let username = username?.trimmingCharacters(in: .whitespaces), !username.isEmpty else { return nil }
+        let store = meetings.store
+        let user = try await store.user(named: username)
+        let members = try await store.members(meetingID: meeting.id)
+        guard let user, user.id == meeting.ownerID || members.contains(where: { $0.userID == user.id }) else {
+            throw APIError(
+                .unprocessableContent, "invalid_assignee",
+                "an action item can be assigned to the meeting's owner or one of its members only")
+        }
+        return user.username
     }
 
     /// An owner or due phrase: at most 100 characters; only spaces (or null) clears it.

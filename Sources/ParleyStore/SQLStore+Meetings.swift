@@ -71,7 +71,7 @@ extension SQLStore: MeetingStore {
         try await transactor.transaction { database in
             for table in [
                 "jobs", "presence", "events", "meeting_snapshots", "meeting_members", "meeting_voices", "voice_sources",
-                "search_docs", "search_positions",
+                "search_docs", "search_positions", "meeting_action_items",
             ] {
                 try await database.raw("DELETE FROM \(unsafeRaw: table) WHERE meeting_id = \(bind: id)").run()
             }

@@ -6,39 +6,93 @@ import SQLKit
 /// (PostgreSQL); `search_positions` says which offset of which log each meeting's rows reflect.
 extension SQLStore: SearchStore {
     public func replaceSearchDocuments(
-        meetingID: String, epoch: String, offset: Int, documents: [SearchDocument]
+        meetingID: String, epoch: String, offset: Int, documents: [SearchDocument], actionItems: [IndexedActionItem]
     ) async throws -> Bool {
-        try await transactor.transaction { database in
-            // Only forward, and only for the meeting's current log: a slower indexer never
-            // replaces what a faster one wrote (the row lock orders them on PostgreSQL).
-            let claimed = try await database.raw(
-                """
-                INSERT INTO search_positions (meeting_id, epoch, "offset")
-                SELECT \(bind: meetingID), \(bind: epoch), \(bind: offset)
-                WHERE EXISTS (SELECT 1 FROM meetings WHERE id = \(bind: meetingID) AND epoch = \(bind: epoch))
-                ON CONFLICT (meeting_id) DO UPDATE SET epoch = excluded.epoch, "offset" = excluded."offset"
-                WHERE search_positions.epoch <> excluded.epoch OR search_positions."offset" < excluded."offset"
-                RETURNING meeting_id
-                """
-            ).first()
-            guard claimed != nil else { return false }
-            try await database.raw("DELETE FROM search_docs WHERE meeting_id = \(bind: meetingID)").run()
-            // 6 values a row: 80 rows a statement stays under every driver's bind limit.
-            var start = documents.startIndex
-            while start < documents.endIndex {
-                let end = min(start + 80, documents.endIndex)
-                let rows: [[any Encodable & Sendable]] = documents[start..<end].map {
-                    [meetingID, $0.kind.rawValue, $0.item, $0.speaker, $0.start, $0.text]
+        let isPostgres = isPostgres
+        return
+            try await transactor.transaction { database in
+                // Only forward, and only for the meeting's current log: a slower indexer never
+                // replaces what a faster one wrote (the row lock orders them on PostgreSQL).
+                let claimed = try await database.raw(
+                    """
+                    INSERT INTO search_positions (meeting_id, epoch, "offset")
+                    SELECT \(bind: meetingID), \(bind: epoch), \(bind: offset)
+                    WHERE EXISTS (SELECT 1 FROM meetings WHERE id = \(bind: meetingID) AND epoch = \(bind: epoch))
+                    ON CONFLICT (meeting_id) DO UPDATE SET epoch = excluded.epoch, "offset" = excluded."offset"
+                    WHERE search_positions.epoch <> excluded.epoch OR search_positions."offset" < excluded."offset"
+                    RETURNING meeting_id
+                    """
+                ).first()
+                guard claimed != nil else { return false }
+                try await database.raw("DELETE FROM search_docs WHERE meeting_id = \(bind: meetingID)").run()
+                // 6 values a row: 80 rows a statement stays under every driver's bind limit.
+                var start = documents.startIndex
+                while start < documents.endIndex {
+                    let end = min(start + 80, documents.endIndex)
+                    let rows: [[any Encodable & Sendable]] = documents[start..<end].map {
+                        [meetingID, $0.kind.rawValue, $0.item, $0.speaker, $0.start, $0.text]
+                    }
+                    try await database.raw(
+                        """
+                        INSERT INTO search_docs (meeting_id, kind, item, speaker, start, body)
+                        VALUES \(Self.valueRows(rows, cast: isPostgres ? [2: "integer", 4: "double precision"] : [:]))
+                        """
+                    ).run()
+                    start = end
                 }
-                try await database.raw(
-                    """
-                    INSERT INTO search_docs (meeting_id, kind, item, speaker, start, body)
-                    VALUES \(Self.valueRows(rows, cast: isPostgres ? [2: "integer", 4: "double precision"] : [:]))
-                    """
-                ).run()
-                start = end
+                try await database.raw("DELETE FROM meeting_action_items WHERE meeting_id = \(bind: meetingID)").run()
+                for chunk in stride(from: 0, to: actionItems.count, by: 40) {
+                    let rows: [[any Encodable & Sendable]] = actionItems[chunk..<min(chunk + 40, actionItems.count)].map
+                    {
+                        [
+                            meetingID, $0.item, $0.owner, $0.owner.map(IndexedActionItem.nameKey), $0.assignee, $0.task,
+                            $0.due, $0.dueDate, $0.done ? 1 : 0, $0.time,
+                        ]
+                    }
+                    try await database.raw(
+                        """
+                        INSERT INTO meeting_action_items
+                            (meeting_id, item, owner, owner_key, assignee, task, due, due_date, done, time)
+                        VALUES \(Self.valueRows(rows, cast: isPostgres ? [1: "integer", 8: "integer", 9: "double precision"] : [:]))
+                        """
+                    ).run()
+                }
+                return true
             }
-            return true
+    }
+
+    public func actionItems(_ query: ActionItemQuery) async throws -> [ActionItemHit] {
+        var sql: SQLQueryString = """
+            SELECT a.meeting_id, m.title, m.created_at, a.item, a.owner, a.assignee, a.task, a.due, a.due_date, a.done,
+                a.time
+            FROM meeting_action_items a JOIN meetings m ON m.id = a.meeting_id
+            WHERE (m.owner_id = \(bind: query.userID)
+                OR m.id IN (SELECT meeting_id FROM meeting_members WHERE user_id = \(bind: query.userID)))
+            """
+        if let mine = query.mine {
+            sql += " AND (a.assignee = \(bind: mine.username)"
+            if !mine.names.isEmpty { sql += " OR (a.assignee IS NULL AND a.owner_key IN (\(binds: mine.names)))" }
+            sql += ")"
+        }
+        if let open = query.open { sql += " AND a.done = \(bind: open ? 0 : 1)" }
+        sql += """
+             ORDER BY CASE WHEN a.due_date IS NULL THEN 1 ELSE 0 END, a.due_date, m.created_at DESC, a.meeting_id, a.item
+            LIMIT \(bind: query.limit)
+            """
+        return try await database.raw(sql).all().map { row in
+            ActionItemHit(
+                meetingID: try row.decode(column: "meeting_id", as: String.self),
+                title: try row.decode(column: "title", as: String.self),
+                createdAt: Self.date(try row.decode(column: "created_at", as: Int64.self)),
+                item: IndexedActionItem(
+                    item: try row.decode(column: "item", as: Int.self),
+                    owner: try row.decode(column: "owner", as: String?.self),
+                    assignee: try row.decode(column: "assignee", as: String?.self),
+                    task: try row.decode(column: "task", as: String.self),
+                    due: try row.decode(column: "due", as: String?.self),
+                    dueDate: try row.decode(column: "due_date", as: String?.self),
+                    done: try row.decode(column: "done", as: Int.self) != 0,
+                    time: try row.decode(column: "time", as: Double.self)))
         }
     }
 

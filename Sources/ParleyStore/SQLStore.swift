@@ -197,6 +197,22 @@ public struct SQLStore: Sendable {
                 """
             ]
         ),
+        // Every meeting's action items beside its search documents (written by the same
+        // indexer), for one person's list across meetings; every meeting is indexed again.
+        (
+            10,
+            [
+                """
+                CREATE TABLE IF NOT EXISTS meeting_action_items (
+                    meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE, item INTEGER NOT NULL,
+                    owner TEXT, owner_key TEXT, assignee TEXT, task TEXT NOT NULL, due TEXT, due_date TEXT,
+                    done INTEGER NOT NULL, time DOUBLE PRECISION NOT NULL, PRIMARY KEY (meeting_id, item))
+                """,
+                "CREATE INDEX IF NOT EXISTS meeting_action_items_owner ON meeting_action_items(owner_key)",
+                "CREATE INDEX IF NOT EXISTS meeting_action_items_assignee ON meeting_action_items(assignee)",
+                "DELETE FROM search_positions",
+            ]
+        ),
     ]
 
     /// Statements of a migration that only PostgreSQL runs.

@@ -7,12 +7,83 @@ public protocol SearchStore: Sendable {
     /// Replaces the meeting's documents with `documents`, as of `offset` of the log `epoch`;
     /// false (nothing written) when the index already reflects that offset or a later one of
     /// the same log, or the meeting's log is no longer `epoch` (or the meeting is gone).
-    func replaceSearchDocuments(meetingID: String, epoch: String, offset: Int, documents: [SearchDocument])
-        async throws -> Bool
+    /// The meeting's action items are replaced with `actionItems` in the same write.
+    func replaceSearchDocuments(
+        meetingID: String, epoch: String, offset: Int, documents: [SearchDocument], actionItems: [IndexedActionItem]
+    ) async throws -> Bool
     /// Meetings whose log has events the index does not reflect yet (at most `limit`).
     func meetingsBehindSearch(limit: Int) async throws -> [String]
     /// The best hits for the query among the meetings `query.userID` owns or is a member of.
     func search(_ query: SearchQuery) async throws -> [SearchHit]
+    /// Action items across the meetings `query.userID` owns or is a member of: soonest due
+    /// first (those without a date last), then newest meeting first.
+    func actionItems(_ query: ActionItemQuery) async throws -> [ActionItemHit]
+}
+
+/// An action item as the index keeps it, beside its meeting's documents.
+public struct IndexedActionItem: Sendable, Hashable {
+    public var item: Int
+    public var owner: String?
+    public var assignee: String?
+    public var task: String
+    public var due: String?
+    /// `YYYY-MM-DD`, when the due phrase names a day (``DueDate``).
+    public var dueDate: String?
+    public var done: Bool
+    public var time: Double
+
+    public init(
+        item: Int, owner: String?, assignee: String?, task: String, due: String?, dueDate: String?, done: Bool,
+        time: Double
+    ) {
+        self.item = item
+        self.owner = owner
+        self.assignee = assignee
+        self.task = task
+        self.due = due
+        self.dueDate = dueDate
+        self.done = done
+        self.time = time
+    }
+
+    /// How a name is compared: any case, dots, dashes and underscores as spaces ("dana.scully"
+    /// is "Dana Scully").
+    public static func nameKey(_ name: String) -> String {
+        name.lowercased().split { $0 == " " || $0 == "." || $0 == "_" || $0 == "-" }.joined(separator: " ")
+    }
+}
+
+/// Whose action items, and which.
+public struct ActionItemQuery: Sendable {
+    public var userID: String
+    /// Items assigned to this account, or whose owner is called one of `names` (name keys);
+    /// nil: every item of the meetings the user may see.
+    public var mine: (username: String, names: [String])?
+    /// true: not done; false: done; nil: both.
+    public var open: Bool?
+    public var limit: Int
+
+    public init(userID: String, mine: (username: String, names: [String])?, open: Bool?, limit: Int = 500) {
+        self.userID = userID
+        self.mine = mine
+        self.open = open
+        self.limit = limit
+    }
+}
+
+/// An action item with its meeting.
+public struct ActionItemHit: Sendable, Hashable {
+    public var meetingID: String
+    public var title: String
+    public var createdAt: Date
+    public var item: IndexedActionItem
+
+    public init(meetingID: String, title: String, createdAt: Date, item: IndexedActionItem) {
+        self.meetingID = meetingID
+        self.title = title
+        self.createdAt = createdAt
+        self.item = item
+    }
 }
 
 /// One searchable thing of a meeting.

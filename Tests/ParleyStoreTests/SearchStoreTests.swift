@@ -39,7 +39,7 @@ import Testing
                     Self.segment(1, "Ana", "We decided to ship the billing migration on Friday."),
                     Self.segment(2, "Ben", "The weather was nice this weekend."),
                     SearchDocument(kind: .actionItem, item: 1, speaker: "Ben", start: 12, text: "Ship the migration"),
-                ]))
+                ], actionItems: []))
         #expect(
             try await store.replaceSearchDocuments(
                 meetingID: "m_2", epoch: "e_m_2", offset: 3,
@@ -47,11 +47,11 @@ import Testing
                     Self.segment(1, "Ana", "Migration, migration, migration: the billing migration is late."),
                     SearchDocument(
                         kind: .summary, item: 0, speaker: nil, start: nil, text: "The billing migration slipped."),
-                ]))
+                ], actionItems: []))
         #expect(
             try await store.replaceSearchDocuments(
                 meetingID: "m_3", epoch: "e_m_3", offset: 1,
-                documents: [Self.segment(1, "Cy", "Bob's own migration notes.")]))
+                documents: [Self.segment(1, "Cy", "Bob's own migration notes.")], actionItems: []))
 
         // Stemmed ("migrations" finds "migration"), every word required, best first.
         let hits = try await store.search(SearchQuery(words: ["migrations", "billing"], userID: "u_1"))
@@ -102,20 +102,24 @@ import Testing
         #expect(try await store.meetingsBehindSearch(limit: 10) == ["m_1"])
         #expect(
             try await store.replaceSearchDocuments(
-                meetingID: "m_1", epoch: "e_m_1", offset: 4, documents: [Self.segment(1, "Ana", "budget review")]))
+                meetingID: "m_1", epoch: "e_m_1", offset: 4, documents: [Self.segment(1, "Ana", "budget review")],
+                actionItems: []))
         #expect(try await store.meetingsBehindSearch(limit: 10).isEmpty)
         // An older state (a slower indexer) is refused; so is another log's.
         #expect(
             try await !store.replaceSearchDocuments(
-                meetingID: "m_1", epoch: "e_m_1", offset: 3, documents: [Self.segment(1, "Ana", "stale words")]))
+                meetingID: "m_1", epoch: "e_m_1", offset: 3, documents: [Self.segment(1, "Ana", "stale words")],
+                actionItems: []))
         #expect(
             try await !store.replaceSearchDocuments(
-                meetingID: "m_1", epoch: "e_old", offset: 9, documents: [Self.segment(1, "Ana", "stale words")]))
+                meetingID: "m_1", epoch: "e_old", offset: 9, documents: [Self.segment(1, "Ana", "stale words")],
+                actionItems: []))
         #expect(try await store.search(SearchQuery(words: ["stale"], userID: "u_1")).isEmpty)
         // A newer state replaces every document (a correction, a rename).
         #expect(
             try await store.replaceSearchDocuments(
-                meetingID: "m_1", epoch: "e_m_1", offset: 5, documents: [Self.segment(1, "Bea", "budget approved")]))
+                meetingID: "m_1", epoch: "e_m_1", offset: 5, documents: [Self.segment(1, "Bea", "budget approved")],
+                actionItems: []))
         let hits = try await store.search(SearchQuery(words: ["budget"], userID: "u_1"))
         #expect(hits.map(\.speaker) == ["Bea"])
         #expect(try await store.search(SearchQuery(words: ["review"], userID: "u_1")).isEmpty)
@@ -131,7 +135,55 @@ import Testing
         #expect(try await store.meetingsBehindSearch(limit: 10).isEmpty)
         #expect(
             try await !store.replaceSearchDocuments(
-                meetingID: "m_1", epoch: "e_new", offset: 9, documents: [Self.segment(1, "Ana", "budget")]))
+                meetingID: "m_1", epoch: "e_new", offset: 9, documents: [Self.segment(1, "Ana", "budget")],
+                actionItems: []))
+        try await store.close()
+    }
+
+    @Test(arguments: Backend.allCases) func actionItemsAreFoundByOwnerNameOrAssignmentSoonestFirst(
+        on backend: Backend
+    ) async throws {
+        let store = try await SQLStoreTests.store(backend)
+        try await Self.meetings(store)
+        func item(_ id: Int, _ owner: String?, assignee: String? = nil, due: String? = nil, done: Bool = false)
+            -> IndexedActionItem
+        {
+            IndexedActionItem(
+                item: id, owner: owner, assignee: assignee, task: "task \(id)", due: due.map { "by \($0)" },
+                dueDate: due, done: done, time: Double(id))
+        }
+        #expect(
+            try await store.replaceSearchDocuments(
+                meetingID: "m_1", epoch: "e_m_1", offset: 1, documents: [],
+                actionItems: [
+                    item(1, "Dana Scully", due: "2026-12-09"), item(2, "Fox", assignee: "dana.scully"),
+                    item(3, "DANA SCULLY", assignee: "fox"), item(4, "dana scully", due: "2026-12-07", done: true),
+                ]))
+        #expect(
+            try await store.replaceSearchDocuments(
+                meetingID: "m_3", epoch: "e_m_3", offset: 1, documents: [],
+                actionItems: [item(1, "Dana Scully")]))
+        // alice (u_1) sees m_1 and m_2; her name is not Dana's: "mine" for the account dana.scully.
+        let mine = ActionItemQuery(
+            userID: "u_1", mine: ("dana.scully", [IndexedActionItem.nameKey("dana.scully")]), open: nil)
+        let found = try await store.actionItems(mine)
+        // Soonest due first, undated last; an item assigned to someone else is theirs, not the owner's.
+        #expect(found.map { "\($0.meetingID)/\($0.item.item)" } == ["m_1/4", "m_1/1", "m_1/2"], "\(found)")
+        #expect(found.first?.item.done == true && found.first?.title == "Meeting m_1")
+        var open = mine
+        open.open = true
+        #expect(try await store.actionItems(open).map(\.item.item) == [1, 2])
+        open.open = false
+        #expect(try await store.actionItems(open).map(\.item.item) == [4])
+        #expect(try await store.actionItems(ActionItemQuery(userID: "u_1", mine: nil, open: nil)).count == 4)
+        #expect(try await store.actionItems(ActionItemQuery(userID: "u_3", mine: nil, open: nil)).isEmpty)
+        // Rewritten with the meeting's documents; gone with the meeting.
+        #expect(
+            try await store.replaceSearchDocuments(
+                meetingID: "m_1", epoch: "e_m_1", offset: 2, documents: [], actionItems: [item(1, "Fox")]))
+        #expect(try await store.actionItems(mine).isEmpty)
+        try await store.deleteMeeting(id: "m_1")
+        #expect(try await store.actionItems(ActionItemQuery(userID: "u_1", mine: nil, open: nil)).isEmpty)
         try await store.close()
     }
 
