@@ -8,7 +8,8 @@ import Synchronization
 
 /// Keeps the search index following the meetings' logs: a meeting this process appends to is
 /// indexed again from its state (the read model) shortly after, so a correction, a rename or
-/// an action item edit is searchable within `delay`; a burst of appends is one rewrite. At
+/// an action item edit is searchable within `delay`; a burst of appends is one rewrite, and a
+/// reader that waits (`settle`) sees its own edit. At
 /// start and every `catchUpInterval` it also indexes the meetings whose index lags their log
 /// (a database made before the index, another process that stopped between an append and
 /// its indexing). A deleted meeting's documents go with it (`deleteMeeting`).
@@ -18,7 +19,15 @@ public final class SearchIndexer: Service, Sendable {
     let delay: Duration
     let catchUpInterval: Duration
     let logger: Logger
-    private let dirty = Mutex<Set<String>>([])
+    /// Meetings appended to since the last pass, and how many appends were seen and have been
+    /// indexed (a reader waiting for them makes the next pass start at once).
+    private struct Pending {
+        var meetings: Set<String> = []
+        var requested = 0
+        var finished = 0
+        var urgent = false
+    }
+    private let pending = Mutex(Pending())
     private let wake: AsyncStream<Void>
     private let wakeSignal: AsyncStream<Void>.Continuation
 
@@ -34,7 +43,10 @@ public final class SearchIndexer: Service, Sendable {
         (wake, wakeSignal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
         hub.onAppend { [self] meetingID, data in
             guard data.contains(where: Self.changesWhatIsSearched) else { return }
-            dirty.withLock { _ = $0.insert(meetingID) }
+            pending.withLock {
+                $0.meetings.insert(meetingID)
+                $0.requested += 1
+            }
             wakeSignal.yield()
         }
     }
@@ -59,14 +71,39 @@ public final class SearchIndexer: Service, Sendable {
                 }
             }
             for await _ in wake.cancelOnGracefulShutdown() {
-                try? await Task.sleep(for: delay)  // gathers the rest of a burst
-                let meetings = dirty.withLock { dirty in
-                    defer { dirty.removeAll() }
-                    return dirty
+                // Gathers the rest of a burst, unless someone waits to read (`settle`).
+                let gathered = ContinuousClock.now + delay
+                while ContinuousClock.now < gathered, !pending.withLock({ $0.urgent }) {
+                    try? await Task.sleep(for: .milliseconds(10))
+                }
+                let (meetings, target) = pending.withLock { pending in
+                    defer {
+                        pending.meetings.removeAll()
+                        pending.urgent = false
+                    }
+                    return (pending.meetings, pending.requested)
                 }
                 for meetingID in meetings.sorted() { await index(meetingID) }
+                pending.withLock { $0.finished = max($0.finished, target) }
             }
             group.cancelAll()
+        }
+    }
+
+    /// Returns once what this process appended so far is indexed (at once when it is; at most
+    /// `limit` later): a search or a list of action items then shows the asker's own edit of a
+    /// moment ago. Appends through other processes are indexed by those.
+    public func settle(within limit: Duration = .seconds(2)) async {
+        let target = pending.withLock { pending -> Int? in
+            guard pending.finished < pending.requested else { return nil }
+            pending.urgent = true
+            return pending.requested
+        }
+        guard let target else { return }
+        wakeSignal.yield()
+        let deadline = ContinuousClock.now + limit
+        while pending.withLock({ $0.finished < target }), ContinuousClock.now < deadline, !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(10))
         }
     }
 

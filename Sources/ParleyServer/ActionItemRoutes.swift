@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import ParleyEvents
+import ParleyJobs
 import ParleyStore
 
 /// `GET /api/action-items?assignee=me&open=true`: action items across every meeting the user
@@ -10,6 +11,8 @@ import ParleyStore
 /// Soonest due first; a due phrase that names a day has its `due_date`.
 struct ActionItemRoutes {
     let store: any Store
+    /// Waited for before reading, so the asker's own edits of a moment ago are in.
+    let indexer: SearchIndexer
 
     struct Item: ResponseEncodable {
         var meetingID: String
@@ -57,6 +60,7 @@ struct ActionItemRoutes {
             let query = ActionItemQuery(
                 userID: user.id, mine: mine ? (user.username, [IndexedActionItem.nameKey(user.username)]) : nil,
                 open: open)
+            await indexer.settle()
             return Items(
                 actionItems: try await store.actionItems(query).map { hit in
                     Item(

@@ -92,9 +92,9 @@ public struct ParleyServer: Sendable {
         AuthRoutes(store: store, tokens: tokens, hub: hub).add(to: router.group("/api/auth"))
         MeetingRoutes(store: store, meetings: meetings, editor: MeetingEditor(meetings: meetings, hub: hub)).add(
             to: router.group("/api/meetings").add(middleware: BearerAuthMiddleware(tokens: tokens)))
-        ActionItemRoutes(store: store).add(
+        ActionItemRoutes(store: store, indexer: engine.indexer).add(
             to: router.group("/api/action-items").add(middleware: BearerAuthMiddleware(tokens: tokens)))
-        SearchRoutes(store: store).add(
+        SearchRoutes(store: store, indexer: engine.indexer).add(
             to: router.group("/api/search").add(middleware: BearerAuthMiddleware(tokens: tokens)))
         VoiceRoutes(store: store, meetings: meetings).add(
             to: router.group("/api/voices").add(middleware: BearerAuthMiddleware(tokens: tokens)))

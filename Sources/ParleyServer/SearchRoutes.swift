@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import ParleyEvents
+import ParleyJobs
 import ParleyStore
 
 /// `GET /api/search?q=WORDS`: what was said and found in every meeting the user may see
@@ -9,6 +10,8 @@ import ParleyStore
 /// `meeting`; `limit` (1-100, 20) and `offset` page through; `next_offset` is the next page's.
 struct SearchRoutes {
     let store: any Store
+    /// Waited for before reading, so the asker's own edits of a moment ago are in.
+    let indexer: SearchIndexer
 
     struct Hit: ResponseEncodable {
         var meetingID: String
@@ -61,6 +64,7 @@ struct SearchRoutes {
                 from: try Self.date(parameters.get("from"), name: "from"),
                 to: try Self.date(parameters.get("to"), name: "to", endOfDay: true),
                 meetingID: Self.nonEmpty(parameters.get("meeting")), limit: limit + 1, offset: offset)
+            await indexer.settle()
             let found = try await store.search(query)
             return Hits(
                 query: words.joined(separator: " "),

@@ -735,7 +735,7 @@ def watching_sockets(server):
     return sum(int(float(line.split()[-1])) for line in text.splitlines() if line.startswith("parley_ws_connections "))
 
 
-def test_search_finds_what_was_said_and_opens_the_meeting_playing_there(server, meeting_audio, pages):
+def test_search_and_my_action_items(server, meeting_audio, pages):
     token = server.register("sol")
     meeting, view = process_by_api(server, token, "Standup", meeting_audio["short"])
     assert view["status"] == "completed"
@@ -767,3 +767,31 @@ def test_search_finds_what_was_said_and_opens_the_meeting_playing_there(server, 
     page.open("/search?q=xylophone%20zebra")
     page.wait(lambda d: "Nothing found" in page.find("#search-summary").text, 30, "no 'nothing found'")
     page.shot("nothing-found")
+
+    # My action items: an item assigned to sol in the meeting's editor is on sol's list; ticking
+    # it there is the meeting's edit, and takes it off the open list.
+    assert not [i for i in view["action_items"] if (i.get("owner") or "").lower() == "sol"]
+    page.open("/action-items")
+    page.visible("#no-action-items")
+    item = view["action_items"][0]
+    page.open(f"/meetings/{meeting}")
+    page.visible(f"li[data-item='{item['id']}'] button").click()
+    Select(page.visible(f"#assignee-{item['id']}")).select_by_value("sol")
+    page.find(".item-edit button[type=submit]").click()
+    page.wait(lambda d: "assigned to sol" in page.find(f"li[data-item='{item['id']}'] .note").text, 30,
+              "the assignment never showed")
+    page.find("#action-items-link").click()
+    row = page.visible(f"tr[data-meeting='{meeting}'][data-item='{item['id']}']", timeout=30)
+    assert item["task"] in row.text, row.text
+    page.shot("my-action-items")
+    row.find_element(By.CSS_SELECTOR, "input[type=checkbox]").click()
+    page.wait(lambda d: "done" in (page.find(f"tr[data-item='{item['id']}']").get_attribute("class") or ""), 30,
+              "the tick never took")
+    stored = server.request("GET", f"/api/meetings/{meeting}", token=token)[1]["action_items"]
+    assert next(i for i in stored if i["id"] == item["id"])["done"] is True
+    page.open("/meetings")
+    page.open("/action-items")
+    page.wait(lambda d: page.all("#no-action-items"), 30, "the done item stayed on the open list")
+    page.find("#show-done").click()
+    page.visible(f"tr.done[data-item='{item['id']}']", timeout=30)
+    page.shot("done-items")

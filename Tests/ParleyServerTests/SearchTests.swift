@@ -91,6 +91,85 @@ import Testing
         }
     }
 
+    /// `GET /api/action-items`: a member finds the items whose owner has their name, an item
+    /// an editor assigns to someone moves to that person's list, one cannot be assigned to
+    /// someone the meeting is not shared with, and ticking one done takes it off the open list.
+    @Test(arguments: Database.allCases) func myActionItemsAcrossMeetings(on database: Database) async throws {
+        let audio = try Data(contentsOf: URL(fileURLWithPath: try ServerFixture.standup().audioPath))
+        let url = database == .postgres ? try await TestPostgres.freshDatabase() : nil
+        try await ServerFixture.withServer(try ServerFixture.settings { $0.engine.database = url }) { h in
+            let (_, alice) = try await h.user("alice")
+            let meeting = try await h.meeting("Standup", token: alice)
+            async let processed = h.watch(meeting, token: alice) { messages in
+                messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
+            }
+            try await Task.sleep(for: .milliseconds(200))
+            #expect(
+                try await h.request(
+                    .PUT, "/api/meetings/\(meeting)/audio", token: alice, body: audio, contentType: "audio/wav"
+                ).status == 202)
+            #expect(try await processed.events.last?.stage == "completed")
+            let state = try await h.request(.GET, "/api/meetings/\(meeting)", token: alice).json
+            let items = try #require(state["action_items"] as? [[String: Any]])
+            let owned = try #require(items.first { ($0["owner"] as? String)?.isEmpty == false })
+            let ownerName = try #require(owned["owner"] as? String)
+            // An account called as the owner (any case), shared the meeting with edit rights.
+            let username = ownerName.lowercased().replacingOccurrences(of: " ", with: ".")
+            let (_, owner) = try await h.user(username)
+            let (_, bob) = try await h.user("bob")
+            let (_, carol) = try await h.user("carol")
+            for (name, edit) in [(username, true), ("bob", false)] {
+                #expect(
+                    try await h.request(
+                        .POST, "/api/meetings/\(meeting)/members", json: ["username": name, "can_edit": edit],
+                        token: alice
+                    ).status == 201)
+            }
+            let theirs = Set(items.filter { $0["owner"] as? String == ownerName }.compactMap { $0["id"] as? Int })
+            let listed = try await Self.actionItems(h, token: owner) {
+                Set($0.compactMap { $0["id"] as? Int }) == theirs
+            }
+            #expect(Set(listed.compactMap { $0["id"] as? Int }) == theirs, "\(listed)")
+            #expect(listed.allSatisfy { $0["meeting_id"] as? String == meeting && $0["title"] as? String == "Standup" })
+            #expect(try await Self.actionItems(h, token: carol).isEmpty)
+
+            // Assigned to bob: on his list, off the owner's.
+            let item = try #require(owned["id"] as? Int)
+            let path = "/api/meetings/\(meeting)/action-items/\(item)"
+            let refused = try await h.request(.PATCH, path, json: ["assignee": "carol"], token: alice)
+            #expect(refused.status == 422 && refused.errorCode == "invalid_assignee", "\(refused.text)")
+            let assigned = try await h.request(.PATCH, path, json: ["assignee": "BOB"], token: alice)
+            #expect(assigned.status == 200, "\(assigned.text)")
+            let bobs = try await Self.actionItems(h, token: bob) { !$0.isEmpty }
+            #expect(bobs.map { $0["id"] as? Int } == [item] && bobs.first?["assignee"] as? String == "bob")
+            // Ticked done by the owner of the name: off the open list, on the done one.
+            let done = try await h.request(.PATCH, path, json: ["done": true], token: owner)
+            #expect(done.status == 200)
+            let open = try await Self.actionItems(h, "open=true", token: bob) { $0.isEmpty }
+            #expect(open.isEmpty)
+            #expect(try await Self.actionItems(h, "open=false", token: bob).map { $0["id"] as? Int } == [item])
+            #expect(try await Self.actionItems(h, "assignee=all", token: carol).isEmpty)
+            #expect(try await Self.actionItems(h, "assignee=all", token: bob).count == items.count)
+            for bad in ["assignee=someone", "open=maybe"] {
+                #expect(try await h.request(.GET, "/api/action-items?\(bad)", token: bob).status == 400)
+            }
+        }
+    }
+
+    /// The user's action items (`query` added), asked again (up to 10 s) until `ready` holds.
+    static func actionItems(
+        _ h: Harness, _ query: String = "", token: String, until ready: ([[String: Any]]) -> Bool = { _ in true }
+    ) async throws -> [[String: Any]] {
+        let deadline = ContinuousClock.now + .seconds(10)
+        while true {
+            let reply = try await h.request(.GET, "/api/action-items?\(query)", token: token)
+            #expect(reply.status == 200, "\(reply.text)")
+            let items = reply.json["action_items"] as? [[String: Any]] ?? []
+            if ready(items) || ContinuousClock.now > deadline { return items }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+    }
+
     /// The hits for `query`, asked again (up to 10 s) until `ready` holds: the index follows
     /// the log a moment behind.
     static func search(

@@ -33,6 +33,7 @@ async function route() {
   if (!session()) return requireLogin();
   if (parts[0] === "voices") return voicesPage();
   if (parts[0] === "search") return searchPage(query.get("q") || "");
+  if (parts[0] === "action-items") return actionItemsPage(query.get("done") === "1");
   if (parts[0] === "meetings" && parts[1]) {
     // From a search hit: ?t=<seconds>&segment=<id> opens the meeting there and plays.
     const number = (name) => (query.has(name) && Number.isFinite(Number(query.get(name))) ? Number(query.get(name)) : null);
@@ -223,6 +224,62 @@ function marked(html) {
     .replace(/&#39;/g, "'").replace(/&amp;/g, "&");
   return html.split(/(<mark>.*?<\/mark>)/).filter(Boolean).map((part) => (part.startsWith("<mark>")
     ? h("mark", {}, text(part.slice(6, -7))) : document.createTextNode(text(part))));
+}
+
+// The user's action items across meetings: theirs by name or by assignment, soonest due first;
+// ticking one is the same edit as in the meeting.
+async function actionItemsPage(showDone) {
+  document.title = "Action items · Parley";
+  const problem = h("div", { "aria-live": "assertive" });
+  const list = h("div", {}, h("p", { class: "note" }, "Loading…"));
+  const toggle = h("input", { type: "checkbox", id: "show-done", checked: showDone, onchange: () => {
+    location.hash = toggle.checked ? "#/action-items?done=1" : "#/action-items";
+  } });
+  show(h("h1", {}, "My action items"),
+    h("p", { class: "note" }, "Items whose owner has your name, and items assigned to you, in every meeting you can see."),
+    h("p", { class: "row" }, toggle, h("label", { for: "show-done" }, "Show done items too")),
+    problem, h("section", { class: "card", "aria-label": "Your action items" }, list));
+  try {
+    const { action_items: items } = await api("GET", `/api/action-items?assignee=me${showDone ? "" : "&open=true"}`);
+    list.replaceChildren(actionItemsTable(items, problem));
+  } catch (error) {
+    handle(error, problem);
+  }
+}
+
+function actionItemsTable(items, problem) {
+  if (!items.length) return h("p", { class: "note", id: "no-action-items" }, "Nothing on your list.");
+  const today = new Date().toISOString().slice(0, 10);
+  const rows = items.map((item) => {
+    const tick = h("input", { type: "checkbox", checked: item.done, "aria-label": `Done: ${item.task}` });
+    tick.addEventListener("change", async () => {
+      problem.replaceChildren();
+      try {
+        await api("PATCH", `/api/meetings/${encodeURIComponent(item.meeting_id)}/action-items/${item.id}`,
+          { done: tick.checked });
+        row.classList.toggle("done", tick.checked);
+      } catch (error) {
+        tick.checked = !tick.checked;
+        handle(error, problem);
+      }
+    });
+    const due = item.due_date
+      ? h("time", { datetime: item.due_date, class: item.due_date < today && !item.done ? "overdue" : null },
+        new Date(`${item.due_date}T00:00:00Z`).toLocaleDateString(undefined, { timeZone: "UTC", weekday: "short", month: "short", day: "numeric" }))
+      : null;
+    const row = h("tr", { "data-meeting": item.meeting_id, "data-item": item.id, class: item.done ? "done" : null },
+      h("td", {}, tick),
+      h("td", { class: "task" }, item.task),
+      h("td", {}, h("a", { href: `#/meetings/${encodeURIComponent(item.meeting_id)}?t=${item.time}` }, item.title)),
+      h("td", { class: "due" }, due, item.due ? h("span", { class: "note" }, ` ${item.due}`) : "–"),
+      h("td", { class: "optional" }, item.assignee ? `assigned to ${item.assignee}` : item.owner || ""));
+    return row;
+  });
+  return h("table", { class: "meetings action-items-list" },
+    h("thead", {}, h("tr", {}, h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Done")),
+      h("th", { scope: "col" }, "Task"), h("th", { scope: "col" }, "Meeting"), h("th", { scope: "col" }, "Due"),
+      h("th", { scope: "col", class: "optional" }, "Whose"))),
+    h("tbody", {}, rows));
 }
 
 // The people the user's meetings recognize by voice: enroll one from a recording, rename,

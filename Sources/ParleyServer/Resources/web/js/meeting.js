@@ -700,7 +700,8 @@ export class MeetingPage {
             handle(error, problem);
           }
         } });
-      const details = [item.owner ? `Owner: ${item.owner}` : "No owner", item.due ? `due ${item.due}` : null].filter(Boolean).join(" · ");
+      const details = [item.owner ? `Owner: ${item.owner}` : "No owner", item.due ? `due ${item.due}` : null,
+        item.assignee ? `assigned to ${item.assignee}` : null].filter(Boolean).join(" · ");
       const row = h("li", { class: item.done ? "done" : "", "data-item": item.id },
         h("div", { class: "check" }, done, h("label", { for: id, class: "task" }, item.task)),
         h("p", { class: "note" }, details),
@@ -716,6 +717,10 @@ export class MeetingPage {
     const task = h("input", { id: `task-${item.id}`, value: item.task, maxlength: 500, required: true });
     const owner = h("input", { id: `owner-${item.id}`, value: item.owner || "", maxlength: 100 });
     const due = h("input", { id: `due-${item.id}`, value: item.due || "", maxlength: 100 });
+    // Assigned to an account: the meeting's owner or a member (it goes on their list of items).
+    const people = [...new Set([this.state.owner, ...(this.state.members || []), item.assignee].filter(Boolean))];
+    const assignee = h("select", { id: `assignee-${item.id}` }, h("option", { value: "" }, "Nobody"),
+      ...people.map((name) => h("option", { value: name, selected: name === item.assignee }, name)));
     const problem = h("div");
     const close = () => {
       this.editingParts.delete("items");
@@ -728,6 +733,7 @@ export class MeetingPage {
       try {
         await api("PATCH", this.path(`/action-items/${item.id}`), {
           task: task.value, owner: owner.value.trim() || null, due: due.value.trim() || null,
+          assignee: assignee.value || null,
         });
         close();
       } catch (error) {
@@ -737,6 +743,7 @@ export class MeetingPage {
       h("div", { class: "wide" }, h("label", { for: task.id }, "Task"), task),
       h("div", {}, h("label", { for: owner.id }, "Owner"), owner),
       h("div", {}, h("label", { for: due.id }, "Due"), due),
+      h("div", {}, h("label", { for: assignee.id }, "Assigned to"), assignee),
       h("div", { class: "row wide" }, h("button", { type: "submit" }, "Save"),
         h("button", { type: "button", class: "secondary", onclick: close }, "Cancel")),
       h("div", { class: "wide" }, problem)));
