@@ -203,7 +203,34 @@ import Testing
                 contentsOf: URL(fileURLWithPath: h.server.settings.engine.audioDirectory + "/\(meeting).audio"))
             #expect(stored.count == audio.count)
             #expect(stored.elementsEqual(audio))  // a Bool: a failure must not diff two megabytes
+            // A part header whose name is not ASCII is refused (MultipartKit would trap on it),
+            // and the server goes on.
+            let other = try await h.meeting("Bad form", token: token)
+            let bad = Data(
+                "--XyZ\r\nContent-Disposition: form-data; name=\"a\"\r\nX-\u{e9}: 1\r\n\r\nx\r\n--XyZ--\r\n".utf8)
+            let refused = try await h.request(
+                .PUT, "/api/meetings/\(other)/audio", token: token, body: bad,
+                contentType: "multipart/form-data; boundary=XyZ")
+            #expect(refused.status == 400, "\(refused.text)")
+            #expect(try await h.request(.GET, "/health").status == 200)
         }
+    }
+
+    /// The guard that keeps non-ASCII header names from MultipartKit follows delimiters and
+    /// header lines across pieces cut anywhere: a good body passes whole or cut at any byte, a
+    /// bad header name is found wherever the cut falls, and non-ASCII content is no concern.
+    @Test func aNonASCIIHeaderNameIsFoundWhereverTheBodyIsCut() {
+        let good = Array(
+            "pre\r\n--b\r\nContent-Disposition: form-data; name=\"f\"; filename=\"\u{e9}.wav\"\r\n\r\n\u{e9}\u{e9}\r\n\r\n-\r\n--bx\r\n--b\r\nA: \u{e9}\r\n\r\n\u{e9}\r\n--b--\r\n"
+                .utf8)
+        let bad = Array("--b\r\nA: 1\r\n\r\n\u{e9}\r\n--b\r\nN\u{e9}: 1\r\n\r\nx\r\n--b--\r\n".utf8)
+        func accepts(_ body: [UInt8], cut: Int) -> Bool {
+            let guarded = HeaderNameGuard(boundary: "b")
+            return body[..<cut].withUnsafeBytes { guarded.accepts($0) }
+                && body[cut...].withUnsafeBytes { guarded.accepts($0) }
+        }
+        #expect((0...good.count).allSatisfy { accepts(good, cut: $0) })
+        #expect((0...bad.count).allSatisfy { !accepts(bad, cut: $0) })
     }
 
     /// An M4A as phones and Zoom write it (index at the end), sent as bytes of no declared
