@@ -73,10 +73,12 @@ public final class Hub: Service, Sendable {
     public let node: String
     let appendWatchers = AppendWatchers()
 
-    /// Calls `watcher` after each append through this process's channels, with the meeting
-    /// and the events' data (not after other processes' appends), on the appending task: it
-    /// must return at once.
-    public func onAppend(_ watcher: @escaping @Sendable (_ meetingID: String, _ data: [EventData]) -> Void) {
+    /// Calls `watcher` after each append through this process's channels, with the meeting,
+    /// its log's epoch and the events (not after other processes' appends), on the appending
+    /// task: it must return at once.
+    public func onAppend(
+        _ watcher: @escaping @Sendable (_ meetingID: String, _ epoch: String, _ events: [MeetingEvent]) -> Void
+    ) {
         appendWatchers.add(watcher)
     }
 
@@ -257,11 +259,13 @@ extension Hub {
 
 /// Who is told of appends (``Hub/onAppend(_:)``).
 final class AppendWatchers: Sendable {
-    private let watchers = Mutex<[@Sendable (String, [EventData]) -> Void]>([])
+    private let watchers = Mutex<[@Sendable (String, String, [MeetingEvent]) -> Void]>([])
 
-    func add(_ watcher: @escaping @Sendable (String, [EventData]) -> Void) { watchers.withLock { $0.append(watcher) } }
+    func add(_ watcher: @escaping @Sendable (String, String, [MeetingEvent]) -> Void) {
+        watchers.withLock { $0.append(watcher) }
+    }
 
-    func appended(meetingID: String, data: [EventData]) {
-        for watcher in watchers.withLock({ $0 }) { watcher(meetingID, data) }
+    func appended(meetingID: String, epoch: String, events: [MeetingEvent]) {
+        for watcher in watchers.withLock({ $0 }) { watcher(meetingID, epoch, events) }
     }
 }

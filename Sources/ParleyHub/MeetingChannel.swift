@@ -113,13 +113,11 @@ public final class MeetingChannel: EventSink {
             do {
                 let (events, timestamp) = try await append(batch, epoch: epoch)
                 accept(events.map { ($0.offset, ByteBuffer(string: $0.json)) }, epoch: epoch)
-                appendWatchers.appended(meetingID: meetingID, data: batch.map(\.data))
-                for (pending, stored) in zip(batch, events) {
-                    pending.result.complete(
-                        .success(
-                            MeetingEvent(
-                                meetingID: meetingID, offset: stored.offset, timestamp: timestamp, data: pending.data)))
+                let appended = zip(batch, events).map { pending, stored in
+                    MeetingEvent(meetingID: meetingID, offset: stored.offset, timestamp: timestamp, data: pending.data)
                 }
+                appendWatchers.appended(meetingID: meetingID, epoch: epoch, events: appended)
+                for (pending, event) in zip(batch, appended) { pending.result.complete(.success(event)) }
             } catch {
                 let stale = (error as? StoreError)?.code == .stale
                 if !stale {

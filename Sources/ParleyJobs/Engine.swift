@@ -19,6 +19,8 @@ public struct Engine: Sendable {
     public let queue: JobQueue?
     /// Keeps the search index following what this process appends.
     public let indexer: SearchIndexer
+    /// Queues webhook deliveries for what this process appends.
+    public let webhooks: WebhookTrigger
     /// The hub, the indexer and the queue, to run beside the runner (the hub first: a service group stops
     /// its services in reverse order, so the hub outlives what publishes through it).
     public let services: [any Service]
@@ -66,10 +68,11 @@ public struct Engine: Sendable {
             logger: logger)
         let queue = settings.processing ? JobQueue(processor: processor, logger: logger) : nil
         let indexer = SearchIndexer(hub: hub, states: states, logger: logger)
+        let webhooks = WebhookTrigger(hub: hub, logger: logger)
         var services: [any Service] = [hub, indexer]
         if let queue { services.append(queue) }
         return Engine(
             store: store, hub: hub, runner: runner, processor: processor,
-            states: states, queue: queue, indexer: indexer, services: services)
+            states: states, queue: queue, indexer: indexer, webhooks: webhooks, services: services)
     }
 }

@@ -41,8 +41,8 @@ public final class SearchIndexer: Service, Sendable {
         self.catchUpInterval = catchUpInterval
         self.logger = logger
         (wake, wakeSignal) = AsyncStream.makeStream(bufferingPolicy: .bufferingNewest(1))
-        hub.onAppend { [self] meetingID, data in
-            guard data.contains(where: Self.changesWhatIsSearched) else { return }
+        hub.onAppend { [self] meetingID, _, events in
+            guard events.contains(where: { Self.changesWhatIsSearched($0.data) }) else { return }
             pending.withLock {
                 $0.meetings.insert(meetingID)
                 $0.requested += 1

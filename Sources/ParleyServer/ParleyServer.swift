@@ -92,6 +92,10 @@ public struct ParleyServer: Sendable {
         AuthRoutes(store: store, tokens: tokens, hub: hub).add(to: router.group("/api/auth"))
         MeetingRoutes(store: store, meetings: meetings, editor: MeetingEditor(meetings: meetings, hub: hub)).add(
             to: router.group("/api/meetings").add(middleware: BearerAuthMiddleware(tokens: tokens)))
+        WebhookRoutes(store: store, allowPrivate: settings.webhooksAllowPrivate).add(
+            to: router.group("/api/webhooks").add(middleware: BearerAuthMiddleware(tokens: tokens)))
+        let deliverer = WebhookDeliverer(store: store, settings: settings.webhooks, node: hub.node, logger: logger)
+        engine.webhooks.onQueued { deliverer.poke() }
         ActionItemRoutes(store: store, indexer: engine.indexer).add(
             to: router.group("/api/action-items").add(middleware: BearerAuthMiddleware(tokens: tokens)))
         SearchRoutes(store: store, indexer: engine.indexer).add(
@@ -122,7 +126,7 @@ public struct ParleyServer: Sendable {
         application.addServices(engine.services)
         application.addServices(
             engine.runner, PeriodicService.keepalive(hub: hub, interval: settings.keepaliveInterval),
-            PeriodicService.recordingAccess(meetings: meetings, interval: settings.engine.sweepInterval))
+            PeriodicService.recordingAccess(meetings: meetings, interval: settings.engine.sweepInterval), deliverer)
 
         let server = ParleyServer(
             application: application, store: store, hub: hub, settings: settings, lifecycle: lifecycle,

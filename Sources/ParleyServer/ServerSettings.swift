@@ -51,6 +51,17 @@ public struct ServerSettings: Sendable {
     /// HTTPS and WSS on the port; neither, plain HTTP (TLS at a proxy, or loopback).
     public var tlsCertificate: String?
     public var tlsKey: String?
+    /// Webhooks may post to loopback and private networks (`server.webhooks_allow_private`):
+    /// off, so a webhook cannot probe the server's own network.
+    public var webhooksAllowPrivate = false
+    /// Seconds before a failed delivery's first retry (doubling, at most an hour apart), and how
+    /// long after it was queued a delivery is given up (`server.webhook_retry_base`,
+    /// `server.webhook_retry_for`).
+    public var webhookRetryBase: TimeInterval = 10
+    public var webhookRetryFor: TimeInterval = 24 * 3600
+    var webhooks: WebhookDeliverer.Settings {
+        .init(allowPrivate: webhooksAllowPrivate, retryBase: webhookRetryBase, retryFor: webhookRetryFor)
+    }
 
     public init() {}
 
@@ -95,6 +106,11 @@ public struct ServerSettings: Sendable {
         liveIdleTimeout = try EngineSettings.number(
             configuration, "server.live_idle_timeout", default: liveIdleTimeout)
         development = try EngineSettings.flag(configuration, "server.development", default: development)
+        webhooksAllowPrivate = try EngineSettings.flag(
+            configuration, "server.webhooks_allow_private", default: webhooksAllowPrivate)
+        webhookRetryBase = try EngineSettings.number(
+            configuration, "server.webhook_retry_base", default: webhookRetryBase)
+        webhookRetryFor = try EngineSettings.number(configuration, "server.webhook_retry_for", default: webhookRetryFor)
         tlsCertificate = configuration["server.tls_cert"].flatMap { $0.isEmpty ? nil : $0 }
         tlsKey = configuration["server.tls_key"].flatMap { $0.isEmpty ? nil : $0 }
         if (tlsCertificate == nil) != (tlsKey == nil) {

@@ -9,4 +9,5 @@ public enum Identifiers {
     public static func meeting() -> String { make("m_") }
     public static func user() -> String { make("u_") }
     public static func epoch() -> String { make("e_") }
+    public static func webhook() -> String { make("w_") }
 }

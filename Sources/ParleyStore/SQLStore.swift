@@ -213,6 +213,26 @@ public struct SQLStore: Sendable {
                 "DELETE FROM search_positions",
             ]
         ),
+        // Webhooks (each user's) and their deliveries, queued here so a restart loses none.
+        (
+            11,
+            [
+                """
+                CREATE TABLE IF NOT EXISTS webhooks (
+                    id TEXT PRIMARY KEY, user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+                    url TEXT NOT NULL, secret TEXT NOT NULL, events TEXT NOT NULL, created_at BIGINT NOT NULL)
+                """,
+                "CREATE INDEX IF NOT EXISTS webhooks_user ON webhooks(user_id)",
+                """
+                CREATE TABLE IF NOT EXISTS webhook_deliveries (
+                    id TEXT PRIMARY KEY, webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+                    source TEXT NOT NULL, event TEXT NOT NULL, body TEXT NOT NULL, created_at BIGINT NOT NULL,
+                    next_at BIGINT NOT NULL, attempts INTEGER NOT NULL, state TEXT NOT NULL, status_code INTEGER,
+                    error TEXT, finished_at BIGINT, owner TEXT, lease_until BIGINT, UNIQUE (webhook_id, source))
+                """,
+                "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(state, next_at)",
+            ]
+        ),
     ]
 
     /// Statements of a migration that only PostgreSQL runs.
