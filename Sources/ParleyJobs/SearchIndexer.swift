@@ -107,6 +107,20 @@ public final class SearchIndexer: Service, Sendable {
         }
     }
 
+    /// Writes the meeting's documents again now, whatever the index reflects: who may see it
+    /// changed (a member added or removed).
+    public func reindex(_ meetingID: String) async {
+        do {
+            try await store.forgetSearchPosition(meetingID: meetingID)
+        } catch {
+            logger.warning(
+                "cannot re-index a meeting",
+                metadata: ["meeting.id": "\(meetingID)", "error": "\(store.describe(error))"])
+            return
+        }
+        await index(meetingID)
+    }
+
     /// Indexes every meeting whose index lags its log, a page at a time.
     public func catchUp() async {
         var tried: Set<String> = []
@@ -131,8 +145,9 @@ public final class SearchIndexer: Service, Sendable {
         do {
             guard let meeting = try await store.meeting(id: meetingID) else { return }
             let state = try await states.state(of: meeting)
+            let readers = [meeting.ownerID] + (try await store.members(meetingID: meetingID)).map(\.userID)
             _ = try await store.replaceSearchDocuments(
-                meetingID: meetingID, epoch: meeting.epoch, offset: state.offset,
+                meetingID: meetingID, epoch: meeting.epoch, offset: state.offset, readers: readers,
                 documents: Self.documents(of: state), actionItems: Self.actionItems(of: state))
         } catch {
             logger.warning(

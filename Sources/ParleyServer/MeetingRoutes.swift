@@ -158,6 +158,7 @@ struct MeetingRoutes {
             }
             if member.id != owner.id {
                 try await store.addMember(meetingID: meeting.id, userID: member.id, canEdit: body.canEdit ?? false)
+                await meetings.indexer.reindex(meeting.id)  // the new member finds it in searches
             }
             let (members, editors) = try await meetings.memberNames(meeting.id)
             return EditedResponse(
@@ -172,6 +173,7 @@ struct MeetingRoutes {
             else {
                 throw APIError.notFound("'\(username)' is not a member of this meeting")
             }
+            await meetings.indexer.reindex(meeting.id)  // and the removed one no more
             // Their sockets on this meeting close now here, and at the next sweep on other nodes.
             let allowed = try await store.viewers(meetingIDs: [meeting.id])[meeting.id] ?? []
             meetings.hub.openChannel(meetingID: meeting.id)?.closeViewers(notIn: allowed)

@@ -17,6 +17,8 @@ final class MeetingService: Sendable {
     let hub: Hub
     let processor: MeetingProcessor
     let states: MeetingStates
+    /// Told when who may see a meeting changes (its search documents carry its readers).
+    let indexer: SearchIndexer
     let settings: ServerSettings
     let metrics: ServerMetrics
     let logger: Logger
@@ -34,6 +36,7 @@ final class MeetingService: Sendable {
         self.hub = engine.hub
         self.processor = engine.processor
         self.states = engine.states
+        self.indexer = engine.indexer
         self.settings = settings
         self.metrics = metrics
         self.logger = logger

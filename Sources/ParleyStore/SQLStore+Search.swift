@@ -6,8 +6,10 @@ import SQLKit
 /// (PostgreSQL); `search_positions` says which offset of which log each meeting's rows reflect.
 extension SQLStore: SearchStore {
     public func replaceSearchDocuments(
-        meetingID: String, epoch: String, offset: Int, documents: [SearchDocument], actionItems: [IndexedActionItem]
+        meetingID: String, epoch: String, offset: Int, readers: [String], documents: [SearchDocument],
+        actionItems: [IndexedActionItem]
     ) async throws -> Bool {
+        let readers = readers.map(Self.readerToken).joined(separator: " ")
         let isPostgres = isPostgres
         return
             try await transactor.transaction { database in
@@ -25,16 +27,16 @@ extension SQLStore: SearchStore {
                 ).first()
                 guard claimed != nil else { return false }
                 try await database.raw("DELETE FROM search_docs WHERE meeting_id = \(bind: meetingID)").run()
-                // 6 values a row: 80 rows a statement stays under every driver's bind limit.
+                // 7 values a row: 80 rows a statement stays under every driver's bind limit.
                 var start = documents.startIndex
                 while start < documents.endIndex {
                     let end = min(start + 80, documents.endIndex)
                     let rows: [[any Encodable & Sendable]] = documents[start..<end].map {
-                        [meetingID, $0.kind.rawValue, $0.item, $0.speaker, $0.start, $0.text]
+                        [meetingID, $0.kind.rawValue, $0.item, $0.speaker, $0.start, $0.text, readers]
                     }
                     try await database.raw(
                         """
-                        INSERT INTO search_docs (meeting_id, kind, item, speaker, start, body)
+                        INSERT INTO search_docs (meeting_id, kind, item, speaker, start, body, readers)
                         VALUES \(Self.valueRows(rows, cast: isPostgres ? [2: "integer", 4: "double precision"] : [:]))
                         """
                     ).run()
@@ -96,6 +98,16 @@ extension SQLStore: SearchStore {
         }
     }
 
+    /// The index's word for an account that may see a meeting: letters and digits only, so
+    /// both tokenizers keep it whole.
+    static func readerToken(_ userID: String) -> String {
+        "reader" + userID.lowercased().filter { $0.isASCII && ($0.isLetter || $0.isNumber) }
+    }
+
+    public func forgetSearchPosition(meetingID: String) async throws {
+        try await database.raw("DELETE FROM search_positions WHERE meeting_id = \(bind: meetingID)").run()
+    }
+
     public func meetingsBehindSearch(limit: Int) async throws -> [String] {
         try await database.raw(
             """
@@ -110,25 +122,30 @@ extension SQLStore: SearchStore {
         guard !query.words.isEmpty, query.limit > 0 else { return [] }
         let mark = (String(SearchHit.markStart), String(SearchHit.markEnd))
         var sql: SQLQueryString
+        let reader = Self.readerToken(query.userID)
         if isPostgres {
             let words = query.words.joined(separator: " ")
+            // The reader's token narrows the match in the index; only the body's words rank.
             sql = """
                 SELECT d.meeting_id, m.title, m.created_at, d.kind, d.item, d.speaker, d.start,
                     ts_headline('english', d.body, q.query,
                         \(bind: "StartSel=\(mark.0), StopSel=\(mark.1), MaxWords=24, MinWords=12, MaxFragments=1, FragmentDelimiter=…"))
                         AS snippet,
-                    ts_rank(d.document, q.query)::double precision AS score
+                    ts_rank('{0, 0, 0, 1}', d.document, q.query)::double precision AS score
                 FROM search_docs d JOIN meetings m ON m.id = d.meeting_id,
                     plainto_tsquery('english', \(bind: words)) AS q(query)
-                WHERE d.document @@ q.query
+                WHERE d.document @@ (q.query && to_tsquery('simple', \(bind: reader)))
                 """
         } else {
             // Each word quoted: whatever the text, FTS5 reads words, never its query syntax.
-            let match = query.words.map { "\"\($0.replacingOccurrences(of: "\"", with: ""))\"" }.joined(separator: " ")
+            // The reader's token narrows the match in the index; only the body ranks.
+            let match =
+                query.words.map { "body:\"\($0.replacingOccurrences(of: "\"", with: ""))\"" }.joined(separator: " AND ")
+                + " AND readers:\"\(reader)\""
             sql = """
                 SELECT d.meeting_id, m.title, m.created_at, d.kind, d.item, d.speaker, d.start,
                     snippet(search_fts, 0, \(bind: mark.0), \(bind: mark.1), '…', 24) AS snippet,
-                    -bm25(search_fts) AS score
+                    -bm25(search_fts, 1.0, 0.0) AS score
                 FROM search_fts JOIN search_docs d ON d.id = search_fts.rowid JOIN meetings m ON m.id = d.meeting_id
                 WHERE search_fts MATCH \(bind: match)
                 """

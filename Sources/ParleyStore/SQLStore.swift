@@ -242,7 +242,9 @@ public struct SQLStore: Sendable {
             CREATE TABLE IF NOT EXISTS search_docs (
                 id BIGSERIAL PRIMARY KEY, meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
                 kind TEXT NOT NULL, item INTEGER NOT NULL, speaker TEXT, start DOUBLE PRECISION, body TEXT NOT NULL,
-                document tsvector GENERATED ALWAYS AS (to_tsvector('english', body)) STORED)
+                readers TEXT NOT NULL,
+                document tsvector GENERATED ALWAYS AS (
+                    setweight(to_tsvector('english', body), 'A') || setweight(to_tsvector('simple', readers), 'D')) STORED)
             """,
             "CREATE INDEX IF NOT EXISTS search_docs_meeting ON search_docs(meeting_id)",
             "CREATE INDEX IF NOT EXISTS search_docs_document ON search_docs USING GIN (document)",
@@ -261,26 +263,30 @@ public struct SQLStore: Sendable {
             """
         ],
         // FTS5 over the documents' text (external content: the rows stay in search_docs),
-        // English stemming, accents folded; kept in step by triggers.
+        // English stemming, accents folded; kept in step by triggers. `readers` holds a token
+        // per account that may see the meeting, so a search reads only the asker's documents
+        // out of the index instead of ranking everyone's and dropping most.
         9: [
             """
             CREATE TABLE IF NOT EXISTS search_docs (
                 id INTEGER PRIMARY KEY, meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
-                kind TEXT NOT NULL, item INTEGER NOT NULL, speaker TEXT, start DOUBLE PRECISION, body TEXT NOT NULL)
+                kind TEXT NOT NULL, item INTEGER NOT NULL, speaker TEXT, start DOUBLE PRECISION, body TEXT NOT NULL,
+                readers TEXT NOT NULL)
             """,
             "CREATE INDEX IF NOT EXISTS search_docs_meeting ON search_docs(meeting_id)",
             """
             CREATE VIRTUAL TABLE IF NOT EXISTS search_fts USING fts5(
-                body, content='search_docs', content_rowid='id', tokenize='porter unicode61 remove_diacritics 2')
+                body, readers, content='search_docs', content_rowid='id',
+                tokenize='porter unicode61 remove_diacritics 2')
             """,
             """
             CREATE TRIGGER IF NOT EXISTS search_docs_added AFTER INSERT ON search_docs BEGIN
-                INSERT INTO search_fts (rowid, body) VALUES (new.id, new.body);
+                INSERT INTO search_fts (rowid, body, readers) VALUES (new.id, new.body, new.readers);
             END
             """,
             """
             CREATE TRIGGER IF NOT EXISTS search_docs_removed AFTER DELETE ON search_docs BEGIN
-                INSERT INTO search_fts (search_fts, rowid, body) VALUES ('delete', old.id, old.body);
+                INSERT INTO search_fts (search_fts, rowid, body, readers) VALUES ('delete', old.id, old.body, old.readers);
             END
             """,
         ],

@@ -7,10 +7,16 @@ public protocol SearchStore: Sendable {
     /// Replaces the meeting's documents with `documents`, as of `offset` of the log `epoch`;
     /// false (nothing written) when the index already reflects that offset or a later one of
     /// the same log, or the meeting's log is no longer `epoch` (or the meeting is gone).
-    /// The meeting's action items are replaced with `actionItems` in the same write.
+    /// `readers` are the accounts that may see the meeting (its owner and members): a search
+    /// finds the documents through them. The meeting's action items are replaced with
+    /// `actionItems` in the same write.
     func replaceSearchDocuments(
-        meetingID: String, epoch: String, offset: Int, documents: [SearchDocument], actionItems: [IndexedActionItem]
+        meetingID: String, epoch: String, offset: Int, readers: [String], documents: [SearchDocument],
+        actionItems: [IndexedActionItem]
     ) async throws -> Bool
+    /// Forgets which offset the meeting's documents reflect, so the next rewrite happens
+    /// whatever its offset (the meeting's readers changed).
+    func forgetSearchPosition(meetingID: String) async throws
     /// Meetings whose log has events the index does not reflect yet (at most `limit`).
     func meetingsBehindSearch(limit: Int) async throws -> [String]
     /// The best hits for the query among the meetings `query.userID` owns or is a member of.

@@ -53,7 +53,9 @@ extension Bench {
                 rows += documents.count
                 textBytes += documents.reduce(0) { $0 + $1.text.utf8.count }
                 _ = try await store.replaceSearchDocuments(
-                    meetingID: id, epoch: "e_\(n)", offset: 1, documents: documents, actionItems: [])
+                    meetingID: id, epoch: "e_\(n)", offset: 1, readers: [owners[n % owners.count]],
+                    documents: documents,
+                    actionItems: [])
                 if ContinuousClock.now - lastReport > .seconds(30) {
                     lastReport = .now
                     FileHandle.standardError.write(Data("indexed \(n + 1) of \(meetings) meetings\n".utf8))
@@ -117,7 +119,8 @@ extension Bench {
                 let documents = words.meeting(minutes: minutes, random: &random)
                 let again = ContinuousClock.now
                 _ = try await store.replaceSearchDocuments(
-                    meetingID: "m_\(n)", epoch: "e_\(n)", offset: 2 + round, documents: documents, actionItems: [])
+                    meetingID: "m_\(n)", epoch: "e_\(n)", offset: 2 + round, readers: [owners[n % owners.count]],
+                    documents: documents, actionItems: [])
                 reindexes.append(Bench.seconds(ContinuousClock.now - again) * 1000)
             }
             appends.sort()

@@ -78,6 +78,8 @@ import Testing
                 )
                 .status == 201)
             #expect(try await Self.search(h, "q=zeppelin", token: carol).count == 1)
+            #expect(try await h.request(.DELETE, "/api/meetings/\(meeting)/members/carol", token: alice).status == 200)
+            #expect(try await Self.search(h, "q=zeppelin", token: carol).isEmpty)
             for bad in ["q=%20%2C", "q=x&limit=0", "q=x&from=yesterday"] {
                 let refused = try await h.request(.GET, "/api/search?\(bad)", token: alice)
                 #expect(

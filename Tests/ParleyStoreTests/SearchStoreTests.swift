@@ -35,6 +35,7 @@ import Testing
         #expect(
             try await store.replaceSearchDocuments(
                 meetingID: "m_1", epoch: "e_m_1", offset: 5,
+                readers: ["u_1"],
                 documents: [
                     Self.segment(1, "Ana", "We decided to ship the billing migration on Friday."),
                     Self.segment(2, "Ben", "The weather was nice this weekend."),
@@ -43,6 +44,7 @@ import Testing
         #expect(
             try await store.replaceSearchDocuments(
                 meetingID: "m_2", epoch: "e_m_2", offset: 3,
+                readers: ["u_1", "u_2"],
                 documents: [
                     Self.segment(1, "Ana", "Migration, migration, migration: the billing migration is late."),
                     SearchDocument(
@@ -51,7 +53,7 @@ import Testing
         #expect(
             try await store.replaceSearchDocuments(
                 meetingID: "m_3", epoch: "e_m_3", offset: 1,
-                documents: [Self.segment(1, "Cy", "Bob's own migration notes.")], actionItems: []))
+                readers: ["u_2"], documents: [Self.segment(1, "Cy", "Bob's own migration notes.")], actionItems: []))
 
         // Stemmed ("migrations" finds "migration"), every word required, best first.
         let hits = try await store.search(SearchQuery(words: ["migrations", "billing"], userID: "u_1"))
@@ -102,23 +104,27 @@ import Testing
         #expect(try await store.meetingsBehindSearch(limit: 10) == ["m_1"])
         #expect(
             try await store.replaceSearchDocuments(
-                meetingID: "m_1", epoch: "e_m_1", offset: 4, documents: [Self.segment(1, "Ana", "budget review")],
+                meetingID: "m_1", epoch: "e_m_1", offset: 4, readers: ["u_1"],
+                documents: [Self.segment(1, "Ana", "budget review")],
                 actionItems: []))
         #expect(try await store.meetingsBehindSearch(limit: 10).isEmpty)
         // An older state (a slower indexer) is refused; so is another log's.
         #expect(
             try await !store.replaceSearchDocuments(
-                meetingID: "m_1", epoch: "e_m_1", offset: 3, documents: [Self.segment(1, "Ana", "stale words")],
+                meetingID: "m_1", epoch: "e_m_1", offset: 3, readers: ["u_1"],
+                documents: [Self.segment(1, "Ana", "stale words")],
                 actionItems: []))
         #expect(
             try await !store.replaceSearchDocuments(
-                meetingID: "m_1", epoch: "e_old", offset: 9, documents: [Self.segment(1, "Ana", "stale words")],
+                meetingID: "m_1", epoch: "e_old", offset: 9, readers: ["u_1"],
+                documents: [Self.segment(1, "Ana", "stale words")],
                 actionItems: []))
         #expect(try await store.search(SearchQuery(words: ["stale"], userID: "u_1")).isEmpty)
         // A newer state replaces every document (a correction, a rename).
         #expect(
             try await store.replaceSearchDocuments(
-                meetingID: "m_1", epoch: "e_m_1", offset: 5, documents: [Self.segment(1, "Bea", "budget approved")],
+                meetingID: "m_1", epoch: "e_m_1", offset: 5, readers: ["u_1"],
+                documents: [Self.segment(1, "Bea", "budget approved")],
                 actionItems: []))
         let hits = try await store.search(SearchQuery(words: ["budget"], userID: "u_1"))
         #expect(hits.map(\.speaker) == ["Bea"])
@@ -135,7 +141,8 @@ import Testing
         #expect(try await store.meetingsBehindSearch(limit: 10).isEmpty)
         #expect(
             try await !store.replaceSearchDocuments(
-                meetingID: "m_1", epoch: "e_new", offset: 9, documents: [Self.segment(1, "Ana", "budget")],
+                meetingID: "m_1", epoch: "e_new", offset: 9, readers: ["u_1"],
+                documents: [Self.segment(1, "Ana", "budget")],
                 actionItems: []))
         try await store.close()
     }
@@ -154,14 +161,14 @@ import Testing
         }
         #expect(
             try await store.replaceSearchDocuments(
-                meetingID: "m_1", epoch: "e_m_1", offset: 1, documents: [],
+                meetingID: "m_1", epoch: "e_m_1", offset: 1, readers: ["u_1"], documents: [],
                 actionItems: [
                     item(1, "Dana Scully", due: "2026-12-09"), item(2, "Fox", assignee: "dana.scully"),
                     item(3, "DANA SCULLY", assignee: "fox"), item(4, "dana scully", due: "2026-12-07", done: true),
                 ]))
         #expect(
             try await store.replaceSearchDocuments(
-                meetingID: "m_3", epoch: "e_m_3", offset: 1, documents: [],
+                meetingID: "m_3", epoch: "e_m_3", offset: 1, readers: ["u_2"], documents: [],
                 actionItems: [item(1, "Dana Scully")]))
         // alice (u_1) sees m_1 and m_2; her name is not Dana's: "mine" for the account dana.scully.
         let mine = ActionItemQuery(
@@ -180,7 +187,8 @@ import Testing
         // Rewritten with the meeting's documents; gone with the meeting.
         #expect(
             try await store.replaceSearchDocuments(
-                meetingID: "m_1", epoch: "e_m_1", offset: 2, documents: [], actionItems: [item(1, "Fox")]))
+                meetingID: "m_1", epoch: "e_m_1", offset: 2, readers: ["u_1"], documents: [],
+                actionItems: [item(1, "Fox")]))
         #expect(try await store.actionItems(mine).isEmpty)
         try await store.deleteMeeting(id: "m_1")
         #expect(try await store.actionItems(ActionItemQuery(userID: "u_1", mine: nil, open: nil)).isEmpty)
