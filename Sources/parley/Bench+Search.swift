@@ -2,6 +2,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ParleyStore
+import ParleySynth
 import SQLKit
 
 extension Bench {
@@ -31,7 +32,7 @@ extension Bench {
                     try await SQLStore.sqlite(path: path, logger: logger)
                 }
             try await store.migrate()
-            var random = SplitMix(seed: seed)
+            var random = SplitMix64(seed: seed)
             let words = Vocabulary(random: &random)
             let owners = (0..<20).map { "u_\($0)" }
             for owner in owners {
@@ -87,7 +88,7 @@ extension Bench {
             // The peer: the same searches without a full-text index (a case-insensitive substring
             // scan of the same rows for every word, the same visibility), on the first few.
             var scans: [Double] = []
-            var random2 = SplitMix(seed: seed &+ 1)
+            var random2 = SplitMix64(seed: seed &+ 1)
             for q in 0..<min(scanQueries, queries) {
                 let count = 1 + q % 3
                 let terms = (0..<count).map { _ in words.searched(&random2) }
@@ -147,20 +148,6 @@ extension Bench {
     }
 }
 
-/// A small deterministic generator (SplitMix64).
-struct SplitMix {
-    var state: UInt64
-    init(seed: UInt64) { state = seed }
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-    mutating func unit() -> Double { Double(next() >> 11) / Double(1 << 53) }
-}
-
 /// Words as a team uses them: common English words, and a long tail of made-up terms (projects,
 /// systems, customers) drawn by a Zipf law, so a few are everywhere and most are rare.
 struct Vocabulary {
@@ -179,7 +166,7 @@ struct Vocabulary {
     /// Cumulative Zipf weights over `terms`.
     let cumulative: [Double]
 
-    init(random: inout SplitMix) {
+    init(random: inout SplitMix64) {
         var seen = Set<String>()
         var terms: [String] = []
         while terms.count < 20_000 {
@@ -197,8 +184,8 @@ struct Vocabulary {
         }
     }
 
-    func term(_ random: inout SplitMix) -> String {
-        let x = random.unit() * cumulative[cumulative.count - 1]
+    func term(_ random: inout SplitMix64) -> String {
+        let x = random.nextUnit() * cumulative[cumulative.count - 1]
         var low = 0
         var high = cumulative.count - 1
         while low < high {
@@ -209,24 +196,24 @@ struct Vocabulary {
     }
 
     /// A word someone searches for: a term (not among the most common few), as they remember it.
-    func searched(_ random: inout SplitMix) -> String {
+    func searched(_ random: inout SplitMix64) -> String {
         var word = term(&random)
         while terms.prefix(20).contains(word) { word = term(&random) }
         return word
     }
 
-    func line(_ random: inout SplitMix) -> String {
+    func line(_ random: inout SplitMix64) -> String {
         let count = 6 + Int(random.next() % 15)
         return (0..<count).map { _ in
             random.next() % 10 < 6 ? Self.common[Int(random.next() % UInt64(Self.common.count))] : term(&random)
         }.joined(separator: " ") + "."
     }
 
-    func title(_ random: inout SplitMix) -> String { "\(term(&random)) \(term(&random))" }
+    func title(_ random: inout SplitMix64) -> String { "\(term(&random)) \(term(&random))" }
 
     /// One meeting's documents: its lines (four speakers of the names), five summary points,
     /// two decisions and four action items.
-    func meeting(minutes: Int, random: inout SplitMix) -> [SearchDocument] {
+    func meeting(minutes: Int, random: inout SplitMix64) -> [SearchDocument] {
         let speakers = (0..<4).map { _ in names[Int(random.next() % UInt64(names.count))] }
         var documents: [SearchDocument] = []
         var time = 0.0

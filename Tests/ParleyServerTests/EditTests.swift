@@ -12,18 +12,9 @@ import Testing
             let (_, alice) = try await h.user("alice")
             let (_, bob) = try await h.user("bob")
             let (_, carol) = try await h.user("carol")
-            let meeting = try await h.meeting("Standup", token: alice)
             let audio = try Data(contentsOf: URL(fileURLWithPath: meetingAudio.audioPath))
-            async let processed = h.watch(meeting, token: alice) { messages in
-                messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
-            }
-            try await Task.sleep(for: .milliseconds(200))
-            let upload = try await h.request(
-                .PUT, "/api/meetings/\(meeting)/audio", token: alice, body: audio, contentType: "audio/wav")
-            #expect(upload.status == 202)
-            let done = try await processed
+            let (meeting, done, before) = try await h.process("Standup", audio: audio, token: alice)
             #expect(done.events.last?.stage == "completed")
-            let before = try await h.request(.GET, "/api/meetings/\(meeting)", token: alice).json
             let speaker = try #require((before["speakers"] as? [[String: Any]])?.first?["id"] as? String)
             let item = try #require((before["action_items"] as? [[String: Any]])?.first)
             let itemID = try #require(item["id"] as? Int)

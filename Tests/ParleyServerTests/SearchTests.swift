@@ -21,16 +21,8 @@ import Testing
         try await ServerFixture.withServer(try ServerFixture.settings { $0.engine.database = url }) { h in
             let (_, alice) = try await h.user("alice")
             let (_, carol) = try await h.user("carol")
-            let meeting = try await h.meeting("Standup", token: alice)
-            async let processed = h.watch(meeting, token: alice) { messages in
-                messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
-            }
-            try await Task.sleep(for: .milliseconds(200))
-            let upload = try await h.request(
-                .PUT, "/api/meetings/\(meeting)/audio", token: alice, body: audio, contentType: "audio/wav")
-            #expect(upload.status == 202)
-            #expect(try await processed.events.last?.stage == "completed")
-            let state = try await h.request(.GET, "/api/meetings/\(meeting)", token: alice).json
+            let (meeting, processed, state) = try await h.process("Standup", audio: audio, token: alice)
+            #expect(processed.events.last?.stage == "completed")
             let segments = try #require(state["segments"] as? [[String: Any]])
             let segment = try #require(
                 segments.first { ($0["text"] as? String ?? "").split(separator: " ").count >= 4 })
@@ -101,17 +93,8 @@ import Testing
         let url = database == .postgres ? try await TestPostgres.freshDatabase() : nil
         try await ServerFixture.withServer(try ServerFixture.settings { $0.engine.database = url }) { h in
             let (_, alice) = try await h.user("alice")
-            let meeting = try await h.meeting("Standup", token: alice)
-            async let processed = h.watch(meeting, token: alice) { messages in
-                messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
-            }
-            try await Task.sleep(for: .milliseconds(200))
-            #expect(
-                try await h.request(
-                    .PUT, "/api/meetings/\(meeting)/audio", token: alice, body: audio, contentType: "audio/wav"
-                ).status == 202)
-            #expect(try await processed.events.last?.stage == "completed")
-            let state = try await h.request(.GET, "/api/meetings/\(meeting)", token: alice).json
+            let (meeting, processed, state) = try await h.process("Standup", audio: audio, token: alice)
+            #expect(processed.events.last?.stage == "completed")
             let items = try #require(state["action_items"] as? [[String: Any]])
             let owned = try #require(items.first { ($0["owner"] as? String)?.isEmpty == false })
             let ownerName = try #require(owned["owner"] as? String)

@@ -78,6 +78,23 @@ struct Harness: Sendable {
         return reply.json["id"] as? String ?? ""
     }
 
+    /// Makes a meeting, uploads `audio` (a WAV) to it and waits, watching, until processing
+    /// ends; returns its id, the watched events and its state (`GET /api/meetings/{id}`).
+    func process(_ title: String, audio: Data, token: String) async throws -> (
+        id: String, seen: Watched, state: [String: Any]
+    ) {
+        let meeting = try await self.meeting(title, token: token)
+        async let processed = watch(meeting, token: token) { messages in
+            messages.contains { $0.type == "status" && ($0.stage == "completed" || $0.stage == "failed") }
+        }
+        try await Task.sleep(for: .milliseconds(200))
+        let upload = try await request(
+            .PUT, "/api/meetings/\(meeting)/audio", token: token, body: audio, contentType: "audio/wav")
+        #expect(upload.status == 202, "\(upload.text)")
+        let seen = try await processed
+        return (meeting, seen, try await request(.GET, "/api/meetings/\(meeting)", token: token).json)
+    }
+
     /// Publishes `count` synthetic events through the development route.
     @discardableResult
     func publish(_ meetingID: String, count: Int, size: Int = 100, token: String) async throws -> Reply {
