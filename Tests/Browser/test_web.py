@@ -129,7 +129,7 @@ class Page:
             if speakers:
                 self.visible("#new-speakers").send_keys(str(speakers))
         self.shot("meetings")
-        self.find("form button[type=submit]").click()
+        self.find("#new-meeting button[type=submit]").click()
         self.visible("#transcript-title")
         return self.driver.current_url.split("#/meetings/")[1]
 
@@ -794,4 +794,6 @@ def test_search_and_my_action_items(server, meeting_audio, pages):
     page.wait(lambda d: page.all("#no-action-items"), 30, "the done item stayed on the open list")
     page.find("#show-done").click()
     page.visible(f"tr.done[data-item='{item['id']}']", timeout=30)
+    # The meeting page's connection indicator went with it.
+    assert not page.find("#connection").is_displayed()
     page.shot("done-items")

@@ -95,7 +95,7 @@ async function meetingsPage() {
     h("option", { value: "command" }, "Outside program (server setting)"));
   const count = (id) => h("input", { id, type: "number", min: 1, max: 64, step: 1, inputmode: "numeric", class: "count" });
   const speakers = count("new-speakers"), fewest = count("new-min-speakers"), most = count("new-max-speakers");
-  const create = h("form", { class: "card", onsubmit: async (event) => {
+  const create = h("form", { class: "card", id: "new-meeting", onsubmit: async (event) => {
     event.preventDefault();
     problem.replaceChildren();
     const body = { title: title.value.trim() };

@@ -59,6 +59,7 @@ export class MeetingPage {
   }
 
   stop() {
+    this.stopped = true;
     clearInterval(this.editingTimer);
     clearInterval(this.expiryTimer);
     if (this.live) this.live.stop();
@@ -768,6 +769,9 @@ export class MeetingPage {
   }
 
   renderConnection(name, detail) {
+    // The socket of a page left may still report (its close is asynchronous): the indicator
+    // belongs to the page shown now.
+    if (this.stopped) return;
     const box = document.getElementById("connection");
     box.hidden = false;
     box.className = `connection ${name}`;
