@@ -188,7 +188,11 @@ final class WebhookDeliverer: Service, Sendable {
             return .failed(status: nil, error: "\(error)")
         }
         if !settings.allowPrivate {
-            let addresses = WebhookAddress.resolve(url.host ?? "")
+            // getaddrinfo blocks: on a dispatch thread, never on the cooperative pool.
+            let host = url.host ?? ""
+            let addresses = await withCheckedContinuation { continuation in
+                DispatchQueue.global().async { continuation.resume(returning: WebhookAddress.resolve(host)) }
+            }
             if addresses.isEmpty { return retry(nil, "cannot resolve \(url.host ?? "")") }
             if !addresses.allSatisfy(WebhookAddress.isPublic) {
                 return .failed(status: nil, error: "\(url.host ?? "") resolves to an address that is not public")
