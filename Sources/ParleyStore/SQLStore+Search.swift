@@ -27,11 +27,8 @@ extension SQLStore: SearchStore {
                 ).first()
                 guard claimed != nil else { return false }
                 try await database.raw("DELETE FROM search_docs WHERE meeting_id = \(bind: meetingID)").run()
-                // 7 values a row: 80 rows a statement stays under every driver's bind limit.
-                var start = documents.startIndex
-                while start < documents.endIndex {
-                    let end = min(start + 80, documents.endIndex)
-                    let rows: [[any Encodable & Sendable]] = documents[start..<end].map {
+                try await Self.inChunks(documents) { chunk in
+                    let rows: [[any Encodable & Sendable]] = chunk.map {
                         [meetingID, $0.kind.rawValue, $0.item, $0.speaker, $0.start, $0.text, readers]
                     }
                     try await database.raw(
@@ -40,12 +37,10 @@ extension SQLStore: SearchStore {
                         VALUES \(Self.valueRows(rows, cast: isPostgres ? [2: "integer", 4: "double precision"] : [:]))
                         """
                     ).run()
-                    start = end
                 }
                 try await database.raw("DELETE FROM meeting_action_items WHERE meeting_id = \(bind: meetingID)").run()
-                for chunk in stride(from: 0, to: actionItems.count, by: 40) {
-                    let rows: [[any Encodable & Sendable]] = actionItems[chunk..<min(chunk + 40, actionItems.count)].map
-                    {
+                try await Self.inChunks(actionItems) { chunk in
+                    let rows: [[any Encodable & Sendable]] = chunk.map {
                         [
                             meetingID, $0.item, $0.owner, $0.owner.map(IndexedActionItem.nameKey), $0.assignee, $0.task,
                             $0.due, $0.dueDate, $0.done ? 1 : 0, $0.time,

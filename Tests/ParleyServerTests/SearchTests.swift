@@ -145,14 +145,7 @@ import Testing
     static func actionItems(
         _ h: Harness, _ query: String = "", token: String, until ready: ([[String: Any]]) -> Bool = { _ in true }
     ) async throws -> [[String: Any]] {
-        let deadline = ContinuousClock.now + .seconds(10)
-        while true {
-            let reply = try await h.request(.GET, "/api/action-items?\(query)", token: token)
-            #expect(reply.status == 200, "\(reply.text)")
-            let items = reply.json["action_items"] as? [[String: Any]] ?? []
-            if ready(items) || ContinuousClock.now > deadline { return items }
-            try await Task.sleep(for: .milliseconds(100))
-        }
+        try await list(h, "/api/action-items?\(query)", key: "action_items", token: token, until: ready)
     }
 
     /// The hits for `query`, asked again (up to 10 s) until `ready` holds: the index follows
@@ -160,12 +153,19 @@ import Testing
     static func search(
         _ h: Harness, _ query: String, token: String, until ready: ([[String: Any]]) -> Bool = { _ in true }
     ) async throws -> [[String: Any]] {
+        try await list(h, "/api/search?\(query)", key: "hits", token: token, until: ready)
+    }
+
+    /// The list under `key` of `GET path`, asked again (up to 10 s) until `ready` holds.
+    static func list(
+        _ h: Harness, _ path: String, key: String, token: String, until ready: ([[String: Any]]) -> Bool
+    ) async throws -> [[String: Any]] {
         let deadline = ContinuousClock.now + .seconds(10)
         while true {
-            let reply = try await h.request(.GET, "/api/search?\(query)", token: token)
+            let reply = try await h.request(.GET, path, token: token)
             #expect(reply.status == 200, "\(reply.text)")
-            let hits = reply.json["hits"] as? [[String: Any]] ?? []
-            if ready(hits) || ContinuousClock.now > deadline { return hits }
+            let items = reply.json[key] as? [[String: Any]] ?? []
+            if ready(items) || ContinuousClock.now > deadline { return items }
             try await Task.sleep(for: .milliseconds(100))
         }
     }
