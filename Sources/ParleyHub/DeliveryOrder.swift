@@ -17,6 +17,9 @@ struct DeliveryOrder {
     /// The latest events as sent, for replay without the store.
     private var recent: RecentEvents
 
+    /// How many delivered messages are kept for replay.
+    var keep: Int { recent.capacity }
+
     init(epoch: String, latest: Int, keep: Int) {
         self.epoch = epoch
         published = latest

@@ -68,6 +68,12 @@ public final class Hub: Service, Sendable {
     }
 
     private let channels = Mutex<[String: Entry]>([:])
+    let feeds = Mutex<[String: FeedEntry]>([:])
+
+    struct FeedEntry {
+        var feed: UserFeed
+        var users = 0
+    }
 
     /// This process's name in what it shares through the store (presence).
     public let node: String
@@ -108,8 +114,11 @@ public final class Hub: Service, Sendable {
 
     /// Closes the sockets a session opened, on every meeting this process serves (a logout).
     public func closeSessions(_ sessions: Set<String>) {
-        for channel in openChannels { channel.closeSessions(sessions) }
+        for group in openGroups { group.closeSessions(sessions) }
     }
+
+    /// Every open meeting channel and user feed: every socket this process serves.
+    public var openGroups: [any SubscriberGroup] { openChannels + openFeeds }
 
     public var openChannels: [MeetingChannel] { channels.withLock { $0.values.map(\.channel) } }
 
@@ -194,18 +203,24 @@ extension Hub {
     }
 
     private func perform(_ item: HubWork) async {
+        if item.kind == .fillFeed {
+            await item.feed?.fill()
+            return
+        }
         guard let channel = item.channel else { return }  // closed meanwhile
         switch item.kind {
         case .fill: await channel.fill()
         case .resynchronize: await channel.resynchronize()
         case .sharePresence: await channel.writePresence()
         case .refreshPresence: await refreshPresence(of: [channel])
+        case .fillFeed: break
         }
     }
 
     private func handle(_ change: StoreChange) async {
         switch change {
         case .appended(let meetingID, let position): openChannel(meetingID: meetingID)?.observe(position)
+        case .userFeed(let userID, let position): openFeed(userID: userID)?.observe(position)
         case .presence(let meetingID):
             if let channel = openChannel(meetingID: meetingID) { await refreshPresence(of: [channel]) }
         case .ephemeral(let meetingID, let from, let message) where from != node:
@@ -229,6 +244,7 @@ extension Hub {
         } catch {
             logger.warning("cannot renew this node's presence", metadata: ["error": "\(store.describe(error))"])
         }
+        await sweepFeeds()
         let channels = openChannels
         guard !channels.isEmpty else { return }
         for channel in channels { channel.retrySharingPresence() }

@@ -12,14 +12,24 @@ struct HubWork: Sendable {
         case sharePresence
         /// Read who watches the channel's meeting through other processes.
         case refreshPresence
+        /// Read from the store what a user's feed has not delivered.
+        case fillFeed
     }
 
     let kind: Kind
     weak let channel: MeetingChannel?
+    weak let feed: UserFeed?
 
     init(_ kind: Kind, _ channel: MeetingChannel) {
         self.kind = kind
         self.channel = channel
+        feed = nil
+    }
+
+    init(fill feed: UserFeed) {
+        kind = .fillFeed
+        channel = nil
+        self.feed = feed
     }
 }
 

@@ -65,33 +65,10 @@ extension MeetingChannel {
         if removed { sharePresence() }
     }
 
-    /// Closes every subscriber (shutdown, a reset log, a deleted meeting).
-    public func closeAll(_ reason: CloseReason) {
-        let subscribers = state.withLock { $0.subscribers.everyone() }
-        for subscriber in subscribers { subscriber.close(reason) }
-    }
-
     /// Closes the subscribers of users not in `allowed` (removed from the meeting's members)
     /// with `accessRevoked`.
     public func closeViewers(notIn allowed: Set<String>) {
         close(.accessRevoked) { !allowed.contains($0.viewer.userID) }
-    }
-
-    /// The sessions of the sockets open on this meeting.
-    public var sessions: Set<String> {
-        Set(state.withLock { $0.subscribers.everyone() }.compactMap(\.session))
-    }
-
-    /// Closes the sockets opened by any of `sessions` (they logged out) with `loggedOut`.
-    public func closeSessions(_ sessions: Set<String>) {
-        close(.loggedOut) { $0.session.map(sessions.contains) ?? false }
-    }
-
-    /// Closes the subscribers `matching` says, with `reason`.
-    private func close(_ reason: CloseReason, matching: (Subscriber) -> Bool) {
-        for subscriber in state.withLock({ $0.subscribers.everyone() }) where matching(subscriber) {
-            subscriber.close(reason)
-        }
     }
 
     /// Starts a new, empty log under a new epoch and closes every subscriber with
@@ -100,11 +77,6 @@ extension MeetingChannel {
         try await store.resetLog(meetingID: meetingID, epoch: epoch)
         state.withLock { $0.order.restart(epoch: epoch) }
         closeAll(.logReset)
-    }
-
-    /// Queues a message for one subscriber only (a `pong`).
-    public func send(_ message: ByteBuffer, to subscriber: Subscriber) {
-        subscriber.enqueue(message)
     }
 
     /// Queues a message from one viewer for everyone else watching, here and through the other
@@ -131,20 +103,5 @@ extension MeetingChannel {
     public func broadcastUnnumbered(_ message: ByteBuffer, except: Subscriber? = nil) {
         let subscribers = state.withLock { $0.subscribers.everyone() }
         for subscriber in subscribers where subscriber !== except { subscriber.enqueue(message) }
-    }
-
-    /// The keepalive round: a `ping` message and a WebSocket ping frame to everyone watching,
-    /// and `unresponsive` for whoever has sent nothing (not even a pong) for `silentAfter`.
-    public func keepalive(silentAfter: TimeAmount) {
-        let subscribers = state.withLock { $0.subscribers.everyone() }
-        let now = NIODeadline.now()
-        let ping = Keepalive.ping()
-        for subscriber in subscribers {
-            if subscriber.isSilent(longerThan: silentAfter, now: now) {
-                subscriber.close(.unresponsive)
-            } else {
-                subscriber.ping(ping)
-            }
-        }
     }
 }

@@ -10,7 +10,7 @@ import Synchronization
 /// subscriber without waiting for any; delivers what other processes append to the same log
 /// (``observe(_:)``), in offset order, reading gaps from the store; replays from memory or the
 /// store; tracks who is watching.
-public final class MeetingChannel: EventSink {
+public final class MeetingChannel: EventSink, SubscriberGroup {
     public let meetingID: String
     let store: any Store
     let configuration: HubConfiguration
@@ -74,7 +74,7 @@ public final class MeetingChannel: EventSink {
 
     public var epoch: String { state.withLock { $0.order.epoch } }
     public var latestOffset: Int { state.withLock { $0.order.published } }
-    public var subscriberCount: Int { state.withLock { $0.subscribers.count } }
+    public var subscribers: [Subscriber] { state.withLock { $0.subscribers.everyone() } }
 
     // MARK: Publishing
 

@@ -100,6 +100,11 @@ public final class Subscriber: Sendable {
         return accepted
     }
 
+    /// Queues a message for this connection only (a `pong`, an error about what it sent).
+    public func send(_ message: ByteBuffer) {
+        enqueue(message)
+    }
+
     /// Queues a keepalive: the `ping` message, and a WebSocket ping frame for a socket.
     func ping(_ message: ByteBuffer) {
         let push = outlet != nil

@@ -21,6 +21,8 @@ public struct Engine: Sendable {
     public let indexer: SearchIndexer
     /// Queues webhook deliveries for what this process appends.
     public let webhooks: WebhookTrigger
+    /// Tells users what changed in the meetings they see (`/ws/user`).
+    public let notifier: UserNotifier
     /// The hub, the indexer and the queue, to run beside the runner (the hub first: a service group stops
     /// its services in reverse order, so the hub outlives what publishes through it).
     public let services: [any Service]
@@ -69,10 +71,12 @@ public struct Engine: Sendable {
         let queue = settings.processing ? JobQueue(processor: processor, logger: logger) : nil
         let indexer = SearchIndexer(hub: hub, states: states, logger: logger)
         let webhooks = WebhookTrigger(hub: hub, logger: logger)
-        var services: [any Service] = [hub, indexer]
+        let notifier = UserNotifier(hub: hub, logger: logger)
+        var services: [any Service] = [hub, indexer, notifier]
         if let queue { services.append(queue) }
         return Engine(
             store: store, hub: hub, runner: runner, processor: processor,
-            states: states, queue: queue, indexer: indexer, webhooks: webhooks, services: services)
+            states: states, queue: queue, indexer: indexer, webhooks: webhooks, notifier: notifier,
+            services: services)
     }
 }

@@ -115,8 +115,9 @@ actor MeetingEditor {
 
     /// Changes one action item (`action_items` with the whole list after the change). The list
     /// is appended only if the log has not moved since it was read (another node's edit, the
-    /// pipeline's items); otherwise the edit is applied again to the newer state.
-    func edit(_ meeting: MeetingRecord, actionItem id: Int, _ change: ActionItemChange) async throws
+    /// pipeline's items); otherwise the edit is applied again to the newer state. An item newly
+    /// assigned to an account is told to that account (`action_item_assigned`).
+    func edit(_ meeting: MeetingRecord, actionItem id: Int, _ change: ActionItemChange, by person: String) async throws
         -> [ActionItemRecord]
     {
         for _ in 0..<5 {
@@ -137,8 +138,12 @@ actor MeetingEditor {
             if let assignee = change.assignee { items[index].assignee = try await account(assignee, of: meeting) }
             guard items != state.actionItems else { return items }
             do {
+                let before = state.actionItems[index].assignee
                 state.apply(
                     try await publish(.actionItems(ActionItemsUpdate(items: items)), in: meeting, after: state.offset))
+                if items[index].assignee != before {
+                    try await meetings.noticeAssigned(items[index], in: meeting, by: person)
+                }
                 return state.actionItems
             } catch let error as StoreError where error.code == .stale {
                 continue  // someone else wrote meanwhile: read again

@@ -57,6 +57,8 @@ struct MeetingRoutes {
                 diarizer: diarizer, speakers: speakers, minSpeakers: minSpeakers, maxSpeakers: maxSpeakers)
         }
     }
+    /// `PATCH /api/meetings/{id}`: a new title.
+    struct Retitle: Decodable { var title: String }
     struct NewMember: Decodable {
         var username: String
         var canEdit: Bool?
@@ -121,6 +123,7 @@ struct MeetingRoutes {
                 id: Identifiers.meeting(), title: title, ownerID: user.id, createdAt: Date(),
                 epoch: Identifiers.epoch(), diarization: diarization)
             try await store.createMeeting(meeting)
+            try await meetings.noticeListed(meeting, owner: user.username, to: user.id, shared: false)
             return EditedResponse(status: .created, response: summary(meeting, owner: user.username))
         }
         group.get { _, context -> MeetingList in
@@ -131,10 +134,7 @@ struct MeetingRoutes {
                 if names[meeting.ownerID] == nil {
                     names[meeting.ownerID] = try await store.user(id: meeting.ownerID)?.username ?? meeting.ownerID
                 }
-                var row = summary(meeting, owner: names[meeting.ownerID]!)
-                row.duration = try await meetings.duration(of: meeting)
-                row.status = try await meetings.status(of: meeting).rawValue
-                rows.append(row)
+                rows.append(try await meetings.listRow(meeting, owner: names[meeting.ownerID]!))
             }
             return MeetingList(meetings: rows)
         }
@@ -143,10 +143,30 @@ struct MeetingRoutes {
             let meeting = try await meetings.meeting(try context.parameters.require("id"), for: user)
             return try await meetings.view(of: meeting, for: user)
         }
+        group.patch(":id") { request, context -> MeetingSummaryView in
+            let user = try context.requireUser()
+            var meeting = try await meetings.meeting(try context.parameters.require("id"), for: user, need: .edit)
+            let body = try await request.decode(as: Retitle.self, context: context)
+            guard let title = TextRules.required(body.title, max: 200) else {
+                throw APIError.badRequest(
+                    "the title must be 1 to 200 characters, not only spaces", code: "invalid_title")
+            }
+            if title != meeting.title {
+                guard try await store.retitleMeeting(id: meeting.id, title: title) else {
+                    throw APIError.notFound("no meeting \(meeting.id)")
+                }
+                meeting.title = title
+                meetings.states.forget(meetingID: meeting.id)
+                meetings.notice(
+                    "meeting_updated", meeting, to: try await meetings.viewerIDs(of: meeting), by: user.username)
+            }
+            let owner = meeting.ownerID == user.id ? user.username : try await store.user(id: meeting.ownerID)?.username
+            return try await meetings.listRow(meeting, owner: owner ?? meeting.ownerID)
+        }
         group.delete(":id") { _, context -> HTTPResponse.Status in
-            let meeting = try await meetings.meeting(
-                try context.parameters.require("id"), for: try context.requireUser(), need: .own)
-            try await meetings.delete(meeting)
+            let user = try context.requireUser()
+            let meeting = try await meetings.meeting(try context.parameters.require("id"), for: user, need: .own)
+            try await meetings.delete(meeting, by: user.username)
             return .noContent
         }
         group.post(":id/members") { request, context -> EditedResponse<Members> in
@@ -157,8 +177,13 @@ struct MeetingRoutes {
                 throw APIError(.unprocessableContent, "unknown_user", "no account named '\(body.username)'")
             }
             if member.id != owner.id {
+                let known = try await store.members(meetingID: meeting.id).contains { $0.userID == member.id }
                 try await store.addMember(meetingID: meeting.id, userID: member.id, canEdit: body.canEdit ?? false)
                 await meetings.indexer.reindex(meeting.id)  // the new member finds it in searches
+                if !known {
+                    try await meetings.noticeListed(
+                        meeting, owner: owner.username, to: member.id, shared: true, canEdit: body.canEdit ?? false)
+                }
             }
             let (members, editors) = try await meetings.memberNames(meeting.id)
             return EditedResponse(
@@ -174,6 +199,7 @@ struct MeetingRoutes {
                 throw APIError.notFound("'\(username)' is not a member of this meeting")
             }
             await meetings.indexer.reindex(meeting.id)  // and the removed one no more
+            meetings.notice("meeting_unshared", meeting, to: [member.id], by: owner.username)
             // Their sockets on this meeting close now here, and at the next sweep on other nodes.
             let allowed = try await store.viewers(meetingIDs: [meeting.id])[meeting.id] ?? []
             meetings.hub.openChannel(meetingID: meeting.id)?.closeViewers(notIn: allowed)
@@ -203,13 +229,14 @@ struct MeetingRoutes {
                     accept: body.accept))
         }
         group.patch(":id/action-items/:item") { request, context -> ActionItems in
-            let meeting = try await meetings.meeting(
-                try context.parameters.require("id"), for: try context.requireUser(), need: .edit)
+            let user = try context.requireUser()
+            let meeting = try await meetings.meeting(try context.parameters.require("id"), for: user, need: .edit)
             guard let item = Int(try context.parameters.require("item")) else {
                 throw APIError.notFound("no action item '\(context.parameters.get("item") ?? "")'")
             }
             let change = try await request.decode(as: MeetingEditor.ActionItemChange.self, context: context)
-            return ActionItems(actionItems: try await editor.edit(meeting, actionItem: item, change))
+            return ActionItems(
+                actionItems: try await editor.edit(meeting, actionItem: item, change, by: user.username))
         }
         group.patch(":id/segments/:segment") { request, context -> Corrected in
             let user = try context.requireUser()

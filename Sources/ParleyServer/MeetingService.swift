@@ -19,6 +19,8 @@ final class MeetingService: Sendable {
     let states: MeetingStates
     /// Told when who may see a meeting changes (its search documents carry its readers).
     let indexer: SearchIndexer
+    /// Tells users of shares, deletions and assignments (`/ws/user`).
+    let notifier: UserNotifier
     let settings: ServerSettings
     let metrics: ServerMetrics
     let logger: Logger
@@ -37,6 +39,7 @@ final class MeetingService: Sendable {
         self.processor = engine.processor
         self.states = engine.states
         self.indexer = engine.indexer
+        self.notifier = engine.notifier
         self.settings = settings
         self.metrics = metrics
         self.logger = logger
@@ -134,10 +137,12 @@ final class MeetingService: Sendable {
 
     // MARK: Delete
 
-    func delete(_ meeting: MeetingRecord) async throws {
+    func delete(_ meeting: MeetingRecord, by person: String) async throws {
         await runner.cancel(meetingID: meeting.id)
         defer { states.forget(meetingID: meeting.id) }
+        let viewers = try await viewerIDs(of: meeting)
         try await store.deleteMeeting(id: meeting.id)
+        notice("meeting_deleted", meeting, to: viewers, by: person)
         hub.openChannel(meetingID: meeting.id)?.closeAll(.meetingDeleted)
         if let path = meeting.audioPath { try? FileManager.default.removeItem(atPath: path) }
     }

@@ -22,11 +22,11 @@ final class ServerLifecycle: Service {
     func run() async throws {
         try? await gracefulShutdown()
         stopping.store(true, ordering: .relaxed)
-        let channels = hub.openChannels
-        logger.info("closing websockets", metadata: ["meetings": "\(channels.count)"])
-        for channel in channels { channel.closeAll(.shutdown) }
+        let groups = hub.openGroups
+        logger.info("closing websockets", metadata: ["meetings and feeds": "\(groups.count)"])
+        for group in groups { group.closeAll(.shutdown) }
         // Give the close frames a moment to go out; clients reconnect with `since` later.
-        for _ in 0..<50 where hub.openChannels.contains(where: { $0.subscriberCount > 0 }) {
+        for _ in 0..<50 where hub.openGroups.contains(where: { $0.subscriberCount > 0 }) {
             try? await Task.sleep(for: .milliseconds(100))
         }
     }
@@ -55,7 +55,7 @@ struct PeriodicService: Service {
     static func keepalive(hub: Hub, interval: Double) -> Self {
         PeriodicService(interval: interval) {
             let silence = TimeAmount.milliseconds(Int64(interval * 2000))
-            for channel in hub.openChannels { channel.keepalive(silentAfter: silence) }
+            for group in hub.openGroups { group.keepalive(silentAfter: silence) }
         }
     }
 

@@ -17,7 +17,8 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
 
     let subscriber: Subscriber
     let outlet: SocketOutlet
-    let meeting: MeetingChannel
+    /// The meeting watched; nil on the user's own socket (`/ws/user`).
+    let meeting: MeetingChannel?
     let logger: Logger
     /// The viewer may edit the meeting, and so say what they are editing.
     let canEdit: Bool
@@ -26,7 +27,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     private let cursors: NIOLoopBoundBox<CursorPacer>
 
     init(
-        subscriber: Subscriber, outlet: SocketOutlet, meeting: MeetingChannel, canEdit: Bool, budget: MessageBudget,
+        subscriber: Subscriber, outlet: SocketOutlet, meeting: MeetingChannel?, canEdit: Bool, budget: MessageBudget,
         eventLoop: any EventLoop, logger: Logger
     ) {
         self.subscriber = subscriber
@@ -76,7 +77,7 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         case .text:
             receive(String(buffer: frame.unmaskedData), context: context)
         case .binary:
-            meeting.send(ClientError.message("bad_message", "send JSON text messages"), to: subscriber)
+            subscriber.send(ClientError.message("bad_message", "send JSON text messages"))
         case .ping:
             let pong = WebSocketFrame(fin: true, opcode: .pong, data: frame.unmaskedData)
             context.writeAndFlush(wrapOutboundOut(pong), promise: nil)
@@ -101,14 +102,18 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
     /// (not numbered) and the connection stays open.
     func receive(_ text: String, context: ChannelHandlerContext) {
         guard let incoming = try? JSONDecoder().decode(Collaboration.Incoming.self, from: Data(text.utf8)) else {
-            meeting.send(ClientError.message("bad_message", "send JSON objects with a \"type\""), to: subscriber)
+            subscriber.send(ClientError.message("bad_message", "send JSON objects with a \"type\""))
             return
         }
         do {
             switch incoming.type {
-            case "ping": meeting.send(Keepalive.pong(), to: subscriber)
+            case "ping": subscriber.send(Keepalive.pong())
             case "pong": break
             case "editing":
+                guard let meeting else {
+                    throw Collaboration.Rejection.message(
+                        code: "unknown_type", text: "'editing' is for a meeting's socket, not the user's")
+                }
                 guard canEdit else {
                     throw Collaboration.Rejection.message(
                         code: "forbidden", text: "only the meeting's owner and members allowed to edit may edit")
@@ -116,20 +121,23 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
                 let message = try Collaboration.editing(incoming, from: subscriber, in: meeting.meetingID)
                 meeting.broadcastEphemeral(message, from: subscriber)
             case "cursor":
-                let message = try Collaboration.cursor(incoming, from: subscriber, in: meeting.meetingID)
-                let (meeting, subscriber, cursors) = (meeting, subscriber, cursors)
+                guard let watched = meeting else {
+                    throw Collaboration.Rejection.message(
+                        code: "unknown_type", text: "'cursor' is for a meeting's socket, not the user's")
+                }
+                let message = try Collaboration.cursor(incoming, from: subscriber, in: watched.meetingID)
+                let (meeting, subscriber, cursors) = (watched, subscriber, cursors)
                 let send = { (message: ByteBuffer) in meeting.broadcastEphemeral(message, from: subscriber) }
                 cursors.value.offer(message, send: send) { delay in
                     context.eventLoop.scheduleTask(in: delay) { cursors.value.flush(send: send) }
                 }
             default:
-                meeting.send(
-                    ClientError.message("unknown_type", "unknown message type '\(incoming.type)'"), to: subscriber)
+                subscriber.send(ClientError.message("unknown_type", "unknown message type '\(incoming.type)'"))
             }
         } catch let Collaboration.Rejection.message(code, text) {
-            meeting.send(ClientError.message(code, text), to: subscriber)
+            subscriber.send(ClientError.message(code, text))
         } catch {
-            meeting.send(ClientError.message("bad_message", "\(error)"), to: subscriber)
+            subscriber.send(ClientError.message("bad_message", "\(error)"))
         }
     }
 }

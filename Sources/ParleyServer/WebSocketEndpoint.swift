@@ -8,10 +8,11 @@ import ParleyHub
 import ParleyPipeline
 import ParleyStore
 
-/// `GET /ws/meeting/{id}?token=<jwt>[&since=<offset>][&epoch=<epoch>]` to watch a meeting, and
+/// `GET /ws/meeting/{id}?token=<jwt>[&since=<offset>][&epoch=<epoch>]` to watch a meeting,
 /// `GET /ws/meeting/{id}/ingest?token=<jwt>[&resume=<bytes>]` to record it (owner and members
-/// with edit rights); the token may come as a `Sec-WebSocket-Protocol` value next to `bearer`
-/// instead. Checks run before the upgrade, and a refusal is an HTTP status with the JSON error
+/// with edit rights), and `GET /ws/user?token=<jwt>[&since=<offset>][&epoch=<epoch>]` for the
+/// user's own notifications; the token may come as a `Sec-WebSocket-Protocol` value next to
+/// `bearer` instead. Checks run before the upgrade, and a refusal is an HTTP status with the JSON error
 /// body: 401 (token), 403 (not a member or may not edit, or an Origin not allowed), 404 (no
 /// meeting), 409 (a recording that cannot start or resume), 429 (rate limit or connection cap),
 /// 503 (stopping).
@@ -26,7 +27,8 @@ struct WebSocketEndpoint {
 
     struct Admission {
         var user: AuthenticatedUser
-        var meeting: MeetingRecord
+        /// The meeting watched or recorded; nil for the user's own socket.
+        var meeting: MeetingRecord?
         var since: Int?
         var epoch: String?
         var subprotocol: String?
@@ -61,7 +63,8 @@ struct WebSocketEndpoint {
     /// recording's ingest connection (attached).
     struct Upgrade: Sendable {
         enum Role: Sendable {
-            case watch(Subscriber, SocketOutlet, MeetingChannel, canEdit: Bool)
+            /// A meeting's watcher, or (no meeting) the user's own socket.
+            case watch(Subscriber, SocketOutlet, MeetingChannel?, canEdit: Bool)
             case ingest(IngestConnection)
         }
         var headers: HTTPHeaders
@@ -82,25 +85,45 @@ struct WebSocketEndpoint {
                     "this user has \(settings.maxConnectionsPerUser) connections open already")
             }
             if admission.ingest { return try await ingest(admission, channel: channel, logger: logger) }
-            let meeting: MeetingChannel
-            do {
-                meeting = try await hub.acquire(meetingID: admission.meeting.id, epoch: admission.meeting.epoch)
-            } catch {
-                limits.close(userID: user.id)
-                throw error
-            }
             // permessage-deflate when the client offers it and the server allows it.
             let accepted = deflate.accept(request.extensions)
             let outlet = SocketOutlet(
                 channel: channel, closeTimeout: .seconds(5), deflate: accepted == nil ? nil : deflate)
-            let subscriber: Subscriber
+            let viewer = Viewer(userID: user.id, username: user.username)
+            let (subscriber, meeting, leave): (Subscriber, MeetingChannel?, @Sendable (Subscriber) -> Void)
             do {
-                subscriber = try await meeting.subscribe(
-                    viewer: Viewer(userID: user.id, username: user.username), session: user.session,
-                    since: admission.since,
-                    epoch: admission.epoch, outlet: outlet)
+                if let record = admission.meeting {
+                    let opened = try await hub.acquire(meetingID: record.id, epoch: record.epoch)
+                    do {
+                        subscriber = try await opened.subscribe(
+                            viewer: viewer, session: user.session, since: admission.since, epoch: admission.epoch,
+                            outlet: outlet)
+                    } catch {
+                        hub.release(meetingID: record.id)
+                        throw error
+                    }
+                    meeting = opened
+                    leave = { [hub] in
+                        opened.unsubscribe($0, reason: .clientClosed)
+                        hub.release(meetingID: record.id)
+                    }
+                } else {
+                    let feed = try await hub.acquireFeed(userID: user.id)
+                    do {
+                        subscriber = try await feed.subscribe(
+                            viewer: viewer, session: user.session, since: admission.since, epoch: admission.epoch,
+                            outlet: outlet)
+                    } catch {
+                        hub.releaseFeed(userID: user.id)
+                        throw error
+                    }
+                    meeting = nil
+                    leave = { [hub] in
+                        feed.unsubscribe($0, reason: .clientClosed)
+                        hub.releaseFeed(userID: user.id)
+                    }
+                }
             } catch {
-                hub.release(meetingID: admission.meeting.id)
                 limits.close(userID: user.id)
                 throw error
             }
@@ -108,10 +131,9 @@ struct WebSocketEndpoint {
             let expiry = channel.eventLoop.scheduleTask(
                 in: .milliseconds(Int64(max(0, user.expiresAt.timeIntervalSinceNow) * 1000))
             ) { subscriber.close(.tokenExpired) }
-            channel.closeFuture.whenComplete { [hub, limits] _ in
+            channel.closeFuture.whenComplete { [limits] _ in
                 expiry.cancel()
-                meeting.unsubscribe(subscriber, reason: .clientClosed)
-                hub.release(meetingID: admission.meeting.id)
+                leave(subscriber)
                 limits.close(userID: user.id)
             }
             var headers = HTTPHeaders()
@@ -136,12 +158,13 @@ struct WebSocketEndpoint {
     /// Attaches an admitted ingest connection to the meeting's recording (starting it, or
     /// resuming it); the connection it replaced, if any, is closed.
     private func ingest(_ admission: Admission, channel: any Channel, logger: Logger) async throws -> Upgrade {
+        guard let meeting = admission.meeting else { throw APIError.internalError() }
         let connection = IngestConnection(
             outlet: SocketOutlet(channel: channel, closeTimeout: .seconds(5)), userID: admission.user.id,
             logger: logger)
         let replaced: IngestConnection?
         do {
-            replaced = try await meetings.ingest(admission.meeting, connection: connection, resume: admission.resume)
+            replaced = try await meetings.ingest(meeting, connection: connection, resume: admission.resume)
         } catch {
             limits.close(userID: admission.user.id)
             throw error
@@ -162,9 +185,11 @@ struct WebSocketEndpoint {
     func admit(_ head: UpgradeRequest, channel: any Channel) async throws -> Admission {
         let components = URLComponents(string: head.path)
         let segments = (components?.path ?? "").split(separator: "/")
-        guard segments.count == 3 || (segments.count == 4 && segments[3] == "ingest"), segments[0] == "ws",
-            segments[1] == "meeting"
-        else {
+        let user = segments == ["ws", "user"]
+        let meeting =
+            (3...4).contains(segments.count) && segments[0] == "ws" && segments[1] == "meeting"
+            && (segments.count == 3 || segments[3] == "ingest")
+        guard user || meeting else {
             throw APIError.notFound("no WebSocket endpoint at \(components?.path ?? "")")
         }
         let query = Dictionary(
@@ -186,15 +211,20 @@ struct WebSocketEndpoint {
             subprotocol = values.first { $0 == "bearer" }
         }
         guard let token, !token.isEmpty else { throw APIError.unauthorized("missing access token") }
-        let user = try await tokens.verifyAccess(token)
-        if !limits.attempt(userID: user.id) {
+        let account = try await tokens.verifyAccess(token)
+        if !limits.attempt(userID: account.id) {
             throw APIError.tooManyRequests("too many connection attempts for this user")
+        }
+        let since = try Self.since(query["since"])
+        if user {
+            return Admission(
+                user: account, meeting: nil, since: since, epoch: query["epoch"], subprotocol: subprotocol)
         }
         let ingest = segments.count == 4
         let (meeting, access) = try await meetings.meetingAccess(
-            String(segments[2]), for: user, need: ingest ? .edit : .watch)
+            String(segments[2]), for: account, need: ingest ? .edit : .watch)
         return Admission(
-            user: user, meeting: meeting, since: try Self.since(query["since"]), epoch: query["epoch"],
+            user: account, meeting: meeting, since: since, epoch: query["epoch"],
             subprotocol: subprotocol, ingest: ingest, resume: try Self.resume(query["resume"]), canEdit: access >= .edit
         )
     }

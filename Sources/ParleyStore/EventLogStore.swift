@@ -77,6 +77,8 @@ public struct LogPosition: Sendable, Hashable {
 public enum StoreChange: Sendable, Hashable {
     /// A meeting's log reached `latest` (in `epoch`).
     case appended(meetingID: String, position: LogPosition)
+    /// A user's notification feed reached `latest` (in `epoch`).
+    case userFeed(userID: String, position: LogPosition)
     /// A job was queued or released.
     case jobQueued
     /// Who watches the meeting through some process changed.

@@ -8,7 +8,11 @@ public protocol MeetingStore: Sendable {
     func meetings(visibleTo userID: String) async throws -> [MeetingRecord]
     /// Meetings whose processing was running (status `processing`): left so by a crash or a stop.
     func meetings(withStatus status: MeetingStatus) async throws -> [MeetingRecord]
+    /// Writes what processing changes (status, epoch, audio, backends); never the title, which
+    /// only ``retitleMeeting(id:title:)`` changes, so a rename is not undone by a record read before it.
     func updateMeeting(_ meeting: MeetingRecord) async throws
+    /// Renames the meeting; false when there is no such meeting.
+    func retitleMeeting(id: String, title: String) async throws -> Bool
     /// Marks the meeting `processing` unless it already is, in one statement, so two uploads
     /// to it through two nodes cannot both start; false when it already was (or is gone).
     func startProcessing(meetingID: String) async throws -> Bool

@@ -154,7 +154,8 @@ struct PostgresListener: Sendable {
         }
     }
 
-    /// `e|meeting|epoch|offset` (a log reached offset), `j` (a job was queued), `p|meeting`
+    /// `e|meeting|epoch|offset` (a log reached offset), `u|user|epoch|offset` (a user's feed
+    /// did), `j` (a job was queued), `p|meeting`
     /// (who watches the meeting changed) or `x|meeting|node|message` (a message not stored).
     static func change(_ payload: String) -> StoreChange? {
         if payload.hasPrefix("x|") {
@@ -168,6 +169,9 @@ struct PostgresListener: Sendable {
             guard let latest = Int(parts[3]) else { return nil }
             return .appended(
                 meetingID: String(parts[1]), position: LogPosition(epoch: String(parts[2]), latest: latest))
+        case "u" where parts.count == 4:
+            guard let latest = Int(parts[3]) else { return nil }
+            return .userFeed(userID: String(parts[1]), position: LogPosition(epoch: String(parts[2]), latest: latest))
         case "j":
             return .jobQueued
         case "p" where parts.count == 2:

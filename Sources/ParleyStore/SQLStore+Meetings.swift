@@ -43,7 +43,7 @@ extension SQLStore: MeetingStore {
     public func updateMeeting(_ meeting: MeetingRecord) async throws {
         try await database.raw(
             """
-            UPDATE meetings SET title = \(bind: meeting.title), epoch = \(bind: meeting.epoch),
+            UPDATE meetings SET epoch = \(bind: meeting.epoch),
                 status = \(bind: meeting.status.rawValue), audio_path = \(bind: meeting.audioPath),
                 audio_bytes = \(bind: meeting.audioBytes), transcriber = \(bind: meeting.transcriber),
                 summarizer = \(bind: meeting.summarizer), diarization = \(bind: try Self.text(meeting.diarization))
@@ -63,6 +63,12 @@ extension SQLStore: MeetingStore {
 
     public func recordUpload(meetingID: String, bytes: Int64) async throws {
         try await database.raw("UPDATE meetings SET audio_bytes = \(bind: bytes) WHERE id = \(bind: meetingID)").run()
+    }
+
+    public func retitleMeeting(id: String, title: String) async throws -> Bool {
+        try await database.raw(
+            "UPDATE meetings SET title = \(bind: title) WHERE id = \(bind: id) RETURNING id"
+        ).first() != nil
     }
 
     public func deleteMeeting(id: String) async throws {

@@ -233,6 +233,23 @@ public struct SQLStore: Sendable {
                 "CREATE INDEX IF NOT EXISTS webhook_deliveries_due ON webhook_deliveries(state, next_at)",
             ]
         ),
+        // Each user's feed of notifications (`/ws/user`): its epoch and latest offset, and the
+        // latest notifications, numbered per user.
+        (
+            12,
+            [
+                """
+                CREATE TABLE IF NOT EXISTS user_feeds (
+                    user_id TEXT PRIMARY KEY REFERENCES users(id) ON DELETE CASCADE, epoch TEXT NOT NULL,
+                    latest BIGINT NOT NULL)
+                """,
+                """
+                CREATE TABLE IF NOT EXISTS user_notifications (
+                    user_id TEXT NOT NULL REFERENCES users(id) ON DELETE CASCADE, "offset" BIGINT NOT NULL,
+                    json TEXT NOT NULL, created_at BIGINT NOT NULL, PRIMARY KEY (user_id, "offset"))
+                """,
+            ]
+        ),
     ]
 
     /// Statements of a migration that only PostgreSQL runs.

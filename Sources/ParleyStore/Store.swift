@@ -2,7 +2,7 @@
 /// snapshots, voice profiles and the search index. The hub and the routes talk to these protocols only, so a second database
 /// (PostgreSQL for scale-out) is a second conformance, not a change to them.
 public protocol Store: AccountStore, MeetingStore, EventLogStore, PresenceStore, JobStore, SnapshotStore, VoiceStore,
-    SearchStore, WebhookStore
+    SearchStore, WebhookStore, UserFeedStore
 {
     /// Brings the schema up to date (each numbered migration once, in order). Safe to call on
     /// every start.

@@ -146,6 +146,18 @@ extension Harness {
         headers: [(String, String)] = [], until: @escaping @Sendable ([Wire]) -> Bool,
         onMessage: @escaping @Sendable (Wire) async throws -> Void = { _ in }
     ) async throws -> Watched {
+        try await listen(
+            "/ws/meeting/\(meetingID)", token: token, query: query, timeout: timeout, headers: headers, until: until,
+            onMessage: onMessage)
+    }
+
+    /// Connects to the WebSocket at `path` (a meeting's, the user's own) and collects messages
+    /// like ``watch(_:token:query:timeout:headers:until:onMessage:)``.
+    func listen(
+        _ path: String, token: String, query: String = "", timeout: Duration = .seconds(120),
+        headers: [(String, String)] = [], until: @escaping @Sendable ([Wire]) -> Bool,
+        onMessage: @escaping @Sendable (Wire) async throws -> Void = { _ in }
+    ) async throws -> Watched {
         let collected = Collected()
         var configuration = WebSocketClientConfiguration()
         configuration.maxFrameSize = 1 << 22
@@ -153,13 +165,13 @@ extension Harness {
             configuration.additionalHeaders[HTTPField.Name(name)!] = value
         }
         let close = try await WebSocketClient.connect(
-            url: "ws://127.0.0.1:\(port)/ws/meeting/\(meetingID)?token=\(token)\(query)", configuration: configuration,
+            url: "ws://127.0.0.1:\(port)\(path)?token=\(token)\(query)", configuration: configuration,
             logger: Logger(label: "ws-test")
         ) { inbound, outbound, _ in
             try await withThrowingTaskGroup(of: Void.self) { group in
                 group.addTask {
                     try await Task.sleep(for: timeout)
-                    Issue.record("watching \(meetingID) timed out after \(timeout)")
+                    Issue.record("listening to \(path) timed out after \(timeout)")
                     try await outbound.close(.normalClosure, reason: "timeout")
                 }
                 group.addTask {
