@@ -186,10 +186,10 @@ struct WebSocketEndpoint {
         let components = URLComponents(string: head.path)
         let segments = (components?.path ?? "").split(separator: "/")
         let user = segments == ["ws", "user"]
-        let meeting =
+        let watches =
             (3...4).contains(segments.count) && segments[0] == "ws" && segments[1] == "meeting"
             && (segments.count == 3 || segments[3] == "ingest")
-        guard user || meeting else {
+        guard user || watches else {
             throw APIError.notFound("no WebSocket endpoint at \(components?.path ?? "")")
         }
         let query = Dictionary(
