@@ -44,7 +44,8 @@ import Testing
             let messages = await Self.texts(subscriber, count: 6)
             #expect(messages.first?["type"] as? String == "connected" && messages.first?["offset"] as? Int == 0)
             #expect(messages.dropFirst().compactMap { $0["offset"] as? Int } == [1, 2, 3, 4, 5])
-            #expect(messages.dropFirst().compactMap { ($0["data"] as? [String: Any])?["n"] as? Int } == [1, 2, 3, 4, 5])
+            #expect(
+                messages.dropFirst().compactMap { ($0["data"] as? [String: Any])?["n"] as? Int } == [1, 2, 3, 4, 5])
         }
         // A late subscriber with `since` gets the rest, then live ones.
         let late = try await feed.subscribe(viewer: alice, session: nil, since: 3, epoch: feed.epoch)
