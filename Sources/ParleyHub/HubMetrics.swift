@@ -9,7 +9,10 @@ struct HubMetrics: Sendable {
     let events = Counter(label: "parley_events_published_total")
     let deliveries = Counter(label: "parley_ws_messages_delivered_total")
     let slowClients = Counter(label: "parley_ws_slow_clients_closed_total")
+    /// Users' own sockets (`/ws/user`), apart from the meetings' watchers.
+    let userConnections = Gauge(label: "parley_ws_user_connections")
     private let open = ManagedCount()
+    private let openUsers = ManagedCount()
 
     func published(events count: Int, deliveries delivered: Int, slow: Int) {
         events.increment(by: count)
@@ -24,6 +27,14 @@ struct HubMetrics: Sendable {
 
     func disconnected() {
         connections.record(open.add(-1))
+    }
+
+    func userConnected() {
+        userConnections.record(openUsers.add(1))
+    }
+
+    func userDisconnected() {
+        userConnections.record(openUsers.add(-1))
     }
 }
 

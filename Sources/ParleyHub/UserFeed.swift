@@ -69,7 +69,7 @@ public final class UserFeed: SubscriberGroup {
                 recovers ? state.order.kept(after: since ?? 0) : nil
             )
         }
-        metrics.connected()
+        metrics.userConnected()
         var recovered = recovers
         var replay: [ByteBuffer] = []
         if recovers, let since {
@@ -97,7 +97,7 @@ public final class UserFeed: SubscriberGroup {
     /// Removes a subscriber (its connection ended).
     public func unsubscribe(_ subscriber: Subscriber, reason: CloseReason) {
         subscriber.close(reason)
-        if state.withLock({ $0.subscribers.remove(subscriber) }) { metrics.disconnected() }
+        if state.withLock({ $0.subscribers.remove(subscriber) }) { metrics.userDisconnected() }
     }
 
     /// The feed reached `position` (in the store): delivers what is missing. A new epoch (the

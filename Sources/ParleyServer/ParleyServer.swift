@@ -79,10 +79,12 @@ public struct ParleyServer: Sendable {
         }
         // A plain request to a WebSocket endpoint gets the upgrade's first answers (a token, valid
         // parameters), then 426.
-        router.get("/ws/meeting/:id") { request, _ -> Response in
-            _ = try await tokens.verifyAccess(try Self.token(of: request))
-            _ = try WebSocketEndpoint.since(request.uri.queryParameters.get("since"))
-            throw APIError(.upgradeRequired, "upgrade_required", "connect with a WebSocket client")
+        for path in ["/ws/meeting/:id", "/ws/user"] {
+            router.get(RouterPath(path)) { request, _ -> Response in
+                _ = try await tokens.verifyAccess(try Self.token(of: request))
+                _ = try WebSocketEndpoint.since(request.uri.queryParameters.get("since"))
+                throw APIError(.upgradeRequired, "upgrade_required", "connect with a WebSocket client")
+            }
         }
         router.get("/ws/meeting/:id/ingest") { request, _ -> Response in
             _ = try await tokens.verifyAccess(try Self.token(of: request))

@@ -797,3 +797,58 @@ def test_search_and_my_action_items(server, meeting_audio, pages):
     # The meeting page's connection indicator went with it.
     assert not page.find("#connection").is_displayed()
     page.shot("done-items")
+
+
+def test_the_meetings_list_follows_status_shares_and_assignments_live(server, meeting_audio, pages):
+    """With the meetings list open and never reloaded, the user's socket (/ws/user) brings in a
+    meeting made elsewhere, its status and duration as it is processed, a new title, a meeting
+    another user shares (with a notice), an item that user assigns (a notice), and a removal."""
+    page = Page(server, "live-list")
+    pages.append(page)
+    page.register("lia")
+    lia = server.token("lia")
+    otto = server.register("otto")
+    page.visible("section[aria-label='Your meetings']")
+    page.driver.execute_script("window.parleyNotReloaded = true")
+    wait_for(lambda: user_sockets(server) == 1, 30, "the list's user socket")
+
+    # Made and processed through the API (another tab, a script): the row appears and follows.
+    meeting = server.request("POST", "/api/meetings", {"title": "Made elsewhere"}, token=lia)[1]["id"]
+    row = f"tr[data-meeting='{meeting}']"
+    page.visible(row, timeout=30)
+    assert page.find(row).get_attribute("data-status") == "created"
+    with open(meeting_audio["short"], "rb") as audio:
+        server.request("PUT", f"/api/meetings/{meeting}/audio", raw=audio.read(), token=lia,
+                       content_type="audio/wav")
+    page.wait(lambda d: page.find(row).get_attribute("data-status") == "processing", 60, "never processing")
+    page.shot("processing")
+    page.wait(lambda d: page.find(row).get_attribute("data-status") == "completed", 300, "never completed")
+    assert "–" not in page.find(f"{row} td:nth-child(3)").text, "no duration"
+    server.request("PATCH", f"/api/meetings/{meeting}", {"title": "Renamed elsewhere"}, token=lia)
+    page.wait(lambda d: "Renamed elsewhere" in page.find(row).text, 30, "the new title never showed")
+    page.shot("completed-renamed")
+
+    # Another user shares a meeting: it is listed, with a notice that leads to it.
+    theirs = server.request("POST", "/api/meetings", {"title": "Otto's planning"}, token=otto)[1]["id"]
+    server.request("POST", f"/api/meetings/{theirs}/members", {"username": "lia"}, token=otto)
+    page.visible(f"tr[data-meeting='{theirs}']", timeout=30)
+    shared = page.visible(".notice a", timeout=30)
+    assert "otto shared “Otto's planning” with you" in shared.text, shared.text
+    page.shot("shared-notice")
+    # An item of lia's meeting assigned to her by otto (an editor now): a notice too.
+    server.request("POST", f"/api/meetings/{meeting}/members", {"username": "otto", "can_edit": True}, token=lia)
+    item = server.request("GET", f"/api/meetings/{meeting}", token=lia)[1]["action_items"][0]
+    server.request("PATCH", f"/api/meetings/{meeting}/action-items/{item['id']}", {"assignee": "lia"}, token=otto)
+    page.wait(lambda d: any("otto assigned you" in n.text for n in page.all(".notice a")), 30, "no assignment notice")
+    page.shot("assigned-notice")
+    # Otto takes his meeting back: it leaves the list.
+    server.request("DELETE", f"/api/meetings/{theirs}/members/lia", token=otto)
+    page.wait(lambda d: not page.all(f"tr[data-meeting='{theirs}']"), 30, "the unshared meeting stayed")
+    assert page.driver.execute_script("return window.parleyNotReloaded") is True
+
+
+def user_sockets(server):
+    """The server's open user sockets (/ws/user), from /metrics."""
+    text = urllib.request.urlopen(server.base + "/metrics", timeout=10).read().decode()
+    return sum(int(float(line.split()[-1])) for line in text.splitlines()
+               if line.startswith("parley_ws_user_connections "))

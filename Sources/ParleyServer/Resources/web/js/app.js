@@ -3,12 +3,14 @@
 // ES modules, no build step; routes live in the URL's hash (#/meetings/<id>).
 import { accessToken, api, ApiError, keepFresh, login, logout, register, session } from "./api.js";
 import { errorBox, h, handle, requireLogin } from "./dom.js";
+import { LiveMeeting } from "./live.js";
 import { MeetingPage } from "./meeting.js";
 import { Clip, Recorder } from "./recorder.js";
 import { clock } from "./state.js";
 
 const main = document.getElementById("main");
-let current = null; // the page shown, when it has something to stop
+let current = null; // the page shown, when it has something to stop or to update live
+let feed = null; // the user's own notifications (/ws/user), while signed in
 
 function show(...children) {
   main.replaceChildren(...children);
@@ -31,6 +33,7 @@ async function route() {
   const query = new URLSearchParams(search);
   if (parts[0] === "login" || parts[0] === "register") return authPage(parts[0]);
   if (!session()) return requireLogin();
+  followFeed();
   if (parts[0] === "voices") return voicesPage();
   if (parts[0] === "search") return searchPage(query.get("q") || "");
   if (parts[0] === "action-items") return actionItemsPage(query.get("done") === "1");
@@ -82,6 +85,60 @@ function authPage(mode) {
   username.focus();
 }
 
+// The user's notifications, from now on, for as long as they are signed in: the meetings
+// list follows them in place, and shares and assignments by others show a notice.
+function followFeed() {
+  if (feed) {
+    // Given up after its attempts: a page change tries again.
+    if (feed.givenUp) {
+      feed.givenUp = false;
+      feed.retry();
+    }
+    return;
+  }
+  feed = new LiveMeeting(null, {
+    onEvent: (event) => {
+      if (current && current.notify) current.notify(event);
+      notice(event);
+    },
+    // Missed notifications (away too long): the list on screen is read again.
+    onReset: async (connected) => {
+      if (current && current.reload) await current.reload();
+      return { offset: connected.offset };
+    },
+    onState: (name) => { if (feed) feed.givenUp = name === "failed"; },
+    onGone: () => stopFeed(),
+  }, "/ws/user");
+  feed.start(null, null);
+}
+
+function stopFeed() {
+  if (feed) feed.stop();
+  feed = null;
+}
+
+// A small notice for what someone else did for this user: a meeting shared, an item assigned.
+function notice(event) {
+  const data = event.data || {};
+  if (data.by === session()?.username) return;
+  let text, meetingID;
+  if (event.type === "meeting_shared") {
+    text = `${data.by} shared “${data.meeting.title}” with you.`;
+    meetingID = data.meeting.id;
+  } else if (event.type === "action_item_assigned") {
+    text = `${data.by} assigned you “${data.item.task}” in “${data.title}”.`;
+    meetingID = data.meeting_id;
+  } else {
+    return;
+  }
+  const box = document.getElementById("notices");
+  const item = h("div", { class: "notice", role: "status" },
+    h("a", { href: `#/meetings/${encodeURIComponent(meetingID)}` }, text),
+    h("button", { type: "button", class: "link", "aria-label": "Dismiss", onclick: () => item.remove() }, "×"));
+  box.append(item);
+  setTimeout(() => item.remove(), 15_000);
+}
+
 async function meetingsPage() {
   document.title = "Meetings · Parley";
   const problem = h("div", { "aria-live": "assertive" });
@@ -124,9 +181,34 @@ async function meetingsPage() {
   );
   show(h("h1", {}, "Meetings"), searchForm(""), problem, create,
     h("section", { class: "card", "aria-label": "Your meetings" }, list));
+  // The rows by meeting id, kept current by the user's notifications.
+  let rows = new Map();
+  const draw = () => list.replaceChildren(meetingsTable([...rows.values()], problem));
+  const page = {
+    async reload() {
+      const { meetings } = await api("GET", "/api/meetings");
+      rows = new Map(meetings.map((m) => [m.id, m]));
+      draw();
+    },
+    notify(event) {
+      const data = event.data || {};
+      if (event.type === "meeting_created" || event.type === "meeting_shared") {
+        rows.set(data.meeting.id, data.meeting);
+      } else if (event.type === "meeting_deleted" || event.type === "meeting_unshared") {
+        if (!rows.delete(data.meeting_id)) return;
+      } else if (event.type === "meeting_updated") {
+        const row = rows.get(data.meeting_id);
+        if (!row) return;
+        for (const key of ["title", "status", "duration"]) if (data[key] != null) row[key] = data[key];
+      } else {
+        return;
+      }
+      draw();
+    },
+  };
+  current = page;
   try {
-    const { meetings } = await api("GET", "/api/meetings");
-    list.replaceChildren(meetingsTable(meetings, problem));
+    await page.reload();
   } catch (error) {
     handle(error, problem);
   }
@@ -138,7 +220,7 @@ function meetingsTable(meetings, problem) {
   const rows = meetings
     .slice()
     .sort((a, b) => b.created_at.localeCompare(a.created_at))
-    .map((m) => h("tr", { "data-meeting": m.id },
+    .map((m) => h("tr", { "data-meeting": m.id, "data-status": m.status },
       h("td", {}, h("a", { href: `#/meetings/${encodeURIComponent(m.id)}` }, m.title)),
       h("td", {}, h("span", { class: `status ${m.status}` }, m.status)),
       h("td", { class: "optional" }, m.duration ? clock(m.duration) : "–"),
@@ -148,7 +230,7 @@ function meetingsTable(meetings, problem) {
             if (!confirm(`Delete “${m.title}” and its recording? This cannot be undone.`)) return;
             try {
               await api("DELETE", `/api/meetings/${encodeURIComponent(m.id)}`);
-              meetingsPage();
+              if (current && current.reload) await current.reload();
             } catch (error) {
               handle(error, problem);
             }
@@ -239,9 +321,21 @@ async function actionItemsPage(showDone) {
     h("p", { class: "note" }, "Items whose owner has your name, and items assigned to you, in every meeting you can see."),
     h("p", { class: "row" }, toggle, h("label", { for: "show-done" }, "Show done items too")),
     problem, h("section", { class: "card", "aria-label": "Your action items" }, list));
+  const page = {
+    async reload() {
+      const { action_items: items } = await api("GET", `/api/action-items?assignee=me${showDone ? "" : "&open=true"}`);
+      list.replaceChildren(actionItemsTable(items, problem));
+    },
+    // An item assigned to this user, or a meeting gone: the list is read again.
+    notify(event) {
+      if (["action_item_assigned", "meeting_deleted", "meeting_unshared", "meeting_shared"].includes(event.type)) {
+        page.reload().catch((error) => handle(error, problem));
+      }
+    },
+  };
+  current = page;
   try {
-    const { action_items: items } = await api("GET", `/api/action-items?assignee=me${showDone ? "" : "&open=true"}`);
-    list.replaceChildren(actionItemsTable(items, problem));
+    await page.reload();
   } catch (error) {
     handle(error, problem);
   }
@@ -416,6 +510,7 @@ function voicesTable(profiles, problem) {
 }
 
 document.getElementById("logout").addEventListener("click", async () => {
+  stopFeed();
   await logout();
   location.hash = "#/login";
 });

@@ -1,15 +1,19 @@
-// A meeting's live events over the WebSocket: reconnects with exponential backoff (1 s to
-// 10 s, with jitter, at most 5 attempts, then "failed" until a manual retry), always passing
-// `since` with the last offset seen so nothing is missed or shown twice; when the server
-// says `recovered: false`, the page reloads the meeting over REST.
+// A numbered log followed over a WebSocket: a meeting's events (`/ws/meeting/<id>`) or the
+// user's own notifications (`/ws/user`). Reconnects with exponential backoff (1 s to 10 s, with
+// jitter, at most 5 attempts, then "failed" until a manual retry), always passing `since` with
+// the last offset seen so nothing is missed or shown twice; when the server says
+// `recovered: false`, `onReset` reloads what the page shows over REST.
 import { accessToken } from "./api.js";
 
 const MAX_ATTEMPTS = 5;
 
 export class LiveMeeting {
-  constructor(meetingID, handlers) {
+  // `path`: the socket's address (the meeting's by default).
+  constructor(meetingID, handlers, path = `/ws/meeting/${encodeURIComponent(meetingID)}`) {
     this.meetingID = meetingID;
-    this.handlers = handlers; // { onEvent, onReset, onPresence, onState, onGone, onEditing, onCursor }
+    this.path = path;
+    // { onEvent, onReset(connected), onState, onGone, and for a meeting onPresence, onEditing, onCursor }
+    this.handlers = handlers;
     this.offset = 0;
     this.epoch = null;
     this.attempts = 0;
@@ -63,11 +67,11 @@ export class LiveMeeting {
       return;
     }
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const query = new URLSearchParams({ since: String(this.offset) });
+    // No offset yet (a feed followed from now on): no `since`, nothing replayed.
+    const query = new URLSearchParams(this.offset == null ? {} : { since: String(this.offset) });
     if (this.epoch) query.set("epoch", this.epoch);
     // The token goes as a subprotocol, not in the address: proxies log addresses.
-    const socket = new WebSocket(`${scheme}://${location.host}/ws/meeting/${encodeURIComponent(this.meetingID)}?${query}`,
-      ["bearer", token]);
+    const socket = new WebSocket(`${scheme}://${location.host}${this.path}?${query}`, ["bearer", token]);
     this.socket = socket;
     socket.onmessage = (message) => this.receive(message.data);
     socket.onclose = (event) => {
@@ -109,14 +113,14 @@ export class LiveMeeting {
       case "connected":
         this.attempts = 0;
         this.state("live");
-        this.handlers.onPresence(message.viewers || []);
+        if (this.handlers.onPresence) this.handlers.onPresence(message.viewers || []);
         if (!message.recovered && (this.offset > 0 || this.epoch !== message.epoch)) {
-          await this.resync(message.epoch);
+          await this.resync(message);
         }
         this.epoch = message.epoch;
         return;
       case "presence":
-        this.handlers.onPresence(message.data.viewers || []);
+        if (this.handlers.onPresence) this.handlers.onPresence(message.data.viewers || []);
         return;
       case "ping":
       case "pong":
@@ -151,12 +155,12 @@ export class LiveMeeting {
 
   // The log moved on without us (too old a `since`, or a new upload): reload the state over
   // REST, then apply the live events that came meanwhile and are newer than it.
-  async resync(epoch) {
+  async resync(connected) {
     this.resyncing = [];
     try {
-      const state = await this.handlers.onReset();
+      const state = await this.handlers.onReset(connected);
       this.offset = state.offset;
-      this.epoch = epoch;
+      this.epoch = connected.epoch;
     } finally {
       const queued = this.resyncing;
       this.resyncing = null;
