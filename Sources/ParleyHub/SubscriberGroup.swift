@@ -5,6 +5,13 @@ public import NIOCore
 public protocol SubscriberGroup: AnyObject, Sendable {
     /// Everyone subscribed now.
     var subscribers: [Subscriber] { get }
+    /// Registers a connection and queues `connected`, the replay after `since` (of `epoch`)
+    /// and then live messages; pushed to `outlet`, or pulled with `Subscriber.next()`.
+    func subscribe(
+        viewer: Viewer, session: String?, since: Int?, epoch: String?, outlet: (any Outlet)?
+    ) async throws -> Subscriber
+    /// Removes a subscriber (its connection ended).
+    func unsubscribe(_ subscriber: Subscriber, reason: CloseReason)
 }
 
 extension SubscriberGroup {

@@ -89,39 +89,24 @@ struct WebSocketEndpoint {
             let accepted = deflate.accept(request.extensions)
             let outlet = SocketOutlet(
                 channel: channel, closeTimeout: .seconds(5), deflate: accepted == nil ? nil : deflate)
-            let viewer = Viewer(userID: user.id, username: user.username)
-            let (subscriber, meeting, leave): (Subscriber, MeetingChannel?, @Sendable (Subscriber) -> Void)
+            // A meeting's channel, or the user's own feed.
+            let (group, release): (any SubscriberGroup, @Sendable () -> Void)
+            let subscriber: Subscriber
             do {
                 if let record = admission.meeting {
-                    let opened = try await hub.acquire(meetingID: record.id, epoch: record.epoch)
-                    do {
-                        subscriber = try await opened.subscribe(
-                            viewer: viewer, session: user.session, since: admission.since, epoch: admission.epoch,
-                            outlet: outlet)
-                    } catch {
-                        hub.release(meetingID: record.id)
-                        throw error
-                    }
-                    meeting = opened
-                    leave = { [hub] in
-                        opened.unsubscribe($0, reason: .clientClosed)
-                        hub.release(meetingID: record.id)
-                    }
+                    group = try await hub.acquire(meetingID: record.id, epoch: record.epoch)
+                    release = { [hub] in hub.release(meetingID: record.id) }
                 } else {
-                    let feed = try await hub.acquireFeed(userID: user.id)
-                    do {
-                        subscriber = try await feed.subscribe(
-                            viewer: viewer, session: user.session, since: admission.since, epoch: admission.epoch,
-                            outlet: outlet)
-                    } catch {
-                        hub.releaseFeed(userID: user.id)
-                        throw error
-                    }
-                    meeting = nil
-                    leave = { [hub] in
-                        feed.unsubscribe($0, reason: .clientClosed)
-                        hub.releaseFeed(userID: user.id)
-                    }
+                    group = try await hub.acquireFeed(userID: user.id)
+                    release = { [hub] in hub.releaseFeed(userID: user.id) }
+                }
+                do {
+                    subscriber = try await group.subscribe(
+                        viewer: Viewer(userID: user.id, username: user.username), session: user.session,
+                        since: admission.since, epoch: admission.epoch, outlet: outlet)
+                } catch {
+                    release()
+                    throw error
                 }
             } catch {
                 limits.close(userID: user.id)
@@ -133,7 +118,8 @@ struct WebSocketEndpoint {
             ) { subscriber.close(.tokenExpired) }
             channel.closeFuture.whenComplete { [limits] _ in
                 expiry.cancel()
-                leave(subscriber)
+                group.unsubscribe(subscriber, reason: .clientClosed)
+                release()
                 limits.close(userID: user.id)
             }
             var headers = HTTPHeaders()
@@ -142,7 +128,7 @@ struct WebSocketEndpoint {
             }
             if let accepted { headers.add(name: "Sec-WebSocket-Extensions", value: accepted) }
             return Upgrade(
-                headers: headers, role: .watch(subscriber, outlet, meeting, canEdit: admission.canEdit),
+                headers: headers, role: .watch(subscriber, outlet, group as? MeetingChannel, canEdit: admission.canEdit),
                 deflate: outlet.deflate)
         } catch let error as APIError {
             refuse(error, channel: channel, logger: logger)
