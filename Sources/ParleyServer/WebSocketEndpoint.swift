@@ -127,8 +127,9 @@ struct WebSocketEndpoint {
                 headers.add(name: "Sec-WebSocket-Protocol", value: subprotocol)
             }
             if let accepted { headers.add(name: "Sec-WebSocket-Extensions", value: accepted) }
+            let meeting = group as? MeetingChannel
             return Upgrade(
-                headers: headers, role: .watch(subscriber, outlet, group as? MeetingChannel, canEdit: admission.canEdit),
+                headers: headers, role: .watch(subscriber, outlet, meeting, canEdit: admission.canEdit),
                 deflate: outlet.deflate)
         } catch let error as APIError {
             refuse(error, channel: channel, logger: logger)
