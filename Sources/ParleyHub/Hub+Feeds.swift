@@ -19,13 +19,18 @@ extension Hub {
         let fresh = UserFeed(
             userID: userID, position: position, store: store, configuration: configuration, metrics: metrics,
             loops: loops, logger: logger, work: work)
-        return feeds.withLock { feeds in
+        let (feed, opened) = feeds.withLock { feeds in
             // Someone may have opened it while the store was read: theirs wins.
+            let opened = feeds[userID] == nil
             var entry = feeds[userID] ?? FeedEntry(feed: fresh)
             entry.users += 1
             feeds[userID] = entry
-            return entry.feed
+            return (entry.feed, opened)
         }
+        // A notification written between the read and now told no open feed: look again (a
+        // single process has no sweep to find it).
+        if opened, let now = try? await store.feedPositions(userIDs: [userID])[userID] { feed.observe(now) }
+        return feed
     }
 
     public func releaseFeed(userID: String) {

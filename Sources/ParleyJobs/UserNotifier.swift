@@ -52,7 +52,9 @@ public final class UserNotifier: Service, Sendable {
         self.logger = logger
         self.durationInterval = durationInterval
         (work, queue) = AsyncStream.makeStream(bufferingPolicy: .bufferingOldest(100_000))
-        hub.onAppend { [self] meetingID, _, events in appended(meetingID: meetingID, events: events) }
+        // Weakly: the notifier holds the hub, and the hub its watchers (a cycle would keep the
+        // whole engine, its store and its states alive after the server stopped).
+        hub.onAppend { [weak self] meetingID, _, events in self?.appended(meetingID: meetingID, events: events) }
     }
 
     /// Queues notifications (the routes': shares, deletions, assignments); never waits.

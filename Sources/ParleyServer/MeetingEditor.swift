@@ -142,7 +142,7 @@ actor MeetingEditor {
                 state.apply(
                     try await publish(.actionItems(ActionItemsUpdate(items: items)), in: meeting, after: state.offset))
                 if items[index].assignee != before {
-                    try await meetings.noticeAssigned(items[index], in: meeting, by: person)
+                    await meetings.noticeAssigned(items[index], in: meeting, by: person)
                 }
                 return state.actionItems
             } catch let error as StoreError where error.code == .stale {

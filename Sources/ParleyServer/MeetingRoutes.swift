@@ -123,7 +123,7 @@ struct MeetingRoutes {
                 id: Identifiers.meeting(), title: title, ownerID: user.id, createdAt: Date(),
                 epoch: Identifiers.epoch(), diarization: diarization)
             try await store.createMeeting(meeting)
-            try await meetings.noticeListed(meeting, owner: user.username, to: user.id, shared: false)
+            await meetings.noticeListed(meeting, owner: user.username, to: user.id, shared: false)
             return EditedResponse(status: .created, response: summary(meeting, owner: user.username))
         }
         group.get { _, context -> MeetingList in
@@ -158,7 +158,8 @@ struct MeetingRoutes {
                 meeting.title = title
                 meetings.states.forget(meetingID: meeting.id)
                 meetings.notice(
-                    "meeting_updated", meeting, to: try await meetings.viewerIDs(of: meeting), by: user.username)
+                    "meeting_updated", meeting, to: (try? await meetings.viewerIDs(of: meeting)) ?? [meeting.ownerID],
+                    by: user.username)
             }
             let owner = meeting.ownerID == user.id ? user.username : try await store.user(id: meeting.ownerID)?.username
             return try await meetings.listRow(meeting, owner: owner ?? meeting.ownerID)
@@ -181,7 +182,7 @@ struct MeetingRoutes {
                 try await store.addMember(meetingID: meeting.id, userID: member.id, canEdit: body.canEdit ?? false)
                 await meetings.indexer.reindex(meeting.id)  // the new member finds it in searches
                 if !known {
-                    try await meetings.noticeListed(
+                    await meetings.noticeListed(
                         meeting, owner: owner.username, to: member.id, shared: true, canEdit: body.canEdit ?? false)
                 }
             }

@@ -1,4 +1,5 @@
 import Foundation
+import Logging
 import ParleyEvents
 import ParleyJobs
 import ParleyStore
@@ -27,13 +28,25 @@ extension MeetingService {
     /// `meeting_created` to the owner (their other windows list it) or `meeting_shared` to a new
     /// member, with the meeting's row.
     func noticeListed(_ meeting: MeetingRecord, owner: String, to userID: String, shared: Bool, canEdit: Bool? = nil)
-        async throws
+        async
     {
-        let data = UserNotifier.data(
-            RowNotice(meeting: try await listRow(meeting, owner: owner), by: owner, canEdit: canEdit))
-        notifier.post([
-            NotificationDraft(userID: userID, type: shared ? "meeting_shared" : "meeting_created", data: data)
-        ])
+        await telling {
+            let data = UserNotifier.data(
+                RowNotice(meeting: try await listRow(meeting, owner: owner), by: owner, canEdit: canEdit))
+            notifier.post([
+                NotificationDraft(userID: userID, type: shared ? "meeting_shared" : "meeting_created", data: data)
+            ])
+        }
+    }
+
+    /// Runs what tells users of a change already made: a failure is logged, never the
+    /// change's (the user's action stands; their lists catch up on the next read).
+    private func telling(_ body: () async throws -> Void) async {
+        do {
+            try await body()
+        } catch {
+            logger.warning("cannot notify users of a change", metadata: ["error": "\(store.describe(error))"])
+        }
     }
 
     /// A meeting's id and title, and who did something to it.
@@ -67,9 +80,12 @@ extension MeetingService {
     }
 
     /// `action_item_assigned` to the account an item was just assigned to.
-    func noticeAssigned(_ item: ActionItemRecord, in meeting: MeetingRecord, by person: String) async throws {
-        guard let name = item.assignee, let assignee = try await store.user(named: name) else { return }
-        let data = UserNotifier.data(Assignment(meetingID: meeting.id, title: meeting.title, item: item, by: person))
-        notifier.post([NotificationDraft(userID: assignee.id, type: "action_item_assigned", data: data)])
+    func noticeAssigned(_ item: ActionItemRecord, in meeting: MeetingRecord, by person: String) async {
+        await telling {
+            guard let name = item.assignee, let assignee = try await store.user(named: name) else { return }
+            let data = UserNotifier.data(
+                Assignment(meetingID: meeting.id, title: meeting.title, item: item, by: person))
+            notifier.post([NotificationDraft(userID: assignee.id, type: "action_item_assigned", data: data)])
+        }
     }
 }

@@ -802,7 +802,8 @@ def test_search_and_my_action_items(server, meeting_audio, pages):
 def test_the_meetings_list_follows_status_shares_and_assignments_live(server, meeting_audio, pages):
     """With the meetings list open and never reloaded, the user's socket (/ws/user) brings in a
     meeting made elsewhere, its status and duration as it is processed, a new title, a meeting
-    another user shares (with a notice), an item that user assigns (a notice), and a removal."""
+    another user shares (with a notice), an item that user assigns (a notice), and a removal;
+    then the meeting's page shows a rename made by someone else."""
     page = Page(server, "live-list")
     pages.append(page)
     page.register("lia")
@@ -845,6 +846,12 @@ def test_the_meetings_list_follows_status_shares_and_assignments_live(server, me
     server.request("DELETE", f"/api/meetings/{theirs}/members/lia", token=otto)
     page.wait(lambda d: not page.all(f"tr[data-meeting='{theirs}']"), 30, "the unshared meeting stayed")
     assert page.driver.execute_script("return window.parleyNotReloaded") is True
+    # On the meeting's page, a rename by the other editor shows in its heading.
+    page.find(f"{row} a").click()
+    page.visible("#rename-meeting")
+    server.request("PATCH", f"/api/meetings/{meeting}", {"title": "Renamed by otto"}, token=otto)
+    page.wait(lambda d: page.find("#meeting-title").text == "Renamed by otto", 30, "the heading kept the old title")
+    page.shot("renamed-on-its-page")
 
 
 def user_sockets(server):

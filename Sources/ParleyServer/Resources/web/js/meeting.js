@@ -197,12 +197,39 @@ export class MeetingPage {
     }
   }
 
+  // A new title, from this page or told by the user's socket (someone renamed it).
+  async retitle() {
+    const title = prompt("The meeting's new title", this.state.title);
+    if (!title || !title.trim() || title.trim() === this.state.title) return;
+    try {
+      this.showTitle((await api("PATCH", this.path(), { title: title.trim() })).title);
+    } catch (error) {
+      handle(error, this.problem);
+    }
+  }
+
+  showTitle(title) {
+    this.state.title = title;
+    this.heading.textContent = title;
+    document.title = `${title} · Parley`;
+  }
+
+  // What the user's own socket says (app.js passes it on while this page is shown).
+  notify(event) {
+    const data = event.data || {};
+    if (!this.heading) return; // not drawn yet: the state it loads has the title
+    if (event.type === "meeting_updated" && data.meeting_id === this.id && data.title && data.title !== this.state.title) {
+      this.showTitle(data.title);
+    }
+  }
+
   // MARK: Layout
 
   build() {
     const s = this.state;
     document.title = `${s.title} · Parley`;
     this.problem = h("div", { "aria-live": "assertive" });
+    this.heading = h("h1", { id: "meeting-title" }, s.title);
     this.statusBadge = h("span", { class: "status" });
     this.stages = h("ol", { class: "timeline", "aria-label": "Processing stages" });
     this.uploadInfo = h("p", { class: "note", "aria-live": "polite" });
@@ -238,7 +265,9 @@ export class MeetingPage {
     // (replaceChildren would show a null card as the text "null".)
     this.main.replaceChildren(...[
       h("p", {}, h("a", { href: "#/meetings" }, "← Meetings")),
-      h("div", { class: "row" }, h("h1", {}, s.title), this.statusBadge),
+      h("div", { class: "row" }, this.heading, this.statusBadge,
+        s.canEdit ? h("button", { type: "button", class: "link", id: "rename-meeting", onclick: () => this.retitle() },
+          "Rename") : null),
       h("p", { class: "note" }, `Owner: ${s.owner} · Meeting ID: `, h("code", { id: "meeting-id" }, this.id), " ",
         h("button", { type: "button", class: "link", id: "copy-id", "aria-label": "Copy the meeting ID",
           onclick: (event) => this.copyID(event.currentTarget) }, "Copy")),
