@@ -145,7 +145,7 @@ public final class SearchIndexer: Service, Sendable {
         do {
             guard let meeting = try await store.meeting(id: meetingID) else { return }
             let state = try await states.state(of: meeting)
-            let readers = [meeting.ownerID] + (try await store.members(meetingID: meetingID)).map(\.userID)
+            let readers = try await store.viewerIDs(of: meetingID)
             _ = try await store.replaceSearchDocuments(
                 meetingID: meetingID, epoch: meeting.epoch, offset: state.offset, readers: readers,
                 documents: Self.documents(of: state), actionItems: Self.actionItems(of: state))

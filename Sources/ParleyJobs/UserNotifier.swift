@@ -127,7 +127,7 @@ public final class UserNotifier: Service, Sendable {
                 case .change(let meetingID, var change):
                     guard let meeting = try await hub.store.meeting(id: meetingID) else { continue }
                     change.title = meeting.title
-                    let viewers = [meeting.ownerID] + (try await hub.store.members(meetingID: meetingID)).map(\.userID)
+                    let viewers = try await hub.store.viewerIDs(of: meetingID)
                     let data = Self.data(change)
                     drafts = viewers.map { NotificationDraft(userID: $0, type: "meeting_updated", data: data) }
                 }

@@ -43,7 +43,7 @@ public final class WebhookTrigger: Sendable {
         Task {
             do {
                 guard let meeting = try await store.meeting(id: meetingID) else { return }
-                let users = [meeting.ownerID] + (try await store.members(meetingID: meetingID)).map(\.userID)
+                let users = try await store.viewerIDs(of: meetingID)
                 var queued = 0
                 for (kind, event) in wanted {
                     let body = try Self.body(kind, event: event, meeting: meeting)

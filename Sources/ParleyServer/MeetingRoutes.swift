@@ -158,7 +158,7 @@ struct MeetingRoutes {
                 meeting.title = title
                 meetings.states.forget(meetingID: meeting.id)
                 meetings.notice(
-                    "meeting_updated", meeting, to: (try? await meetings.viewerIDs(of: meeting)) ?? [meeting.ownerID],
+                    "meeting_updated", meeting, to: (try? await store.viewerIDs(of: meeting.id)) ?? [meeting.ownerID],
                     by: user.username)
             }
             let owner = meeting.ownerID == user.id ? user.username : try await store.user(id: meeting.ownerID)?.username

@@ -65,11 +65,6 @@ extension MeetingService {
         notifier.post(userIDs.map { NotificationDraft(userID: $0, type: type, data: data) })
     }
 
-    /// The owner and the members: everyone who may see the meeting.
-    func viewerIDs(of meeting: MeetingRecord) async throws -> [String] {
-        [meeting.ownerID] + (try await store.members(meetingID: meeting.id)).map(\.userID)
-    }
-
     private struct Assignment: Encodable {
         var meetingID: String
         var title: String

@@ -140,7 +140,7 @@ final class MeetingService: Sendable {
     func delete(_ meeting: MeetingRecord, by person: String) async throws {
         await runner.cancel(meetingID: meeting.id)
         defer { states.forget(meetingID: meeting.id) }
-        let viewers = try await viewerIDs(of: meeting)
+        let viewers = try await store.viewerIDs(of: meeting.id)
         try await store.deleteMeeting(id: meeting.id)
         notice("meeting_deleted", meeting, to: viewers, by: person)
         hub.openChannel(meetingID: meeting.id)?.closeAll(.meetingDeleted)

@@ -31,6 +31,14 @@ public protocol MeetingStore: Sendable {
     func viewers(meetingIDs: [String]) async throws -> [String: Set<String>]
 }
 
+extension MeetingStore {
+    /// Everyone who may see the meeting now (its owner and members), by user id, sorted; empty
+    /// when it does not exist.
+    public func viewerIDs(of meetingID: String) async throws -> [String] {
+        (try await viewers(meetingIDs: [meetingID])[meetingID] ?? []).sorted()
+    }
+}
+
 /// Where a meeting is in its life; the pipeline's stage is in its events.
 public enum MeetingStatus: String, Sendable, Hashable, Codable, CaseIterable {
     /// Created, no audio yet.

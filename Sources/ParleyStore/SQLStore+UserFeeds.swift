@@ -14,15 +14,17 @@ extension SQLStore: UserFeedStore {
             var numbered: [Int: StoredNotification] = [:]
             for userID in byUser.keys.sorted() {
                 let indices = byUser[userID]!
-                try await Self.createFeed(userID: userID, on: database)
+                // The feed made (under a new epoch) or moved on, in one statement.
                 guard
                     let row = try await database.raw(
                         """
-                        UPDATE user_feeds SET latest = latest + \(bind: indices.count) WHERE user_id = \(bind: userID)
+                        INSERT INTO user_feeds (user_id, epoch, latest)
+                        SELECT id, \(bind: Identifiers.epoch()), \(bind: indices.count) FROM users WHERE id = \(bind: userID)
+                        ON CONFLICT (user_id) DO UPDATE SET latest = user_feeds.latest + excluded.latest
                         RETURNING epoch, latest
                         """
                     ).first()
-                else { throw StoreError.stale("no feed for user \(userID)") }
+                else { throw StoreError.stale("no account \(userID) to notify") }
                 let epoch = try row.decode(column: "epoch", as: String.self)
                 let latest = try row.decode(column: "latest", as: Int.self)
                 var rows: [[any Encodable & Sendable]] = []
@@ -55,15 +57,17 @@ extension SQLStore: UserFeedStore {
     }
 
     public func notifications(userID: String, after: Int, through: Int) async throws -> [StoredNotification] {
-        guard let position = try await feedPositions(userIDs: [userID])[userID] else { return [] }
-        return try await database.raw(
+        // The feed's epoch in the same read (a read never makes a feed).
+        try await database.raw(
             """
-            SELECT "offset", json FROM user_notifications WHERE user_id = \(bind: userID)
-            AND "offset" > \(bind: after) AND "offset" <= \(bind: through) ORDER BY "offset"
+            SELECT n."offset", n.json, f.epoch FROM user_notifications n JOIN user_feeds f ON f.user_id = n.user_id
+            WHERE n.user_id = \(bind: userID) AND n."offset" > \(bind: after) AND n."offset" <= \(bind: through)
+            ORDER BY n."offset"
             """
         ).all().map {
             StoredNotification(
-                userID: userID, epoch: position.epoch, offset: try $0.decode(column: "offset", as: Int.self),
+                userID: userID, epoch: try $0.decode(column: "epoch", as: String.self),
+                offset: try $0.decode(column: "offset", as: Int.self),
                 json: try $0.decode(column: "json", as: String.self))
         }
     }
