@@ -45,6 +45,7 @@ struct ParleyChildChannel: ServerChildChannel, HTTPChannelHandler {
     func setup(channel: any Channel, logger: Logger) -> EventLoopFuture<Value> {
         channel.eventLoop.makeCompletedFuture {
             if let tls { try channel.pipeline.syncOperations.addHandler(NIOSSLServerHandler(context: tls)) }
+            try channel.pipeline.syncOperations.addHandler(CloseIfSilentAtShutdown())
             let attempted = NIOLoopBoundBox(false, eventLoop: channel.eventLoop)
             let admitted = NIOLoopBoundBox<WebSocketEndpoint.Upgrade?>(nil, eventLoop: channel.eventLoop)
             let upgrader = NIOTypedWebSocketServerUpgrader<UpgradeResult>(

@@ -88,6 +88,13 @@ final class WebSocketConnection: ChannelInboundHandler, RemovableChannelHandler,
         }
     }
 
+    /// The server stops: 1001, clients reconnect with `since` (`ServerLifecycle` has closed the
+    /// sockets of a whole server already; this one may have opened meanwhile).
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is ChannelShouldQuiesceEvent { subscriber.close(.shutdown) }
+        context.fireUserInboundEventTriggered(event)
+    }
+
     func channelWritabilityChanged(context: ChannelHandlerContext) {
         if context.channel.isWritable { subscriber.resume() }
         context.fireChannelWritabilityChanged()

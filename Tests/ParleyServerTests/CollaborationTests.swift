@@ -72,7 +72,7 @@ import Testing
                     && seen.contains { $0.type == "editing" && $0.data["item"] is NSNull }
                     && seen.contains { $0.type == "presence" && $0.data["left"] != nil }
             }
-            await carolIn.value
+            try await carolIn.value()
             try await Task.sleep(for: .milliseconds(200))
             let bobSent =
                 [

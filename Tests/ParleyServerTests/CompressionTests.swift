@@ -108,8 +108,8 @@ import Testing
                 h, meeting: meeting, token: token, deflate: true, send: [ping], connected: compressedIn, until: done)
             async let plain = Self.watch(
                 h, meeting: meeting, token: token, deflate: false, send: [ping], connected: plainIn, until: done)
-            await compressedIn.value
-            await plainIn.value
+            try await compressedIn.value()
+            try await plainIn.value()
             // Events of several sizes: below the threshold (sent plain), and well above it.
             for size in [50, 2000, 20000, 100] {
                 #expect(try await h.publish(meeting, count: 10, size: size, token: token).status == 200)

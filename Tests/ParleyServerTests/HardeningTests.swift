@@ -4,6 +4,7 @@ import Logging
 import NIOCore
 import NIOHTTP1
 import NIOWebSocket
+import ParleyHub
 import ParleyJobs
 import ParleyTestSupport
 import Synchronization
@@ -85,7 +86,7 @@ import WSCore
             } onMessage: {
                 if $0.type == "connected" { connected.complete(()) }
             }
-            await connected.value
+            try await connected.value()
             #expect(try await h.request(.DELETE, "/api/meetings/\(meeting)/members/bob", token: carol).status == 403)
             let removed = try await h.request(.DELETE, "/api/meetings/\(meeting)/members/bob", token: alice)
             #expect(removed.status == 200, "\(removed.text)")
@@ -145,8 +146,8 @@ import WSCore
             } onMessage: {
                 if $0.type == "connected" { otherConnected.complete(()) }
             }
-            await connected.value
-            await otherConnected.value
+            try await connected.value()
+            try await otherConnected.value()
             #expect(try await h.request(.POST, "/api/auth/logout", json: ["refresh_token": refresh]).status == 204)
             let closed = try await loggedOut
             #expect(closed.close?.closeCode == .unknown(4001), "\(String(describing: closed.close))")
@@ -237,6 +238,34 @@ import WSCore
             #expect(!answered.contains { $0.type == "error" })
             #expect(politeClose?.closeCode == .normalClosure)
         }
+    }
+
+    /// Stopping does not wait for clients: a connection that never sent a request (a
+    /// browser's preconnection) is closed, and a watcher's socket gets 1001 (going away).
+    @Test func silentConnectionsAndOpenSocketsDoNotHoldTheStop() async throws {
+        let held = Mutex<(silent: RawSocket?, watcher: RawSocket?)>((nil, nil))
+        let stopped = Completion<Void>()
+        Task {
+            do {
+                try await ServerFixture.withServer(try ServerFixture.settings()) { h in
+                    let (_, alice) = try await h.user("alice")
+                    let meeting = try await h.meeting("Left open", token: alice)
+                    let watcher = try await RawSocket.watching(meeting, token: alice, port: h.port)
+                    let silent = try RawSocket(port: h.port)
+                    held.withLock { $0 = (silent, watcher) }
+                }
+            } catch {
+                Issue.record(error)
+            }
+            stopped.complete(())
+        }
+        // (Before, the silent connection held the stop until the client gave it up.)
+        #expect(await stopped.value(within: .seconds(60)) != nil, "the stop waited for a silent connection")
+        let (silent, watcher) = held.withLock { $0 }
+        let watched = try #require(await watcher?.readUntilClose(limit: 10))
+        #expect(watched.code == 1001)
+        let quiet = try #require(await silent?.readUntilClose(limit: 10))
+        #expect(quiet.code == nil && quiet.seconds < 5, "the silent connection was not closed")
     }
 
     @Test func theDataFolderAndItsFilesAreForTheServersUserOnly() async throws {

@@ -35,7 +35,7 @@ import Testing
                     transcriptBeforeStop.withLock { $0 = true }
                 }
             }
-            await connected.value
+            try await connected.value()
 
             let chunk = 3200  // 100 ms
             let cut = pcm.count * 2 / 5 / chunk * chunk

@@ -262,6 +262,9 @@ enum ServerFixture {
             settings: settings, logger: logger, makePipeline: pipeline(transcriber: transcriber))
         do {
             let result = try await server.application.test(.live) { client in
+                // Hummingbird's test client connects in the background, and closed before it is
+                // connected it never closes that connection: one request makes sure it is.
+                _ = try await client.execute(uri: "/health", method: .get)
                 let harness = Harness(port: client.port!, server: server)
                 if recover { try await server.recover() }
                 return try await body(harness)

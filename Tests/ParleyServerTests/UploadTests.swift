@@ -25,7 +25,7 @@ import Testing
             } onMessage: { wire in
                 if wire.type == "connected" { uploading.complete(()) }
             }
-            await uploading.value
+            try await uploading.value()
             let audio = try Data(contentsOf: URL(fileURLWithPath: meetingAudio.audioPath))
             let upload = try await h.request(
                 .PUT, "/api/meetings/\(meeting)/audio", token: token, body: audio, contentType: "audio/wav")

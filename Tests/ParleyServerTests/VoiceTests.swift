@@ -187,7 +187,7 @@ import Testing
                     }
                 }
             }
-            await connected.value
+            try await connected.value()
             _ = try await h.ingest(meeting, token: alice) { inbound, outbound in
                 var messages = inbound.messages(maxSize: 1 << 16).makeAsyncIterator()
                 for at in stride(from: 0, to: pcm.count, by: 32_000) {

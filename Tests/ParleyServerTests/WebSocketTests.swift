@@ -84,7 +84,7 @@ import Testing
             } onMessage: { wire in
                 if wire.type == "connected" { connected.complete(()) }
             }
-            await connected.value
+            try await connected.value()
             #expect(try await h.publish(meeting, count: 50, token: alice).status == 200)
             let first = try await live
             #expect(first.messages.first?.type == "connected")
@@ -147,7 +147,7 @@ import Testing
             } onMessage: { wire in
                 if wire.type == "connected" { joined.complete(()) }
             }
-            await joined.value
+            try await joined.value()
             let bobSaw = try await h.watch(meeting, token: bob) { $0.count >= 1 }
             let viewers = (bobSaw.messages.first?.fields["viewers"] as? [[String: Any]])?.compactMap {
                 $0["username"] as? String
@@ -195,7 +195,7 @@ import Testing
                 if let type = try await next() { types.append(type) }
                 seen.complete(types)
             }
-            #expect(await seen.value == ["pong", "error", "error", "pong"])
+            #expect(try await seen.value() == ["pong", "error", "error", "pong"])
         }
     }
 
@@ -346,10 +346,27 @@ final class Signal<Value: Sendable>: Sendable {
 
     func complete(_ value: Value) { continuation.yield(value) }
 
-    var value: Value {
-        get async {
-            for await value in stream { return value }
-            fatalError("signal finished without a value")
+    struct TimedOut: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// The value, waited for at most `limit` (what should complete it may have failed): past
+    /// that an issue is recorded and `TimedOut` thrown, so a test fails instead of hanging.
+    func value(within limit: Duration = .seconds(60)) async throws -> Value {
+        try await withThrowingTaskGroup(of: Value?.self) { group in
+            group.addTask { [stream] in
+                for await value in stream { return value }
+                return nil
+            }
+            group.addTask {
+                try await Task.sleep(for: limit)
+                return nil
+            }
+            defer { group.cancelAll() }
+            if let value = try await group.next() ?? nil { return value }
+            try Task.checkCancellation()
+            Issue.record("waited \(limit) for a signal that never came")
+            throw TimedOut(description: "no signal within \(limit)")
         }
     }
 }
