@@ -31,7 +31,8 @@ lint:
 	$(SWIFT) format lint --strict -r Sources Tests Plugins benchmarks/load Package.swift
 
 # Every test, under AddressSanitizer and LeakSanitizer, with a PostgreSQL started for them and
-# stopped after; then the web app in a real browser (screenshots in test-output/browser/), the
+# stopped after (a Swift test run past 30 minutes has hung: the watchdog prints where its threads
+# are and stops it); then the web app in a real browser (screenshots in test-output/browser/), the
 # processes of a cluster, and the OpenAPI document against the server (schemathesis).
 test: lint
 	@scripts/setup.sh --test
@@ -39,7 +40,7 @@ test: lint
 	@scripts/test-postgres.sh stop $(TEST_POSTGRES)
 	url=$$(scripts/test-postgres.sh start $(TEST_POSTGRES)) && trap 'scripts/test-postgres.sh stop $(TEST_POSTGRES)' EXIT && \
 	  PARLEY_TEST_POSTGRES_URL=$$url PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley \
-	    $(SWIFT) test --skip-build --no-parallel --sanitize=address --scratch-path $(ASAN_BUILD) && \
+	    scripts/watchdog.sh 1800 $(SWIFT) test --skip-build --no-parallel --sanitize=address --scratch-path $(ASAN_BUILD) && \
 	  PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Browser Tests/Cluster Tests/API
 
 # Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 35 minutes):

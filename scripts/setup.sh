@@ -19,8 +19,9 @@ packages=(pkg-config libsndfile1-dev libavformat-dev libavcodec-dev libswresampl
     libopencore-amrnb-dev libopencore-amrwb-dev libpocketsphinx-dev libsphinxbase-dev pocketsphinx-en-us espeak-ng sox python3 python3-venv)
 # The web app's tests run in a real browser; the store's and the cluster's on PostgreSQL; the
 # decoding tests and benchmark make their recordings with the ffmpeg command line; the TLS tests
-# make a self-signed certificate with openssl.
-if [ "${1:-}" = "--test" ]; then packages+=(chromium chromium-driver postgresql ffmpeg openssl); fi
+# make a self-signed certificate with openssl; gdb lets the watchdog of `make test` say where a
+# hung test run is.
+if [ "${1:-}" = "--test" ]; then packages+=(chromium chromium-driver postgresql ffmpeg openssl gdb); fi
 if [ "${1:-}" = "--bench" ]; then packages+=(postgresql ffmpeg); fi
 missing=()
 for p in "${packages[@]}"; do
