@@ -61,6 +61,7 @@ void pa_feature_config_default(pa_feature_config *c) {
     c->f0_min = 60;
     c->f0_max = 400;
     c->noise_compensation = 1;
+    c->speech_fmin = 100;
 }
 
 /* Slaney's mel scale, as librosa uses by default (htk=False). */
@@ -130,6 +131,8 @@ static int validate(const pa_feature_config *c, pa_error *err) {
     else if (c->n_mfcc < 0 || c->n_mfcc > c->n_mels) why = "n_mfcc must be between 0 and n_mels";
     else if (c->fmin < 0 || c->fmax <= c->fmin || c->fmax > c->sample_rate / 2.0f)
         why = "need 0 <= fmin < fmax <= sample_rate/2";
+    else if (!(c->speech_fmin >= 0 && c->speech_fmin < c->sample_rate / 2.0f))
+        why = "need 0 <= speech_fmin < sample_rate/2";
     else if (c->pitch && (c->f0_min <= 0 || c->f0_max <= c->f0_min))
         why = "need 0 < f0_min < f0_max";
     else if (c->pitch && c->sample_rate / c->f0_min >= c->n_fft - 8)
@@ -336,8 +339,8 @@ static void compensate_noise(pa_extractor *x) {
     x->noise_ready = 1;
 }
 
-size_t pa_extractor_pull(pa_extractor *x, size_t max, float *energy, float *log_mel, float *mfcc, float *f0,
-                         float *voicing) {
+size_t pa_extractor_pull(pa_extractor *x, size_t max, float *energy, float *speech_energy, float *log_mel,
+                         float *mfcc, float *f0, float *voicing) {
     const pa_feature_config *c = &x->config;
     size_t ready = pa_extractor_ready(x);
     if (ready > max) ready = max;
@@ -352,12 +355,22 @@ size_t pa_extractor_pull(pa_extractor *x, size_t max, float *energy, float *log_
             sum_sq += (double)v * v;
         }
         if (energy) energy[f] = (float)(10.0 * log10(sum_sq / c->win_length + 1e-10));
-        if (log_mel || mfcc) {
+        if (log_mel || mfcc || speech_energy) {
             fftwf_execute(x->plan);
             for (int k = 0; k < x->n_bins; k++) {
                 const float re = x->spectrum[k][0], im = x->spectrum[k][1];
                 x->power[k] = re * re + im * im;
             }
+        }
+        if (speech_energy) {
+            /* The one-sided spectrum's share of the frame's energy (Parseval): bins inside
+             * count twice, DC and Nyquist once. */
+            const int first = (int)ceil(c->speech_fmin * n_fft / c->sample_rate);
+            double band = 0;
+            for (int k = first; k < x->n_bins; k++) band += (k == 0 || k == n_fft / 2 ? 1.0 : 2.0) * x->power[k];
+            speech_energy[f] = (float)(10.0 * log10(band / n_fft / c->win_length + 1e-10));
+        }
+        if (log_mel || mfcc) {
             for (int m = 0; m < n_mels; m++) {
                 const mel_filter *filter = &x->filters[m];
                 float acc = 0;

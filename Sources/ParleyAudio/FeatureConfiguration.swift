@@ -22,6 +22,11 @@ public struct FeatureConfiguration: Sendable, Hashable, Codable {
     /// broadband noise does not wash out the differences between voices. Log-mel is unaffected.
     /// Off, the MFCC are exactly librosa's.
     public var noiseCompensation = true
+    /// The speech energy (what the diarizer's voice activity detector reads) counts the
+    /// spectrum from this frequency up (Hz). Speech carries little below it, while real rooms
+    /// and microphones put rumble, handling thumps, breath on the capsule and mains hum there:
+    /// loud enough to pass the detector's thresholds and, being periodic, its voicing check.
+    public var speechMinFrequency: Float = 100
 
     public init() {}
 
@@ -43,6 +48,7 @@ public struct FeatureConfiguration: Sendable, Hashable, Codable {
             sample_rate: Int32(clamping: sampleRate), win_length: Int32(clamping: windowLength),
             hop_length: Int32(clamping: hopLength), n_fft: Int32(clamping: fftSize), n_mels: Int32(clamping: melBands),
             n_mfcc: Int32(clamping: mfccCount), fmin: minFrequency, fmax: maxFrequency, pitch: pitch ? 1 : 0,
-            f0_min: minPitch, f0_max: maxPitch, noise_compensation: noiseCompensation ? 1 : 0)
+            f0_min: minPitch, f0_max: maxPitch, noise_compensation: noiseCompensation ? 1 : 0,
+            speech_fmin: speechMinFrequency)
     }
 }

@@ -39,6 +39,7 @@ public final class FeatureExtractor {
         guard n > 0 else { return block }
         let c = configuration
         block.energy = [Float](repeating: 0, count: n)
+        block.speechEnergy = [Float](repeating: 0, count: n)
         block.mfcc = [Float](repeating: 0, count: n * c.mfccCount)
         if keepsLogMel { block.logMel = [Float](repeating: 0, count: n * c.melBands) }
         if c.pitch {
@@ -46,13 +47,16 @@ public final class FeatureExtractor {
             block.voicing = [Float](repeating: 0, count: n)
         }
         let done = block.energy.withUnsafeMutableBufferPointer { energy in
-            block.mfcc.withUnsafeMutableBufferPointer { mfcc in
-                block.logMel.withUnsafeMutableBufferPointer { logMel in
-                    block.f0.withUnsafeMutableBufferPointer { f0 in
-                        block.voicing.withUnsafeMutableBufferPointer { voicing in
-                            pa_extractor_pull(
-                                handle, n, energy.baseAddress, keepsLogMel ? logMel.baseAddress : nil,
-                                mfcc.baseAddress, c.pitch ? f0.baseAddress : nil, c.pitch ? voicing.baseAddress : nil)
+            block.speechEnergy.withUnsafeMutableBufferPointer { speechEnergy in
+                block.mfcc.withUnsafeMutableBufferPointer { mfcc in
+                    block.logMel.withUnsafeMutableBufferPointer { logMel in
+                        block.f0.withUnsafeMutableBufferPointer { f0 in
+                            block.voicing.withUnsafeMutableBufferPointer { voicing in
+                                pa_extractor_pull(
+                                    handle, n, energy.baseAddress, speechEnergy.baseAddress,
+                                    keepsLogMel ? logMel.baseAddress : nil, mfcc.baseAddress,
+                                    c.pitch ? f0.baseAddress : nil, c.pitch ? voicing.baseAddress : nil)
+                            }
                         }
                     }
                 }

@@ -9,6 +9,9 @@ public struct FeatureFrames: Sendable {
     public private(set) var count = 0
     /// Log energy per frame, dB.
     public var energy: [Float] = []
+    /// The same from `configuration.speechMinFrequency` up: what the diarizer's voice activity
+    /// detector reads (the recognizer's windows read `energy`).
+    public var speechEnergy: [Float] = []
     /// `count * configuration.mfccCount` MFCCs.
     public var mfcc: [Float] = []
     /// `count * configuration.melBands` log-mel values in dB, if kept.
@@ -36,6 +39,7 @@ public struct FeatureFrames: Sendable {
         precondition(other.firstFrame == firstFrame + count, "feature blocks must be contiguous")
         count += other.count
         energy += other.energy
+        speechEnergy += other.speechEnergy
         mfcc += other.mfcc
         logMel += other.logMel
         f0 += other.f0

@@ -27,7 +27,8 @@ public struct SpeakerDiarizer: Sendable {
         let c = configuration
         try c.validate()
         let (speech, vad) = VoiceActivityDetector.detect(
-            energy: frames.energy, voicing: frames.voicing, configuration: c.voiceActivity,
+            energy: frames.speechEnergy.count == frames.count ? frames.speechEnergy : frames.energy,
+            voicing: frames.voicing, configuration: c.voiceActivity,
             features: frames.configuration)
         let builder = EmbeddingBuilder(frames: frames, speechMask: vad.rawSpeech)
         let hop = frames.configuration.hopDuration

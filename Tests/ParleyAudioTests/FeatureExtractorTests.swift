@@ -26,6 +26,30 @@ import Testing
         #expect(abs((loud - quiet) - 20) < 0.5, "a tenth of the amplitude is 20 dB less: \(loud) vs \(quiet)")
     }
 
+    /// The speech energy (the diarizer's) leaves out what lies below 100 Hz (rumble, handling
+    /// thumps), and keeps the rest exactly: a tone above it has the frame's whole energy.
+    @Test func theSpeechEnergyLeavesOutRumbleAndKeepsTheRest() throws {
+        func energies(_ hz: Double) throws -> (whole: Float, speech: Float) {
+            let extractor = try FeatureExtractor()
+            try extractor.push(Signals.sine(frequency: hz, seconds: 0.3, amplitude: 0.5))
+            let frames = extractor.pull()
+            #expect(frames.speechEnergy.count == frames.count)
+            return (frames.energy[frames.count / 2], frames.speechEnergy[frames.count / 2])
+        }
+        #expect(FeatureConfiguration().speechMinFrequency == 100)
+        for hz in [300.0, 1_000, 4_000] {
+            let (whole, speech) = try energies(hz)
+            #expect(abs(whole - speech) < 0.1, "\(hz) Hz: \(whole) dB, speech \(speech) dB")
+        }
+        let (whole, speech) = try energies(40)
+        #expect(whole - speech > 20, "a 40 Hz hum: \(whole) dB, speech \(speech) dB")
+        var bad = FeatureConfiguration()
+        bad.speechMinFrequency = 9_000
+        #expect { try FeatureExtractor(configuration: bad) } throws: { error in
+            (error as? AudioError)?.code == .invalidArgument
+        }
+    }
+
     @Test(arguments: [90.0, 150.0, 220.0, 310.0])
     func pitchOfAHarmonicTone(f0: Double) throws {
         let extractor = try FeatureExtractor()

@@ -137,6 +137,7 @@ typedef struct {
     float f0_min;     /* Hz, default 60 */
     float f0_max;     /* Hz, default 400 */
     int noise_compensation; /* 1: MFCC from noise-subtracted mel power (log-mel stays raw); default 1 */
+    float speech_fmin; /* Hz: the speech energy counts the spectrum from here up; default 100 */
 } pa_feature_config;
 
 void pa_feature_config_default(pa_feature_config *config);
@@ -144,6 +145,8 @@ void pa_feature_config_default(pa_feature_config *config);
 /* Frame i covers samples [i*hop, i*hop + n_fft): the framing of librosa with
  * center=False, so frame i is centred at i*hop + n_fft/2.
  *   energy:  10*log10(mean square of the windowed frame + 1e-10), dB
+ *   speech energy: the same of the frame's spectrum from speech_fmin Hz up (Parseval: with
+ *            speech_fmin 0 it is the energy); rumble, handling thumps and hum lie below
  *   log-mel: 10*log10(max(1e-10, mel power)), Slaney mel scale and area
  *            normalisation (librosa's defaults), power spectrum of a periodic
  *            Hann window
@@ -160,11 +163,11 @@ int pa_extractor_push(pa_extractor *extractor, const float *samples, size_t n, p
 /* Frames that can be pulled now. */
 size_t pa_extractor_ready(const pa_extractor *extractor);
 /* Computes up to max ready frames into caller-owned arrays sized max (energy,
- * f0, voicing), max*n_mels (log_mel) and max*n_mfcc (mfcc), row-major by
+ * speech_energy, f0, voicing), max*n_mels (log_mel) and max*n_mfcc (mfcc), row-major by
  * frame. Any output may be NULL to skip it (f0/voicing need config.pitch).
  * Returns the number of frames written. */
-size_t pa_extractor_pull(pa_extractor *extractor, size_t max, float *energy, float *log_mel, float *mfcc,
-                         float *f0, float *voicing);
+size_t pa_extractor_pull(pa_extractor *extractor, size_t max, float *energy, float *speech_energy, float *log_mel,
+                         float *mfcc, float *f0, float *voicing);
 /* Total frames pulled so far. */
 int64_t pa_extractor_frames_done(const pa_extractor *extractor);
 void pa_extractor_free(pa_extractor *extractor);
