@@ -27,7 +27,7 @@ public struct SpeakerDiarizer: Sendable {
         let c = configuration
         try c.validate()
         let (speech, vad) = VoiceActivityDetector.detect(
-            energy: frames.speechEnergy.count == frames.count ? frames.speechEnergy : frames.energy,
+            energy: frames.speechEnergy,
             voicing: frames.voicing, configuration: c.voiceActivity,
             features: frames.configuration)
         let builder = EmbeddingBuilder(frames: frames, speechMask: vad.rawSpeech)
