@@ -10,6 +10,11 @@ there, else the two excerpts the tests use (Tests/Fixtures/ami). For each backen
 
 - pooled DER (pyannote.metrics, collar 0.25 s, overlapped speech scored: sum of errors over
   sum of reference speech), missed speech, false alarm, confusion; the speaker count found;
+  a 95% interval for the pooled DER by resampling the recordings (bootstrap, seeded), which says
+  how far a figure from a handful of excerpts can move on other recordings of the same kind;
+- where the missed speech is, at 10 ms frames without a collar: where one person speaks and
+  where several do, beside the floor of overlap (the speech that a diarizer giving one speaker
+  at a time must miss: at each frame, the reference speakers beyond the first);
 - voice activity at 10 ms frames against the union of the reference turns, beside webrtcvad
   (its four modes) and silero VAD (v6, the ONNX model in faster-whisper, its default settings);
 - word attribution: `parley process` (whisper tiny.en) with that diarizer, then the share of
@@ -20,6 +25,8 @@ there, else the two excerpts the tests use (Tests/Fixtures/ami). For each backen
   the peak memory of the whole process tree for a 3-hour one (the same, 36 times).
 
 Writes the `real` section of Docs/benchmarks.md and leaves its data under bench-output/real.
+With --skip-words or --skip-long, the figures of those parts are kept from the last run's
+bench-output/real/results.json on the same data, marked with that run's date.
 """
 import argparse
 import json
@@ -59,6 +66,23 @@ def turns(path):
 def duration(path):
     with wave.open(path) as w:
         return w.getnframes() / w.getframerate()
+
+
+def speaker_count(segments, n):
+    """How many of the segments cover each 10 ms frame."""
+    c = np.zeros(n, dtype=np.int16)
+    for a, b in segments:
+        c[max(0, int(round(a * 100))):max(0, int(round(b * 100)))] += 1
+    return c
+
+
+def bootstrap_interval(errors, totals, draws=2000, seed=1):
+    """The 2.5th and 97.5th percentiles of the pooled error rate over recordings drawn with
+    replacement."""
+    errors, totals = np.asarray(errors, dtype=float), np.asarray(totals, dtype=float)
+    picks = np.random.default_rng(seed).integers(0, len(errors), size=(draws, len(errors)))
+    rates = errors[picks].sum(axis=1) / np.maximum(1e-9, totals[picks].sum(axis=1))
+    return float(np.percentile(rates, 2.5)), float(np.percentile(rates, 97.5))
 
 
 def mask(segments, n):
@@ -183,7 +207,8 @@ def main():
     vad_right = {}
     for backend in BACKENDS:
         metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
-        row = {"count_right": 0, "count_error": 0, "words_right": 0, "words": 0}
+        row = {"count_right": 0, "count_error": 0, "words_right": 0, "words": 0,
+               "missed_alone": 0.0, "missed_overlap": 0.0}
         for path in files:
             name = os.path.basename(path)
             wav = os.path.join(path, "meeting.wav")
@@ -195,7 +220,12 @@ def main():
             row["count_error"] += abs(len(found.labels()) - len(ref.labels()))
             # Voice activity: the union of the turns (classic: its own speech segments).
             n = int(duration(wav) * 100) + 1
-            reference_mask = mask([(s, e) for _, s, e in turns(os.path.join(path, "reference.rttm"))], n)
+            reference_turns = turns(os.path.join(path, "reference.rttm"))
+            reference_mask = mask([(s, e) for _, s, e in reference_turns], n)
+            reference_count = speaker_count([(s, e) for _, s, e in reference_turns], n)
+            missed = np.maximum(0, reference_count - speaker_count([(s, e) for _, s, e in turns(hyp)], n))
+            row["missed_alone"] += missed[reference_count == 1].sum() / 100
+            row["missed_overlap"] += missed[reference_count >= 2].sum() / 100
             if backend == "classic":
                 speech = json.loads(p.stdout)["speech"]
                 hyp_mask = mask([(s["start"], s["end"]) for s in speech], n)
@@ -205,6 +235,9 @@ def main():
             if backend == BACKENDS[0]:
                 vad["frames"] += n
                 reference_speech += reference_mask.sum() / 100
+                vad["speech"] = vad.get("speech", 0.0) + reference_count.sum() / 100
+                vad["overlapped"] = vad.get("overlapped", 0.0) + reference_count[reference_count >= 2].sum() / 100
+                vad["beyond_first"] = vad.get("beyond_first", 0.0) + np.maximum(0, reference_count - 1).sum() / 100
                 for mode in range(4):
                     m = mask(webrtc_segments(wav, mode), n)
                     vad_right[f"webrtcvad {mode}"] = vad_right.get(f"webrtcvad {mode}", 0) + int((m == reference_mask).sum())
@@ -219,17 +252,25 @@ def main():
                 row["words"] += counted
         totals = {k: sum(r[1][k] for r in metric.results_) for k in
                   ["total", "missed detection", "false alarm", "confusion"]}
+        low, high = bootstrap_interval(
+            [r[1]["missed detection"] + r[1]["false alarm"] + r[1]["confusion"] for r in metric.results_],
+            [r[1]["total"] for r in metric.results_])
         row.update({
-            "der": abs(metric), "missed": totals["missed detection"] / totals["total"],
+            "der": abs(metric), "der_low": low, "der_high": high, "missed": totals["missed detection"] / totals["total"],
             "false_alarm": totals["false alarm"] / totals["total"], "confusion": totals["confusion"] / totals["total"],
             "per_file": {os.path.basename(f): r[1]["diarization error rate"] for f, r in zip(files, metric.results_)},
         })
         results["backends"][backend] = row
-        print(f"{backend}: DER {row['der']:.3f} (missed {row['missed']:.3f}, false alarm {row['false_alarm']:.3f}, "
+        print(f"{backend}: DER {row['der']:.3f} [{low:.3f}, {high:.3f}] (missed {row['missed']:.3f}, false alarm {row['false_alarm']:.3f}, "
               f"confusion {row['confusion']:.3f}); count right {row['count_right']}/{len(files)}; "
               f"words {row['words_right']}/{row['words']}")
     results["vad"] = {k: v / vad["frames"] for k, v in sorted(vad_right.items())}
     results["reference_speech"] = reference_speech
+    results["speech_by_speaker"] = vad.get("speech", 0.0)
+    results["overlapped_speech"] = vad.get("overlapped", 0.0)
+    results["overlap_floor"] = vad.get("beyond_first", 0.0)
+    results["date"] = time.strftime("%Y-%m-%d")
+    keep_earlier(results, a.skip_words, a.skip_long)
 
     if not a.skip_long:
         wavs = [os.path.join(f, "meeting.wav") for f in files]
@@ -251,6 +292,26 @@ def main():
     write_report(results)
 
 
+def keep_earlier(results, skipped_words, skipped_long):
+    """Carries over, from the last run on the same data, the figures of the parts skipped now."""
+    try:
+        earlier = json.load(open(os.path.join(OUT, "results.json")))
+    except (OSError, ValueError):
+        return
+    if earlier.get("data") != results["data"]:
+        return
+    when = earlier.get("date", "an earlier run")
+    if skipped_long and "long" in earlier:
+        results["long"] = earlier["long"]
+        results["long_date"] = earlier.get("long_date", when)
+    if skipped_words:
+        for name, row in results["backends"].items():
+            old = earlier.get("backends", {}).get(name, {})
+            if old.get("words"):
+                row["words_right"], row["words"] = old["words_right"], old["words"]
+                row["words_date"] = old.get("words_date", when)
+
+
 def pct(x):
     return f"{100 * x:.1f}%"
 
@@ -267,13 +328,27 @@ def write_report(r):
         "Both backends run as users run them (`parley diarize --diarizer NAME`, default settings, automatic "
         "speaker count).",
         "",
-        "| backend | DER | missed | false alarm | confusion | speaker count right | words to the right person |",
-        "|---|---|---|---|---|---|---|",
+        "| backend | DER | 95% interval | missed | false alarm | confusion | speaker count right | words to the right person |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for name, row in b.items():
-        words = pct(row["words_right"] / row["words"]) + f" ({row['words']} words)" if row["words"] else "not run"
-        lines.append(f"| {name} | {pct(row['der'])} | {pct(row['missed'])} | {pct(row['false_alarm'])} | "
+        words = pct(row["words_right"] / row["words"]) + f" ({row['words']} words" if row["words"] else "not run"
+        if row["words"]:
+            words += f", {row['words_date']})" if row.get("words_date") else ")"
+        interval = f"{pct(row['der_low'])} - {pct(row['der_high'])}" if "der_low" in row else "-"
+        lines.append(f"| {name} | {pct(row['der'])} | {interval} | {pct(row['missed'])} | {pct(row['false_alarm'])} | "
                      f"{pct(row['confusion'])} | {row['count_right']}/{r['files']} | {words} |")
+    if r.get("speech_by_speaker"):
+        total = r["speech_by_speaker"]
+        lines += ["", "The interval: the pooled DER over the recordings drawn with replacement (2,000 draws); "
+                  "a handful of short excerpts moves a pooled figure by several points.", "",
+                  f"Where the speech is missed (10 ms frames, no collar; {total:.0f} s of reference speech counted "
+                  f"per speaker, {pct(r['overlapped_speech'] / total)} of it where several people speak at once; "
+                  f"a diarizer that gives one speaker at a time misses at least {pct(r['overlap_floor'] / total)}):", "",
+                  "| backend | missed where one speaks | missed where several speak |", "|---|---|---|"]
+        for name, row in b.items():
+            if "missed_alone" in row:
+                lines.append(f"| {name} | {pct(row['missed_alone'] / total)} | {pct(row['missed_overlap'] / total)} |")
     lines += ["", "Per recording (DER):", "", "| recording | " + " | ".join(b) + " |",
               "|---|" + "---|" * len(b)]
     for f in next(iter(b.values()))["per_file"]:
@@ -283,8 +358,9 @@ def write_report(r):
     for name, acc in sorted(r["vad"].items(), key=lambda kv: -kv[1]):
         lines.append(f"| {name} | {pct(acc)} |")
     if "long" in r:
+        dated = f" Measured {r['long_date']}." if r.get("long_date") else ""
         lines += ["", "Speed and memory (the recordings one after another; the 3-hour file is the same "
-                  "audio 36 times). One core: `taskset -c 0`; memory: the peak resident memory of parley "
+                  f"audio 36 times).{dated} One core: `taskset -c 0`; memory: the peak resident memory of parley "
                   "and its worker together.", "",
                   "| backend | 5 minutes: x real time, one core | peak memory | 3 hours: wall | peak memory |",
                   "|---|---|---|---|---|"]
