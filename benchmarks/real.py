@@ -86,10 +86,7 @@ def bootstrap_interval(errors, totals, draws=2000, seed=1):
 
 
 def mask(segments, n):
-    m = np.zeros(n, dtype=bool)
-    for a, b in segments:
-        m[max(0, int(round(a * 100))):max(0, int(round(b * 100)))] = True
-    return m
+    return speaker_count(segments, n) > 0
 
 
 # MARK: - voice activity peers
@@ -220,17 +217,17 @@ def main():
             row["count_error"] += abs(len(found.labels()) - len(ref.labels()))
             # Voice activity: the union of the turns (classic: its own speech segments).
             n = int(duration(wav) * 100) + 1
-            reference_turns = turns(os.path.join(path, "reference.rttm"))
-            reference_mask = mask([(s, e) for _, s, e in reference_turns], n)
-            reference_count = speaker_count([(s, e) for _, s, e in reference_turns], n)
-            missed = np.maximum(0, reference_count - speaker_count([(s, e) for _, s, e in turns(hyp)], n))
+            reference_count = speaker_count([(s, e) for _, s, e in turns(os.path.join(path, "reference.rttm"))], n)
+            reference_mask = reference_count > 0
+            hyp_count = speaker_count([(s, e) for _, s, e in turns(hyp)], n)
+            missed = np.maximum(0, reference_count - hyp_count)
             row["missed_alone"] += missed[reference_count == 1].sum() / 100
             row["missed_overlap"] += missed[reference_count >= 2].sum() / 100
             if backend == "classic":
                 speech = json.loads(p.stdout)["speech"]
                 hyp_mask = mask([(s["start"], s["end"]) for s in speech], n)
             else:
-                hyp_mask = mask([(s, e) for _, s, e in turns(hyp)], n)
+                hyp_mask = hyp_count > 0
             vad_right[f"Parley {backend}"] = vad_right.get(f"Parley {backend}", 0) + int((hyp_mask == reference_mask).sum())
             if backend == BACKENDS[0]:
                 vad["frames"] += n

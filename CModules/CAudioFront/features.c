@@ -345,6 +345,8 @@ size_t pa_extractor_pull(pa_extractor *x, size_t max, float *energy, float *spee
     size_t ready = pa_extractor_ready(x);
     if (ready > max) ready = max;
     const int n_fft = c->n_fft, n_mels = c->n_mels, n_mfcc = c->n_mfcc;
+    /* The first bin the speech energy counts. */
+    const int speech_first = (int)ceil(c->speech_fmin * n_fft / c->sample_rate);
     for (size_t f = 0; f < ready; f++) {
         const int64_t start = (x->frames_done + (int64_t)f) * c->hop_length - x->first_sample;
         const float *raw = x->samples + start;
@@ -365,9 +367,8 @@ size_t pa_extractor_pull(pa_extractor *x, size_t max, float *energy, float *spee
         if (speech_energy) {
             /* The one-sided spectrum's share of the frame's energy (Parseval): bins inside
              * count twice, DC and Nyquist once. */
-            const int first = (int)ceil(c->speech_fmin * n_fft / c->sample_rate);
             double band = 0;
-            for (int k = first; k < x->n_bins; k++) band += (k == 0 || k == n_fft / 2 ? 1.0 : 2.0) * x->power[k];
+            for (int k = speech_first; k < x->n_bins; k++) band += (k == 0 || k == n_fft / 2 ? 1.0 : 2.0) * x->power[k];
             speech_energy[f] = (float)(10.0 * log10(band / n_fft / c->win_length + 1e-10));
         }
         if (log_mel || mfcc) {

@@ -27,8 +27,7 @@ public struct SpeakerDiarizer: Sendable {
         let c = configuration
         try c.validate()
         let (speech, vad) = VoiceActivityDetector.detect(
-            energy: frames.speechEnergy,
-            voicing: frames.voicing, configuration: c.voiceActivity,
+            energy: frames.speechEnergy, voicing: frames.voicing, configuration: c.voiceActivity,
             features: frames.configuration)
         let builder = EmbeddingBuilder(frames: frames, speechMask: vad.rawSpeech)
         let hop = frames.configuration.hopDuration
