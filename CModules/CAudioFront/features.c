@@ -5,13 +5,63 @@
 #include <fftw3.h>
 #include <math.h>
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* FFTW's planner is not thread-safe; fftwf_execute is. */
 #define PITCH_BAND_HZ 1500.0
 #define NOISE_RISE_DB_PER_S 1.0f
 static pthread_mutex_t planner_lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* FFTW's wisdom file (guarded by planner_lock): measuring the plans takes about a third of a
+ * second, longer than diarizing five minutes of audio, so a process reads them from here;
+ * `wisdom_unsaved` says the file lacks what this process has measured. */
+static char *wisdom_path;
+static int wisdom_unsaved;
+
+int pa_fftw_wisdom_file(const char *path) {
+    int read = -1;
+    pthread_mutex_lock(&planner_lock);
+    free(wisdom_path);
+    wisdom_path = path ? strdup(path) : NULL;
+    if (wisdom_path) read = fftwf_import_wisdom_from_filename(wisdom_path) ? 0 : -1;
+    wisdom_unsaved = wisdom_path && read != 0;
+    pthread_mutex_unlock(&planner_lock);
+    return read;
+}
+
+/* Writes the wisdom file if this process measured something it lacks: to a file of its own
+ * first, renamed over the old one, so a reader never sees half a file. Failing to write only
+ * means measuring again next time. Called with planner_lock held. */
+static void save_wisdom(void) {
+    if (!wisdom_path || !wisdom_unsaved) return;
+    const size_t size = strlen(wisdom_path) + 32;
+    char *temporary = malloc(size);
+    if (!temporary) return;
+    snprintf(temporary, size, "%s.%ld.tmp", wisdom_path, (long)getpid());
+    if (fftwf_export_wisdom_to_filename(temporary) && rename(temporary, wisdom_path) == 0)
+        wisdom_unsaved = 0;
+    else
+        unlink(temporary);
+    free(temporary);
+}
+
+/* A plan from the wisdom if it has one (instant), else measured (and the wisdom to be saved). */
+static fftwf_plan plan_r2c(int n, float *in, fftwf_complex *out) {
+    fftwf_plan p = fftwf_plan_dft_r2c_1d(n, in, out, FFTW_MEASURE | FFTW_WISDOM_ONLY);
+    if (p) return p;
+    wisdom_unsaved = 1;
+    return fftwf_plan_dft_r2c_1d(n, in, out, FFTW_MEASURE);
+}
+
+static fftwf_plan plan_c2r(int n, fftwf_complex *in, float *out) {
+    fftwf_plan p = fftwf_plan_dft_c2r_1d(n, in, out, FFTW_MEASURE | FFTW_WISDOM_ONLY);
+    if (p) return p;
+    wisdom_unsaved = 1;
+    return fftwf_plan_dft_c2r_1d(n, in, out, FFTW_MEASURE);
+}
 
 typedef struct {
     int first_bin, last_bin;  /* inclusive range of FFT bins with non-zero weight */
@@ -192,11 +242,12 @@ pa_extractor *pa_extractor_new(const pa_feature_config *config, pa_error *err) {
     }
 
     pthread_mutex_lock(&planner_lock);
-    x->plan = fftwf_plan_dft_r2c_1d(c->n_fft, x->frame, x->spectrum, FFTW_MEASURE);
+    x->plan = plan_r2c(c->n_fft, x->frame, x->spectrum);
     if (c->pitch) {
-        x->pitch_forward = fftwf_plan_dft_r2c_1d(x->pitch_fft, x->pitch_in, x->pitch_spectrum, FFTW_MEASURE);
-        x->pitch_inverse = fftwf_plan_dft_c2r_1d(x->pitch_fft, x->pitch_spectrum, x->pitch_out, FFTW_MEASURE);
+        x->pitch_forward = plan_r2c(x->pitch_fft, x->pitch_in, x->pitch_spectrum);
+        x->pitch_inverse = plan_c2r(x->pitch_fft, x->pitch_spectrum, x->pitch_out);
     }
+    save_wisdom();
     pthread_mutex_unlock(&planner_lock);
     if (!x->plan || (c->pitch && (!x->pitch_forward || !x->pitch_inverse))) {
         pa_set_error(err, PA_ERR_CONFIG, 0, "FFTW could not plan a transform of %d points", c->n_fft);

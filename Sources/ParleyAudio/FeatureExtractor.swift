@@ -1,4 +1,5 @@
 internal import CAudioFront
+import Foundation
 
 /// Computes features incrementally: push samples as they arrive, pull the
 /// frames that are complete. One owner; its FFTW plans are made once, here.
@@ -9,6 +10,7 @@ public final class FeatureExtractor {
     public let keepsLogMel: Bool
 
     public init(configuration: FeatureConfiguration = .init(), keepLogMel: Bool = false) throws(AudioError) {
+        _ = Self.wisdomFile
         var error = pa_error()
         var config = configuration.cValue
         guard let handle = pa_extractor_new(&config, &error) else { throw AudioError(error) }
@@ -18,6 +20,30 @@ public final class FeatureExtractor {
     }
 
     deinit { pa_extractor_free(handle) }
+
+    /// Where FFTW's measured plans are kept between runs, set once per process:
+    /// `$PARLEY_FFTW_WISDOM` (empty: nowhere), else `parley/fftw-wisdom` in `$XDG_CACHE_HOME` or
+    /// `~/.cache`. Measuring the plans takes about a third of a second, longer than diarizing
+    /// five minutes of audio; read from the file, they take nothing. Nil when there is none.
+    public static let wisdomFile: String? = {
+        let environment = ProcessInfo.processInfo.environment
+        let path: String
+        if let given = environment["PARLEY_FFTW_WISDOM"] {
+            guard !given.isEmpty else { return nil }
+            path = given
+        } else if let cache = environment["XDG_CACHE_HOME"], cache.hasPrefix("/") {
+            path = "\(cache)/parley/fftw-wisdom"
+        } else if let home = environment["HOME"], !home.isEmpty {
+            path = "\(home)/.cache/parley/fftw-wisdom"
+        } else {
+            return nil
+        }
+        // A folder that cannot be made only means measuring each time.
+        try? FileManager.default.createDirectory(
+            atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        _ = pa_fftw_wisdom_file(path)
+        return path
+    }()
 
     public func push(_ samples: UnsafeBufferPointer<Float>) throws(AudioError) {
         var error = pa_error()

@@ -19,10 +19,13 @@ import Testing
         var errors: String
     }
 
-    static func parley(_ arguments: String...) throws -> Run {
+    static func parley(_ arguments: String..., environment: [String: String] = [:]) throws -> Run {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments
+        if !environment.isEmpty {
+            process.environment = ProcessInfo.processInfo.environment.merging(environment) { $1 }
+        }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err
@@ -109,6 +112,45 @@ import Testing
         #expect(lines.dropFirst().allSatisfy { $0.split(separator: "\t").count == 3 })
         let rttm = try Self.parley("diarize", dir + "/meeting.wav", "--rttm", "-")
         #expect(try RTTM.parse(rttm.output).count == lines.count - 1)
+    }
+
+    /// FFTW's measured plans are kept in a file between runs (`PARLEY_FFTW_WISDOM`, its folder
+    /// made if missing): written when a run had to measure, left alone when it had not, and
+    /// written anew over a damaged file; what comes out is the same each time.
+    @Test func fftwPlansAreKeptBetweenRunsAndADamagedFileIsReplaced() throws {
+        let dir = try Self.scratch()
+        #expect(try Self.parley("make-meeting", dir, "--seed", "3").status == 0)
+        let wisdom = "\(dir)/cache/parley/fftw-wisdom"
+        func diarize() throws -> String {
+            let run = try Self.parley(
+                "diarize", dir + "/meeting.wav", "--diarizer", "classic", "--rttm", "-",
+                environment: ["PARLEY_FFTW_WISDOM": wisdom])
+            #expect(run.status == 0, "\(run.errors)")
+            return run.output
+        }
+        func written() throws -> (text: String, file: Int?) {
+            let attributes = try FileManager.default.attributesOfItem(atPath: wisdom)
+            return (
+                try String(contentsOfFile: wisdom, encoding: .utf8),
+                (attributes[.systemFileNumber] as? NSNumber)?.intValue
+            )
+        }
+        let first = try diarize()
+        #expect(try RTTM.parse(first).count >= 5)
+        let saved = try written()
+        #expect(saved.text.hasPrefix("(fftw-3"), "\(saved.text.prefix(80))")
+        // Read, with nothing new measured: not written again.
+        #expect(try diarize() == first)
+        #expect(try written().file == saved.file, "the wisdom file was replaced though nothing was measured")
+        try Data("(not fftw wisdom".utf8).write(to: URL(fileURLWithPath: wisdom))
+        #expect(try diarize() == first)
+        #expect(try written().text.hasPrefix("(fftw-3"), "the damaged wisdom file was not written anew")
+        // A file that cannot be written (its folder is a file) only costs the measuring.
+        let blocked = try Self.parley(
+            "diarize", dir + "/meeting.wav", "--diarizer", "classic", "--rttm", "-",
+            environment: ["PARLEY_FFTW_WISDOM": "\(dir)/meeting.wav/fftw-wisdom"])
+        #expect(blocked.status == 0, "\(blocked.errors)")
+        #expect(blocked.output == first)
     }
 
     @Test func silenceHasZeroSpeakers() throws {

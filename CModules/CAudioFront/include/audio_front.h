@@ -157,6 +157,12 @@ void pa_feature_config_default(pa_feature_config *config);
  *   voicing: the normalised autocorrelation peak, 0..1 */
 typedef struct pa_extractor pa_extractor;
 
+/* Keeps FFTW's measured plans (its wisdom) in a file between runs: reads it now, and writes it
+ * whenever an extractor had to measure a plan the file lacked (written whole, then renamed).
+ * NULL stops using a file. Returns 0 if the file was read, -1 if it was missing or not FFTW
+ * wisdom (the plans are then measured and the file written anew). */
+int pa_fftw_wisdom_file(const char *path);
+
 pa_extractor *pa_extractor_new(const pa_feature_config *config, pa_error *err);
 /* Copies n samples in; returns 0 or -1 (memory). */
 int pa_extractor_push(pa_extractor *extractor, const float *samples, size_t n, pa_error *err);
