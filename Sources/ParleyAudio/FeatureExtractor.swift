@@ -25,7 +25,7 @@ public final class FeatureExtractor {
     /// `$PARLEY_FFTW_WISDOM` (empty: nowhere), else `parley/fftw-wisdom` in `$XDG_CACHE_HOME` or
     /// `~/.cache`. Measuring the plans takes about a third of a second, longer than diarizing
     /// five minutes of audio; read from the file, they take nothing. Nil when there is none.
-    public static let wisdomFile: String? = {
+    static let wisdomFile: String? = {
         let environment = ProcessInfo.processInfo.environment
         let path: String
         if let given = environment["PARLEY_FFTW_WISDOM"] {
