@@ -1,7 +1,6 @@
 import Foundation
 import ParleyAudio
 import ParleyTestSupport
-import Synchronization
 import Testing
 
 /// `parley process -`: a meeting recorded from standard input (raw PCM as `arecord` writes it,
@@ -31,32 +30,6 @@ import Testing
         process.standardError = errors
         try process.run()
         return (process, input.fileHandleForWriting, output, errors)
-    }
-
-    /// Reads a pipe to its end on a thread of its own, keeping what has come so far.
-    final class PipeReader: Sendable {
-        private let collected = Mutex(Data())
-        private let ended = Mutex(false)
-
-        init(_ pipe: Pipe) {
-            let handle = pipe.fileHandleForReading
-            Thread { [self] in
-                while true {
-                    let data = handle.availableData
-                    if data.isEmpty { break }
-                    collected.withLock { $0.append(data) }
-                }
-                ended.withLock { $0 = true }
-            }.start()
-        }
-
-        var text: String { String(decoding: collected.withLock { $0 }, as: UTF8.self) }
-
-        /// Waits for the end of the pipe; returns all that came.
-        func wait() -> String {
-            while !ended.withLock({ $0 }) { usleep(1_000) }
-            return text
-        }
     }
 
     /// Waits for the process, draining both pipes; returns (status, output, errors).

@@ -31,15 +31,9 @@ import Testing
         process.standardError = err
         try process.run()
         // Both pipes drain at once: a child that fills one while we wait on the other would hang.
-        let errors = Mutex(Data())
-        let drain = Thread { errors.withLock { $0 = err.fileHandleForReading.readDataToEndOfFile() } }
-        drain.start()
-        let output = out.fileHandleForReading.readDataToEndOfFile()
+        let output = PipeReader(out), errors = PipeReader(err)
         process.waitUntilExit()
-        while drain.isExecuting || !drain.isFinished { usleep(1_000) }
-        return Run(
-            status: process.terminationStatus, output: String(decoding: output, as: UTF8.self),
-            errors: String(decoding: errors.withLock { $0 }, as: UTF8.self))
+        return Run(status: process.terminationStatus, output: output.wait(), errors: errors.wait())
     }
 
     static func scratch() throws -> String {
@@ -214,5 +208,31 @@ import Testing
         let run = try Self.parley("diarize", "x.wav", "--min-speakers", "5", "--max-speakers", "2")
         #expect(run.status != 0)
         #expect(run.errors.contains("--max-speakers"))
+    }
+}
+
+/// Reads a pipe to its end on a thread of its own, keeping what has come so far.
+final class PipeReader: Sendable {
+    private let collected = Mutex(Data())
+    private let ended = Mutex(false)
+
+    init(_ pipe: Pipe) {
+        let handle = pipe.fileHandleForReading
+        Thread { [self] in
+            while true {
+                let data = handle.availableData
+                if data.isEmpty { break }
+                collected.withLock { $0.append(data) }
+            }
+            ended.withLock { $0 = true }
+        }.start()
+    }
+
+    var text: String { String(decoding: collected.withLock { $0 }, as: UTF8.self) }
+
+    /// Waits for the end of the pipe; returns all that came.
+    func wait() -> String {
+        while !ended.withLock({ $0 }) { usleep(1_000) }
+        return text
     }
 }
