@@ -10,10 +10,9 @@ extension MeetingPipeline {
     /// holds too little voiced speech.
     public func enrollmentVoices(file: String, logger: Logger) async throws -> [String: [Float]] {
         var analyzer = options.analyzer
-        let scratch =
-            (options.scratchDirectory ?? NSTemporaryDirectory()) + "/parley-enroll-\(UUID().uuidString.prefix(8))"
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
+        let folder = try ScratchFolder("enroll", in: options.scratchDirectory)
+        defer { folder.remove() }
+        let scratch = folder.path
         let wave =
             diarizer == nil
             ? nil

@@ -34,12 +34,10 @@ public struct MeetingPipeline: Sendable {
         _ source: AudioSource, sink: some EventSink, logger: Logger, voices: (any VoiceDirectory)? = nil
     ) async -> MeetingReport {
         let started = ContinuousClock.now
-        let scratch =
-            (options.scratchDirectory ?? NSTemporaryDirectory())
-            + "/parley-\(UUID().uuidString.prefix(8).lowercased())"
-        try? FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
-        let context = PluginContext(logger: logger, scratchDirectory: scratch)
+        let scratch = Result { () throws(ScratchFolderError) in
+            try ScratchFolder("meeting", in: options.scratchDirectory)
+        }
+        defer { try? scratch.get().remove() }
         var report = MeetingReport(
             failure: nil, duration: 0, elapsed: 0, transcriptionTime: 0,
             wordTiming: .engine, speakers: 0, words: 0)
@@ -47,6 +45,7 @@ public struct MeetingPipeline: Sendable {
         let stage = StageBox()
         do {
             try await sink.publish(.status(.init(stage: .upload, state: .started)))
+            let context = PluginContext(logger: logger, scratchDirectory: try scratch.get().path)
             // Both backends are checked before any audio is read, so a misconfigured one fails now.
             if case .notReady(let reason) = await summarizer.readiness() {
                 throw PipelineFailure(stage: .summarization, code: "not_ready", message: reason)

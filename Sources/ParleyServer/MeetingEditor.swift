@@ -202,12 +202,9 @@ actor MeetingEditor {
             throw MeetingError.conflict("only a meeting whose processing completed can be summarized again")
         }
         let summarizer = try await meetings.processor.pipeline(for: meeting.diarization).summarizer
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "parley-summary-\(UUID().uuidString.prefix(8))"
-        ).path
-        try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-        defer { try? FileManager.default.removeItem(atPath: scratch) }
-        var context = PluginContext(logger: logger, scratchDirectory: scratch)
+        let scratch = try ScratchFolder("summary")
+        defer { scratch.remove() }
+        var context = PluginContext(logger: logger, scratchDirectory: scratch.path)
         context.logger[metadataKey: "meeting.id"] = "\(meeting.id)"
         let made: MeetingSummary
         do {

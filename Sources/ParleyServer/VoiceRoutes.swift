@@ -5,6 +5,7 @@ import NIOCore
 import ParleyEvents
 import ParleyJobs
 import ParleyPipeline
+import ParleyPluginAPI
 import ParleyStore
 
 /// `/api/voices`: the signed-in user's voice profiles (the people their meetings recognize):
@@ -67,8 +68,9 @@ struct VoiceRoutes {
             } catch {
                 throw APIError.tooLarge("an enrollment recording may be at most \(Self.maxEnrollmentBytes >> 20) MB")
             }
-            let file = NSTemporaryDirectory() + "parley-enroll-\(UUID().uuidString).audio"
-            defer { try? FileManager.default.removeItem(atPath: file) }
+            let scratch = try ScratchFolder("upload")
+            defer { scratch.remove() }
+            let file = scratch.path + "/enrollment.audio"
             try Data(body.readableBytesView).write(to: URL(fileURLWithPath: file))
             let voices: [String: [Float]]
             do {

@@ -77,9 +77,9 @@ struct Diarize: AsyncParsableCommand {
         let result: Diarization
         if let backend = choice.backend {
             // The backend reads the recording as a 16 kHz mono WAV, written while it is decoded.
-            let scratch = NSTemporaryDirectory() + "parley-diarize-\(UUID().uuidString.prefix(8))"
-            try FileManager.default.createDirectory(atPath: scratch, withIntermediateDirectories: true)
-            defer { try? FileManager.default.removeItem(atPath: scratch) }
+            let folder = try ScratchFolder("diarize")
+            defer { folder.remove() }
+            let scratch = folder.path
             let wave = try WaveFileWriter(path: scratch + "/audio.wav", sampleRate: analyzer.features.sampleRate)
             analyzer.emitSamples = true
             analyzed = try await analyzer.analyze(file: file) { event in

@@ -6,7 +6,7 @@ import Testing
     @Test(arguments: ["wav", "flac", "ogg", "aiff"])
     func decodesEachFormatAndResamplesTo16k(format: String) throws {
         let rate = 44_100
-        let path = Signals.temporaryPath("tone.\(format)")
+        let path = try Signals.temporaryPath("tone.\(format)")
         try AudioFileWriter.write(Signals.sine(frequency: 1_000, seconds: 1, rate: rate), sampleRate: rate, to: path)
         let decoder = try AudioDecoder(path: path, targetRate: 16_000)
         #expect(decoder.info.sourceRate == rate)
@@ -27,7 +27,7 @@ import Testing
     }
 
     @Test func aTextFileIsNotAudio() throws {
-        let path = Signals.temporaryPath("notes.wav")
+        let path = try Signals.temporaryPath("notes.wav")
         try "these are meeting notes, not audio\n".write(toFile: path, atomically: true, encoding: .utf8)
         let error = #expect(throws: AudioError.self) { try AudioDecoder(path: path) }
         #expect(error?.code == .open)
@@ -35,7 +35,7 @@ import Testing
     }
 
     @Test func anEmptyFile() throws {
-        let path = Signals.temporaryPath("empty.wav")
+        let path = try Signals.temporaryPath("empty.wav")
         _ = FileManager.default.createFile(atPath: path, contents: Data())
         #expect(throws: AudioError.self) { try AudioDecoder(path: path) }
         #expect((try? AudioDecoder(path: path)) == nil)
@@ -53,7 +53,7 @@ import Testing
     @Test func aTruncatedWAVFailsUnlessAllowed() throws {
         let path = try Signals.writeWAV(Signals.sine(frequency: 200, seconds: 2))
         let data = try Data(contentsOf: URL(fileURLWithPath: path))
-        let cut = Signals.temporaryPath("cut.wav")
+        let cut = try Signals.temporaryPath("cut.wav")
         try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: cut))
         do {
             _ = try AudioDecoder(path: cut).readAll()
@@ -80,7 +80,7 @@ import Testing
 
     @Test(arguments: [(UInt16(0), UInt32(16_000)), (1, 0), (1, 4_000_000_000), (300, 16_000)])
     func aHeaderWithAbsurdFieldsIsRejected(channels: UInt16, rate: UInt32) throws {
-        let path = Signals.temporaryPath("bad.wav")
+        let path = try Signals.temporaryPath("bad.wav")
         try Self.wavHeader(channels: channels, rate: rate).write(to: URL(fileURLWithPath: path))
         do {
             _ = try AudioDecoder(path: path).readAll()

@@ -14,7 +14,7 @@ import Testing
         let rate = 44_100
         let tones =
             Signals.sine(frequency: 440, seconds: 2, rate: rate) + Signals.sine(frequency: 880, seconds: 2, rate: rate)
-        let path = Signals.temporaryPath("tones.wav")
+        let path = try Signals.temporaryPath("tones.wav")
         try AudioFileWriter.write(tones, sampleRate: rate, to: path)
         return path
     }
@@ -33,7 +33,7 @@ import Testing
     ]
 
     static func convert(_ source: String, to file: String, _ arguments: [String]) throws -> String {
-        let out = Signals.temporaryPath(file)
+        let out = try Signals.temporaryPath(file)
         try FFmpegCommandLine.convert(source, to: out, arguments)
         return out
     }
@@ -72,7 +72,7 @@ import Testing
             Signals.silence(seconds: 1, rate: rate) + Signals.sine(frequency: 440, seconds: 1, rate: rate)
             + Signals.silence(seconds: 2, rate: rate) + Signals.sine(frequency: 880, seconds: 1, rate: rate)
         let wav = try Signals.writeWAV(signal, rate: rate, name: "phone.wav")
-        let path = Signals.temporaryPath("phone.amr")
+        let path = try Signals.temporaryPath("phone.amr")
         try AMRFile.write(from: wav, to: path)
         let decoder = try AudioDecoder(path: path)
         #expect(decoder.info.format.contains("AMR"), "\(decoder.info.format)")
@@ -141,7 +141,7 @@ import Testing
         // Index first, data cut: the data stops before the duration the index declares.
         let early = try Self.convert(source, to: "cut-early.m4a", ["-c:a", "aac", "-movflags", "+faststart"])
         let data = try Data(contentsOf: URL(fileURLWithPath: early))
-        let cut = Signals.temporaryPath("cut-early-half.m4a")
+        let cut = try Signals.temporaryPath("cut-early-half.m4a")
         try data.prefix(data.count / 2).write(to: URL(fileURLWithPath: cut))
         do {
             _ = try AudioDecoder(path: cut).readAll()
@@ -157,7 +157,7 @@ import Testing
         // Index at the end, cut: there is no index at all; FFmpeg's own words say so.
         let late = try Self.convert(source, to: "cut-late.m4a", ["-c:a", "aac"])
         let lateData = try Data(contentsOf: URL(fileURLWithPath: late))
-        let lateCut = Signals.temporaryPath("cut-late-half.m4a")
+        let lateCut = try Signals.temporaryPath("cut-late-half.m4a")
         try lateData.prefix(lateData.count / 2).write(to: URL(fileURLWithPath: lateCut))
         let error = #expect(throws: AudioError.self) { try AudioDecoder(path: lateCut) }
         #expect(error?.message.contains("moov atom not found") == true, "\(error?.message ?? "")")
@@ -165,7 +165,7 @@ import Testing
     }
 
     @Test func aVideoWithoutSoundIsAClearError() throws {
-        let path = Signals.temporaryPath("silent-film.mp4")
+        let path = try Signals.temporaryPath("silent-film.mp4")
         try FFmpegCommandLine.run([
             "-f", "lavfi", "-i", "color=c=black:s=64x64:r=5", "-t", "2", "-c:v", "libx264", "-preset", "ultrafast",
             path,
@@ -184,7 +184,7 @@ import Testing
             state ^= state << 17
             return UInt8(truncatingIfNeeded: state >> 24)
         }
-        let path = Signals.temporaryPath("noise.bin")
+        let path = try Signals.temporaryPath("noise.bin")
         try Data(bytes).write(to: URL(fileURLWithPath: path))
         let error = #expect(throws: AudioError.self) { try AudioDecoder(path: path) }
         #expect(error?.code == .open, "\(error?.message ?? "")")

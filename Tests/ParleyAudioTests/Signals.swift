@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAudio
+import ParleyTestSupport
 
 /// Test signals made here, not fixture files.
 enum Signals {
@@ -24,14 +25,12 @@ enum Signals {
         [Float](repeating: 0, count: Int(seconds * Double(rate)))
     }
 
-    static func temporaryPath(_ name: String) -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("parley-tests-\(UUID().uuidString)")
-        try? FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir.appendingPathComponent(name).path
+    static func temporaryPath(_ name: String) throws -> String {
+        try TestScratch.file(name)
     }
 
     static func writeWAV(_ samples: [Float], rate: Int = 16_000, name: String = "signal.wav") throws -> String {
-        let path = temporaryPath(name)
+        let path = try temporaryPath(name)
         try AudioFileWriter.write(samples, sampleRate: rate, to: path)
         return path
     }

@@ -33,7 +33,7 @@ import Testing
         let signal =
             Signals.harmonic(f0: 130, seconds: 1.2) + Signals.silence(seconds: 0.4)
             + Signals.harmonic(f0: 220, seconds: 1.0)
-        let path = Signals.temporaryPath("speech.\(format)")
+        let path = try Signals.temporaryPath("speech.\(format)")
         try AudioFileWriter.write(signal, sampleRate: 22_050, to: path)
         return path
     }

@@ -1,5 +1,6 @@
 import Foundation
 import ParleyAudio
+import ParleyTestSupport
 import Synchronization
 import Testing
 
@@ -37,9 +38,7 @@ import Testing
     }
 
     static func scratch() throws -> String {
-        let dir = FileManager.default.temporaryDirectory.appendingPathComponent("parley-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true)
-        return dir.path
+        try TestScratch.folder("cli")
     }
 
     /// The fraction of reference speech whose speaker the hypothesis names, under the best

@@ -6,6 +6,7 @@ import NIOCore
 import NIOPosix
 import ParleyEvents
 import ParleyStore
+import ParleyTestSupport
 import ServiceLifecycleTestKit
 import Synchronization
 import Testing
@@ -16,8 +17,8 @@ import Testing
 /// duplicate under concurrent publishing, and the bounded queue.
 @Suite struct HubTests {
     static func channel(sendQueue: Int = 4096, recent: Int = 16) async throws -> (MeetingChannel, SQLStore) {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-hub-\(UUID().uuidString)")
-        let store = try await SQLStore.sqlite(path: folder.path + "/hub.sqlite", logger: Logger(label: "test"))
+        let folder = try TestScratch.folder("hub")
+        let store = try await SQLStore.sqlite(path: folder + "/hub.sqlite", logger: Logger(label: "test"))
         try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
         try await store.createMeeting(
             MeetingRecord(id: "m_1", title: "t", ownerID: "u_1", createdAt: Date(), epoch: "e_1"))
@@ -45,8 +46,8 @@ import Testing
     @Test func aHubShutDownGracefullyLeavesNothingRunning() async throws {
         let logs = InMemoryLogHandler()
         let logger = Logger(label: "test", factory: { _ in logs })
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-hub-\(UUID().uuidString)")
-        let store = try await SQLStore.sqlite(path: folder.path + "/hub.sqlite", logger: logger)
+        let folder = try TestScratch.folder("hub")
+        let store = try await SQLStore.sqlite(path: folder + "/hub.sqlite", logger: logger)
         try await store.createUser(UserRecord(id: "u_1", username: "alice", passwordHash: "h", createdAt: Date()))
         try await store.createMeeting(
             MeetingRecord(id: "m_1", title: "t", ownerID: "u_1", createdAt: Date(), epoch: "e_1"))

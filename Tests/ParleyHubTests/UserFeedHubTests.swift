@@ -2,6 +2,7 @@ import Foundation
 import Logging
 import NIOCore
 import ParleyStore
+import ParleyTestSupport
 import Testing
 
 @testable import ParleyHub
@@ -21,8 +22,8 @@ import Testing
     }
 
     @Test func notificationsReachEachSocketOfTheUserInOrder() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-feed-\(UUID().uuidString)")
-        let store = try await SQLStore.sqlite(path: folder.path + "/hub.sqlite", logger: Logger(label: "test"))
+        let folder = try TestScratch.folder("feed")
+        let store = try await SQLStore.sqlite(path: folder + "/hub.sqlite", logger: Logger(label: "test"))
         for (id, name) in [("u_1", "alice"), ("u_2", "bob")] {
             try await store.createUser(UserRecord(id: id, username: name, passwordHash: "h", createdAt: Date()))
         }

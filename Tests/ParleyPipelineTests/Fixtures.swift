@@ -19,12 +19,7 @@ enum Fixtures {
     }
 
     static func scratch(_ name: String = "t") throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "parley-test-\(name)-\(UUID().uuidString)"
-        )
-        .path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
+        try TestScratch.folder(name)
     }
 
     static var logger: Logger {

@@ -142,6 +142,9 @@ final class ServeProcess: @unchecked Sendable {
         process.arguments = [
             "serve", "--port", "0", "--data-dir", dataDirectory, "--set", "server.bcrypt_cost=4",
         ]
+        // Its scratch files go with the test run's even when the test kills it mid-meeting.
+        let temporary = try TestScratch.folder("tmp")
+        process.environment = ProcessInfo.processInfo.environment.merging(["TMPDIR": temporary]) { $1 }
         let errors = Pipe()
         process.standardError = errors
         process.standardOutput = FileHandle.nullDevice

@@ -205,11 +205,7 @@ enum ServerFixture {
         .deletingLastPathComponent().deletingLastPathComponent().path
 
     static func scratch(_ name: String) throws -> String {
-        let path = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "parley-server-\(name)-\(UUID().uuidString.prefix(8))"
-        ).path
-        try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-        return path
+        try TestScratch.folder("server-\(name)")
     }
 
     static var logger: Logger {

@@ -238,7 +238,7 @@ import Testing
     /// meeting completes and plays back as MP4 audio.
     @Test func anM4AWithItsIndexAtTheEndIsProcessedAndPlayedBack() async throws {
         let meetingAudio = try ServerFixture.standup()
-        let m4a = FileManager.default.temporaryDirectory.appendingPathComponent("parley-\(UUID().uuidString).m4a").path
+        let m4a = try TestScratch.file("phone.m4a")
         try FFmpegCommandLine.convert(meetingAudio.audioPath, to: m4a, ["-c:a", "aac"])
         try await ServerFixture.withServer(try ServerFixture.settings()) { h in
             let (_, token) = try await h.user("alice")

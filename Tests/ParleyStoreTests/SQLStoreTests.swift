@@ -16,9 +16,8 @@ import Testing
     static func store(_ backend: Backend = .sqlite) async throws -> SQLStore {
         switch backend {
         case .sqlite:
-            let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-                "parley-store-\(UUID().uuidString)")
-            return try await SQLStore.sqlite(path: folder.path + "/nested/parley.sqlite", logger: Logger(label: "test"))
+            let folder = try TestScratch.folder("store")
+            return try await SQLStore.sqlite(path: folder + "/nested/parley.sqlite", logger: Logger(label: "test"))
         case .postgres:
             return try await SQLStore.postgres(
                 url: try await TestPostgres.freshDatabase(), logger: Logger(label: "test"))
@@ -316,8 +315,7 @@ import Testing
     }
 
     @Test func migrationsRunOnceAndUpgradeADatabaseMadeBeforeVersions() async throws {
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent("parley-store-\(UUID().uuidString)")
-        let path = folder.path + "/parley.sqlite"
+        let path = try TestScratch.folder("store") + "/parley.sqlite"
         // A database as the first release made it: version 1's tables, no versions recorded.
         var store = try await SQLStore.sqlite(path: path, logger: Logger(label: "test"))
         try await store.database.raw("DROP TABLE meeting_members").run()

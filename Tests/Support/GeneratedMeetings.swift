@@ -40,10 +40,7 @@ public enum GeneratedMeetings {
         if let output = made.withLock({ $0[key] }) { return output }
         var generator = MeetingGenerator(script: script)
         generator.seed = seed
-        let folder = FileManager.default.temporaryDirectory.appendingPathComponent(
-            "parley-test-meeting-\(key)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        let output = try generator.write(to: folder.path)
+        let output = try generator.write(to: try TestScratch.folder("meeting-\(key)"))
         made.withLock { $0[key] = output }
         return output
     }
