@@ -19,7 +19,11 @@
 
 enum { BLOCK_FRAMES = 4096, MAX_CHANNELS = 64, MAX_RATE = 768000, MIN_RATE = 1000 };
 
-/* libsndfile reports open failures through a process-global (sf_error(NULL)). */
+/* libsndfile reports open failures through a process-global (sf_strerror(NULL)): a file is
+ * opened and its failure read under this lock. A byte stream is opened outside it, since its
+ * open may wait for bytes that have not arrived (a client that stalls would stop every other
+ * open); only its failure is read under the lock, and if another open failed at the same
+ * moment the reason shown may be that one's. */
 static pthread_mutex_t open_lock = PTHREAD_MUTEX_INITIALIZER;
 
 struct pa_decoder {
@@ -266,10 +270,12 @@ pa_decoder *pa_decoder_open_spool_notify(pa_spool *spool, int target_rate, int q
     }
     SF_VIRTUAL_IO io = {vio_filelen, vio_seek, vio_read, vio_write, vio_tell};
     char refused[160];
-    pthread_mutex_lock(&open_lock);
     d->file = sf_open_virtual(&io, SFM_READ, &d->info, d);
-    if (d->file == NULL) snprintf(refused, sizeof refused, "%s", sf_strerror(NULL));
-    pthread_mutex_unlock(&open_lock);
+    if (d->file == NULL) {
+        pthread_mutex_lock(&open_lock);
+        snprintf(refused, sizeof refused, "%s", sf_strerror(NULL));
+        pthread_mutex_unlock(&open_lock);
+    }
     if (d->file == NULL && open_with_ffmpeg(d, "upload", spool, notice, context, refused, err) != 0) {
         free(d);
         return NULL;

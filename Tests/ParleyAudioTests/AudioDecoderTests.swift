@@ -19,6 +19,53 @@ import Testing
         #expect(abs(Double(crossings) / 0.875 - 2_000) < 20, "\(crossings) crossings")
     }
 
+    /// An upload whose bytes stop coming while libsndfile reads its header (a slow or stalled
+    /// client) holds up only itself: a file opened meanwhile decodes at once. (libsndfile's
+    /// opens were serialized by one lock, held while the upload's header was awaited, so one
+    /// stalled client stopped every meeting from starting.)
+    @Test func aStalledUploadDoesNotHoldUpOtherDecoding() throws {
+        let path = try Signals.writeWAV(Signals.sine(frequency: 300, seconds: 1))
+        let bytes = try Data(contentsOf: URL(fileURLWithPath: path))
+        // Past the 4 KB the decoder waits for before it asks libsndfile, short of what
+        // libsndfile reads to open it: the open waits for the rest inside libsndfile.
+        let upload = try ByteSpool()
+        try upload.append(bytes.prefix(5_000))
+        let stalled = Completion()
+        Thread.detachNewThread {
+            stalled.finish(with: (try? AudioDecoder(spool: upload).readAll().count) ?? -1)
+        }
+        Thread.sleep(forTimeInterval: 1)
+        let other = Completion()
+        Thread.detachNewThread { other.finish(with: (try? AudioDecoder(path: path).readAll().count) ?? -1) }
+        let decoded = other.wait(seconds: 60)
+        // Whatever happened, the upload completes, so no thread is left waiting.
+        try upload.append(bytes.dropFirst(5_000))
+        upload.finish()
+        #expect(decoded == 16_000, "a file opened while an upload stalled: \(String(describing: decoded))")
+        #expect(stalled.wait(seconds: 60) == 16_000)
+    }
+
+    /// A value handed from a thread, waited for with a time limit.
+    final class Completion: @unchecked Sendable {
+        private let condition = NSCondition()
+        private var value: Int?
+
+        func finish(with value: Int) {
+            condition.lock()
+            self.value = value
+            condition.broadcast()
+            condition.unlock()
+        }
+
+        func wait(seconds: Double) -> Int? {
+            let deadline = Date(timeIntervalSinceNow: seconds)
+            condition.lock()
+            defer { condition.unlock() }
+            while value == nil && condition.wait(until: deadline) {}
+            return value
+        }
+    }
+
     @Test func sixteenKilohertzPassesThroughUnchanged() throws {
         let signal = Signals.sine(frequency: 300, seconds: 0.5)
         let decoded = try AudioDecoder(path: try Signals.writeWAV(signal)).readAll()
