@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Who spoke when on real speech: the classic and the neural diarizer side by side.
 
-  real.py [--data DIR] [--skip-build] [--skip-words] [--skip-long]
+  real.py [--data DIR] [--skip-build] [--skip-words] [--skip-long] [--skip-conditions]
 
 DIR holds one folder per recording, each with meeting.wav (16 kHz) and reference.rttm. The
 default is ../shared/data/real-train (the ten AMI excerpts beside the project) when it is
@@ -21,12 +21,17 @@ there, else the two excerpts the tests use (Tests/Fixtures/ami). For each backen
   words, among those said where the reference has speech, whose speaker (after the best
   one-to-one mapping of labels by overlapping time) is a reference speaker at the word's
   middle;
+- the same recordings as other recordings would come: 12 dB quieter and 12 dB louder (the samples
+  scaled, written as float WAV so nothing clips: a microphone's gain, a recorder's level) and
+  as a telephone call carries them (8 kHz G.711 mu-law, by the ffmpeg command line, back to
+  16 kHz): pooled DER of each backend, since the recordings Parley is judged on come at other
+  levels and over other channels;
 - speed on one core (taskset) for a 5-minute recording (the excerpts one after another) and
   a 3-hour one (the same, 36 times), with the peak memory of the process tree (each
   process's own peak, added).
 
 Writes the `real` section of Docs/benchmarks.md and leaves its data under bench-output/real.
-With --skip-words or --skip-long, the figures of those parts are kept from the last run's
+With --skip-words, --skip-long or --skip-conditions, the figures of those parts are kept from the last run's
 bench-output/real/results.json on the same data, marked with that run's date.
 """
 import argparse
@@ -196,6 +201,7 @@ def main():
     ap.add_argument("--skip-build", action="store_true")
     ap.add_argument("--skip-words", action="store_true")
     ap.add_argument("--skip-long", action="store_true")
+    ap.add_argument("--skip-conditions", action="store_true")
     a = ap.parse_args()
     if not a.skip_build:
         run(["swift", "build", "-c", "release", "--product", "parley"], cwd=ROOT)
@@ -274,7 +280,23 @@ def main():
     results["overlapped_speech"] = vad.get("overlapped", 0.0)
     results["overlap_floor"] = vad.get("beyond_first", 0.0)
     results["date"] = time.strftime("%Y-%m-%d")
-    keep_earlier(results, a.skip_words, a.skip_long)
+    keep_earlier(results, a.skip_words, a.skip_long, a.skip_conditions)
+
+    if not a.skip_conditions:
+        results["conditions"] = {}
+        for condition in CONDITIONS:
+            folder = os.path.join(OUT, "conditions", condition["key"])
+            made = [make_condition(path, os.path.join(folder, os.path.basename(path)), condition) for path in files]
+            row = {}
+            for backend in BACKENDS:
+                metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
+                for path in made:
+                    hyp = os.path.join(path, f"{backend}.rttm")
+                    run([PARLEY, "diarize", os.path.join(path, "meeting.wav"), "--diarizer", backend, "--rttm", hyp])
+                    metric(read_rttm(os.path.join(path, "reference.rttm")), read_rttm(hyp), detailed=True)
+                row[backend] = abs(metric)
+            results["conditions"][condition["key"]] = row
+            print(f"{condition['name']}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
 
     if not a.skip_long:
         wavs = [os.path.join(f, "meeting.wav") for f in files]
@@ -296,7 +318,33 @@ def main():
     write_report(results)
 
 
-def keep_earlier(results, skipped_words, skipped_long):
+CONDITIONS = [
+    {"key": "quieter", "name": "12 dB quieter", "gain": -12},
+    {"key": "louder", "name": "12 dB louder", "gain": 12},
+    {"key": "phone", "name": "as a telephone call carries it (8 kHz, G.711 mu-law)"},
+]
+
+
+def make_condition(path, folder, condition):
+    """The recording in `path` as `condition` has it, in `folder` (with its reference)."""
+    import soundfile
+    os.makedirs(folder, exist_ok=True)
+    out = os.path.join(folder, "meeting.wav")
+    source = os.path.join(path, "meeting.wav")
+    if "gain" in condition:
+        x, rate = soundfile.read(source, dtype="float32")
+        soundfile.write(out, x * np.float32(10 ** (condition["gain"] / 20)), rate, subtype="FLOAT")
+    else:
+        narrow = os.path.join(folder, "phone.wav")
+        run(["ffmpeg", "-loglevel", "error", "-y", "-i", source, "-ar", "8000", "-c:a", "pcm_mulaw", narrow])
+        run(["ffmpeg", "-loglevel", "error", "-y", "-i", narrow, "-ar", "16000", "-c:a", "pcm_s16le", out])
+        os.remove(narrow)
+    with open(os.path.join(path, "reference.rttm")) as src, open(os.path.join(folder, "reference.rttm"), "w") as dst:
+        dst.write(src.read())
+    return folder
+
+
+def keep_earlier(results, skipped_words, skipped_long, skipped_conditions=False):
     """Carries over, from the last run on the same data, the figures of the parts skipped now."""
     try:
         earlier = json.load(open(os.path.join(OUT, "results.json")))
@@ -305,6 +353,9 @@ def keep_earlier(results, skipped_words, skipped_long):
     if earlier.get("data") != results["data"]:
         return
     when = earlier.get("date", "an earlier run")
+    if skipped_conditions and "conditions" in earlier:
+        results["conditions"] = earlier["conditions"]
+        results["conditions_date"] = earlier.get("conditions_date", when)
     if skipped_long and "long" in earlier:
         results["long"] = earlier["long"]
         results["long_date"] = earlier.get("long_date", when)
@@ -361,6 +412,17 @@ def write_report(r):
               "| detector | accuracy |", "|---|---|"]
     for name, acc in sorted(r["vad"].items(), key=lambda kv: -kv[1]):
         lines.append(f"| {name} | {pct(acc)} |")
+    if r.get("conditions"):
+        dated = f" Measured {r['conditions_date']}." if r.get("conditions_date") else ""
+        lines += ["", "The same recordings as other recordings come (pooled DER): the samples scaled by a gain "
+                  "(float WAV, nothing clips), or through a telephone channel (8 kHz G.711 mu-law by the ffmpeg "
+                  f"command line, back to 16 kHz).{dated}", "",
+                  "| recordings | " + " | ".join(b) + " |", "|---|" + "---|" * len(b),
+                  "| as they are | " + " | ".join(pct(row["der"]) for row in b.values()) + " |"]
+        for condition in CONDITIONS:
+            row = r["conditions"].get(condition["key"])
+            if row:
+                lines.append(f"| {condition['name']} | " + " | ".join(pct(row[k]) for k in b if k in row) + " |")
     if "long" in r:
         dated = f" Measured {r['long_date']}." if r.get("long_date") else ""
         lines += ["", "Speed and memory (the recordings one after another; the 3-hour file is the same "

@@ -311,7 +311,7 @@ static float estimate_pitch(pa_extractor *x, const float *raw, float *voicing) {
     }
     memset(x->pitch_in + n, 0, sizeof(float) * (size_t)(x->pitch_fft - n));
     *voicing = 0;
-    if (x->energy_prefix[n] < 1e-7 * n) return 0; /* digital silence */
+    if (x->energy_prefix[n] < 1e-11 * n) return 0; /* digital silence (-110 dB) */
     fftwf_execute(x->pitch_forward);
     /* The autocorrelation of the signal below PITCH_BAND_HZ only: the harmonics that carry
      * the period live there, while broadband noise spreads over every bin. Zeroing the

@@ -22,8 +22,21 @@ public struct VoiceActivityConfiguration: Sendable, Hashable, Codable {
     public var onsetAboveFloor: Float = 12
     /// Speech continues while the energy stays this far above the floor (dB): the hysteresis.
     public var offsetAboveFloor: Float = 7
-    /// The floor never goes below this (dB); digital silence would otherwise make any whisper speech.
-    public var minimumFloor: Float = -62
+    /// The floor never goes below the recording's level less this (dB): between words a
+    /// headset or a room leaves breaths, rustles and hum a little above the noise, which a
+    /// floor that followed the noise all the way down would let through as speech. The level is
+    /// the `levelQuantile` of the energy of the recording's clearly voiced frames (`voicedFrame`;
+    /// of all frames without voicing): over the whole recording in ``detect(energy:voicing:configuration:features:)``,
+    /// over the frames so far when pushed. Being relative to the recording's own level, the
+    /// decisions do not change when a recording is made louder or quieter.
+    public var floorBelowLevel: Float = 23
+    public var levelQuantile: Float = 0.95
+    /// The level is at most this far above the same quantile of all the frames (dB): a few loud
+    /// voiced sounds (a cough, a laugh, a word said close to the microphone) must not make the
+    /// rest of a voice, hoarse or soft, count as quiet.
+    public var levelAboveAll: Float = 6
+    /// Nor below this (dB): digital silence would otherwise make any whisper speech.
+    public var minimumFloor: Float = -100
     /// How fast the floor may rise, dB per second, so that it follows a noise that grows louder
     /// but not the speech itself.
     public var floorRise: Float = 2
@@ -85,6 +98,11 @@ public struct VoiceActivityDetector: Sendable {
     private var previous: Float?
     /// Recent smoothed energies and floors, to extend a segment's start backwards.
     private var recent: [(energy: Float, floor: Float)] = []
+    /// The energies of the recording's clearly voiced frames and of all its frames, for its
+    /// level; fixed when the whole recording was known beforehand.
+    private var level = EnergyQuantile()
+    private var levelOfAll = EnergyQuantile()
+    private var levelIsFixed = false
 
     public init(configuration: VoiceActivityConfiguration = .init(), features: FeatureConfiguration = .init()) {
         self.configuration = configuration
@@ -101,13 +119,20 @@ public struct VoiceActivityDetector: Sendable {
         var closed: [SpeechSegment] = []
         rawSpeech.reserveCapacity(rawSpeech.count + energy.count)
         voiced.reserveCapacity(voiced.count + energy.count)
+        var lowest = lowestFloor()
         for (i, e) in energy.enumerated() {
-            voiced.append(i < voicing.count ? voicing[i] >= c.voicedFrame : true)
+            let isVoiced = i < voicing.count ? voicing[i] >= c.voicedFrame : voicing.isEmpty
+            voiced.append(i < voicing.count ? isVoiced : true)
+            if !levelIsFixed {
+                levelOfAll.add(e)
+                if isVoiced { level.add(e) }
+                lowest = lowestFloor()
+            }
             // A light smoothing over two frames keeps single-frame dips from flipping the state.
             let smoothed = previous.map { 0.5 * ($0 + e) } ?? e
             previous = e
-            var f = max(c.minimumFloor, currentFloor ?? smoothed)
-            f = smoothed < f ? max(c.minimumFloor, smoothed) : f + c.floorRise * hop
+            var f = max(lowest, currentFloor ?? smoothed)
+            f = smoothed < f ? max(lowest, smoothed) : f + c.floorRise * hop
             currentFloor = f
             floor.append(f)
             let wasSpeech = inSpeech
@@ -196,8 +221,24 @@ public struct VoiceActivityDetector: Sendable {
         features: FeatureConfiguration = .init()
     ) -> (segments: [SpeechSegment], detector: VoiceActivityDetector) {
         var detector = VoiceActivityDetector(configuration: configuration, features: features)
+        for (i, e) in energy.enumerated() {
+            detector.levelOfAll.add(e)
+            if voicing.isEmpty || (i < voicing.count && voicing[i] >= configuration.voicedFrame) {
+                detector.level.add(e)
+            }
+        }
+        detector.levelIsFixed = true
         let segments = detector.push(energy, voicing: voicing) + detector.finish()
         return (segments, detector)
+    }
+
+    /// The lowest the floor may go: the recording's level less `floorBelowLevel`, and at least
+    /// `minimumFloor`.
+    private mutating func lowestFloor() -> Float {
+        let c = configuration
+        let ofVoiced = level.quantile(c.levelQuantile)
+        let ofAll = levelOfAll.quantile(c.levelQuantile)
+        return max(c.minimumFloor, min(ofVoiced, ofAll + c.levelAboveAll) - c.floorBelowLevel)
     }
 
     private func makeSegment(_ start: Int, _ end: Int) -> SpeechSegment? {
@@ -210,5 +251,42 @@ public struct VoiceActivityDetector: Sendable {
         let startTime = max(0, features.time(ofFrame: start) - hop / 2 - configuration.padding)
         let endTime = features.time(ofFrame: end - 1) + hop / 2 + configuration.padding
         return SpeechSegment(startFrame: start, endFrame: end, start: startTime, end: endTime)
+    }
+}
+
+/// A running quantile of energies (dB), from a histogram of 0.25-dB bins over -160...+40 dB:
+/// constant memory, and constant time per value for a quantile that moves little between values.
+struct EnergyQuantile: Sendable {
+    private static let low: Float = -160
+    private static let width: Float = 0.25
+    private static let bins = 800
+    private var counts = [Int](repeating: 0, count: bins)
+    private var total = 0
+    /// The bin of the last answer, and how many values lie in the bins below it.
+    private var bin = 0
+    private var below = 0
+
+    mutating func add(_ value: Float) {
+        guard value.isFinite else { return }
+        let b = min(Self.bins - 1, max(0, Int(((value - Self.low) / Self.width).rounded(.down))))
+        counts[b] += 1
+        total += 1
+        if b < bin { below += 1 }
+    }
+
+    /// The centre of the lowest bin at or below which lie at least `q` of the values; -160 dB
+    /// when there are none.
+    mutating func quantile(_ q: Float) -> Float {
+        guard total > 0 else { return Self.low }
+        let wanted = max(1, Int((Float(total) * q).rounded(.up)))
+        while bin > 0 && below >= wanted {
+            bin -= 1
+            below -= counts[bin]
+        }
+        while below + counts[bin] < wanted && bin < Self.bins - 1 {
+            below += counts[bin]
+            bin += 1
+        }
+        return Self.low + (Float(bin) + 0.5) * Self.width
     }
 }

@@ -1,5 +1,7 @@
 import Foundation
 import ParleyAudio
+import ParleySynth
+import ParleyTestSupport
 import Testing
 
 @Suite struct DiarizationTests {
@@ -111,12 +113,13 @@ import Testing
     }
 
     @Test func aSoftOnsetBelongsToTheSpeechThatFollowsIt() throws {
-        // The voice's frames are at about -17 dB and the floor here sits at its minimum, -62 dB,
-        // so speech starts at -50 dB (12 dB above it) and goes on above -55 dB (7 dB). A 150 ms
-        // onset rising from 40 to 28 dB below the voice (-57 to -45 dB) crosses -55 dB about
-        // 25 ms in and -50 dB about 90 ms in: speech starts at the first, not the second.
+        // The voice's frames are at about -17 dB, the recording's level; the noise is far below
+        // (-72 dB), so the floor sits at its lowest, 23 dB under the level (-40 dB): speech
+        // starts at -28 dB (12 dB above it) and goes on above -33 dB (7 dB). A 150 ms onset
+        // rising from 17 to 5 dB below the voice (-34 to -22 dB) crosses -33 dB about 12 ms in
+        // and -28 dB about 75 ms in: speech starts at the first, not the second.
         let onset = Signals.harmonic(f0: 150, seconds: 0.15).enumerated().map { i, v in
-            v * Float(pow(10, (-40 + 12 * Double(i) / 2_400) / 20))
+            v * Float(pow(10, (-17 + 12 * Double(i) / 2_400) / 20))
         }
         var random = SystemRandomNumberGenerator()
         let noise = { (n: Int) in (0..<n).map { _ in 0.0005 * Float.random(in: -1...1, using: &random) } }
@@ -125,6 +128,33 @@ import Testing
         let (segments, _) = VoiceActivityDetector.detect(energy: try Self.frames(of: signal).energy)
         #expect(segments.count == 1)
         #expect(abs((segments.first?.start ?? 0) - 1.0) < 0.035, "\(segments)")
+    }
+
+    /// How loud a recording is says nothing of who speaks: the built-in meeting 24 dB quieter (a
+    /// microphone with its gain turned down) or 12 dB louder is diarized the same. Until the
+    /// noise floor was bounded relative to the recording's own level, the quieter one had no
+    /// speech at all, and real meetings 12 dB louder or quieter lost a third of their accuracy.
+    @Test func aQuieterOrLouderRecordingIsDiarizedTheSame() throws {
+        let meeting = try GeneratedMeetings.standup()
+        let samples = try AudioDecoder(path: meeting.audioPath, targetRate: 16_000).readAll()
+        func diarize(decibels: Float) throws -> Diarization {
+            let gain = Float(pow(10, Double(decibels) / 20))
+            let frames = try Self.frames(of: samples.map { $0 * gain })
+            return try SpeakerDiarizer().diarize(frames, duration: Double(samples.count) / 16_000)
+        }
+        let reference = try diarize(decibels: 0)
+        #expect(reference.speakers.count == 3)
+        for decibels: Float in [-24, 12] {
+            let other = try diarize(decibels: decibels)
+            #expect(other.speakers.count == reference.speakers.count, "\(decibels) dB")
+            #expect(other.speech.count == reference.speech.count, "\(decibels) dB: \(other.speech)")
+            let speech = { (d: Diarization) in d.speech.reduce(0) { $0 + $1.duration } }
+            #expect(abs(speech(other) - speech(reference)) < 0.1, "\(decibels) dB")
+            #expect(other.turns.count == reference.turns.count, "\(decibels) dB")
+            for (a, b) in zip(other.turns, reference.turns) {
+                #expect(abs(a.start - b.start) < 0.05 && abs(a.end - b.end) < 0.05, "\(decibels) dB: \(a) \(b)")
+            }
+        }
     }
 
     @Test func silenceHasNoSpeakers() throws {
