@@ -99,14 +99,16 @@ public struct VoiceActivityDetector: Sendable {
     /// Recent smoothed energies and floors, to extend a segment's start backwards.
     private var recent: [(energy: Float, floor: Float)] = []
     /// The energies of the recording's clearly voiced frames and of all its frames, for its
-    /// level; fixed when the whole recording was known beforehand.
+    /// level; fixed when the whole recording was known beforehand, or when no level bounds the
+    /// floor (`floorBelowLevel` infinite).
     private var level = EnergyQuantile()
     private var levelOfAll = EnergyQuantile()
-    private var levelIsFixed = false
+    private var levelIsFixed: Bool
 
     public init(configuration: VoiceActivityConfiguration = .init(), features: FeatureConfiguration = .init()) {
         self.configuration = configuration
         self.features = features
+        levelIsFixed = !configuration.floorBelowLevel.isFinite
     }
 
     /// Processes the energy (dB) of the next frames, with their voicing (0...1, when the front
@@ -121,11 +123,9 @@ public struct VoiceActivityDetector: Sendable {
         voiced.reserveCapacity(voiced.count + energy.count)
         var lowest = lowestFloor()
         for (i, e) in energy.enumerated() {
-            let isVoiced = i < voicing.count ? voicing[i] >= c.voicedFrame : voicing.isEmpty
-            voiced.append(i < voicing.count ? isVoiced : true)
+            voiced.append(i < voicing.count ? voicing[i] >= c.voicedFrame : true)
             if !levelIsFixed {
-                levelOfAll.add(e)
-                if isVoiced { level.add(e) }
+                hear(e, voiced: Self.countsAsVoiced(i, voicing, c))
                 lowest = lowestFloor()
             }
             // A light smoothing over two frames keeps single-frame dips from flipping the state.
@@ -221,15 +221,24 @@ public struct VoiceActivityDetector: Sendable {
         features: FeatureConfiguration = .init()
     ) -> (segments: [SpeechSegment], detector: VoiceActivityDetector) {
         var detector = VoiceActivityDetector(configuration: configuration, features: features)
-        for (i, e) in energy.enumerated() {
-            detector.levelOfAll.add(e)
-            if voicing.isEmpty || (i < voicing.count && voicing[i] >= configuration.voicedFrame) {
-                detector.level.add(e)
-            }
+        if !detector.levelIsFixed {
+            for (i, e) in energy.enumerated() { detector.hear(e, voiced: countsAsVoiced(i, voicing, configuration)) }
+            detector.levelIsFixed = true
         }
-        detector.levelIsFixed = true
         let segments = detector.push(energy, voicing: voicing) + detector.finish()
         return (segments, detector)
+    }
+
+    /// Whether frame `i` counts among the voiced frames that set the level: clearly voiced, or
+    /// any frame when the front gave no voicing.
+    private static func countsAsVoiced(_ i: Int, _ voicing: [Float], _ c: VoiceActivityConfiguration) -> Bool {
+        voicing.isEmpty || (i < voicing.count && voicing[i] >= c.voicedFrame)
+    }
+
+    /// Counts a frame's energy towards the recording's level.
+    private mutating func hear(_ energy: Float, voiced: Bool) {
+        levelOfAll.add(energy)
+        if voiced { level.add(energy) }
     }
 
     /// The lowest the floor may go: the recording's level less `floorBelowLevel`, and at least
