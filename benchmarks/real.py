@@ -21,11 +21,13 @@ there, else the two excerpts the tests use (Tests/Fixtures/ami). For each backen
   words, among those said where the reference has speech, whose speaker (after the best
   one-to-one mapping of labels by overlapping time) is a reference speaker at the word's
   middle;
-- the same recordings as other recordings would come: 12 dB quieter and 12 dB louder (the samples
-  scaled, written as float WAV so nothing clips: a microphone's gain, a recorder's level) and
-  as a telephone call carries them (8 kHz G.711 mu-law, by the ffmpeg command line, back to
-  16 kHz): pooled DER of each backend, since the recordings Parley is judged on come at other
-  levels and over other channels;
+- the same recordings as other recordings would come: 12 and 24 dB quieter and 12 dB louder (the
+  samples scaled, written as float WAV so nothing clips: a microphone's gain, a recorder's
+  level) and as a telephone call carries them (8 kHz G.711 mu-law, by the ffmpeg command line,
+  back to 16 kHz): pooled DER of each backend, and the words `parley process` transcribes
+  (classic diarizer: the recognizer's windows do not depend on the diarizer) where the
+  reference has speech and where it has none, since the recordings Parley is judged on come at
+  other levels and over other channels;
 - speed on one core (taskset) for a 5-minute recording (the excerpts one after another) and
   a 3-hour one (the same, 36 times), with the peak memory of the process tree (each
   process's own peak, added).
@@ -132,6 +134,13 @@ def attribution(reference, segments):
     return right, counted
 
 
+def words_where(reference, segments):
+    """(inside, outside): the words whose middle has reference speech, and the others."""
+    middles = [(w["start"] + w["end"]) / 2 for s in segments for w in s.get("words", [])]
+    inside = sum(any(s <= m < e for _, s, e in reference) for m in middles)
+    return inside, len(middles) - inside
+
+
 # MARK: - measuring
 
 
@@ -217,7 +226,7 @@ def main():
     vad_right = {}
     for backend in BACKENDS:
         metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
-        row = {"count_right": 0, "count_error": 0, "words_right": 0, "words": 0,
+        row = {"count_right": 0, "count_error": 0, "words_right": 0, "words": 0, "words_outside": 0,
                "missed_alone": 0.0, "missed_overlap": 0.0}
         for path in files:
             name = os.path.basename(path)
@@ -260,6 +269,7 @@ def main():
                 right, counted = attribution(turns(os.path.join(path, "reference.rttm")), minutes["segments"])
                 row["words_right"] += right
                 row["words"] += counted
+                row["words_outside"] += words_where(turns(os.path.join(path, "reference.rttm")), minutes["segments"])[1]
         totals = {k: sum(r[1][k] for r in metric.results_) for k in
                   ["total", "missed detection", "false alarm", "confusion"]}
         low, high = bootstrap_interval(
@@ -295,6 +305,15 @@ def main():
                     run([PARLEY, "diarize", os.path.join(path, "meeting.wav"), "--diarizer", backend, "--rttm", hyp])
                     metric(read_rttm(os.path.join(path, "reference.rttm")), read_rttm(hyp), detailed=True)
                 row[backend] = abs(metric)
+            row["words_in"] = row["words_out"] = 0
+            for path in made:
+                out = os.path.join(path, "transcript")
+                run([PARLEY, "process", os.path.join(path, "meeting.wav"), "--diarizer", "classic", "--out", out,
+                     "--format", "json"])
+                inside, outside = words_where(turns(os.path.join(path, "reference.rttm")),
+                                              json.load(open(os.path.join(out, "meeting.json")))["segments"])
+                row["words_in"] += inside
+                row["words_out"] += outside
             results["conditions"][condition["key"]] = row
             print(f"{condition['name']}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
 
@@ -320,6 +339,7 @@ def main():
 
 CONDITIONS = [
     {"key": "quieter", "name": "12 dB quieter", "gain": -12},
+    {"key": "quieter24", "name": "24 dB quieter", "gain": -24},
     {"key": "louder", "name": "12 dB louder", "gain": 12},
     {"key": "phone", "name": "as a telephone call carries it (8 kHz, G.711 mu-law)"},
 ]
@@ -364,6 +384,7 @@ def keep_earlier(results, skipped_words, skipped_long, skipped_conditions=False)
             old = earlier.get("backends", {}).get(name, {})
             if old.get("words"):
                 row["words_right"], row["words"] = old["words_right"], old["words"]
+                row["words_outside"] = old.get("words_outside", "-")
                 row["words_date"] = old.get("words_date", when)
 
 
@@ -417,12 +438,17 @@ def write_report(r):
         lines += ["", "The same recordings as other recordings come (pooled DER): the samples scaled by a gain "
                   "(float WAV, nothing clips), or through a telephone channel (8 kHz G.711 mu-law by the ffmpeg "
                   f"command line, back to 16 kHz).{dated}", "",
-                  "| recordings | " + " | ".join(b) + " |", "|---|" + "---|" * len(b),
-                  "| as they are | " + " | ".join(pct(row["der"]) for row in b.values()) + " |"]
+                  "Words: what `parley process` transcribes (whisper; classic diarizer) where the reference "
+                  "has speech, and where it has none.", "",
+                  "| recordings | " + " | ".join(b) + " | words in speech | words elsewhere |",
+                  "|---|" + "---|" * (len(b) + 2),
+                  "| as they are | " + " | ".join(pct(row["der"]) for row in b.values())
+                  + f" | {b['classic']['words']} | {b['classic'].get('words_outside', '-')} |"]
         for condition in CONDITIONS:
             row = r["conditions"].get(condition["key"])
             if row:
-                lines.append(f"| {condition['name']} | " + " | ".join(pct(row[k]) for k in b if k in row) + " |")
+                lines.append(f"| {condition['name']} | " + " | ".join(pct(row[k]) if k in row else "-" for k in b)
+                             + f" | {row.get('words_in', '-')} | {row.get('words_out', '-')} |")
     if "long" in r:
         dated = f" Measured {r['long_date']}." if r.get("long_date") else ""
         lines += ["", "Speed and memory (the recordings one after another; the 3-hour file is the same "

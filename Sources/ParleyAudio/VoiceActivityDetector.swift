@@ -37,6 +37,12 @@ public struct VoiceActivityConfiguration: Sendable, Hashable, Codable {
     public var levelAboveAll: Float = 6
     /// Nor below this (dB): digital silence would otherwise make any whisper speech.
     public var minimumFloor: Float = -100
+    /// When set, the floor may always fall this low (dB), however loud the recording: the bound
+    /// is the lower of this and the level's, and this alone until the level is known (the
+    /// recording has had `knownLevelAfter` seconds of clearly voiced frames). A quiet recording
+    /// then gets the relative bound, a usual one the absolute bound; nil: the level's alone.
+    public var absoluteFloor: Float?
+    public var knownLevelAfter: Double = 0.5
     /// How fast the floor may rise, dB per second, so that it follows a noise that grows louder
     /// but not the speech itself.
     public var floorRise: Float = 2
@@ -245,9 +251,13 @@ public struct VoiceActivityDetector: Sendable {
     /// `minimumFloor`.
     private mutating func lowestFloor() -> Float {
         let c = configuration
+        if let absolute = c.absoluteFloor, Double(level.count) * features.hopDuration < c.knownLevelAfter {
+            return max(c.minimumFloor, absolute)
+        }
         let ofVoiced = level.quantile(c.levelQuantile)
         let ofAll = levelOfAll.quantile(c.levelQuantile)
-        return max(c.minimumFloor, min(ofVoiced, ofAll + c.levelAboveAll) - c.floorBelowLevel)
+        let relative = min(ofVoiced, ofAll + c.levelAboveAll) - c.floorBelowLevel
+        return max(c.minimumFloor, min(relative, c.absoluteFloor ?? relative))
     }
 
     private func makeSegment(_ start: Int, _ end: Int) -> SpeechSegment? {
@@ -270,7 +280,7 @@ struct EnergyQuantile: Sendable {
     private static let width: Float = 0.25
     private static let bins = 800
     private var counts = [Int](repeating: 0, count: bins)
-    private var total = 0
+    private(set) var count = 0
     /// The bin of the last answer, and how many values lie in the bins below it.
     private var bin = 0
     private var below = 0
@@ -279,15 +289,15 @@ struct EnergyQuantile: Sendable {
         guard value.isFinite else { return }
         let b = min(Self.bins - 1, max(0, Int(((value - Self.low) / Self.width).rounded(.down))))
         counts[b] += 1
-        total += 1
+        count += 1
         if b < bin { below += 1 }
     }
 
     /// The centre of the lowest bin at or below which lie at least `q` of the values; -160 dB
     /// when there are none.
     mutating func quantile(_ q: Float) -> Float {
-        guard total > 0 else { return Self.low }
-        let wanted = max(1, Int((Float(total) * q).rounded(.up)))
+        guard count > 0 else { return Self.low }
+        let wanted = max(1, Int((Float(count) * q).rounded(.up)))
         while bin > 0 && below >= wanted {
             bin -= 1
             below -= counts[bin]

@@ -21,6 +21,10 @@ import Testing
     }
 
     static func parley(_ arguments: String..., environment: [String: String] = [:]) throws -> Run {
+        try parley(arguments, environment: environment)
+    }
+
+    static func parley(_ arguments: [String], environment: [String: String] = [:]) throws -> Run {
         let process = Process()
         process.executableURL = executable
         process.arguments = arguments

@@ -50,23 +50,8 @@ import Testing
         var right = 0
         var counted = 0
         for folder in Self.excerpts {
-            let out = try CLI.scratch()
-            let run = try CLI.parley("process", folder + "/meeting.wav", "--out", out, "--format", "json")
-            #expect(run.status == 0, "\(run.errors)")
+            let words = try Self.transcribedWords(folder + "/meeting.wav")
             let reference = try RTTM.parse(String(contentsOfFile: folder + "/reference.rttm", encoding: .utf8))
-            let minutes = try #require(
-                try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: out + "/meeting.json")))
-                    as? [String: Any])
-            var words: [(start: Double, end: Double, speaker: String)] = []
-            for segment in minutes["segments"] as? [[String: Any]] ?? [] {
-                for word in segment["words"] as? [[String: Any]] ?? [] {
-                    words.append(
-                        (
-                            word["start"] as? Double ?? 0, word["end"] as? Double ?? 0,
-                            segment["speaker"] as? String ?? ""
-                        ))
-                }
-            }
             // Overlapping time of each (hypothesis, reference) pair; then the greedy best pairs.
             var overlap: [String: [String: Double]] = [:]
             for word in words {
@@ -94,6 +79,53 @@ import Testing
         let share = Double(right) / Double(max(1, counted))
         #expect(counted > 100, "only \(counted) words")
         #expect(share >= 0.9, "\(right) of \(counted) words went to the right person")
+    }
+
+    /// A quiet recording is transcribed as a usual one is: an excerpt made 30 dB quieter (16-bit,
+    /// as a microphone set too low leaves it) keeps its words where the reference has speech.
+    /// While the recognizer's noise floor had an absolute bound, at 24 dB quieter the recognizer
+    /// heard 4 of this excerpt's 94 words, at 36 dB none.
+    @Test func aQuietRecordingIsTranscribedAsWell() throws {
+        let folder = Self.excerpts[1]
+        let samples = try AudioDecoder(path: folder + "/meeting.wav", targetRate: 16_000).readAll()
+        let quiet = try CLI.scratch() + "/quiet.wav"
+        let gain = Float(pow(10, -30.0 / 20))
+        try AudioFileWriter.write(samples.map { $0 * gain }, sampleRate: 16_000, to: quiet)
+        let reference = try RTTM.parse(String(contentsOfFile: folder + "/reference.rttm", encoding: .utf8))
+        func wordsInSpeech(_ path: String) throws -> Int {
+            try Self.transcribedWords(path, diarizer: "classic").filter { word in
+                let middle = (word.start + word.end) / 2
+                return reference.contains { $0.start <= middle && middle < $0.end }
+            }.count
+        }
+        let usual = try wordsInSpeech(folder + "/meeting.wav")
+        let quieter = try wordsInSpeech(quiet)
+        #expect(usual > 60, "only \(usual) words at the usual level")
+        #expect(Double(quieter) >= 0.8 * Double(usual), "\(quieter) words 30 dB quieter, \(usual) as recorded")
+    }
+
+    /// The words of `parley process FILE` (whisper, the diarizer given or the default), each with
+    /// its time and its segment's speaker.
+    static func transcribedWords(_ path: String, diarizer: String? = nil) throws -> [(
+        start: Double, end: Double, speaker: String
+    )] {
+        let out = try CLI.scratch()
+        var arguments = ["process", path, "--out", out, "--format", "json"]
+        if let diarizer { arguments += ["--diarizer", diarizer] }
+        let run = try CLI.parley(arguments)
+        #expect(run.status == 0, "\(run.errors)")
+        let name = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        let minutes = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/\(name).json")))
+                as? [String: Any])
+        var words: [(start: Double, end: Double, speaker: String)] = []
+        for segment in minutes["segments"] as? [[String: Any]] ?? [] {
+            for word in segment["words"] as? [[String: Any]] ?? [] {
+                words.append(
+                    (word["start"] as? Double ?? 0, word["end"] as? Double ?? 0, segment["speaker"] as? String ?? ""))
+            }
+        }
+        return words
     }
 
     @Test func autoChoosesTheNeuralBackendThatSetupInstalled() throws {
