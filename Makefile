@@ -32,8 +32,9 @@ lint:
 
 # Every test, under AddressSanitizer and LeakSanitizer, with a PostgreSQL started for them and
 # stopped after (a Swift test run past 30 minutes has hung: the watchdog prints where its threads
-# are and stops it); then the web app in a real browser (screenshots in test-output/browser/), the
-# processes of a cluster, and the OpenAPI document against the server (schemathesis).
+# are and stops it); then the neural diarizer's clustering (Python, no server), the web app in a
+# real browser (screenshots in test-output/browser/), the processes of a cluster, and the
+# OpenAPI document against the server (schemathesis).
 test: lint
 	@scripts/setup.sh --test
 	$(SWIFT) build --build-tests --sanitize=address --scratch-path $(ASAN_BUILD)
@@ -41,7 +42,7 @@ test: lint
 	url=$$(scripts/test-postgres.sh start $(TEST_POSTGRES)) && trap 'scripts/test-postgres.sh stop $(TEST_POSTGRES)' EXIT && \
 	  PARLEY_TEST_POSTGRES_URL=$$url PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley \
 	    scripts/watchdog.sh 1800 $(SWIFT) test --skip-build --no-parallel --sanitize=address --scratch-path $(ASAN_BUILD) && \
-	  PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Browser Tests/Cluster Tests/API
+	  PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Neural Tests/Browser Tests/Cluster Tests/API
 
 # Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 35 minutes):
 # the audio front and diarizer (run.py), the whole pipeline (pipeline.py), the WebSocket hub

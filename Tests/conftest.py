@@ -1,6 +1,7 @@
-"""What the Python tests (Tests/Browser, Tests/Cluster, Tests/API) share: where the parley binary
-is, free ports, waiting for a condition, and parley processes with their logs, `parley serve`
-waited for until /health answers.
+"""What the Python tests of a running Parley (Tests/Browser, Tests/Cluster, Tests/API) share:
+where the parley binary is, free ports, waiting for a condition, and parley processes with their
+logs, `parley serve` waited for until /health answers. (Tests/Neural tests the neural
+diarizer's Python directly and needs none of it.)
 
 The binary is $PARLEY_BIN (make test: the AddressSanitizer build), else .build/debug/parley.
 pytest puts this folder on sys.path, so the tests import these names with `from conftest import`.

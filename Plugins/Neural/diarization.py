@@ -40,9 +40,12 @@ class Settings:
         # A local speaker with less speech than that, but at least this much, is not clustered
         # but still gets an embedding, to be matched with a speaker found elsewhere (seconds).
         self.min_assigned_speech = 0.1
-        # Clusters with less speech than this (seconds, over the meeting) are not speakers of
-        # their own; their windows go to the nearest large cluster.
-        self.min_cluster_speech = 3.0
+        # Clusters with less speech than this are not speakers of their own; their windows go to
+        # the nearest large cluster. Seconds as the windows count them: each window that hears a
+        # stretch counts it (about 6.7 times over with 10-s windows every 1.5 s), and a local
+        # speaker is clustered only with 0.4 s in its window, so 1 s asks for a voice heard in a
+        # few windows, not in one or two outlying embeddings.
+        self.min_cluster_speech = 1.0
         # At most this many embeddings are clustered (the longest); the others are assigned.
         self.max_clustered = 2500
         # Windows segmented (and embeddings computed) per onnxruntime call.
