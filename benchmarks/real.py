@@ -126,18 +126,22 @@ def attribution(reference, segments):
     mapped = {hyp_names[r]: ref_names[c] for r, c in zip(rows, cols)}
     right = counted = 0
     for a, b, h in words:
-        middle = (a + b) / 2
-        speaking = {r for r, s, e in reference if s <= middle < e}
+        speaking = speakers_at(reference, (a + b) / 2)
         if speaking:
             counted += 1
             right += mapped.get(h) in speaking
     return right, counted
 
 
+def speakers_at(reference, time):
+    """The reference speakers speaking at `time`."""
+    return {r for r, s, e in reference if s <= time < e}
+
+
 def words_where(reference, segments):
     """(inside, outside): the words whose middle has reference speech, and the others."""
     middles = [(w["start"] + w["end"]) / 2 for s in segments for w in s.get("words", [])]
-    inside = sum(any(s <= m < e for _, s, e in reference) for m in middles)
+    inside = sum(bool(speakers_at(reference, m)) for m in middles)
     return inside, len(middles) - inside
 
 
@@ -266,10 +270,11 @@ def main():
                 out = os.path.join(OUT, f"{name}.{backend}")
                 run([PARLEY, "process", wav, "--diarizer", backend, "--out", out, "--format", "json"])
                 minutes = json.load(open(os.path.join(out, "meeting.json")))
-                right, counted = attribution(turns(os.path.join(path, "reference.rttm")), minutes["segments"])
+                reference = turns(os.path.join(path, "reference.rttm"))
+                right, counted = attribution(reference, minutes["segments"])
                 row["words_right"] += right
                 row["words"] += counted
-                row["words_outside"] += words_where(turns(os.path.join(path, "reference.rttm")), minutes["segments"])[1]
+                row["words_outside"] += words_where(reference, minutes["segments"])[1]
         totals = {k: sum(r[1][k] for r in metric.results_) for k in
                   ["total", "missed detection", "false alarm", "confusion"]}
         low, high = bootstrap_interval(

@@ -247,7 +247,8 @@ public struct VoiceActivityDetector: Sendable {
         if voiced { level.add(energy) }
     }
 
-    /// The lowest the floor may go: the recording's level less `floorBelowLevel`, and at least
+    /// The lowest the floor may go: the recording's level less `floorBelowLevel` (with
+    /// `absoluteFloor`: at most that, and that alone until the level is known), and at least
     /// `minimumFloor`.
     private mutating func lowestFloor() -> Float {
         let c = configuration

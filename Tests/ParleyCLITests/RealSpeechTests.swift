@@ -22,7 +22,7 @@ import Testing
             let out = try CLI.scratch() + "/hyp.rttm"
             let run = try CLI.parley("diarize", folder + "/meeting.wav", "--diarizer", diarizer, "--rttm", out)
             #expect(run.status == 0, "\(run.errors)")
-            let reference = try RTTM.parse(String(contentsOfFile: folder + "/reference.rttm", encoding: .utf8))
+            let reference = try Self.reference(folder)
             let hypothesis = try RTTM.parse(String(contentsOfFile: out, encoding: .utf8))
             var frames = Set<Int>()
             for turn in reference { for f in Int(turn.start * 100)..<Int(turn.end * 100) { frames.insert(f) } }
@@ -51,7 +51,7 @@ import Testing
         var counted = 0
         for folder in Self.excerpts {
             let words = try Self.transcribedWords(folder + "/meeting.wav")
-            let reference = try RTTM.parse(String(contentsOfFile: folder + "/reference.rttm", encoding: .utf8))
+            let reference = try Self.reference(folder)
             // Overlapping time of each (hypothesis, reference) pair; then the greedy best pairs.
             var overlap: [String: [String: Double]] = [:]
             for word in words {
@@ -68,8 +68,7 @@ import Testing
                 taken.insert(r)
             }
             for word in words {
-                let middle = (word.start + word.end) / 2
-                let speaking = Set(reference.filter { $0.start <= middle && middle < $0.end }.map(\.speaker))
+                let speaking = Self.speakers(reference, at: (word.start + word.end) / 2)
                 guard !speaking.isEmpty else { continue }
                 counted += 1
                 if let r = mapped[word.speaker], speaking.contains(r) { right += 1 }
@@ -91,17 +90,26 @@ import Testing
         let quiet = try CLI.scratch() + "/quiet.wav"
         let gain = Float(pow(10, -30.0 / 20))
         try AudioFileWriter.write(samples.map { $0 * gain }, sampleRate: 16_000, to: quiet)
-        let reference = try RTTM.parse(String(contentsOfFile: folder + "/reference.rttm", encoding: .utf8))
+        let reference = try Self.reference(folder)
         func wordsInSpeech(_ path: String) throws -> Int {
-            try Self.transcribedWords(path, diarizer: "classic").filter { word in
-                let middle = (word.start + word.end) / 2
-                return reference.contains { $0.start <= middle && middle < $0.end }
+            try Self.transcribedWords(path, diarizer: "classic").filter {
+                !Self.speakers(reference, at: ($0.start + $0.end) / 2).isEmpty
             }.count
         }
         let usual = try wordsInSpeech(folder + "/meeting.wav")
         let quieter = try wordsInSpeech(quiet)
         #expect(usual > 60, "only \(usual) words at the usual level")
         #expect(Double(quieter) >= 0.8 * Double(usual), "\(quieter) words 30 dB quieter, \(usual) as recorded")
+    }
+
+    /// The reference turns of an excerpt's folder.
+    static func reference(_ folder: String) throws -> [SpeakerTurn] {
+        try RTTM.parse(String(contentsOfFile: folder + "/reference.rttm", encoding: .utf8))
+    }
+
+    /// The reference speakers speaking at `time`.
+    static func speakers(_ reference: [SpeakerTurn], at time: Double) -> Set<String> {
+        Set(reference.filter { $0.start <= time && time < $0.end }.map(\.speaker))
     }
 
     /// The words of `parley process FILE` (whisper, the diarizer given or the default), each with
