@@ -26,8 +26,9 @@ there, else the two excerpts the tests use (Tests/Fixtures/ami). For each backen
   level) and as a telephone call carries them (8 kHz G.711 mu-law, by the ffmpeg command line,
   back to 16 kHz): pooled DER of each backend, and the words `parley process` transcribes
   (classic diarizer: the recognizer's windows do not depend on the diarizer) where the
-  reference has speech and where it has none, since the recordings Parley is judged on come at
-  other levels and over other channels;
+  reference has speech and where it has none, and the share of words given to the right person
+  with each backend, since the recordings Parley is judged on come at other levels and over
+  other channels;
 - speed on one core (taskset) for a 5-minute recording (the excerpts one after another) and
   a 3-hour one (the same, 36 times), with the peak memory of the process tree (each
   process's own peak, added).
@@ -311,14 +312,21 @@ def main():
                     metric(read_rttm(os.path.join(path, "reference.rttm")), read_rttm(hyp), detailed=True)
                 row[backend] = abs(metric)
             row["words_in"] = row["words_out"] = 0
-            for path in made:
-                out = os.path.join(path, "transcript")
-                run([PARLEY, "process", os.path.join(path, "meeting.wav"), "--diarizer", "classic", "--out", out,
-                     "--format", "json"])
-                inside, outside = words_where(turns(os.path.join(path, "reference.rttm")),
-                                              json.load(open(os.path.join(out, "meeting.json")))["segments"])
-                row["words_in"] += inside
-                row["words_out"] += outside
+            for backend in BACKENDS:
+                row[f"words_right_{backend}"] = row[f"words_{backend}"] = 0
+                for path in made:
+                    out = os.path.join(path, "transcript" if backend == "classic" else f"transcript.{backend}")
+                    run([PARLEY, "process", os.path.join(path, "meeting.wav"), "--diarizer", backend, "--out", out,
+                         "--format", "json"])
+                    reference = turns(os.path.join(path, "reference.rttm"))
+                    segments = json.load(open(os.path.join(out, "meeting.json")))["segments"]
+                    right, counted = attribution(reference, segments)
+                    row[f"words_right_{backend}"] += right
+                    row[f"words_{backend}"] += counted
+                    if backend == "classic":
+                        inside, outside = words_where(reference, segments)
+                        row["words_in"] += inside
+                        row["words_out"] += outside
             results["conditions"][condition["key"]] = row
             print(f"{condition['name']}: " + ", ".join(f"{k} {v:.3f}" for k, v in row.items()))
 
@@ -444,16 +452,23 @@ def write_report(r):
                   "(float WAV, nothing clips), or through a telephone channel (8 kHz G.711 mu-law by the ffmpeg "
                   f"command line, back to 16 kHz).{dated}", "",
                   "Words: what `parley process` transcribes (whisper; classic diarizer) where the reference "
-                  "has speech, and where it has none.", "",
-                  "| recordings | " + " | ".join(b) + " | words in speech | words elsewhere |",
-                  "|---|" + "---|" * (len(b) + 2),
+                  "has speech, and where it has none; then the share of the words in speech given to the right "
+                  "person, with each backend (as in the first table).", "",
+                  "| recordings | " + " | ".join(f"DER {k}" for k in b) + " | words in speech | words elsewhere | "
+                  + " | ".join(f"words right, {k}" for k in b) + " |",
+                  "|---|" + "---|" * (2 * len(b) + 2),
                   "| as they are | " + " | ".join(pct(row["der"]) for row in b.values())
-                  + f" | {b['classic']['words']} | {b['classic'].get('words_outside', '-')} |"]
+                  + f" | {b['classic']['words']} | {b['classic'].get('words_outside', '-')} | "
+                  + " | ".join(pct(row["words_right"] / row["words"]) if row["words"] else "-" for row in b.values())
+                  + " |"]
         for condition in CONDITIONS:
             row = r["conditions"].get(condition["key"])
             if row:
+                right = [pct(row[f"words_right_{k}"] / row[f"words_{k}"]) if row.get(f"words_{k}") else "-"
+                         for k in b]
                 lines.append(f"| {condition['name']} | " + " | ".join(pct(row[k]) if k in row else "-" for k in b)
-                             + f" | {row.get('words_in', '-')} | {row.get('words_out', '-')} |")
+                             + f" | {row.get('words_in', '-')} | {row.get('words_out', '-')} | "
+                             + " | ".join(right) + " |")
     if "long" in r:
         dated = f" Measured {r['long_date']}." if r.get("long_date") else ""
         lines += ["", "Speed and memory (the recordings one after another; the 3-hour file is the same "
