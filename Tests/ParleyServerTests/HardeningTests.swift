@@ -193,18 +193,33 @@ import WSCore
             let close = try await WebSocketClient.connect(
                 url: "ws://127.0.0.1:\(h.port)/ws/meeting/\(meeting)?token=\(token)", logger: Logger(label: "flood")
             ) { inbound, outbound, _ in
+                var messages = inbound.messages(maxSize: 1 << 20).makeAsyncIterator()
+                func keep(_ message: WebSocketMessage) -> Wire? {
+                    guard case .text(let text) = message else { return nil }
+                    let wire = Wire(text)
+                    flood.messages.withLock { $0.append(wire) }
+                    return wire
+                }
+                // The burst is answered in full. (Pongs queue behind events while a flood's close
+                // goes out at once and drops what is queued, so the burst is answered before the
+                // flood begins: otherwise how many pongs get out first depends on the machine's load.)
+                for _ in 0..<10 { try await outbound.write(.text(#"{"type":"ping"}"#)) }
+                var pongs = 0
+                while pongs < 10, let message = try await messages.next() {
+                    if keep(message)?.type == "pong" { pongs += 1 }
+                }
                 // (The server may close before the last is written: a failed write is expected.)
                 for _ in 0..<200 { try? await outbound.write(.text(#"{"type":"ping"}"#)) }
-                for try await message in inbound.messages(maxSize: 1 << 20) {
-                    if case .text(let text) = message { flood.messages.withLock { $0.append(Wire(text)) } }
-                }
+                while let message = try await messages.next() { _ = keep(message) }
             }
             #expect(close?.closeCode == .policyViolation, "\(String(describing: close))")
             let seen = flood.messages.withLock { $0 }
             let pongs = seen.filter { $0.type == "pong" }.count
             let errors = seen.filter { $0.type == "error" }
             #expect(pongs >= 10 && pongs < 60, "\(pongs) pongs")
-            #expect(errors.count == 1 && errors.first?.data["code"] as? String == "rate_limited")
+            // Warned before the close. (Once more if the server read the flood so slowly that a
+            // message was allowed again in between, which resets the warning.)
+            #expect(!errors.isEmpty && errors.allSatisfy { $0.data["code"] as? String == "rate_limited" })
             #expect((errors.first?.data["message"] as? String)?.contains("at most 10 a second") == true)
 
             // Within the budget (a message every 150 ms), every message is answered.
