@@ -5,7 +5,7 @@
 
 DIR holds one folder per recording, each with meeting.wav (16 kHz) and reference.rttm. The
 default is ../shared/data/real-train (the ten AMI excerpts beside the project) when it is
-there, else the two excerpts the tests use (Tests/Fixtures/ami). For each backend, through
+there, else the three excerpts the tests use (Tests/Fixtures/ami). For each backend, through
 `parley diarize` exactly as a user runs it:
 
 - pooled DER (pyannote.metrics, collar 0.25 s, overlapped speech scored: sum of errors over

@@ -8,7 +8,10 @@ public import ParleyPluginAPI
 /// Settings (`[transcriber.whisper]`): `python` (the interpreter; default: the project's
 /// `.venv`, else `python3`), `model` (`tiny.en` or a CTranslate2 model directory),
 /// `compute_type` (`int8`), `threads` (0 = CTranslate2 decides), `beam_size` (5),
-/// `window` (seconds of speech per request, 25), `start_timeout` (seconds, 120).
+/// `window` (seconds of speech per request, 25), `start_timeout` (seconds, 120),
+/// `speech_threshold` (0.2: within each window only what silero VAD hears as speech with at
+/// least this probability is transcribed, so that noise the energy detector let through is not
+/// written as words; 0 turns it off).
 public struct WhisperTranscriber: Transcriber {
     public static let name = "whisper"
     public static let summary = "faster-whisper (CTranslate2) in a persistent Python worker; offline"
@@ -18,6 +21,7 @@ public struct WhisperTranscriber: Transcriber {
     public let computeType: String
     public let threads: Int
     public let beamSize: Int
+    public let speechThreshold: Double
     public let window: Double
     public let startTimeout: Double
     /// Workers kept between meetings: the model loads once per worker, not once per meeting.
@@ -29,11 +33,15 @@ public struct WhisperTranscriber: Transcriber {
         computeType = settings.string("compute_type", default: "int8")
         threads = try settings.int("threads", default: 0)
         beamSize = try settings.int("beam_size", default: 5)
+        speechThreshold = try settings.double("speech_threshold", default: 0.2)
         window = try settings.double("window", default: 25)
         startTimeout = try settings.double("start_timeout", default: 120)
         guard threads >= 0 else { throw .badSetting("threads", "must be 0 or more") }
         guard beamSize >= 1 else { throw .badSetting("beam_size", "must be 1 or more") }
         guard window >= 0 else { throw .badSetting("window", "must be 0 or more") }
+        guard speechThreshold >= 0 && speechThreshold < 1 else {
+            throw .badSetting("speech_threshold", "must be at least 0 (off) and under 1")
+        }
     }
 
     public var capabilities: TranscriberCapabilities {
@@ -53,6 +61,7 @@ public struct WhisperTranscriber: Transcriber {
         [
             "PARLEY_WHISPER_MODEL": model, "PARLEY_WHISPER_COMPUTE_TYPE": computeType,
             "PARLEY_WHISPER_THREADS": "\(threads)", "PARLEY_WHISPER_BEAM_SIZE": "\(beamSize)",
+            "PARLEY_WHISPER_SPEECH_THRESHOLD": "\(speechThreshold)",
             // Parley makes no outside connection.
             "HF_HUB_OFFLINE": "1", "ORT_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1",
         ]
@@ -65,6 +74,13 @@ public struct WhisperTranscriber: Transcriber {
                 import faster_whisper
             except ImportError:
                 sys.exit("faster-whisper is not installed for this Python")
+            if float(os.environ["PARLEY_WHISPER_SPEECH_THRESHOLD"]) > 0:
+                try:
+                    from faster_whisper.vad import get_vad_model
+                    get_vad_model()
+                except Exception as error:
+                    sys.exit("faster-whisper's silero VAD does not load (" + str(error)
+                             + "); transcriber.whisper.speech_threshold=0 does without it")
             name = os.environ["PARLEY_WHISPER_MODEL"]
             if os.path.isdir(name):
                 print(name)
@@ -92,7 +108,7 @@ public struct WhisperTranscriber: Transcriber {
     public func makeSession(context: PluginContext) async throws -> any TranscriptionSession {
         let script = try Self.workerScript()
         if case .notReady(let reason) = await Self.checked.readiness(
-            key: [python, model, computeType], check: readiness)
+            key: [python, model, computeType, speechThreshold > 0 ? "speech filter" : ""], check: readiness)
         {
             throw PluginError(.notReady, reason)
         }

@@ -51,6 +51,11 @@ def main():
     compute_type = os.environ.get("PARLEY_WHISPER_COMPUTE_TYPE", "int8")
     threads = int(os.environ.get("PARLEY_WHISPER_THREADS", "0"))
     beam = int(os.environ.get("PARLEY_WHISPER_BEAM_SIZE", "5"))
+    # Silero VAD (the model in faster-whisper's wheel) inside each window: only what it hears as
+    # speech reaches the model. Parley's windows come from an energy detector, which passes room
+    # noise in a loud recording, and on such noise whisper writes sentences nobody said ("Thank
+    # you for watching"). 0 turns it off.
+    speech_threshold = float(os.environ.get("PARLEY_WHISPER_SPEECH_THRESHOLD", "0.2"))
     model = WhisperModel(
         model_path(name), device="cpu", compute_type=compute_type, cpu_threads=threads, local_files_only=True
     )
@@ -82,7 +87,8 @@ def main():
                     initial_prompt=params.get("prompt") or None,
                     word_timestamps=True,
                     beam_size=beam,
-                    vad_filter=False,
+                    vad_filter=speech_threshold > 0,
+                    vad_parameters={"threshold": speech_threshold} if speech_threshold > 0 else None,
                     condition_on_previous_text=False,
                 )
                 result = {"segments": [

@@ -102,6 +102,10 @@ import Testing
             "process", "\(dir)/notes.wav", "--set", "transcriber.whisper.python=/nonexistent/python")
         #expect(notReady.status != 0)
         #expect(notReady.errors.contains("/nonexistent/python"))
+        let filter = try CLI.parley(
+            "process", "\(dir)/notes.wav", "--set", "transcriber.whisper.speech_threshold=1.5")
+        #expect(filter.status == 1)
+        #expect(filter.errors.contains("speech_threshold': must be at least 0 (off) and under 1"), "\(filter.errors)")
         let format = try CLI.parley("process", "\(dir)/notes.wav", "--format", "docx")
         #expect(format.status != 0)
         #expect(format.errors.contains("unknown format 'docx'"))

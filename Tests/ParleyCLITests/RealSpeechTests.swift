@@ -2,7 +2,7 @@ import Foundation
 import ParleyAudio
 import Testing
 
-/// The diarizers on real meeting speech (two AMI excerpts in Tests/Fixtures/ami, CC BY 4.0),
+/// The diarizers on real meeting speech (AMI excerpts in Tests/Fixtures/ami, CC BY 4.0),
 /// through the real executable: the neural backend that setup installs, the classic one, the
 /// automatic choice, the command protocol, and a backend that fails.
 @Suite(.serialized) struct RealSpeechTests {
@@ -100,6 +100,25 @@ import Testing
         let quieter = try wordsInSpeech(quiet)
         #expect(usual > 60, "only \(usual) words at the usual level")
         #expect(Double(quieter) >= 0.8 * Double(usual), "\(quieter) words 30 dB quieter, \(usual) as recorded")
+    }
+
+    /// A loud recording's room noise is not written as words. `ami_trn02` is 30 s of a meeting
+    /// room in which one woman says two words; 12 dB louder, the energy detector lets its
+    /// rustle and hum through, and whisper alone wrote "Thank you very much for watching and I'll
+    /// see you in the next video" over its first 20 s (14 words where nobody speaks). Silero VAD
+    /// inside the recognizer's windows (`transcriber.whisper.speech_threshold`) keeps it out.
+    @Test func aLoudRoomIsNotTranscribedAsSpeech() throws {
+        let folder = CLI.packageRoot.appendingPathComponent("Tests/Fixtures/ami/ami_trn02").path
+        let samples = try AudioDecoder(path: folder + "/meeting.wav", targetRate: 16_000).readAll()
+        let loud = try CLI.scratch() + "/loud.wav"
+        let gain = Float(pow(10, 12.0 / 20))
+        try AudioFileWriter.write(samples.map { $0 * gain }, sampleRate: 16_000, to: loud)
+        let reference = try Self.reference(folder)
+        // Words more than half a second from the reference speech.
+        let elsewhere = try Self.transcribedWords(loud, diarizer: "classic").filter { word in
+            !reference.contains { $0.start - 0.5 <= word.end && word.start <= $0.end + 0.5 }
+        }
+        #expect(elsewhere.count <= 1, "\(elsewhere.count) words where nobody speaks: \(elsewhere)")
     }
 
     /// The reference turns of an excerpt's folder.
