@@ -146,6 +146,14 @@ def words_where(reference, segments):
     return inside, len(middles) - inside
 
 
+def transcribed_words(wav, reference, backend, out):
+    """`parley process` with `backend` into `out`, then (right, counted) as `attribution` and
+    (inside, outside) as `words_where` count them against the reference turns."""
+    run([PARLEY, "process", wav, "--diarizer", backend, "--out", out, "--format", "json"])
+    segments = json.load(open(os.path.join(out, os.path.splitext(os.path.basename(wav))[0] + ".json")))["segments"]
+    return attribution(reference, segments), words_where(reference, segments)
+
+
 # MARK: - measuring
 
 
@@ -268,14 +276,11 @@ def main():
                 m = mask(silero(wav), n)
                 vad_right["silero VAD"] = vad_right.get("silero VAD", 0) + int((m == reference_mask).sum())
             if not a.skip_words:
-                out = os.path.join(OUT, f"{name}.{backend}")
-                run([PARLEY, "process", wav, "--diarizer", backend, "--out", out, "--format", "json"])
-                minutes = json.load(open(os.path.join(out, "meeting.json")))
-                reference = turns(os.path.join(path, "reference.rttm"))
-                right, counted = attribution(reference, minutes["segments"])
+                (right, counted), (_, outside) = transcribed_words(
+                    wav, turns(os.path.join(path, "reference.rttm")), backend, os.path.join(OUT, f"{name}.{backend}"))
                 row["words_right"] += right
                 row["words"] += counted
-                row["words_outside"] += words_where(reference, minutes["segments"])[1]
+                row["words_outside"] += outside
         totals = {k: sum(r[1][k] for r in metric.results_) for k in
                   ["total", "missed detection", "false alarm", "confusion"]}
         low, high = bootstrap_interval(
@@ -312,19 +317,16 @@ def main():
                     metric(read_rttm(os.path.join(path, "reference.rttm")), read_rttm(hyp), detailed=True)
                 row[backend] = abs(metric)
             row["words_in"] = row["words_out"] = 0
+            references = {path: turns(os.path.join(path, "reference.rttm")) for path in made}
             for backend in BACKENDS:
                 row[f"words_right_{backend}"] = row[f"words_{backend}"] = 0
                 for path in made:
-                    out = os.path.join(path, "transcript" if backend == "classic" else f"transcript.{backend}")
-                    run([PARLEY, "process", os.path.join(path, "meeting.wav"), "--diarizer", backend, "--out", out,
-                         "--format", "json"])
-                    reference = turns(os.path.join(path, "reference.rttm"))
-                    segments = json.load(open(os.path.join(out, "meeting.json")))["segments"]
-                    right, counted = attribution(reference, segments)
+                    (right, counted), (inside, outside) = transcribed_words(
+                        os.path.join(path, "meeting.wav"), references[path], backend,
+                        os.path.join(path, "transcript" if backend == "classic" else f"transcript.{backend}"))
                     row[f"words_right_{backend}"] += right
                     row[f"words_{backend}"] += counted
                     if backend == "classic":
-                        inside, outside = words_where(reference, segments)
                         row["words_in"] += inside
                         row["words_out"] += outside
             results["conditions"][condition["key"]] = row

@@ -86,10 +86,7 @@ import Testing
     /// heard 4 of this excerpt's 94 words, at 36 dB none.
     @Test func aQuietRecordingIsTranscribedAsWell() throws {
         let folder = Self.excerpts[1]
-        let samples = try AudioDecoder(path: folder + "/meeting.wav", targetRate: 16_000).readAll()
-        let quiet = try CLI.scratch() + "/quiet.wav"
-        let gain = Float(pow(10, -30.0 / 20))
-        try AudioFileWriter.write(samples.map { $0 * gain }, sampleRate: 16_000, to: quiet)
+        let quiet = try Self.scaled(folder, decibels: -30)
         let reference = try Self.reference(folder)
         func wordsInSpeech(_ path: String) throws -> Int {
             try Self.transcribedWords(path, diarizer: "classic").filter {
@@ -109,16 +106,22 @@ import Testing
     /// inside the recognizer's windows (`transcriber.whisper.speech_threshold`) keeps it out.
     @Test func aLoudRoomIsNotTranscribedAsSpeech() throws {
         let folder = CLI.packageRoot.appendingPathComponent("Tests/Fixtures/ami/ami_trn02").path
-        let samples = try AudioDecoder(path: folder + "/meeting.wav", targetRate: 16_000).readAll()
-        let loud = try CLI.scratch() + "/loud.wav"
-        let gain = Float(pow(10, 12.0 / 20))
-        try AudioFileWriter.write(samples.map { $0 * gain }, sampleRate: 16_000, to: loud)
+        let loud = try Self.scaled(folder, decibels: 12)
         let reference = try Self.reference(folder)
         // Words more than half a second from the reference speech.
         let elsewhere = try Self.transcribedWords(loud, diarizer: "classic").filter { word in
             !reference.contains { $0.start - 0.5 <= word.end && word.start <= $0.end + 0.5 }
         }
         #expect(elsewhere.count <= 1, "\(elsewhere.count) words where nobody speaks: \(elsewhere)")
+    }
+
+    /// An excerpt's recording made `decibels` louder (or quieter), as a 16-bit WAV in a scratch folder.
+    static func scaled(_ folder: String, decibels: Double) throws -> String {
+        let samples = try AudioDecoder(path: folder + "/meeting.wav", targetRate: 16_000).readAll()
+        let path = try CLI.scratch() + "/scaled.wav"
+        let gain = Float(pow(10, decibels / 20))
+        try AudioFileWriter.write(samples.map { $0 * gain }, sampleRate: 16_000, to: path)
+        return path
     }
 
     /// The reference turns of an excerpt's folder.
