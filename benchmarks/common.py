@@ -1,13 +1,15 @@
 """What the benchmark scripts share: where the release binaries and the report are, running a
 command, free ports, waiting for a server, JSON over HTTP, the project's meeting generator, and
 rewriting one script's section of Docs/benchmarks.md (between its markers) without touching
-the others'.
+the others', and fetching a pinned source archive from PyPI.
 """
+import hashlib
 import json
 import os
 import socket
 import subprocess
 import time
+import urllib.parse
 import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -23,6 +25,25 @@ def run(cmd, **kw):
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(map(str, cmd))} failed: {p.stderr.strip()[-600:]}")
     return p
+
+
+def pypi_sdist(spec, out):
+    """The source archive of a pinned PyPI release ({"package", "version", "sha256"}) in `out`,
+    fetched once from the registry and checked against its SHA-256."""
+    os.makedirs(out, exist_ok=True)
+    index = f"https://pypi.org/pypi/{spec['package']}/json"
+    with urllib.request.urlopen(index, timeout=60) as r:
+        release = json.load(r)["releases"][spec["version"]]
+    sdist = next(u for u in release if u["packagetype"] == "sdist")
+    path = os.path.join(out, sdist["filename"])
+    if not os.path.exists(path):
+        urllib.request.urlretrieve(urllib.parse.urljoin(index, sdist["url"]), path + ".part")
+        os.replace(path + ".part", path)
+    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    if digest != spec["sha256"]:
+        os.remove(path)
+        raise SystemExit(f"{sdist['filename']} has SHA-256 {digest}, not {spec['sha256']}; refused")
+    return path
 
 
 def make_meeting(out, *args):

@@ -21,20 +21,17 @@ annotations and fillers (uh, um, ...) on both sides: whisper leaves fillers out,
 transcript is not wrong for doing so. Writes the `real-wer` section of Docs/benchmarks.md.
 """
 import argparse
-import hashlib
 import json
 import os
 import re
 import sys
 import tarfile
 import time
-import urllib.parse
-import urllib.request
 
 import jiwer
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from common import PARLEY, ROOT, cpu_name, run, write_section  # noqa: E402
+from common import PARLEY, ROOT, cpu_name, pypi_sdist, run, write_section  # noqa: E402
 from pipeline import faster_whisper_alone, normalize  # noqa: E402
 
 OUT = os.path.join(ROOT, "bench-output", "real-wer")
@@ -47,28 +44,10 @@ ARCHIVES = [
 FILLERS = {"uh", "um", "uhm", "umm", "hmm", "mm", "er", "erm", "ah", "eh"}
 
 
-def fetch(spec):
-    """The source archive of a pinned PyPI release, checked against its SHA-256."""
-    os.makedirs(OUT, exist_ok=True)
-    index = f"https://pypi.org/pypi/{spec['package']}/json"
-    with urllib.request.urlopen(index, timeout=60) as r:
-        release = json.load(r)["releases"][spec["version"]]
-    sdist = next(u for u in release if u["packagetype"] == "sdist")
-    path = os.path.join(OUT, sdist["filename"])
-    if not os.path.exists(path):
-        urllib.request.urlretrieve(urllib.parse.urljoin(index, sdist["url"]), path + ".part")
-        os.replace(path + ".part", path)
-    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
-    if digest != spec["sha256"]:
-        os.remove(path)
-        raise SystemExit(f"{sdist['filename']} has SHA-256 {digest}, not {spec['sha256']}; refused")
-    return path
-
-
 def recordings():
     """(name, kind, audio path, reference text) for every recording used."""
     found = []
-    pocketsphinx, mfa = (fetch(a) for a in ARCHIVES)
+    pocketsphinx, mfa = (pypi_sdist(a, OUT) for a in ARCHIVES)
     folder = os.path.join(OUT, "files")
     with tarfile.open(pocketsphinx) as t:
         members = [m for m in t.getmembers() if "/test/data/librivox/" in m.name and m.name.endswith((".wav", ".txt"))]
