@@ -47,7 +47,8 @@ test: lint
 # Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 35 minutes):
 # the audio front and diarizer (run.py), the whole pipeline (pipeline.py), the WebSocket hub
 # (hub.py), fan-out across two nodes on PostgreSQL (cluster.py), the read model
-# (readmodel.py), both diarizers on real speech (real.py), word error rate on real speech
+# (readmodel.py), both diarizers on real speech, also on excerpts nothing was tuned on
+# (real.py), word error rate on real speech
 # beside faster-whisper alone (real_wer.py), decoding every kind of recording
 # beside the ffmpeg command line (decode.py), a meeting from standard input at real time
 # (live.py), and search over 10,000 hour-long meetings on both databases (search.py). Each

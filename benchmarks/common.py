@@ -6,6 +6,7 @@ the others', and fetching a pinned source archive from PyPI.
 import hashlib
 import json
 import os
+import re
 import socket
 import subprocess
 import time
@@ -31,6 +32,10 @@ def pypi_sdist(spec, out):
     """The source archive of a pinned PyPI release ({"package", "version", "sha256"}) in `out`,
     fetched once from the registry and checked against its SHA-256."""
     os.makedirs(out, exist_ok=True)
+    # Fetched before: no need of the registry (a run without network reuses it).
+    named = os.path.join(out, f"{re.sub(r'[-_.]+', '_', spec['package'])}-{spec['version']}.tar.gz")
+    if os.path.exists(named) and hashlib.sha256(open(named, "rb").read()).hexdigest() == spec["sha256"]:
+        return named
     index = f"https://pypi.org/pypi/{spec['package']}/json"
     with urllib.request.urlopen(index, timeout=60) as r:
         release = json.load(r)["releases"][spec["version"]]
