@@ -42,7 +42,7 @@ test: lint
 	url=$$(scripts/test-postgres.sh start $(TEST_POSTGRES)) && trap 'scripts/test-postgres.sh stop $(TEST_POSTGRES)' EXIT && \
 	  PARLEY_TEST_POSTGRES_URL=$$url PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley \
 	    scripts/watchdog.sh 1800 $(SWIFT) test --skip-build --no-parallel --sanitize=address --scratch-path $(ASAN_BUILD) && \
-	  PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Neural Tests/Browser Tests/Cluster Tests/API
+	  PARLEY_BIN=$(CURDIR)/$(ASAN_BUILD)/debug/parley .venv/bin/python -m pytest -q Tests/Neural Tests/Whisper Tests/Browser Tests/Cluster Tests/API
 
 # Accuracy and speed against the peers; rewrites Docs/benchmarks.md (about 35 minutes):
 # the audio front and diarizer (run.py), the whole pipeline (pipeline.py), the WebSocket hub

@@ -45,7 +45,16 @@ def load_audio(audio):
 
 
 def main():
+    import ctranslate2
     from faster_whisper import WhisperModel
+
+    # Where greedy decoding fails its checks (too repetitive, too unlikely: room noise, mumbling)
+    # whisper samples again at higher temperatures, from CTranslate2's random generators. Their
+    # seed was drawn anew in every process, so a recording processed twice could come out with
+    # other words. Fixed, the same windows in the same order give the same text. (Each decoding
+    # thread seeds its generator once, on first use, so a worker that transcribed other windows
+    # before may still draw differently.)
+    ctranslate2.set_random_seed(0)
 
     name = os.environ.get("PARLEY_WHISPER_MODEL", "tiny.en")
     compute_type = os.environ.get("PARLEY_WHISPER_COMPUTE_TYPE", "int8")
