@@ -34,7 +34,7 @@ def pypi_sdist(spec, out):
     os.makedirs(out, exist_ok=True)
     # Fetched before: no need of the registry (a run without network reuses it).
     named = os.path.join(out, f"{re.sub(r'[-_.]+', '_', spec['package'])}-{spec['version']}.tar.gz")
-    if os.path.exists(named) and hashlib.sha256(open(named, "rb").read()).hexdigest() == spec["sha256"]:
+    if os.path.exists(named) and sha256(named) == spec["sha256"]:
         return named
     index = f"https://pypi.org/pypi/{spec['package']}/json"
     with urllib.request.urlopen(index, timeout=60) as r:
@@ -44,11 +44,16 @@ def pypi_sdist(spec, out):
     if not os.path.exists(path):
         urllib.request.urlretrieve(urllib.parse.urljoin(index, sdist["url"]), path + ".part")
         os.replace(path + ".part", path)
-    digest = hashlib.sha256(open(path, "rb").read()).hexdigest()
+    digest = sha256(path)
     if digest != spec["sha256"]:
         os.remove(path)
         raise SystemExit(f"{sdist['filename']} has SHA-256 {digest}, not {spec['sha256']}; refused")
     return path
+
+
+def sha256(path):
+    with open(path, "rb") as f:
+        return hashlib.sha256(f.read()).hexdigest()
 
 
 def make_meeting(out, *args):

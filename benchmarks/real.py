@@ -167,6 +167,26 @@ def transcribed_words(wav, reference, backend, out):
     return attribution(reference, segments), words_where(reference, segments)
 
 
+def diarize_scored(wav, reference, backend, hyp, metric, row):
+    """`parley diarize` with `backend` into `hyp`, scored against the RTTM `reference` by `metric`;
+    the speaker count found counted in `row`. Returns the run (its JSON on stdout)."""
+    p = run([PARLEY, "diarize", wav, "--diarizer", backend, "--rttm", hyp, "--json"])
+    ref, found = read_rttm(reference), read_rttm(hyp)
+    metric(ref, found, detailed=True)
+    row["count_right"] += len(found.labels()) == len(ref.labels())
+    row["count_error"] += abs(len(found.labels()) - len(ref.labels()))
+    return p
+
+
+def count_words(row, wav, reference, backend, out):
+    """Adds to `row` the words of `parley process` with `backend` (into `out`): those given to the
+    right person, those said where the RTTM `reference` has speech, and the others."""
+    (right, counted), (_, outside) = transcribed_words(wav, turns(reference), backend, out)
+    row["words_right"] += right
+    row["words"] += counted
+    row["words_outside"] += outside
+
+
 # MARK: - measuring
 
 
@@ -259,11 +279,7 @@ def main():
             name = os.path.basename(path)
             wav = os.path.join(path, "meeting.wav")
             hyp = os.path.join(OUT, f"{name}.{backend}.rttm")
-            p = run([PARLEY, "diarize", wav, "--diarizer", backend, "--rttm", hyp, "--json"])
-            ref, found = read_rttm(os.path.join(path, "reference.rttm")), read_rttm(hyp)
-            metric(ref, found, detailed=True)
-            row["count_right"] += len(found.labels()) == len(ref.labels())
-            row["count_error"] += abs(len(found.labels()) - len(ref.labels()))
+            p = diarize_scored(wav, os.path.join(path, "reference.rttm"), backend, hyp, metric, row)
             # Voice activity: the union of the turns (classic: its own speech segments).
             n = int(duration(wav) * 100) + 1
             reference_count = speaker_count([(s, e) for _, s, e in turns(os.path.join(path, "reference.rttm"))], n)
@@ -290,11 +306,7 @@ def main():
                 m = mask(silero(wav), n)
                 vad_right["silero VAD"] = vad_right.get("silero VAD", 0) + int((m == reference_mask).sum())
             if not a.skip_words:
-                (right, counted), (_, outside) = transcribed_words(
-                    wav, turns(os.path.join(path, "reference.rttm")), backend, os.path.join(OUT, f"{name}.{backend}"))
-                row["words_right"] += right
-                row["words"] += counted
-                row["words_outside"] += outside
+                count_words(row, wav, os.path.join(path, "reference.rttm"), backend, os.path.join(OUT, f"{name}.{backend}"))
         row.update(der_figures(metric, files))
         results["backends"][backend] = row
         print_row(backend, row, len(files))
@@ -413,18 +425,12 @@ def heldout(files, skip_words):
     print(f"held out: {len(files)} recordings from {HELDOUT['package']} {HELDOUT['version']}")
     for backend in BACKENDS:
         metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
-        row = {"count_right": 0, "words_right": 0, "words": 0}
+        row = {"count_right": 0, "count_error": 0, "words_right": 0, "words": 0, "words_outside": 0}
         for path in files:
             wav, reference, hyp = (os.path.join(path, n) for n in ("meeting.wav", "reference.rttm", f"{backend}.rttm"))
-            run([PARLEY, "diarize", wav, "--diarizer", backend, "--rttm", hyp])
-            ref, found = read_rttm(reference), read_rttm(hyp)
-            metric(ref, found, detailed=True)
-            row["count_right"] += len(found.labels()) == len(ref.labels())
+            diarize_scored(wav, reference, backend, hyp, metric, row)
             if not skip_words:
-                (right, counted), _ = transcribed_words(wav, turns(reference), backend,
-                                                        os.path.join(path, f"transcript.{backend}"))
-                row["words_right"] += right
-                row["words"] += counted
+                count_words(row, wav, reference, backend, os.path.join(path, f"transcript.{backend}"))
         row.update(der_figures(metric, files))
         rows[backend] = row
         print_row(f"{backend} (held out)", row, len(files))
