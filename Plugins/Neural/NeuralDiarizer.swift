@@ -22,6 +22,8 @@ public struct NeuralDiarizer: Diarizer {
     public let threads: Int
     public let step: Double
     public let threshold: Double
+    /// The windows' mean probability of two voices at which a second one is added (0: never).
+    public let overlap: Double
     public let startTimeout: Double
     public let timeout: Double
     let pool = WorkerPool(capacity: 1)
@@ -34,12 +36,16 @@ public struct NeuralDiarizer: Diarizer {
         threads = try settings.int("threads", default: 1)
         step = try settings.double("step", default: 1.5)
         threshold = try settings.double("threshold", default: 0.62)
+        overlap = try settings.double("overlap", default: 0.2)
         startTimeout = try settings.double("start_timeout", default: 120)
         timeout = try settings.double("timeout", default: 7200)
         guard threads >= 1 else { throw .badSetting("diarizer.neural.threads", "must be 1 or more") }
         guard step >= 0.5 && step <= 9 else { throw .badSetting("diarizer.neural.step", "must lie between 0.5 and 9") }
         guard threshold > 0 && threshold < 2 else {
             throw .badSetting("diarizer.neural.threshold", "must lie between 0 and 2")
+        }
+        guard overlap >= 0 && overlap <= 1 else {
+            throw .badSetting("diarizer.neural.overlap", "must lie between 0 and 1 (0 adds no second voice)")
         }
     }
 
@@ -53,7 +59,8 @@ public struct NeuralDiarizer: Diarizer {
     var environment: [String: String] {
         [
             "PARLEY_NEURAL_MODELS": models, "PARLEY_NEURAL_THREADS": "\(threads)", "PARLEY_NEURAL_STEP": "\(step)",
-            "PARLEY_NEURAL_THRESHOLD": "\(threshold)", "ORT_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1",
+            "PARLEY_NEURAL_THRESHOLD": "\(threshold)", "PARLEY_NEURAL_OVERLAP": "\(overlap)",
+            "ORT_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1",
             "OMP_NUM_THREADS": "\(threads)",
         ]
     }

@@ -3,11 +3,12 @@ overlapping 10-second windows, up to three local speakers frame by frame (overla
 CAM++ gives each local speaker of each window a voice embedding; the embeddings are clustered
 across the meeting (average-linkage cosine clustering, or the count the caller gives); each
 window's local speakers are matched to the clusters one to one; and the frames are rebuilt from
-all the windows that saw them, with as many speakers at a time as the segmentation counted.
+all the windows that saw them, with as many speakers at a time as the segmentation counted, and
+a second one where the windows find it probable that two people speak.
 
 Memory stays bounded on long meetings: the audio is read window by window from the file, and
-what is kept per window is its three local activities (589 bytes each) and up to three
-embeddings.
+what is kept per window is its three local activities (589 bytes each), their probabilities and
+that of two speakers at once (589 half-precision numbers each), and up to three embeddings.
 """
 
 import math
@@ -56,6 +57,10 @@ class Settings:
         # 0.5 - count_bias; soft_count uses the expected count of the model's probabilities.
         self.count_bias = 0.0
         self.soft_count = 1
+        # Where that count is one but the windows' mean probability that two people speak is at
+        # least this, a second speaker is added: the cluster the windows find most probable
+        # after the first (0 turns this off). The rounded count hears about half of the overlap.
+        self.overlap = 0.2
         # Turns shorter than this are dropped (seconds).
         self.min_turn = 0.05
         for key, value in values.items():
@@ -121,12 +126,17 @@ class Models:
         self.segmentation_input = self.segmentation.get_inputs()[0].name
 
     def segment(self, windows):
-        """(n, WINDOW) samples -> (n, FRAMES, 3) local speaker activity (0/1) and (n, FRAMES)
-        number of speakers."""
+        """(n, WINDOW) samples -> for each window and frame: the local speakers' activity (0/1,
+        the most probable powerset class), the number of speakers active, the expected number
+        of speakers, the probability that two speak, and each local speaker's probability of
+        speaking."""
         logp = self.segmentation.run(None, {self.segmentation_input: windows[:, None, :]})[0]
         activity = POWERSET[logp.argmax(axis=2)]
-        expected = np.exp(logp) @ POWERSET.sum(axis=1).astype(np.float32)
-        return activity, activity.sum(axis=2), expected
+        probability = np.exp(logp)
+        expected = probability @ POWERSET.sum(axis=1).astype(np.float32)
+        two = probability[:, :, 4:].sum(axis=2)
+        marginal = probability @ POWERSET.astype(np.float32)
+        return activity, activity.sum(axis=2), expected, two, marginal
 
     def embed(self, samples):
         features = fbank(samples)
@@ -138,12 +148,15 @@ class Models:
 
 
 class Window:
-    __slots__ = ("start", "activity", "expected", "speakers", "embeddings", "speech", "clustered", "assignment")
+    __slots__ = ("start", "activity", "expected", "two", "marginal", "speakers", "embeddings", "speech", "clustered",
+                 "assignment")
 
-    def __init__(self, start, activity, expected):
+    def __init__(self, start, activity, expected, two, marginal):
         self.start = start  # sample offset
         self.activity = activity  # (FRAMES, 3) uint8
         self.expected = expected.astype(np.float16)  # (FRAMES,) expected number of speakers
+        self.two = two.astype(np.float16)  # (FRAMES,) probability that two speak
+        self.marginal = marginal.astype(np.float16)  # (FRAMES, 3) each local speaker's probability
         self.speakers = []  # local speakers with an embedding
         self.embeddings = []
         self.speech = []  # seconds of speech of each such speaker
@@ -185,9 +198,9 @@ def analyse(path, models, settings, progress=None):
                 f.seek(start)
                 block = f.read(min(WINDOW, length - start), dtype="float32", always_2d=True).mean(axis=1)
                 audio[i, : len(block)] = block
-            activity, count, expected = models.segment(audio)
+            activity, count, expected, two, marginal = models.segment(audio)
             for i, start in enumerate(batch):
-                window = Window(start, activity[i].astype(np.uint8), expected[i])
+                window = Window(start, activity[i].astype(np.uint8), expected[i], two[i], marginal[i])
                 for k in range(3):
                     active = activity[i, :, k] == 1
                     clean = active & (count[i] == 1)
@@ -274,56 +287,100 @@ def assign(windows, centroids):
 def reconstruct(windows, length, clusters, settings):
     """Frame-level speaker activity over the whole recording, from every window that covers
     each frame: the number of speakers at a frame is the windows' average count, and the
-    speakers are the clusters most active there."""
+    speakers are the clusters most active there. Where one speaker is counted but the windows
+    find two probable (settings.overlap), the cluster most probable after the first is added.
+    Returns those two (frames, clusters) masks: the speakers counted, and the ones added."""
     total = (length + FRAME_STEP - 1) // FRAME_STEP + FRAMES
-    score = np.zeros((total, max(1, clusters)), dtype=np.float32)
+    width = max(1, clusters)
+    score = np.zeros((total, width), dtype=np.float32)
+    probable = np.zeros((total, width), dtype=np.float32)
     count = np.zeros(total, dtype=np.float32)
+    two = np.zeros(total, dtype=np.float32)
     cover = np.zeros(total, dtype=np.float32)
     for window in windows:
         first = int(round(window.start / FRAME_STEP))
         span = slice(first, first + FRAMES)
         cover[span] += 1
         count[span] += window.expected if settings.soft_count else window.activity.sum(axis=1)
+        two[span] += window.two
         for k, c in window.assignment.items():
             score[span, c] += window.activity[:, k]
+            probable[span, c] += window.marginal[:, k]
     used = int(math.ceil(length / FRAME_STEP))
-    score, count, cover = score[:used], count[:used], np.maximum(1, cover[:used])
+    score, probable, count, two = score[:used], probable[:used], count[:used], two[:used]
+    cover = np.maximum(1, cover[:used])
     speakers = np.floor(count / cover + 0.5 + settings.count_bias).astype(int)
     active = np.zeros_like(score, dtype=bool)
     ranked = np.argsort(-score, axis=1)
-    for n in range(1, min(3, score.shape[1]) + 1):
+    for n in range(1, min(3, width) + 1):
         rows = np.flatnonzero(speakers >= n)
         picks = ranked[rows, n - 1]
         keep = score[rows, picks] > 0
         active[rows[keep], picks[keep]] = True
-    return active
+    added = np.zeros_like(active)
+    if settings.overlap > 0 and width > 1:
+        rows = np.flatnonzero((speakers == 1) & (two / cover >= settings.overlap) & (score.max(axis=1) > 0))
+        others = probable[rows]
+        others[np.arange(len(rows)), ranked[rows, 0]] = -1
+        second = others.argmax(axis=1)
+        # A second speaker needs some probability of its own (a twentieth of a window's worth).
+        keep = others[np.arange(len(rows)), second] > 0.05 * cover[rows]
+        added[rows[keep], second[keep]] = True
+    return active, added
 
 
-def turns(active, settings):
-    """(speaker, start, end) in seconds, speakers numbered by first appearance."""
+def _runs(column, settings):
+    """[start, end] seconds of the True stretches of one speaker's frames, gaps of at most
+    settings.merge_gap closed, and those shorter than settings.min_turn dropped."""
+    step = FRAME_STEP / RATE
+    offset = FRAME_SPAN / 2 / RATE
+    edges = np.flatnonzero(np.diff(np.concatenate([[False], column, [False]]).astype(np.int8)))
+    runs = []
+    for a, b in zip(edges[::2], edges[1::2]):
+        start, end = a * step + offset - step / 2, b * step + offset - step / 2
+        if runs and start - runs[-1][1] <= settings.merge_gap:
+            runs[-1][1] = end
+        else:
+            runs.append([start, end])
+    return [(max(0.0, s), e) for s, e in runs if e - s >= settings.min_turn]
+
+
+def turns(active, settings, added=None):
+    """(speaker, start, end, overlap) in seconds, speakers numbered by first appearance;
+    `overlap` marks the turns made of `added` frames (a second voice the count missed), outside
+    the speaker's own turns."""
     step = FRAME_STEP / RATE
     offset = FRAME_SPAN / 2 / RATE
     found = []
     for c in range(active.shape[1]):
-        column = np.concatenate([[False], active[:, c], [False]])
-        edges = np.flatnonzero(np.diff(column.astype(np.int8)))
-        runs = []
-        for a, b in zip(edges[::2], edges[1::2]):
-            start, end = a * step + offset - step / 2, b * step + offset - step / 2
-            if runs and start - runs[-1][1] <= settings.merge_gap:
-                runs[-1][1] = end
-            else:
-                runs.append([start, end])
-        found += [(c, max(0.0, s), e) for s, e in runs if e - s >= settings.min_turn]
+        own = _runs(active[:, c], settings)
+        found += [(c, s, e, False) for s, e in own]
+        if added is not None and added[:, c].any():
+            extra = added[:, c].copy()
+            # Frames whose centre lies inside one of the speaker's own turns are already its.
+            centres = np.arange(len(extra)) * step + offset
+            for s, e in own:
+                extra[(centres >= s) & (centres < e)] = False
+            for s, e in _runs(extra, settings):
+                # Clipped to the speaker's own turns, which gap closing may have reached.
+                for os_, oe in own:
+                    if os_ < e and s < oe:
+                        s, e = (oe, e) if os_ <= s else (s, min(e, os_))
+                if e - s >= settings.min_turn:
+                    found.append((c, s, e, True))
     found.sort(key=lambda t: (t[1], t[2]))
     names = {}
-    for c, _, _ in found:
+    for c, _, _, overlap in found:
+        if not overlap:
+            names.setdefault(c, len(names))
+    for c, _, _, _ in found:  # a speaker heard only over others comes last
         names.setdefault(c, len(names))
-    return [(names[c], s, e) for c, s, e in found], names
+    return [(names[c], s, e, overlap) for c, s, e, overlap in found], names
 
 
 def diarize(path, models, settings=None, speakers=None, min_speakers=1, max_speakers=None, progress=None):
-    """Who spoke when in a 16 kHz mono file: a list of (speaker index, start, end)."""
+    """Who spoke when in a 16 kHz mono file: a list of (speaker index, start, end, overlap),
+    `overlap` marking a second voice's turn over another speaker's."""
     settings = settings or Settings()
     windows, length = analyse(path, models, settings, progress)
     # Speakers with little speech in every window are clustered only if nobody has more.
@@ -336,8 +393,8 @@ def diarize(path, models, settings=None, speakers=None, min_speakers=1, max_spea
     weights = np.array([s for _, s in clustered])
     labels, centroids = cluster(points, weights, settings, speakers, min_speakers, max_speakers)
     assign(windows, centroids)
-    active = reconstruct(windows, length, len(centroids), settings)
-    found, names = turns(active, settings)
+    active, added = reconstruct(windows, length, len(centroids), settings)
+    found, names = turns(active, settings, added)
     # The centroids of the speakers that remain, in their new numbering, for voice matching.
     kept = sorted(names, key=names.get)
     return found, length / RATE, centroids[kept] if kept else centroids[:0]

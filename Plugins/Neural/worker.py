@@ -6,7 +6,8 @@ handshake, then one `diarize` request per line on stdin with one response per li
 
     {"id": 2, "method": "diarize", "params": {"audio": {"path": "meeting.wav", "sample_rate": 16000},
                                                "speakers": null, "min_speakers": 1, "max_speakers": null}}
-    -> {"id": 2, "result": {"turns": [{"speaker": 0, "start": 0.52, "end": 3.1}, ...],
+    -> {"id": 2, "result": {"turns": [{"speaker": 0, "start": 0.52, "end": 3.1},
+                                      {"speaker": 1, "start": 2.8, "end": 3.0, "overlap": true}, ...],
                             "embeddings": [[...192 numbers...], ...], "embedding_kind": "campplus-cn-en-common-192"}}
 """
 
@@ -28,7 +29,8 @@ def main():
     threads = int(os.environ.get("PARLEY_NEURAL_THREADS", "1"))
     settings = diarization.Settings(
         step=float(os.environ.get("PARLEY_NEURAL_STEP", "1.5")),
-        threshold=float(os.environ.get("PARLEY_NEURAL_THRESHOLD", "0.62")))
+        threshold=float(os.environ.get("PARLEY_NEURAL_THRESHOLD", "0.62")),
+        overlap=float(os.environ.get("PARLEY_NEURAL_OVERLAP", "0.2")))
     models = diarization.Models(
         os.path.join(folder, "segmentation-3.0.onnx"), os.path.join(folder, "campplus.onnx"), threads)
     out = sys.stdout
@@ -52,7 +54,8 @@ def main():
                     audio["path"], models, settings, speakers=params.get("speakers"),
                     min_speakers=int(params.get("min_speakers") or 1), max_speakers=params.get("max_speakers"))
                 result = {
-                    "turns": [{"speaker": s, "start": round(a, 3), "end": round(b, 3)} for s, a, b in found],
+                    "turns": [dict({"speaker": s, "start": round(a, 3), "end": round(b, 3)}, **({"overlap": True} if o else {}))
+                              for s, a, b, o in found],
                     "embeddings": [[round(float(v), 5) for v in c] for c in centroids],
                     "embedding_kind": EMBEDDING_KIND,
                 }

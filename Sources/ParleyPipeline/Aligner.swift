@@ -2,7 +2,10 @@ public import ParleyAudio
 public import ParleyPluginAPI
 
 /// Gives each word the speaker whose turn overlaps it most (a word outside every turn goes to
-/// the nearest turn) and cuts segments where the speaker changes.
+/// the nearest turn) and cuts segments where the speaker changes. A turn the diarizer added for a
+/// second voice over another's (`SpeakerTurn.overlap`) takes only the words no other turn
+/// covers: whoever the diarizer counted first at a moment is the likelier to have said the words
+/// the recognizer heard there.
 public struct Aligner: Sendable {
     /// Turns sorted by start.
     public let turns: [SpeakerTurn]
@@ -34,12 +37,19 @@ public struct Aligner: Sendable {
             if starts[mid] < end { lo = mid + 1 } else { hi = mid }
         }
         var best: (overlap: Double, speaker: String)?
+        var bestAdded: (overlap: Double, speaker: String)?
         var nearest: (distance: Double, speaker: String)?
         var i = lo - 1
         while i >= 0 {
             let turn = turns[i]
             let overlap = min(end, turn.end) - max(start, turn.start)
-            if overlap > 0, overlap > (best?.overlap ?? 0) { best = (overlap, turn.speaker) }
+            if overlap > 0 {
+                if turn.overlap {
+                    if overlap > (bestAdded?.overlap ?? 0) { bestAdded = (overlap, turn.speaker) }
+                } else if overlap > (best?.overlap ?? 0) {
+                    best = (overlap, turn.speaker)
+                }
+            }
             let distance = max(0, start - turn.end)
             if distance < (nearest?.distance ?? .infinity) { nearest = (distance, turn.speaker) }
             if reach[i] < start - 30 { break }  // nothing earlier overlaps, or is nearer than this
@@ -49,7 +59,7 @@ public struct Aligner: Sendable {
             let after = turns[lo].start - end
             if after < (nearest?.distance ?? .infinity) { nearest = (after, turns[lo].speaker) }
         }
-        return best?.speaker ?? nearest?.speaker
+        return best?.speaker ?? bestAdded?.speaker ?? nearest?.speaker
     }
 
     /// Words of `segment` cut into runs of one speaker.

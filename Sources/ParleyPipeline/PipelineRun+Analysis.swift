@@ -265,7 +265,8 @@ extension Diarization {
     public init(_ output: DiarizerOutput, duration: Double, features: FeatureConfiguration) {
         let turns = output.turns.map {
             SpeakerTurn(
-                speaker: String(format: "SPEAKER_%02d", $0.speaker), start: $0.start, end: min(duration, $0.end))
+                speaker: String(format: "SPEAKER_%02d", $0.speaker), start: $0.start, end: min(duration, $0.end),
+                overlap: $0.overlap)
         }
         var speech: [SpeechSegment] = []
         let hop = features.hopDuration

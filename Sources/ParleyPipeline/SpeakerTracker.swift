@@ -48,8 +48,10 @@ public struct SpeakerTracker: Sendable {
             taken.insert(label)
         }
         self.mapping = mapping
-        turns = diarization.turns.map { SpeakerTurn(speaker: mapping[$0.speaker]!, start: $0.start, end: $0.end) }
-            .sorted { $0.start < $1.start }
+        turns = diarization.turns.map {
+            SpeakerTurn(speaker: mapping[$0.speaker]!, start: $0.start, end: $0.end, overlap: $0.overlap)
+        }
+        .sorted { $0.start < $1.start }
         coveredUntil = duration
         return turns
     }

@@ -28,15 +28,19 @@ public struct SpeakerCount: Sendable, Hashable, Codable {
 
 /// One stretch of one speaker's speech. Speakers are numbered from 0 in order of first
 /// appearance; two turns may overlap (two people speaking at once).
-public struct DiarizedTurn: Sendable, Hashable, Codable {
+public struct DiarizedTurn: Sendable, Hashable {
     public var speaker: Int
     public var start: Double
     public var end: Double
+    /// A second voice over another speaker's turn, added where the backend found two people
+    /// probable; words that both cover go to the other speaker (`overlap: true` on the wire).
+    public var overlap: Bool
 
-    public init(speaker: Int, start: Double, end: Double) {
+    public init(speaker: Int, start: Double, end: Double, overlap: Bool = false) {
         self.speaker = speaker
         self.start = start
         self.end = end
+        self.overlap = overlap
     }
 }
 
@@ -93,6 +97,7 @@ public enum SubprocessDiarization {
             var speaker: Int
             var start: Double
             var end: Double
+            var overlap: Bool?
         }
         var turns: [Turn]
         var embeddings: [[Float]]?
@@ -128,7 +133,9 @@ public enum SubprocessDiarization {
                     "\(displayName) answered a turn that is not one (speaker \(turn.speaker), \(turn.start)-\(turn.end))"
                 )
             }
-            turns.append(DiarizedTurn(speaker: turn.speaker, start: max(0, turn.start), end: turn.end))
+            turns.append(
+                DiarizedTurn(
+                    speaker: turn.speaker, start: max(0, turn.start), end: turn.end, overlap: turn.overlap ?? false))
         }
         return DiarizerOutput(
             turns: turns.sorted { ($0.start, $0.end) < ($1.start, $1.end) }, embeddings: response.embeddings ?? [],

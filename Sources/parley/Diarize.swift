@@ -142,7 +142,8 @@ struct Diarize: AsyncParsableCommand {
             "\(file): \(format(result.duration)) s, \(result.speakers.count) speakers, \(result.turns.count) turns "
                 + "(\(choice.name) diarizer)")
         for turn in result.turns {
-            print("\(format(turn.start))\t\(format(turn.end))\t\(turn.speaker)")
+            print(
+                "\(format(turn.start))\t\(format(turn.end))\t\(turn.speaker)\(turn.overlap ? "\t(over another)" : "")")
         }
     }
 

@@ -39,3 +39,35 @@ def test_an_exact_count_keeps_even_a_lone_embedding_as_a_speaker():
     labels, centroids = diarization.cluster(points, weights, diarization.Settings(), speakers=3)
     assert len(centroids) == 3
     assert len({labels[0], labels[30], labels[33]}) == 3
+
+
+def window(start, activity, two, marginal, assignment):
+    """A segmented window made for the purpose (FRAMES frames, three local speakers)."""
+    w = diarization.Window(start, activity.astype(np.uint8), activity.sum(axis=1).astype(np.float32), two, marginal)
+    w.assignment = assignment
+    return w
+
+
+def test_a_second_voice_the_count_missed_is_added_where_two_are_probable_and_marked():
+    frames = diarization.FRAMES
+    activity = np.zeros((frames, 3))
+    activity[:, 0] = 1  # local speaker 0 talks all through the window; the count hears one
+    two = np.zeros(frames, dtype=np.float32)
+    two[200:300] = 0.4  # the model finds a second voice probable here
+    marginal = np.zeros((frames, 3), dtype=np.float32)
+    marginal[:, 0] = 0.95
+    marginal[200:300, 1] = 0.4  # local speaker 1 is that voice
+    w = window(0, activity, two, marginal, {0: 0, 1: 1})
+    settings = diarization.Settings()
+    active, added = diarization.reconstruct([w], diarization.WINDOW, 2, settings)
+    assert active[:frames, 0].all() and not active[:, 1].any()
+    assert added[200:300, 1].all() and added[:, 1].sum() == 100 and not added[:, 0].any()
+    found, names = diarization.turns(active, settings, added)
+    assert [(s, o) for s, _, _, o in found] == [(0, False), (1, True)], found
+    _, start, end, _ = found[1]
+    step = diarization.FRAME_STEP / diarization.RATE
+    assert abs(end - start - 100 * step) < 1e-6
+    assert abs(start - (200 * step + diarization.FRAME_SPAN / 2 / diarization.RATE - step / 2)) < 1e-6
+    # Below the setting, nothing is added.
+    active, added = diarization.reconstruct([w], diarization.WINDOW, 2, diarization.Settings(overlap=0.5))
+    assert not added.any()

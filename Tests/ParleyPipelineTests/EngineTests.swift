@@ -68,6 +68,23 @@ import Testing
                 \.speaker) == ["S9"])
     }
 
+    /// A second voice the diarizer added over another's turn does not take that turn's words;
+    /// it takes the words only it covers.
+    @Test func aTurnAddedOverAnotherTakesOnlyTheWordsNoOtherTurnCovers() {
+        let turns = [
+            SpeakerTurn(speaker: "S1", start: 0, end: 4), SpeakerTurn(speaker: "S2", start: 1, end: 2, overlap: true),
+            SpeakerTurn(speaker: "S2", start: 3.5, end: 5, overlap: true),
+        ]
+        let aligner = Aligner(turns: turns)
+        #expect(aligner.speaker(from: 1.2, to: 1.6) == "S1")  // inside both: the counted speaker
+        #expect(aligner.speaker(from: 3.8, to: 4.6) == "S1")  // more inside the added turn, still S1's
+        #expect(aligner.speaker(from: 4.2, to: 4.6) == "S2")  // only the added turn covers it
+        // Without the mark, the later turn wins a tie and most overlap wins otherwise.
+        let plain = Aligner(turns: turns.map { SpeakerTurn(speaker: $0.speaker, start: $0.start, end: $0.end) })
+        #expect(plain.speaker(from: 1.2, to: 1.6) == "S2")
+        #expect(plain.speaker(from: 3.8, to: 4.6) == "S2")
+    }
+
     @Test func labelsStayStableWhenAClusteringRenamesItsSpeakers() {
         var tracker = SpeakerTracker()
         let first = Diarization(
