@@ -7,8 +7,9 @@ all the windows that saw them, with as many speakers at a time as the segmentati
 a second one where the windows find it probable that two people speak.
 
 Memory stays bounded on long meetings: the audio is read window by window from the file, and
-what is kept per window is its three local activities (589 bytes each), their probabilities and
-that of two speakers at once (589 half-precision numbers each), and up to three embeddings.
+what is kept per window is its three local activities (589 bytes each), their probabilities, the
+expected count and the probability of two speakers at once (589 half-precision numbers each),
+and up to three embeddings.
 """
 
 import math
@@ -293,7 +294,6 @@ def reconstruct(windows, length, clusters, settings):
     total = (length + FRAME_STEP - 1) // FRAME_STEP + FRAMES
     width = max(1, clusters)
     score = np.zeros((total, width), dtype=np.float32)
-    probable = np.zeros((total, width), dtype=np.float32)
     count = np.zeros(total, dtype=np.float32)
     two = np.zeros(total, dtype=np.float32)
     cover = np.zeros(total, dtype=np.float32)
@@ -305,9 +305,8 @@ def reconstruct(windows, length, clusters, settings):
         two[span] += window.two
         for k, c in window.assignment.items():
             score[span, c] += window.activity[:, k]
-            probable[span, c] += window.marginal[:, k]
     used = int(math.ceil(length / FRAME_STEP))
-    score, probable, count, two = score[:used], probable[:used], count[:used], two[:used]
+    score, count, two = score[:used], count[:used], two[:used]
     cover = np.maximum(1, cover[:used])
     speakers = np.floor(count / cover + 0.5 + settings.count_bias).astype(int)
     active = np.zeros_like(score, dtype=bool)
@@ -320,7 +319,16 @@ def reconstruct(windows, length, clusters, settings):
     added = np.zeros_like(active)
     if settings.overlap > 0 and width > 1:
         rows = np.flatnonzero((speakers == 1) & (two / cover >= settings.overlap) & (score.max(axis=1) > 0))
-        others = probable[rows]
+        # The clusters' summed probabilities, for those frames only (a few percent of a meeting).
+        others = np.zeros((len(rows), width), dtype=np.float32)
+        where = np.full(total, -1)
+        where[rows] = np.arange(len(rows))
+        for window in windows:
+            first = int(round(window.start / FRAME_STEP))
+            local = np.flatnonzero(where[first : first + FRAMES] >= 0)
+            if len(local):
+                for k, c in window.assignment.items():
+                    others[where[first + local], c] += window.marginal[local, k]
         others[np.arange(len(rows)), ranked[rows, 0]] = -1
         second = others.argmax(axis=1)
         # A second speaker needs some probability of its own (a twentieth of a window's worth).
