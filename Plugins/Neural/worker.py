@@ -24,6 +24,14 @@ import diarization  # noqa: E402
 EMBEDDING_KIND = "campplus-cn-en-common-192"
 
 
+def turn(speaker, start, end, overlap):
+    """One turn on the wire; `overlap` only where true (a second voice over another's turn)."""
+    said = {"speaker": speaker, "start": round(start, 3), "end": round(end, 3)}
+    if overlap:
+        said["overlap"] = True
+    return said
+
+
 def main():
     folder = os.environ.get("PARLEY_NEURAL_MODELS", "")
     threads = int(os.environ.get("PARLEY_NEURAL_THREADS", "1"))
@@ -54,8 +62,7 @@ def main():
                     audio["path"], models, settings, speakers=params.get("speakers"),
                     min_speakers=int(params.get("min_speakers") or 1), max_speakers=params.get("max_speakers"))
                 result = {
-                    "turns": [dict({"speaker": s, "start": round(a, 3), "end": round(b, 3)}, **({"overlap": True} if o else {}))
-                              for s, a, b, o in found],
+                    "turns": [turn(*t) for t in found],
                     "embeddings": [[round(float(v), 5) for v in c] for c in centroids],
                     "embedding_kind": EMBEDDING_KIND,
                 }
