@@ -27,6 +27,7 @@ import json
 import asyncio
 import os
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -312,6 +313,7 @@ def live(work, count):
         proc.terminate()
         proc.wait(30)
         log.close()
+        shutil.rmtree(data, ignore_errors=True)  # the server's database and recordings
     return results
 
 
