@@ -12,6 +12,7 @@ expected count and the probability of two speakers at once (589 half-precision n
 and up to three embeddings.
 """
 
+import bisect
 import math
 
 import numpy as np
@@ -359,23 +360,32 @@ def turns(active, settings, added=None):
     the speaker's own turns."""
     step = FRAME_STEP / RATE
     offset = FRAME_SPAN / 2 / RATE
+    centres = np.arange(active.shape[0]) * step + offset
     found = []
     for c in range(active.shape[1]):
-        own = _runs(active[:, c], settings)
+        own = _runs(active[:, c], settings)  # sorted and disjoint
         found += [(c, s, e, False) for s, e in own]
-        if added is not None and added[:, c].any():
-            extra = added[:, c].copy()
+        if added is not None and added[:, c].any() and own:
             # Frames whose centre lies inside one of the speaker's own turns are already its.
-            centres = np.arange(len(extra)) * step + offset
-            for s, e in own:
-                extra[(centres >= s) & (centres < e)] = False
+            bounds = np.searchsorted(centres, np.array(own))  # per turn: its first frame, the one after
+            inside = np.zeros(len(centres) + 1, dtype=np.int32)
+            np.add.at(inside, bounds[:, 0], 1)
+            np.add.at(inside, bounds[:, 1], -1)
+            extra = added[:, c] & (np.cumsum(inside[:-1]) == 0)
+            ends = [e for _, e in own]
             for s, e in _runs(extra, settings):
-                # Clipped to the speaker's own turns, which gap closing may have reached.
-                for os_, oe in own:
-                    if os_ < e and s < oe:
-                        s, e = (oe, e) if os_ <= s else (s, min(e, os_))
+                # Clipped to the speaker's own turns, which gap closing may have reached: from the
+                # first own turn ending after `s`, while they start before `e`.
+                i = bisect.bisect_right(ends, s)
+                while i < len(own) and own[i][0] < e:
+                    if own[i][0] <= s:
+                        s, i = own[i][1], i + 1
+                    else:
+                        e = own[i][0]
                 if e - s >= settings.min_turn:
                     found.append((c, s, e, True))
+        elif added is not None:
+            found += [(c, s, e, True) for s, e in _runs(added[:, c], settings)]
     found.sort(key=lambda t: (t[1], t[2]))
     names = {}
     for c, _, _, overlap in found:
