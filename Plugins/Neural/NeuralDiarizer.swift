@@ -10,7 +10,8 @@ public import ParleyPluginAPI
 /// Settings (`[diarizer.neural]`): `python` (default: the project's `.venv`, else `python3`),
 /// `models` (the directory of `segmentation-3.0.onnx` and `campplus.onnx`), `threads` (1),
 /// `step` (seconds between windows, 1.5), `threshold` (the clustering's cosine distance, 0.62),
-/// `start_timeout` (seconds, 120), `timeout` (seconds per meeting, 7200).
+/// `threshold_floor` (how far the recording's own spread of one voice may lower it, 0.45; at or
+/// above `threshold`: never lowered), `overlap` (0.2), `start_timeout` (seconds, 120), `timeout` (seconds per meeting, 7200).
 public struct NeuralDiarizer: Diarizer {
     public static let name = "neural"
     public static let summary = "pyannote segmentation-3.0 + CAM++ embeddings on onnxruntime (CPU, offline)"
@@ -22,6 +23,9 @@ public struct NeuralDiarizer: Diarizer {
     public let threads: Int
     public let step: Double
     public let threshold: Double
+    /// The least the clustering's distance may be lowered to for a recording whose voices are
+    /// steady (measured on it); at or above `threshold` it is never lowered.
+    public let thresholdFloor: Double
     /// The windows' mean probability of two voices at which a second one is added (0: never).
     public let overlap: Double
     public let startTimeout: Double
@@ -36,6 +40,7 @@ public struct NeuralDiarizer: Diarizer {
         threads = try settings.int("threads", default: 1)
         step = try settings.double("step", default: 1.5)
         threshold = try settings.double("threshold", default: 0.62)
+        thresholdFloor = try settings.double("threshold_floor", default: 0.45)
         overlap = try settings.double("overlap", default: 0.2)
         startTimeout = try settings.double("start_timeout", default: 120)
         timeout = try settings.double("timeout", default: 7200)
@@ -43,6 +48,10 @@ public struct NeuralDiarizer: Diarizer {
         guard step >= 0.5 && step <= 9 else { throw .badSetting("diarizer.neural.step", "must lie between 0.5 and 9") }
         guard threshold > 0 && threshold < 2 else {
             throw .badSetting("diarizer.neural.threshold", "must lie between 0 and 2")
+        }
+        guard thresholdFloor > 0 && thresholdFloor < 2 else {
+            throw .badSetting(
+                "diarizer.neural.threshold_floor", "must lie between 0 and 2 (at or above threshold: not lowered)")
         }
         guard overlap >= 0 && overlap <= 1 else {
             throw .badSetting("diarizer.neural.overlap", "must lie between 0 and 1 (0 adds no second voice)")
@@ -59,7 +68,8 @@ public struct NeuralDiarizer: Diarizer {
     var environment: [String: String] {
         [
             "PARLEY_NEURAL_MODELS": models, "PARLEY_NEURAL_THREADS": "\(threads)", "PARLEY_NEURAL_STEP": "\(step)",
-            "PARLEY_NEURAL_THRESHOLD": "\(threshold)", "PARLEY_NEURAL_OVERLAP": "\(overlap)",
+            "PARLEY_NEURAL_THRESHOLD": "\(threshold)", "PARLEY_NEURAL_THRESHOLD_FLOOR": "\(thresholdFloor)",
+            "PARLEY_NEURAL_OVERLAP": "\(overlap)",
             "ORT_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1",
             "OMP_NUM_THREADS": "\(threads)",
         ]

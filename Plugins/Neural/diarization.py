@@ -1,7 +1,8 @@
 """Neural speaker diarization on CPU with onnxruntime: pyannote segmentation-3.0 finds, in
 overlapping 10-second windows, up to three local speakers frame by frame (overlap included);
 CAM++ gives each local speaker of each window a voice embedding; the embeddings are clustered
-across the meeting (average-linkage cosine clustering, or the count the caller gives); each
+across the meeting (average-linkage cosine clustering, cut at a distance the recording's own
+spread of one voice may lower, or at the count the caller gives); each
 window's local speakers are matched to the clusters one to one; and the frames are rebuilt from
 all the windows that saw them, with as many speakers at a time as the segmentation counted, and
 a second one where the windows find it probable that two people speak.
@@ -13,6 +14,7 @@ and up to three embeddings.
 """
 
 import bisect
+import copy
 import math
 
 import numpy as np
@@ -38,6 +40,13 @@ class Settings:
         self.step = 1.5
         # Cosine distance at which average-linkage clustering stops merging.
         self.threshold = 0.62
+        # The recording's own spread of one voice may lower that distance, never below this
+        # (equal to `threshold`: never lowered). See `spread`.
+        self.threshold_floor = 0.45
+        # Lowered to the 90th percentile of the spread, less this margin...
+        self.spread_margin = 0.05
+        # ...when at least this many pairs of one local speaker's embeddings were measured.
+        self.min_spread_pairs = 20
         # A local speaker needs this much speech in a window (seconds) for an embedding.
         self.min_embedding_speech = 0.4
         # A local speaker with less speech than that, but at least this much, is not clustered
@@ -219,6 +228,61 @@ def analyse(path, models, settings, progress=None):
             if progress:
                 progress(min(1.0, (b + len(batch)) / len(starts)))
     return windows, length
+
+
+def spread(windows):
+    """How far apart one voice's embeddings lie in this recording: the cosine distances between
+    embeddings of the same local speaker followed from window to window (a window's local
+    speaker is the same person as the one of the next window it is active with on the frames
+    both windows cover, matched one to one), taken 10 to 30 seconds apart so that the two
+    embeddings share no audio. Clean studio speech gives small distances, a far microphone in
+    a noisy room large ones; the same threshold cannot serve both."""
+    from scipy.optimize import linear_sum_assignment
+
+    parent = {}
+
+    def root(node):
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    min_shared = 20  # frames (0.34 s) active in both windows
+    for i in range(len(windows) - 1):
+        a, b = windows[i], windows[i + 1]
+        shift = int(round((b.start - a.start) / FRAME_STEP))
+        if shift >= FRAMES or not a.speakers or not b.speakers:
+            continue
+        left = a.activity[shift:].astype(bool)
+        right = b.activity[: FRAMES - shift].astype(bool)
+        shared = left.T.astype(np.int32) @ right.astype(np.int32)  # (3, 3) frames both hear
+        for k, l in zip(*linear_sum_assignment(-shared)):
+            if shared[k, l] >= min_shared and k in a.speakers and l in b.speakers:
+                parent[root((i + 1, int(l)))] = root((i, int(k)))
+    tracks = {}
+    for i, window in enumerate(windows):
+        for k, embedding, clustered in zip(window.speakers, window.embeddings, window.clustered):
+            if clustered:
+                tracks.setdefault(root((i, k)), []).append((window.start, embedding))
+    distances = []
+    for track in tracks.values():
+        starts = np.array([start for start, _ in track])
+        points = np.stack([embedding for _, embedding in track])
+        for x in range(len(track)):
+            far = np.flatnonzero((starts - starts[x] >= WINDOW) & (starts - starts[x] <= 3 * WINDOW))
+            if len(far):
+                distances.append(1 - points[far] @ points[x])
+    return np.concatenate(distances) if distances else np.zeros(0, dtype=np.float32)
+
+
+def threshold(windows, settings):
+    """The clustering's cut for this recording: `settings.threshold`, lowered toward the
+    recording's own spread of one voice where that was measured (never below the floor)."""
+    distances = spread(windows) if settings.threshold_floor < settings.threshold else []
+    if len(distances) < settings.min_spread_pairs:
+        return settings.threshold
+    own = float(np.percentile(distances, 90)) - settings.spread_margin
+    return min(settings.threshold, max(settings.threshold_floor, own))
 
 
 def cluster(embeddings, weights, settings, speakers=None, min_speakers=1, max_speakers=None):
@@ -409,6 +473,9 @@ def diarize(path, models, settings=None, speakers=None, min_speakers=1, max_spea
         return [], length / RATE, np.zeros((0, 192), dtype=np.float32)
     points = np.stack([e for e, _ in clustered])
     weights = np.array([s for _, s in clustered])
+    if not speakers:
+        settings = copy.copy(settings)
+        settings.threshold = threshold(windows, settings)
     labels, centroids = cluster(points, weights, settings, speakers, min_speakers, max_speakers)
     assign(windows, centroids)
     active, added = reconstruct(windows, length, len(centroids), settings)

@@ -71,3 +71,65 @@ def test_a_second_voice_the_count_missed_is_added_where_two_are_probable_and_mar
     # Below the setting, nothing is added.
     active, added = diarization.reconstruct([w], diarization.WINDOW, 2, diarization.Settings(overlap=0.5))
     assert not added.any()
+
+
+def two_voice_recording(rng, apart, spread, windows=40):
+    """Windows every 1.5 s in which local speaker 0 is one voice and local speaker 1 another,
+    each talking in its own half of every window (so each is followed from window to window),
+    the two voices `apart` in cosine distance and each one's embeddings scattered by `spread`."""
+    frames, step = diarization.FRAMES, int(1.5 * diarization.RATE)
+    first = np.zeros(192, dtype=np.float32)
+    first[0] = 1.0
+    second = np.zeros(192, dtype=np.float32)
+    second[0], second[1] = 1.0 - apart, np.sqrt(1.0 - (1.0 - apart) ** 2)
+    made = []
+    for i in range(windows):
+        activity = np.zeros((frames, 3))
+        activity[: frames // 2, 0] = 1
+        activity[frames // 2 :, 1] = 1
+        w = window(i * step, activity, np.zeros(frames, np.float32), activity.astype(np.float32), {})
+        for k, centre in ((0, first), (1, second)):
+            point = centre + spread * rng.standard_normal(192).astype(np.float32)
+            w.speakers.append(k)
+            w.embeddings.append(point / np.linalg.norm(point))
+            w.speech.append(4.0)
+            w.clustered.append(True)
+        made.append(w)
+    return made
+
+
+def clustered_count(windows, settings):
+    points = np.stack([e for w in windows for e in w.embeddings])
+    weights = np.array([s for w in windows for s in w.speech])
+    _, centroids = diarization.cluster(points, weights, settings)
+    return len(centroids)
+
+
+def test_two_close_voices_are_told_apart_where_each_voice_is_steady_in_the_recording():
+    rng = np.random.default_rng(11)
+    # Two voices 0.5 apart, each steady (one voice's embeddings about 0.07 apart): under the
+    # fixed cut of 0.62 they are one speaker; the recording's own spread lowers the cut.
+    windows = two_voice_recording(rng, apart=0.5, spread=0.02)
+    distances = diarization.spread(windows)
+    # Each of the two tracks pairs every window with those 10-30 s later, never across tracks.
+    assert len(distances) > 100 and np.percentile(distances, 90) < 0.15
+    settings = diarization.Settings()
+    assert diarization.threshold(windows, settings) == settings.threshold_floor
+    fixed = diarization.Settings(threshold_floor=settings.threshold)
+    assert diarization.threshold(windows, fixed) == settings.threshold
+    assert clustered_count(windows, fixed) == 1
+    lowered = diarization.Settings(threshold=diarization.threshold(windows, settings))
+    assert clustered_count(windows, lowered) == 2
+
+
+def test_the_cut_is_not_lowered_for_a_recording_whose_voices_vary_or_that_is_too_short_to_tell():
+    rng = np.random.default_rng(12)
+    settings = diarization.Settings()
+    # One voice's embeddings as far apart as a far microphone in a noisy room makes them.
+    varied = two_voice_recording(rng, apart=0.9, spread=0.12)
+    assert np.percentile(diarization.spread(varied), 90) > settings.threshold + settings.spread_margin
+    assert diarization.threshold(varied, settings) == settings.threshold
+    # Five windows (16 s) give no two embeddings of one voice that share no audio.
+    short = two_voice_recording(rng, apart=0.5, spread=0.02, windows=5)
+    assert len(diarization.spread(short)) == 0
+    assert diarization.threshold(short, settings) == settings.threshold

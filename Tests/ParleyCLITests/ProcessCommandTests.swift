@@ -106,6 +106,10 @@ import Testing
             "process", "\(dir)/notes.wav", "--set", "transcriber.whisper.speech_threshold=1.5")
         #expect(filter.status == 1)
         #expect(filter.errors.contains("speech_threshold': must be at least 0 (off) and under 1"), "\(filter.errors)")
+        let floor = try CLI.parley(
+            "diarize", "\(dir)/notes.wav", "--diarizer", "neural", "--set", "diarizer.neural.threshold_floor=0")
+        #expect(floor.status == 1)
+        #expect(floor.errors.contains("threshold_floor': must lie between 0 and 2"), "\(floor.errors)")
         let format = try CLI.parley("process", "\(dir)/notes.wav", "--format", "docx")
         #expect(format.status != 0)
         #expect(format.errors.contains("unknown format 'docx'"))
