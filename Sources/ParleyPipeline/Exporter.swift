@@ -119,8 +119,26 @@ public enum Exporter {
             out += "\n"
         }
         out += "## Transcript\n\n"
-        for segment in state.segments {
-            out += "**\(state.name(of: segment.speaker))** _\(shortClock(segment.start))_: \(segment.text)\n\n"
+        for paragraph in paragraphs(state.segments) {
+            let text = paragraph.map(\.text).joined(separator: " ")
+            out += "**\(state.name(of: paragraph[0].speaker))** _\(shortClock(paragraph[0].start))_: \(text)\n\n"
+        }
+        return out
+    }
+
+    /// The recognizer cuts one person's talk into segments at its windows and pauses; in the
+    /// minutes, consecutive segments of one speaker are one paragraph while the pause before each
+    /// is under 3 s and the paragraph began less than a minute before.
+    static func paragraphs(_ segments: [TranscriptSegment]) -> [[TranscriptSegment]] {
+        var out: [[TranscriptSegment]] = []
+        for segment in segments {
+            if let last = out.last?.last, let first = out.last?.first, last.speaker == segment.speaker,
+                segment.start - last.end < 3, segment.start - first.start < 60
+            {
+                out[out.count - 1].append(segment)
+            } else {
+                out.append([segment])
+            }
         }
         return out
     }

@@ -163,6 +163,8 @@ import Testing
             TranscriptSegment(id: 1, speaker: "S1", start: 0.5, end: 1.75, text: "Good morning.", words: []),
             TranscriptSegment(
                 id: 2, speaker: "S2", start: 3661.2, end: 3662, text: "I will write the notes.", words: []),
+            TranscriptSegment(id: 3, speaker: "S2", start: 3663.5, end: 3665, text: "Then send them.", words: []),
+            TranscriptSegment(id: 4, speaker: "S2", start: 3700, end: 3701, text: "Done.", words: []),
         ]
         state.summary = SummaryUpdate(
             points: ["Notes are due."], decisions: [Decision(text: "Drop it.", time: 70)], summarizer: "extractive")
@@ -187,7 +189,10 @@ import Testing
         #expect(md.contains("| Done | Owner | Task | Due | Time |"))
         #expect(md.contains("|  | Tom | write the notes | Monday | 1:01:01 |"))
         #expect(md.contains("## Decisions\n\n- Drop it. _(01:10)_"))
-        #expect(md.contains("**Speaker 2** _1:01:01_: I will write the notes."))
+        // One speaker's segments a short pause apart are one paragraph; after a long pause, a new one.
+        #expect(md.contains("**Speaker 2** _1:01:01_: I will write the notes. Then send them.\n\n"))
+        #expect(md.contains("**Speaker 2** _1:01:40_: Done.\n"))
+        #expect(!md.contains("_1:01:03_"))
         #expect(try Exporter.render(state, as: .rttm).hasPrefix("SPEAKER m_x 1 0.000 2.000 <NA> <NA> S1 <NA> <NA>\n"))
         #expect(try Exporter.render(state, as: .txt).contains("[1:01:01] Speaker 2: I will write the notes."))
         let json = try #require(
