@@ -16,6 +16,7 @@ and up to three embeddings.
 import bisect
 import copy
 import math
+import sys
 
 import numpy as np
 import soundfile
@@ -280,9 +281,15 @@ def threshold(windows, settings):
     recording's own spread of one voice where that was measured (never below the floor)."""
     distances = spread(windows) if settings.threshold_floor < settings.threshold else []
     if len(distances) < settings.min_spread_pairs:
-        return settings.threshold
-    own = float(np.percentile(distances, 90)) - settings.spread_margin
-    return min(settings.threshold, max(settings.threshold_floor, own))
+        cut = settings.threshold
+    else:
+        own = float(np.percentile(distances, 90))
+        cut = min(settings.threshold, max(settings.threshold_floor, own - settings.spread_margin))
+    # The worker's stderr is Parley's debug log (PARLEY_LOG_LEVEL=debug).
+    print(f"neural: clustering cut {cut:.3f} (one voice's spread: {len(distances)} pairs"
+          + (f", 90th percentile {own:.3f})" if len(distances) >= settings.min_spread_pairs else ")"),
+          file=sys.stderr, flush=True)
+    return cut
 
 
 def cluster(embeddings, weights, settings, speakers=None, min_speakers=1, max_speakers=None):
