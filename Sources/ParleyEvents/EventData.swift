@@ -211,11 +211,35 @@ public struct SpeakerTurnRecord: Sendable, Hashable, Codable {
     /// Seconds from the start of the recording.
     public var start: Double
     public var end: Double
+    /// A second voice the diarizer heard over another speaker's turn (`SpeakerTurn.overlap`).
+    /// In JSON only when true; events written before it decode as false.
+    public var overlap: Bool
 
-    public init(speaker: String, start: Double, end: Double) {
+    public init(speaker: String, start: Double, end: Double, overlap: Bool = false) {
         self.speaker = speaker
         self.start = start
         self.end = end
+        self.overlap = overlap
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case speaker, start, end, overlap
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        speaker = try container.decode(String.self, forKey: .speaker)
+        start = try container.decode(Double.self, forKey: .start)
+        end = try container.decode(Double.self, forKey: .end)
+        overlap = try container.decodeIfPresent(Bool.self, forKey: .overlap) ?? false
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.container(keyedBy: CodingKeys.self)
+        try container.encode(speaker, forKey: .speaker)
+        try container.encode(start, forKey: .start)
+        try container.encode(end, forKey: .end)
+        if overlap { try container.encode(overlap, forKey: .overlap) }
     }
 }
 

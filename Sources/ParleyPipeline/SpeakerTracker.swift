@@ -59,9 +59,11 @@ public struct SpeakerTracker: Sendable {
 
 extension SpeakerTurn {
     /// The turn as the meeting's events carry it.
-    public var record: SpeakerTurnRecord { SpeakerTurnRecord(speaker: speaker, start: start, end: end) }
+    public var record: SpeakerTurnRecord {
+        SpeakerTurnRecord(speaker: speaker, start: start, end: end, overlap: overlap)
+    }
 
     public init(_ record: SpeakerTurnRecord) {
-        self.init(speaker: record.speaker, start: record.start, end: record.end)
+        self.init(speaker: record.speaker, start: record.start, end: record.end, overlap: record.overlap)
     }
 }

@@ -158,6 +158,31 @@ import Testing
         return words
     }
 
+    /// The neural backend's second voices over another speaker's turn keep their mark in the
+    /// meeting's turns (the events, the minutes' JSON, the web timeline draws them fainter).
+    @Test func secondVoicesKeepTheirMarkInTheMeetingsTurns() throws {
+        let out = try CLI.scratch()
+        let run = try CLI.parley(
+            "process", Self.excerpts[1] + "/meeting.wav", "--out", out, "--format", "json", "--diarizer", "neural")
+        #expect(run.status == 0, "\(run.errors)")
+        let minutes = try #require(
+            try JSONSerialization.jsonObject(with: Data(contentsOf: URL(fileURLWithPath: "\(out)/meeting.json")))
+                as? [String: Any])
+        let turns = try #require(minutes["turns"] as? [[String: Any]])
+        let marked = turns.filter { $0["overlap"] as? Bool == true }
+        let plain = turns.filter { $0["overlap"] == nil }
+        #expect(!marked.isEmpty && !plain.isEmpty, "\(turns)")
+        // Each marked turn lies over some other speaker's own turn.
+        for turn in marked {
+            let (start, end) = (turn["start"] as? Double ?? 0, turn["end"] as? Double ?? 0)
+            #expect(
+                plain.contains {
+                    $0["speaker"] as? String != turn["speaker"] as? String
+                        && min(end, $0["end"] as? Double ?? 0) > max(start, $0["start"] as? Double ?? 0)
+                }, "\(turn)")
+        }
+    }
+
     @Test func autoChoosesTheNeuralBackendThatSetupInstalled() throws {
         let run = try CLI.parley("diarize", Self.excerpts[1] + "/meeting.wav", "--json")
         #expect(run.status == 0, "\(run.errors)")

@@ -671,8 +671,14 @@ export class MeetingPage {
       rect.setAttribute("y", String(ids.indexOf(turn.speaker) * 18 + 2));
       rect.setAttribute("height", "14");
       rect.setAttribute("fill", speakerColor(s, turn.speaker));
+      // A second voice heard over another speaker's turn: drawn fainter, said in its title.
+      if (turn.overlap) {
+        rect.setAttribute("class", "over");
+        rect.setAttribute("fill-opacity", "0.45");
+      }
       const title = document.createElementNS(ns, "title");
-      title.textContent = `${speakerName(s, turn.speaker)}: ${clock(turn.start)}–${clock(turn.end)}`;
+      title.textContent = `${speakerName(s, turn.speaker)}: ${clock(turn.start)}–${clock(turn.end)}`
+        + (turn.overlap ? " (over another)" : "");
       rect.append(title);
       svg.append(rect);
     }
