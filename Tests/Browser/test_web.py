@@ -682,6 +682,30 @@ def test_a_failing_meeting_shows_the_stage_and_the_reason_live(server, pages, tm
     assert error["message"] in alert_text
 
 
+def test_a_second_voice_over_another_is_drawn_fainter_on_the_timeline(server, pages):
+    """A real AMI excerpt (Tests/Fixtures/ami, CC BY 4.0) through the neural diarizer: the turns
+    it marks as a second voice over another speaker's are drawn fainter and say so."""
+    excerpt = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                           "Fixtures", "ami", "ami_trn09", "meeting.wav")
+    page = Page(server, "overlap")
+    pages.append(page)
+    page.register("otto")
+    meeting = page.create_meeting("Real voices", diarizer="neural")
+    page.upload(excerpt)
+    page.wait(lambda d: page.status() == "completed", 300, "the meeting never completed")
+    turns = server.request("GET", f"/api/meetings/{meeting}", token=server.token("otto"))[1]["turns"]
+    marked = [t for t in turns if t.get("overlap")]
+    assert marked and len(marked) < len(turns), turns
+    page.wait(lambda d: len(page.all("svg.turns rect")) == len(turns), 30, "the timeline lacks turns")
+    faint = page.all("svg.turns rect.over")
+    assert len(faint) == len(marked)
+    assert all(r.get_attribute("fill-opacity") == "0.45" for r in faint)
+    titles = page.driver.execute_script(
+        "return [...document.querySelectorAll('svg.turns rect.over title')].map(t => t.textContent)")
+    assert all(t.endswith("(over another)") for t in titles), titles
+    page.shot("overlap-timeline")
+
+
 def test_the_owner_removes_a_member_and_their_open_page_loses_the_meeting(server, pages):
     owner = Page(server, "share-owner")
     member = Page(server, "share-member")
