@@ -11,7 +11,8 @@ public import ParleyPluginAPI
 /// `models` (the directory of `segmentation-3.0.onnx` and `campplus.onnx`), `threads` (1),
 /// `step` (seconds between windows, 1.5), `threshold` (the clustering's cosine distance, 0.62),
 /// `threshold_floor` (how far the recording's own spread of one voice may lower it, 0.45; at or
-/// above `threshold`: never lowered), `overlap` (0.2), `start_timeout` (seconds, 120), `timeout` (seconds per meeting, 7200).
+/// above `threshold`: never lowered), `overlap` (0.2), `start_timeout` (seconds, 120),
+/// `timeout` (seconds per meeting, 7200).
 public struct NeuralDiarizer: Diarizer {
     public static let name = "neural"
     public static let summary = "pyannote segmentation-3.0 + CAM++ embeddings on onnxruntime (CPU, offline)"
