@@ -57,6 +57,11 @@ public enum Exporter {
             String(separator), ms % 1000)
     }
 
+    /// "1 speaker", "3 speakers": a count and its noun.
+    public static func counted(_ count: Int, _ noun: String) -> String {
+        "\(count) \(noun)\(count == 1 ? "" : "s")"
+    }
+
     /// `mm:ss`, or `h:mm:ss` past an hour.
     public static func shortClock(_ seconds: Double) -> String {
         let s = Int(max(0, seconds))

@@ -220,7 +220,9 @@ extension PipelineRun {
             .status(
                 .init(
                     stage: .diarization, state: .completed, progress: 1,
-                    detail: note + "\(diarization.speakers.count) speakers, \(diarization.turns.count) turns",
+                    detail: note
+                        + "\(Exporter.counted(diarization.speakers.count, "speaker")), "
+                        + "\(Exporter.counted(diarization.turns.count, "turn"))",
                     elapsed: (ContinuousClock.now - clusteringStart).seconds)))
         return .analysis(audio, diarization)
     }

@@ -139,8 +139,8 @@ struct Diarize: AsyncParsableCommand {
             return
         }
         print(
-            "\(file): \(format(result.duration)) s, \(result.speakers.count) speakers, \(result.turns.count) turns "
-                + "(\(choice.name) diarizer)")
+            "\(file): \(format(result.duration)) s, \(Exporter.counted(result.speakers.count, "speaker")), "
+                + "\(Exporter.counted(result.turns.count, "turn")) (\(choice.name) diarizer)")
         for turn in result.turns {
             print(
                 "\(format(turn.start))\t\(format(turn.end))\t\(turn.speaker)\(turn.overlap ? "\t(over another)" : "")")

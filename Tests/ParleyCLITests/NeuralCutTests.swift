@@ -53,6 +53,10 @@ import Testing
         let fixed = try Self.speakers(dir + "/meeting.wav", floor: "0.62")
         let followed = try Self.speakers(dir + "/meeting.wav", floor: nil)
         #expect(fixed == 1, "the fixed cut found \(fixed) speakers")
+        // The table's first line says it in the singular.
+        let table = try CLI.parley(
+            "diarize", dir + "/meeting.wav", "--diarizer", "neural", "--set", "diarizer.neural.threshold_floor=0.62")
+        #expect(table.output.contains(" s, 1 speaker, "), "\(table.output)")
         #expect(followed >= 2 && followed <= 3, "the cut that follows the recording found \(followed) speakers")
     }
 }
