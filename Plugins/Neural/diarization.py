@@ -280,15 +280,15 @@ def threshold(windows, settings):
     """The clustering's cut for this recording: `settings.threshold`, lowered toward the
     recording's own spread of one voice where that was measured (never below the floor)."""
     distances = spread(windows) if settings.threshold_floor < settings.threshold else []
+    measured = f"{len(distances)} pairs"
     if len(distances) < settings.min_spread_pairs:
         cut = settings.threshold
     else:
         own = float(np.percentile(distances, 90))
         cut = min(settings.threshold, max(settings.threshold_floor, own - settings.spread_margin))
+        measured += f", 90th percentile {own:.3f}"
     # The worker's stderr is Parley's debug log (PARLEY_LOG_LEVEL=debug).
-    print(f"neural: clustering cut {cut:.3f} (one voice's spread: {len(distances)} pairs"
-          + (f", 90th percentile {own:.3f})" if len(distances) >= settings.min_spread_pairs else ")"),
-          file=sys.stderr, flush=True)
+    print(f"neural: clustering cut {cut:.3f} (one voice's spread: {measured})", file=sys.stderr, flush=True)
     return cut
 
 
