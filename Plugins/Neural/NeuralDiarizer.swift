@@ -11,8 +11,9 @@ public import ParleyPluginAPI
 /// `models` (the directory of `segmentation-3.0.onnx` and `campplus.onnx`), `threads` (1),
 /// `step` (seconds between windows, 1.5), `threshold` (the clustering's cosine distance, 0.62),
 /// `threshold_floor` (how far the recording's own spread of one voice may lower it, 0.45; at or
-/// above `threshold`: never lowered), `overlap` (0.2), `start_timeout` (seconds, 120),
-/// `timeout` (seconds per meeting, 7200).
+/// above `threshold`: never lowered), `overlap` (0.2), `chunk` (seconds of the chunks whose own
+/// voices decide who speaks where one voice is heard, 1; 0: off), `start_timeout` (seconds,
+/// 120), `timeout` (seconds per meeting, 7200).
 public struct NeuralDiarizer: Diarizer {
     public static let name = "neural"
     public static let summary = "pyannote segmentation-3.0 + CAM++ embeddings on onnxruntime (CPU, offline)"
@@ -29,6 +30,9 @@ public struct NeuralDiarizer: Diarizer {
     public let thresholdFloor: Double
     /// The windows' mean probability of two voices at which a second one is added (0: never).
     public let overlap: Double
+    /// The length of the chunks embedded on their own to tell apart voices the windows blend
+    /// (seconds; 0: off).
+    public let chunk: Double
     public let startTimeout: Double
     public let timeout: Double
     let pool = WorkerPool(capacity: 1)
@@ -43,6 +47,7 @@ public struct NeuralDiarizer: Diarizer {
         threshold = try settings.double("threshold", default: 0.62)
         thresholdFloor = try settings.double("threshold_floor", default: 0.45)
         overlap = try settings.double("overlap", default: 0.2)
+        chunk = try settings.double("chunk", default: 1)
         startTimeout = try settings.double("start_timeout", default: 120)
         timeout = try settings.double("timeout", default: 7200)
         guard threads >= 1 else { throw .badSetting("diarizer.neural.threads", "must be 1 or more") }
@@ -57,6 +62,9 @@ public struct NeuralDiarizer: Diarizer {
         guard overlap >= 0 && overlap <= 1 else {
             throw .badSetting("diarizer.neural.overlap", "must lie between 0 and 1 (0 adds no second voice)")
         }
+        guard chunk == 0 || (chunk >= 0.5 && chunk <= 5) else {
+            throw .badSetting("diarizer.neural.chunk", "must be 0 (off) or lie between 0.5 and 5 seconds")
+        }
     }
 
     static func script(_ name: String) throws(PluginError) -> String {
@@ -70,7 +78,7 @@ public struct NeuralDiarizer: Diarizer {
         [
             "PARLEY_NEURAL_MODELS": models, "PARLEY_NEURAL_THREADS": "\(threads)", "PARLEY_NEURAL_STEP": "\(step)",
             "PARLEY_NEURAL_THRESHOLD": "\(threshold)", "PARLEY_NEURAL_THRESHOLD_FLOOR": "\(thresholdFloor)",
-            "PARLEY_NEURAL_OVERLAP": "\(overlap)",
+            "PARLEY_NEURAL_OVERLAP": "\(overlap)", "PARLEY_NEURAL_CHUNK": "\(chunk)",
             "ORT_DISABLE_TELEMETRY": "1", "PYTHONUNBUFFERED": "1",
             "OMP_NUM_THREADS": "\(threads)",
         ]

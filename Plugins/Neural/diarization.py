@@ -75,6 +75,15 @@ class Settings:
         self.overlap = 0.2
         # Turns shorter than this are dropped (seconds).
         self.min_turn = 0.05
+        # Who speaks where the windows hear one voice is also read from CAM++ on consecutive
+        # chunks of this length (seconds; 0 turns it off). See `chunk_labels`.
+        self.chunk = 1.0
+        # A chunk is embedded when the windows hear speech in this much of it (seconds).
+        self.min_chunk_speech = 0.75
+        # Cosine distance at which the chunks' clustering stops merging.
+        self.chunk_threshold = 0.7
+        # Clusters of chunks with less speech than this are folded into the nearest (seconds).
+        self.min_chunk_cluster = 4.0
         for key, value in values.items():
             if not hasattr(self, key):
                 raise ValueError(f"unknown setting {key}")
@@ -409,6 +418,91 @@ def reconstruct(windows, length, clusters, settings):
     return active, added
 
 
+def chunk_labels(path, models, active, settings):
+    """Who speaks in each frame where the windows hear speech, from the chunks' own voices: the
+    recording cut into consecutive chunks of `settings.chunk` seconds, each with at least
+    `settings.min_chunk_speech` of speech embedded whole by CAM++, the embeddings clustered
+    (average linkage, cut at `settings.chunk_threshold`; small clusters folded into the nearest).
+    Returns each frame's cluster (-1: none) and the clusters' centroids. Segmentation-3.0 can give
+    two similar voices one local speaker through a whole 10-s window, so that the window's
+    embedding is a blend of both; a chunk of one second rarely holds two voices."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+
+    frames = active.shape[0]
+    labels = np.full(frames, -1)
+    size = int(round(settings.chunk * RATE))
+    centres = (np.arange(frames) * FRAME_STEP + FRAME_SPAN // 2) // size  # each frame's chunk
+    speech = np.bincount(centres[active.any(axis=1)], minlength=int(centres.max(initial=0)) + 1)
+    with soundfile.SoundFile(path) as f:
+        whole = f.frames // size
+        chosen = [c for c in np.flatnonzero(speech * FRAME_STEP / RATE >= settings.min_chunk_speech) if c < whole]
+        embeddings = []
+        for c in chosen:
+            f.seek(int(c) * size)
+            embeddings.append(models.embed(f.read(size, dtype="float32", always_2d=True).mean(axis=1)))
+    if not embeddings:
+        return labels, np.zeros((0, 192), dtype=np.float32)
+    points = np.stack(embeddings)
+    if len(points) == 1:
+        clusters = np.zeros(1, dtype=int)
+    else:
+        # At most max_clustered chunks are clustered (evenly spread); all go to the nearest.
+        subset = np.linspace(0, len(points) - 1, min(len(points), settings.max_clustered)).astype(int)
+        tree = linkage(points[subset], method="average", metric="cosine")
+        found = fcluster(tree, t=settings.chunk_threshold, criterion="distance") - 1
+        ids, counts = np.unique(found, return_counts=True)
+        large = ids[counts * settings.chunk * len(points) / len(subset) >= settings.min_chunk_cluster]
+        if not len(large):
+            large = ids
+        means = np.stack([points[subset][found == i].mean(axis=0) for i in large])
+        means /= np.maximum(1e-9, np.linalg.norm(means, axis=1, keepdims=True))
+        clusters = _nearest(points, means)
+    present = np.unique(clusters)
+    centroids = np.stack([points[clusters == c].mean(axis=0) for c in present])
+    centroids /= np.maximum(1e-9, np.linalg.norm(centroids, axis=1, keepdims=True))
+    clusters = np.searchsorted(present, clusters)
+    of_chunk = dict(zip(chosen, clusters))
+    speaking = active.any(axis=1)
+    for i in np.flatnonzero(speaking):
+        labels[i] = of_chunk.get(int(centres[i]), -1)
+    return labels, centroids
+
+
+def relabel(active, added, centroids, labels, chunk_centroids, max_speakers=None):
+    """Where one voice is heard (one speaker counted, none added), the chunks' clusters decide
+    who it is: each matched one to one with the windows' cluster it shares most such frames
+    with, those left over becoming speakers of their own. Only when the chunks find at least as
+    many voices as the windows (when they find fewer, they have merged people the windows kept
+    apart). Returns the new (active, added, centroids)."""
+    from scipy.optimize import linear_sum_assignment
+
+    ours = int(active.any(axis=0).sum())
+    theirs = len(chunk_centroids)
+    if theirs == 0 or theirs < ours:
+        return active, added, centroids
+    single = (active.sum(axis=1) == 1) & ~added.any(axis=1) & (labels >= 0)
+    rows = np.flatnonzero(single)
+    shared = np.zeros((active.shape[1], theirs))
+    np.add.at(shared, (active[rows].argmax(axis=1), labels[rows]), 1)
+    mine, theirs_matched = linear_sum_assignment(-shared)
+    mapping = {int(t): int(o) for o, t in zip(mine, theirs_matched) if shared[o, t] > 0}
+    extra = [t for t in range(theirs) if t not in mapping and (labels[rows] == t).any()]
+    width = active.shape[1] + len(extra)
+    if max_speakers and ours + len(extra) > max_speakers:
+        return active, added, centroids
+    for n, t in enumerate(extra):
+        mapping[t] = active.shape[1] + n
+    grown = np.zeros((active.shape[0], width), dtype=bool)
+    grown[:, : active.shape[1]] = active
+    more = np.zeros_like(grown)
+    more[:, : added.shape[1]] = added
+    grown[rows] = False
+    grown[rows, [mapping[t] for t in labels[rows]]] = True
+    if extra:
+        centroids = np.concatenate([centroids, chunk_centroids[extra]])
+    return grown, more, centroids
+
+
 def _runs(column, settings):
     """[start, end] seconds of the True stretches of one speaker's frames, gaps of at most
     settings.merge_gap closed, and those shorter than settings.min_turn dropped."""
@@ -486,6 +580,11 @@ def diarize(path, models, settings=None, speakers=None, min_speakers=1, max_spea
     labels, centroids = cluster(points, weights, settings, speakers, min_speakers, max_speakers)
     assign(windows, centroids)
     active, added = reconstruct(windows, length, len(centroids), settings)
+    if not speakers and settings.chunk > 0 and active.any():
+        labels, chunk_centroids = chunk_labels(path, models, active, settings)
+        relabelled = relabel(active, added, centroids, labels, chunk_centroids, max_speakers)
+        if relabelled[0].any(axis=0).sum() >= min_speakers:
+            active, added, centroids = relabelled
     found, names = turns(active, settings, added)
     # The centroids of the speakers that remain, in their new numbering, for voice matching.
     kept = sorted(names, key=names.get)

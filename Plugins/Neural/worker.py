@@ -39,7 +39,8 @@ def main():
         step=float(os.environ.get("PARLEY_NEURAL_STEP", "1.5")),
         threshold=float(os.environ.get("PARLEY_NEURAL_THRESHOLD", "0.62")),
         threshold_floor=float(os.environ.get("PARLEY_NEURAL_THRESHOLD_FLOOR", "0.45")),
-        overlap=float(os.environ.get("PARLEY_NEURAL_OVERLAP", "0.2")))
+        overlap=float(os.environ.get("PARLEY_NEURAL_OVERLAP", "0.2")),
+        chunk=float(os.environ.get("PARLEY_NEURAL_CHUNK", "1.0")))
     models = diarization.Models(
         os.path.join(folder, "segmentation-3.0.onnx"), os.path.join(folder, "campplus.onnx"), threads)
     out = sys.stdout

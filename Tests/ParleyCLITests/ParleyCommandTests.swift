@@ -46,27 +46,33 @@ import Testing
     }
 
     /// The fraction of reference speech whose speaker the hypothesis names, under the best
-    /// one-to-one mapping of labels, on 10 ms frames. (The reported DER comes from
-    /// pyannote.metrics in the benchmark; this is only the test's own sanity bound.)
+    /// one-to-one mapping of labels (greedy on shared frames), on 10 ms frames; where several
+    /// people speak at once, a frame counts when the hypothesis names one of them there. (The
+    /// reported DER comes from pyannote.metrics in the benchmark; this is only the test's own
+    /// sanity bound.)
     static func attributedFraction(reference: [SpeakerTurn], hypothesis: [SpeakerTurn]) -> Double {
-        func labels(_ turns: [SpeakerTurn]) -> [Int: String] {
-            var frames: [Int: String] = [:]
-            for t in turns { for f in Int(t.start * 100)..<Int(t.end * 100) { frames[f] = t.speaker } }
+        func speakers(_ turns: [SpeakerTurn]) -> [Int: Set<String>] {
+            var frames: [Int: Set<String>] = [:]
+            for t in turns {
+                for f in Int(t.start * 100)..<Int(t.end * 100) { frames[f, default: []].insert(t.speaker) }
+            }
             return frames
         }
-        let ref = labels(reference), hyp = labels(hypothesis)
+        let ref = speakers(reference), hyp = speakers(hypothesis)
         var counts: [String: [String: Int]] = [:]
-        for (f, r) in ref { if let h = hyp[f] { counts[r, default: [:]][h, default: 0] += 1 } }
-        var used = Set<String>()
-        var matched = 0
-        let pairs = counts.flatMap { r, hs in hs.map { (r, $0.key, $0.value) } }.sorted { $0.2 > $1.2 }
-        var mappedRef = Set<String>()
-        for (r, h, n) in pairs where !mappedRef.contains(r) && !used.contains(h) {
-            mappedRef.insert(r)
-            used.insert(h)
-            matched += n
+        for (f, rs) in ref {
+            for r in rs { for h in hyp[f] ?? [] { counts[r, default: [:]][h, default: 0] += 1 } }
         }
-        return Double(matched) / Double(max(1, ref.count))
+        let pairs = counts.flatMap { r, hs in hs.map { (r, $0.key, $0.value) } }
+            .sorted { $0.2 != $1.2 ? $0.2 > $1.2 : ($0.0, $0.1) < ($1.0, $1.1) }
+        var mapped: [String: String] = [:]  // reference speaker -> hypothesis speaker
+        var used = Set<String>()
+        for (r, h, _) in pairs where mapped[r] == nil && !used.contains(h) {
+            mapped[r] = h
+            used.insert(h)
+        }
+        let named = ref.filter { f, rs in rs.contains { mapped[$0].map { hyp[f]?.contains($0) ?? false } ?? false } }
+        return Double(named.count) / Double(max(1, ref.count))
     }
 
     @Test func generateAndDiarizeAMeeting() throws {

@@ -110,6 +110,10 @@ import Testing
             "diarize", "\(dir)/notes.wav", "--diarizer", "neural", "--set", "diarizer.neural.threshold_floor=0")
         #expect(floor.status == 1)
         #expect(floor.errors.contains("threshold_floor': must lie between 0 and 2"), "\(floor.errors)")
+        let chunk = try CLI.parley(
+            "diarize", "\(dir)/notes.wav", "--diarizer", "neural", "--set", "diarizer.neural.chunk=0.2")
+        #expect(chunk.status == 1)
+        #expect(chunk.errors.contains("chunk': must be 0 (off) or lie between 0.5 and 5 seconds"), "\(chunk.errors)")
         let format = try CLI.parley("process", "\(dir)/notes.wav", "--format", "docx")
         #expect(format.status != 0)
         #expect(format.errors.contains("unknown format 'docx'"))

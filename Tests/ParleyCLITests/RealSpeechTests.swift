@@ -37,8 +37,9 @@ import Testing
     @Test func theNeuralDiarizerHoldsUpOnRealVoices() throws {
         let neural = try Self.pooledAttribution(diarizer: "neural")
         let classic = try Self.pooledAttribution(diarizer: "classic")
-        // Measured: neural 0.83, classic 0.46 (each excerpt has three speakers, one of them brief).
-        #expect(neural.fraction > 0.75, "neural attributed \(neural.fraction) of the real speech")
+        // Measured: neural 0.91, classic 0.58 (each excerpt has three speakers, one of them brief;
+        // where several speak, naming one of them counts).
+        #expect(neural.fraction > 0.85, "neural attributed \(neural.fraction) of the real speech")
         #expect(neural.fraction > classic.fraction + 0.15, "neural \(neural.fraction), classic \(classic.fraction)")
         #expect(neural.speakers.allSatisfy { $0 >= 2 && $0 <= 4 }, "speakers found: \(neural.speakers)")
     }
