@@ -429,11 +429,11 @@ def chunk_labels(path, models, active, settings):
     embedding is a blend of both; a chunk of one second rarely holds two voices."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    frames = active.shape[0]
-    labels = np.full(frames, -1)
+    labels = np.full(active.shape[0], -1)
     size = int(round(settings.chunk * RATE))
-    centres = (np.arange(frames) * FRAME_STEP + FRAME_SPAN // 2) // size  # each frame's chunk
-    speech = np.bincount(centres[active.any(axis=1)], minlength=int(centres.max(initial=0)) + 1)
+    centres = (np.arange(active.shape[0]) * FRAME_STEP + FRAME_SPAN // 2) // size  # each frame's chunk
+    speaking = active.any(axis=1)
+    speech = np.bincount(centres[speaking], minlength=int(centres.max(initial=0)) + 1)
     with soundfile.SoundFile(path) as f:
         whole = f.frames // size
         chosen = [c for c in np.flatnonzero(speech * FRAME_STEP / RATE >= settings.min_chunk_speech) if c < whole]
@@ -452,19 +452,14 @@ def chunk_labels(path, models, active, settings):
         sample = points[subset]
         tree = linkage(sample, method="average", metric="cosine")
         found = fcluster(tree, t=settings.chunk_threshold, criterion="distance") - 1
-        ids, counts = np.unique(found, return_counts=True)
-        large = ids[counts * settings.chunk * len(points) / len(subset) >= settings.min_chunk_cluster]
-        if not len(large):
-            large = ids
-        means = np.stack([sample[found == i].mean(axis=0) for i in large])
-        means /= np.maximum(1e-9, np.linalg.norm(means, axis=1, keepdims=True))
-        clusters = _nearest(points, means)
+        # As in `cluster`: each chunk weighs the same, small clusters are folded.
+        means, counts = _centroids(sample, np.ones(len(sample)), found)
+        large = counts * settings.chunk * len(points) / len(subset) >= settings.min_chunk_cluster
+        clusters = _nearest(points, means[large] if large.any() else means)
     present = np.unique(clusters)
-    centroids = np.stack([points[clusters == c].mean(axis=0) for c in present])
-    centroids /= np.maximum(1e-9, np.linalg.norm(centroids, axis=1, keepdims=True))
+    centroids, _ = _centroids(points, np.ones(len(points)), clusters)
     of_chunk = np.full(len(speech), -1)
     of_chunk[chosen] = np.searchsorted(present, clusters)
-    speaking = active.any(axis=1)
     labels[speaking] = of_chunk[centres[speaking]]
     return labels, centroids
 
