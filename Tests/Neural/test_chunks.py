@@ -32,6 +32,9 @@ class ToneEmbedder:
         vector[band] = 1.0
         return vector
 
+    def embed_equal(self, pieces):
+        return np.stack([self.embed(p) for p in pieces])
+
 
 def tones(path, parts):
     """A 16 kHz WAV of (seconds, frequency) parts; frequency 0 is silence."""
@@ -145,3 +148,19 @@ def test_two_men_the_windows_blend_are_told_apart_by_their_chunks():
     # Without the chunks the windows' blend stands: both men are one speaker there.
     blended, _, _ = diarization.diarize(wav, models, diarization.Settings(chunk=0))
     assert speaker_at(blended, 27.0) == speaker_at(blended, 24.5)
+
+
+def test_chunks_embedded_together_get_the_embeddings_each_gets_alone():
+    """`Models.embed_equal` runs CAM++ once on a batch of one-second chunks; every chunk is still
+    normalized and pooled on its own, so its embedding is the one `embed` gives it."""
+    folder = os.path.join(ROOT, ".venv", "share", "parley", "neural")
+    models = diarization.Models(os.path.join(folder, "segmentation-3.0.onnx"), os.path.join(folder, "campplus.onnx"))
+    wav = os.path.join(ROOT, "Tests", "Fixtures", "ami-dev", "ami_dev00", "meeting.wav")
+    audio, rate = soundfile.read(wav, dtype="float32")
+    pieces = [audio[i * rate : (i + 1) * rate] for i in range(12, 24)]
+    together = models.embed_equal(pieces)
+    alone = np.stack([models.embed(p) for p in pieces])
+    assert together.shape == (12, 192)
+    assert np.abs(together - alone).max() < 1e-5
+    # Not one embedding twelve times: the chunks hold different voices and words.
+    assert (together @ together.T).min() < 0.9
