@@ -35,6 +35,9 @@ there, else the three excerpts the tests use (Tests/Fixtures/ami). For each back
   into bench-output/real/heldout: the same DER, speaker count and words given to the right
   person, for each backend, since the figures on the excerpts the settings were chosen on are
   the optimistic ones;
+- both sets again with each recording's speaker count given (`--speakers N`, N from the
+  reference): a user who knows the count should not get a worse answer for saying so (part of
+  the held-out run: --skip-heldout keeps these figures too);
 - speed on one core (taskset) for a 5-minute recording (the excerpts one after another) and
   a 3-hour one (the same, 36 times), with the peak memory of the process tree (each
   process's own peak, added).
@@ -320,6 +323,7 @@ def main():
 
     if not a.skip_heldout:
         results["heldout"] = heldout(heldout_recordings(), a.skip_words)
+        results["counted"] = counted([("real-train", files), ("held out", heldout_recordings())])
 
     if not a.skip_conditions:
         results["conditions"] = {}
@@ -437,6 +441,27 @@ def heldout(files, skip_words):
     return rows
 
 
+def counted(sets):
+    """Each backend given each recording's speaker count (`--speakers N`, the reference's):
+    pooled DER and how often the count found is the count given, per set of recordings."""
+    rows = {}
+    for label, files in sets:
+        for backend in BACKENDS:
+            metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
+            met = 0
+            for path in files:
+                wav, reference = os.path.join(path, "meeting.wav"), os.path.join(path, "reference.rttm")
+                hyp = os.path.join(path if label != "real-train" else OUT,
+                                   f"{os.path.basename(path)}.{backend}.counted.rttm")
+                given = len({speaker for speaker, _, _ in turns(reference)})
+                run([PARLEY, "diarize", wav, "--diarizer", backend, "--speakers", str(given), "--rttm", hyp])
+                metric(read_rttm(reference), read_rttm(hyp), detailed=True)
+                met += len({speaker for speaker, _, _ in turns(hyp)}) == given
+            rows.setdefault(label, {})[backend] = {"der": abs(metric), "count_met": met, "files": len(files)}
+            print(f"{backend}, count given ({label}): DER {pct(abs(metric))}, count met {met}/{len(files)}", flush=True)
+    return rows
+
+
 def make_condition(path, folder, condition):
     """The recording in `path` as `condition` has it, in `folder` (with its reference)."""
     import soundfile
@@ -471,6 +496,8 @@ def keep_earlier(results, skipped_words, skipped_long, skipped_conditions=False,
     if skipped_heldout and "heldout" in earlier:
         results["heldout"] = earlier["heldout"]
         results["heldout_date"] = earlier.get("heldout_date", when)
+        if "counted" in earlier:
+            results["counted"] = earlier["counted"]
     if skipped_long and "long" in earlier:
         results["long"] = earlier["long"]
         results["long_date"] = earlier.get("long_date", when)
@@ -542,6 +569,15 @@ def write_report(r):
             lines.append(f"| {name} | {pct(row['der'])} | {pct(row['der_low'])} - {pct(row['der_high'])} | "
                          f"{pct(row['missed'])} | {pct(row['false_alarm'])} | {pct(row['confusion'])} | "
                          f"{row['count_right']}/{len(row['per_file'])} | {words} |")
+    c = r.get("counted")
+    if c:
+        lines += ["", "With each recording's speaker count given (`parley diarize --speakers N`, N from the "
+                  "reference), pooled DER, and in how many recordings the speakers found are N "
+                  "([diarization.md](diarization.md#counts-given)):", "",
+                  "| backend | " + " | ".join(c) + " |", "|---|" + "---|" * len(c)]
+        for name in b:
+            cells = [f"{pct(c[k][name]['der'])} ({c[k][name]['count_met']}/{c[k][name]['files']})" for k in c]
+            lines.append(f"| {name} | " + " | ".join(cells) + " |")
     lines += ["", "Per recording (DER):", "", "| recording | " + " | ".join(b) + " |",
               "|---|" + "---|" * len(b)]
     for f in next(iter(b.values()))["per_file"]:

@@ -2,7 +2,7 @@
 overlapping 10-second windows, up to three local speakers frame by frame (overlap included);
 CAM++ gives each local speaker of each window a voice embedding; the embeddings are clustered
 across the meeting (average-linkage cosine clustering, cut at a distance the recording's own
-spread of one voice may lower, or at the count the caller gives); each
+spread of one voice may lower, then held to the count the caller gives, if any); each
 window's local speakers are matched to the clusters one to one; the frames are rebuilt from
 all the windows that saw them, with as many speakers at a time as the segmentation counted, and
 a second one where the windows find it probable that two people speak; and where one voice is
@@ -312,10 +312,13 @@ def threshold(windows, settings):
     return cut
 
 
-def cluster(embeddings, weights, settings, speakers=None, min_speakers=1, max_speakers=None):
+def cluster(embeddings, weights, settings, speakers=None, min_speakers=1, max_speakers=None, sources=None):
     """Labels for the embeddings: average-linkage clustering on cosine distance, cut at the
-    threshold or at the number of speakers given; clusters with little speech are folded into
-    the nearest large one."""
+    threshold; clusters with little speech are folded into the nearest large one. A count given
+    (exact, or bounds) is met from there. Too many clusters: the tree is cut at the most allowed.
+    Too few: the small clusters are kept as speakers, the largest first; then the tree is cut at
+    the count, but a voice that cut splits in parts never heard as two local speakers of one
+    window stays whole (`sources`: each embedding's window; see `_split`)."""
     from scipy.cluster.hierarchy import fcluster, linkage
 
     n = len(embeddings)
@@ -324,28 +327,63 @@ def cluster(embeddings, weights, settings, speakers=None, min_speakers=1, max_sp
     if n == 1:
         return np.zeros(1, dtype=int), embeddings[:1]
     order = np.argsort(-weights)[: settings.max_clustered]
-    chosen = embeddings[order]
+    chosen, chosen_weights = embeddings[order], weights[order]
     tree = linkage(chosen, method="average", metric="cosine")
-    if speakers:
-        labels = fcluster(tree, t=min(speakers, len(chosen)), criterion="maxclust") - 1
-    else:
-        labels = fcluster(tree, t=settings.threshold, criterion="distance") - 1
-    centroids, speech = _centroids(chosen, weights[order], labels)
-    # Small clusters are no speakers of their own (unless a count was given).
-    if not speakers:
-        large = speech >= settings.min_cluster_speech
-        if large.any() and not large.all():
-            centroids, speech = centroids[large], speech[large]
-        labels = _nearest(chosen, centroids)
-        centroids, speech = _centroids(chosen, weights[order], labels)
-    # Bounds on the count: cut the tree again.
-    if not speakers:
-        count = len(centroids)
-        bound = max(min_speakers, min(count, max_speakers or count))
-        if bound != count:
-            labels = fcluster(tree, t=min(bound, len(chosen)), criterion="maxclust") - 1
-            centroids, speech = _centroids(chosen, weights[order], labels)
+    found = fcluster(tree, t=settings.threshold, criterion="distance") - 1
+    means, speech = _centroids(chosen, chosen_weights, found)
+    fewest = speakers or min_speakers
+    most = speakers or max_speakers
+    # Small clusters are no speakers of their own, unless the count asks for more speakers.
+    large = speech >= settings.min_cluster_speech
+    keep = list(np.flatnonzero(large)) if large.any() else list(range(len(means)))
+    for c in np.argsort(-speech, kind="stable"):
+        if len(keep) >= fewest:
+            break
+        if c not in keep:
+            keep.append(c)
+    labels = _nearest(chosen, means[keep])
+    centroids, _ = _centroids(chosen, chosen_weights, labels)
+    if len(centroids) < fewest:
+        split = _split(tree, labels, fewest, None if sources is None else sources[order])
+        if split.max() + 1 > len(centroids):
+            labels = split
+            centroids, _ = _centroids(chosen, chosen_weights, labels)
+    if most and len(centroids) > most:
+        labels = fcluster(tree, t=most, criterion="maxclust") - 1
+        centroids, _ = _centroids(chosen, chosen_weights, labels)
     return _nearest(embeddings, centroids), centroids
+
+
+def _split(tree, labels, count, sources):
+    """The tree cut at `count` clusters, except that parts of one of `labels`' clusters are put
+    back together unless some window heard them as two of its local speakers. Segmentation-3.0
+    keeps one person one local speaker through a window, so two parts of a cluster that never
+    share a window are likelier one voice cut in two by the count (in real-train, a talker's
+    windows split four ways while the others said a few words each, none embedded) than two
+    people the clustering joined. Without `sources`, the plain cut."""
+    from scipy.cluster.hierarchy import fcluster
+
+    parts = fcluster(tree, t=min(count, len(labels)), criterion="maxclust") - 1
+    if sources is None:
+        return parts
+    k = parts.max() + 1
+    together = np.zeros((k, k), dtype=bool)
+    for s in np.unique(sources):
+        present = np.unique(parts[sources == s])
+        together[np.ix_(present, present)] = True
+    whole = [np.bincount(labels[parts == p]).argmax() for p in range(k)]  # the cluster it came from
+    parent = list(range(k))
+
+    def root(p):
+        while parent[p] != p:
+            p = parent[p]
+        return p
+
+    for a in range(k):
+        for b in range(a + 1, k):
+            if whole[a] == whole[b] and not together[a, b]:
+                parent[root(b)] = root(a)
+    return np.unique([root(p) for p in parts], return_inverse=True)[1]
 
 
 def _centroids(points, weights, labels):
@@ -576,23 +614,24 @@ def diarize(path, models, settings=None, speakers=None, min_speakers=1, max_spea
     settings = settings or Settings()
     windows, length = analyse(path, models, settings, progress)
     # Speakers with little speech in every window are clustered only if nobody has more.
-    clustered = [(e, s) for w in windows for e, s, c in zip(w.embeddings, w.speech, w.clustered) if c]
+    clustered = [(e, s, i) for i, w in enumerate(windows) for e, s, c in zip(w.embeddings, w.speech, w.clustered) if c]
     if not clustered:
-        clustered = [(e, s) for w in windows for e, s in zip(w.embeddings, w.speech)]
+        clustered = [(e, s, i) for i, w in enumerate(windows) for e, s in zip(w.embeddings, w.speech)]
     if not clustered:
         return [], length / RATE, np.zeros((0, 192), dtype=np.float32)
-    points = np.stack([e for e, _ in clustered])
-    weights = np.array([s for _, s in clustered])
-    if not speakers:
-        settings = copy.copy(settings)
-        settings.threshold = threshold(windows, settings)
-    labels, centroids = cluster(points, weights, settings, speakers, min_speakers, max_speakers)
+    points = np.stack([e for e, _, _ in clustered])
+    weights = np.array([s for _, s, _ in clustered])
+    sources = np.array([i for _, _, i in clustered])
+    # The cut follows the recording with a count given too: the count is met from its clusters.
+    settings = copy.copy(settings)
+    settings.threshold = threshold(windows, settings)
+    labels, centroids = cluster(points, weights, settings, speakers, min_speakers, max_speakers, sources)
     assign(windows, centroids)
     active, added = reconstruct(windows, length, len(centroids), settings)
-    if not speakers and settings.chunk > 0 and active.any():
+    if settings.chunk > 0 and active.any():
         labels, chunk_centroids = chunk_labels(path, models, active, settings)
-        relabelled = relabel(active, added, centroids, labels, chunk_centroids, max_speakers)
-        if relabelled[0].any(axis=0).sum() >= min_speakers:
+        relabelled = relabel(active, added, centroids, labels, chunk_centroids, speakers or max_speakers)
+        if relabelled[0].any(axis=0).sum() >= (speakers or min_speakers):
             active, added, centroids = relabelled
     found, names = turns(active, settings, added)
     # The centroids of the speakers that remain, in their new numbering, for voice matching.

@@ -133,3 +133,40 @@ def test_the_cut_is_not_lowered_for_a_recording_whose_voices_vary_or_that_is_too
     short = two_voice_recording(rng, apart=0.5, spread=0.02, windows=5)
     assert len(diarization.spread(short)) == 0
     assert diarization.threshold(short, settings) == settings.threshold
+
+
+def two_sided_voice(rng, count):
+    """`count` embeddings of one voice, half on each side of it (about 0.28 apart in cosine
+    distance: one voice's moods, well within the cut), in alternation."""
+    sides = []
+    for tilt in (0.4, -0.4):
+        centre = np.zeros(192, dtype=np.float32)
+        centre[0], centre[5] = 1.0, tilt
+        sides.append(centre + 0.02 * rng.standard_normal((count // 2, 192)).astype(np.float32))
+    points = np.stack([sides[i % 2][i // 2] for i in range(count)])
+    return points / np.linalg.norm(points, axis=1, keepdims=True)
+
+
+def test_an_exact_count_does_not_cut_a_voice_in_two_that_no_window_hears_as_two():
+    rng = np.random.default_rng(12)
+    points = np.concatenate([two_sided_voice(rng, 30), voice(1, 10, rng, spread=0.02)])
+    weights = np.array([4.0] * 40)
+    settings = diarization.Settings()
+    # Automatic: the two sides of the first voice are one speaker, the second voice another.
+    assert len(diarization.cluster(points, weights, settings)[1]) == 2
+    # Asked for three with each embedding from a window of its own (one local speaker each, as a
+    # talker who holds the floor is heard), the first voice is not cut in two to make up the count.
+    alone = np.arange(40)
+    labels, centroids = diarization.cluster(points, weights, settings, speakers=3, sources=alone)
+    assert len(centroids) == 2
+    assert len(set(labels[:30])) == 1 and labels[0] != labels[30]
+    # The same sides heard as two local speakers of the same windows are two people: then the count
+    # splits them.
+    together = np.concatenate([np.arange(30) // 2, 15 + np.arange(10)])
+    labels, centroids = diarization.cluster(points, weights, settings, speakers=3, sources=together)
+    assert len(centroids) == 3
+    assert labels[0] != labels[1] and len(set(labels[0:30:2])) == 1 and len(set(labels[1:30:2])) == 1
+    # Asked for one, the two voices are merged; bounds act the same way.
+    assert len(diarization.cluster(points, weights, settings, speakers=1, sources=alone)[1]) == 1
+    assert len(diarization.cluster(points, weights, settings, max_speakers=1, sources=alone)[1]) == 1
+    assert len(diarization.cluster(points, weights, settings, min_speakers=3, sources=together)[1]) == 3
