@@ -323,7 +323,7 @@ def main():
 
     if not a.skip_heldout:
         results["heldout"] = heldout(heldout_recordings(), a.skip_words)
-        results["counted"] = counted([("real-train", files), ("held out", heldout_recordings())])
+        results["counted"] = count_given([("real-train", files), ("held out", heldout_recordings())])
 
     if not a.skip_conditions:
         results["conditions"] = {}
@@ -441,7 +441,7 @@ def heldout(files, skip_words):
     return rows
 
 
-def counted(sets):
+def count_given(sets):
     """Each backend given each recording's speaker count (`--speakers N`, the reference's):
     pooled DER and how often the count found is the count given, per set of recordings."""
     rows = {}
