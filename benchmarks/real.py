@@ -170,10 +170,12 @@ def transcribed_words(wav, reference, backend, out):
     return attribution(reference, segments), words_where(reference, segments)
 
 
-def diarize_scored(wav, reference, backend, hyp, metric, row):
-    """`parley diarize` with `backend` into `hyp`, scored against the RTTM `reference` by `metric`;
-    the speaker count found counted in `row`. Returns the run (its JSON on stdout)."""
-    p = run([PARLEY, "diarize", wav, "--diarizer", backend, "--rttm", hyp, "--json"])
+def diarize_scored(wav, reference, backend, hyp, metric, row, speakers=None):
+    """`parley diarize` with `backend` (and `--speakers`, if given) into `hyp`, scored against the
+    RTTM `reference` by `metric`; the speaker count found counted in `row`. Returns the run (its
+    JSON on stdout)."""
+    given = ["--speakers", str(speakers)] if speakers else []
+    p = run([PARLEY, "diarize", wav, "--diarizer", backend, *given, "--rttm", hyp, "--json"])
     ref, found = read_rttm(reference), read_rttm(hyp)
     metric(ref, found, detailed=True)
     row["count_right"] += len(found.labels()) == len(ref.labels())
@@ -322,8 +324,9 @@ def main():
     keep_earlier(results, a.skip_words, a.skip_long, a.skip_conditions, a.skip_heldout)
 
     if not a.skip_heldout:
-        results["heldout"] = heldout(heldout_recordings(), a.skip_words)
-        results["counted"] = count_given([("real-train", files), ("held out", heldout_recordings())])
+        held = heldout_recordings()
+        results["heldout"] = heldout(held, a.skip_words)
+        results["counted"] = count_given([("real-train", files), ("held out", held)])
 
     if not a.skip_conditions:
         results["conditions"] = {}
@@ -445,18 +448,18 @@ def count_given(sets):
     """Each backend given each recording's speaker count (`--speakers N`, the reference's):
     pooled DER and how often the count found is the count given, per set of recordings."""
     rows = {}
+    folder = os.path.join(OUT, "counted")
+    os.makedirs(folder, exist_ok=True)
     for label, files in sets:
         for backend in BACKENDS:
             metric = DiarizationErrorRate(collar=0.25, skip_overlap=False)
-            met = 0
+            row = {"count_right": 0, "count_error": 0}
             for path in files:
-                wav, reference = os.path.join(path, "meeting.wav"), os.path.join(path, "reference.rttm")
-                hyp = os.path.join(path if label != "real-train" else OUT,
-                                   f"{os.path.basename(path)}.{backend}.counted.rttm")
-                given = len({speaker for speaker, _, _ in turns(reference)})
-                run([PARLEY, "diarize", wav, "--diarizer", backend, "--speakers", str(given), "--rttm", hyp])
-                metric(read_rttm(reference), read_rttm(hyp), detailed=True)
-                met += len({speaker for speaker, _, _ in turns(hyp)}) == given
+                reference = os.path.join(path, "reference.rttm")
+                diarize_scored(os.path.join(path, "meeting.wav"), reference, backend,
+                               os.path.join(folder, f"{os.path.basename(path)}.{backend}.rttm"), metric, row,
+                               speakers=len({speaker for speaker, _, _ in turns(reference)}))
+            met = row["count_right"]
             rows.setdefault(label, {})[backend] = {"der": abs(metric), "count_met": met, "files": len(files)}
             print(f"{backend}, count given ({label}): DER {pct(abs(metric))}, count met {met}/{len(files)}", flush=True)
     return rows

@@ -28,8 +28,6 @@ WINDOW = 10 * RATE
 FRAME_STEP = 270
 FRAME_SPAN = 991
 FRAMES = 589
-# Chunks embedded per onnxruntime call (all of one length, so batched exactly).
-CHUNK_BATCH = 8
 # The seven powerset classes of segmentation-3.0, as sets of local speakers.
 POWERSET = np.array(
     [[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1], [1, 1, 0], [1, 0, 1], [0, 1, 1]], dtype=np.uint8)
@@ -64,7 +62,7 @@ class Settings:
         self.min_cluster_speech = 1.0
         # At most this many embeddings are clustered (the longest); the others are assigned.
         self.max_clustered = 2500
-        # Windows segmented (and embeddings computed) per onnxruntime call.
+        # Windows segmented, or one-second chunks embedded, per onnxruntime call.
         self.batch = 8
         # Gaps of at most this long between two turns of one speaker are closed (seconds).
         self.merge_gap = 0.25
@@ -163,9 +161,7 @@ class Models:
         return activity, activity.sum(axis=2), expected, two, marginal
 
     def embed(self, samples):
-        features = fbank(samples)
-        vector = self.embedding.run(None, {"fbank": features[None]})[0][0]
-        return vector / max(1e-9, float(np.linalg.norm(vector)))
+        return self.embed_equal([samples])[0]
 
     def embed_equal(self, pieces):
         """Embeddings of pieces of audio of one length in one call: the same as `embed` on
@@ -487,9 +483,9 @@ def chunk_labels(path, models, active, settings):
         whole = f.frames // size
         chosen = [c for c in np.flatnonzero(speech * FRAME_STEP / RATE >= settings.min_chunk_speech) if c < whole]
         embeddings = []
-        for b in range(0, len(chosen), CHUNK_BATCH):
+        for b in range(0, len(chosen), settings.batch):
             pieces = []
-            for c in chosen[b : b + CHUNK_BATCH]:
+            for c in chosen[b : b + settings.batch]:
                 f.seek(int(c) * size)
                 pieces.append(f.read(size, dtype="float32", always_2d=True).mean(axis=1))
             embeddings.extend(models.embed_equal(pieces))
